@@ -1,0 +1,3 @@
+from mobilekit.cli import main
+
+main()

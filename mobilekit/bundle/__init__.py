@@ -1,0 +1,1 @@
+"""The release bundle: atomic writing and the manifest a pipeline keeps."""

@@ -1,0 +1,84 @@
+"""Write a bundle atomically: everything goes to a temp dir beside the target, moved into place at the end.
+
+A failed or interrupted build leaves the previous bundle untouched and no half-written one; a pipeline that
+reads ``--out`` after a non-zero exit finds the last good release or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mobilekit.errors import OutputError
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class BundleWriter:
+    def __init__(self, target: Path) -> None:
+        self.target = target.resolve()
+        if self.target.exists() and not self.target.is_dir():
+            raise OutputError("output path is a file", path=target, fix="choose a directory path for --out")
+        parent = self.target.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=parent))
+        except OSError as e:
+            raise OutputError(f"cannot write here ({e.strerror})", path=parent,
+                              fix="choose a writable --out directory") from None
+        self.artifacts: list[dict[str, Any]] = []
+
+    def write(self, rel: str, data: bytes | str, kind: str) -> Path:
+        raw = data.encode() if isinstance(data, str) else data
+        path = self.tmp / rel
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(raw)
+        except OSError as e:
+            raise OutputError(f"writing {rel} failed ({e.strerror})", path=self.target,
+                              fix="free disk space or choose another --out") from None
+        self.artifacts.append({"kind": kind, "path": rel, "size": len(raw), "sha256": sha256(raw)})
+        return path
+
+    def write_json(self, rel: str, obj: Any, kind: str) -> Path:
+        return self.write(rel, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n", kind)
+
+    def commit(self) -> Path:
+        """Move the finished bundle into place (rename is atomic within one filesystem)."""
+        old = None
+        if self.target.exists():
+            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+            os.replace(self.target, old)
+        os.replace(self.tmp, self.target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.target
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> BundleWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None or self.tmp.exists():
+            self.abort()
+
+
+def _jsonable(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")

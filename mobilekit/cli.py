@@ -1,0 +1,191 @@
+"""The ``mobilekit`` command line. It wires stages and prints tables; all work lives in the stage modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mobilekit import __version__
+from mobilekit.errors import EXIT_INTERNAL, MobilekitError, ParityError
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _quiet_tf() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("coremltools").setLevel(logging.ERROR)
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+
+
+def _fail(e: MobilekitError, as_json: bool) -> None:
+    if isinstance(e, ParityError):
+        t = Table(title="Parity checks that failed", title_style="bold red")
+        for col in ("artifact", "kernels", "metric", "value", "bar"):
+            t.add_column(col)
+        for f in e.failures:
+            t.add_row(f["artifact"], f["resolver"], f["metric"], f"{f['value']:.4f}",
+                      (">= " if f["at_least"] else "<= ") + f"{f['bar']:g}")
+        err.print(t)
+    if as_json:
+        click.echo(json.dumps({"ok": False, "exit_code": e.exit_code, "error": e.one_line()}))
+    err.print(f"[bold red]error:[/] {e.one_line()}", highlight=False, soft_wrap=True)
+    sys.exit(e.exit_code)
+
+
+def _run(fn, as_json: bool) -> Any:
+    try:
+        return fn()
+    except MobilekitError as e:
+        _fail(e, as_json)
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted:[/] no bundle was written")
+        sys.exit(130)
+
+
+def _summary(result, as_json: bool) -> None:
+    m = result.manifest
+    if as_json:
+        click.echo(json.dumps({"ok": True, "out": str(result.out), "manifest": m}, sort_keys=True))
+        return
+    t = Table(title=f"Bundle {result.out}")
+    for col in ("artifact", "kind", "size", "CPU latency"):
+        t.add_column(col)
+    for a in m["artifacts"]:
+        lat = result.latency_ms.get(a["kind"])
+        t.add_row(a["path"], a["kind"], _size(a["size"]), f"{lat:.2f} ms" if lat else "")
+    out.print(t)
+    p = Table(title=f"Parity vs the float model ({m['parity']['images']} images)")
+    for col in ("artifact", "kernels", "metric", "value", "bar", ""):
+        p.add_column(col)
+    for c in result.checks:
+        p.add_row(c.artifact, c.resolver, c.metric, f"{c.value:.4f}", (">= " if c.at_least else "<= ") + f"{c.bar:g}",
+                  "[green]ok[/]" if c.passed else "[red]FAIL[/]")
+    out.print(p)
+    split = m.get("split") or {}
+    if split:
+        out.print(("[green]split:[/] " if split.get("applied") else "[yellow]not split:[/] ") + split["reason"])
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MiB"
+
+
+@click.group()
+@click.version_option(__version__, prog_name="mobilekit")
+def main() -> None:
+    """Turn a trained Keras vision model into a proven Android/iOS release bundle."""
+    _quiet_tf()
+
+
+def _build(cfg, out_dir: Path, quiet: bool, as_json: bool):
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from mobilekit.pipeline import build
+
+    if quiet or as_json:
+        return build(cfg, out_dir)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                  transient=False) as progress:
+        state: dict[str, Any] = {}
+
+        def step(text: str) -> None:
+            if "task" in state:
+                progress.update(state["task"], completed=1, total=1)
+            state["task"] = progress.add_task(text, total=None)
+
+        result = build(cfg, out_dir, step)
+        progress.update(state["task"], completed=1, total=1)
+        return result
+
+
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Bundle directory (default: config 'output').")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for pipelines).")
+def build(config: Path, out_dir: Path | None, quiet: bool, as_json: bool) -> None:
+    """Build the release bundle described by CONFIG (mobilekit.yaml)."""
+    from mobilekit.config import load_config
+    from mobilekit.errors import ConfigError
+
+    def go():
+        cfg = load_config(config)
+        target = out_dir or (cfg.resolve(cfg.output) if cfg.output else None)
+        if target is None:
+            raise ConfigError("no output directory", path=config, fix="pass --out DIR or set 'output:' in the config")
+        return _build(cfg, target, quiet, as_json)
+
+    _summary(_run(go, as_json), as_json)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("build/example"), show_default=True)
+@click.option("--workdir", type=click.Path(path_type=Path), default=None,
+              help="Where the example's model, images and config are made (default: a cache directory).")
+@click.option("--quiet", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def example(out_dir: Path, workdir: Path | None, quiet: bool, as_json: bool) -> None:
+    """Run the whole pipeline on a built-in example: a shapes detector trained here in about a minute."""
+    from mobilekit.config import load_config
+    from mobilekit.example.project import make_example
+
+    def go():
+        wd = workdir or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mobilekit" / "example-v1"
+        if not (quiet or as_json):
+            err.print(f"Preparing the example in {wd} (trains once, then cached)")
+        cfg_path = make_example(wd)
+        return _build(load_config(cfg_path), out_dir, quiet, as_json)
+
+    _summary(_run(go, as_json), as_json)
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def inspect(model: Path, as_json: bool) -> None:
+    """Show a model's inputs, outputs, parameters, MACs and per-layer table."""
+    from mobilekit.models.inspect import describe
+    from mobilekit.models.loader import load_model
+
+    info = _run(lambda: describe(load_model(model)), as_json)
+    if as_json:
+        click.echo(json.dumps(info, sort_keys=True))
+        return
+    out.print(f"[bold]{model}[/] ({info['kind']}): input {info['input']['name']} {info['input']['shape']}")
+    for name, shape in info["outputs"].items():
+        out.print(f"  output {name} {shape}")
+    out.print(f"parameters: {info['params']:,}   MACs: {info['macs']:,}")
+    if info["layers"]:
+        t = Table(title="Layers")
+        for col in ("layer", "type", "output shape", "params", "MACs"):
+            t.add_column(col, justify="right" if col in ("params", "MACs") else "left")
+        for row in info["layers"]:
+            t.add_row(row["name"], row["type"], str(row["output_shape"]), f"{row['params']:,}", f"{row['macs']:,}")
+        out.print(t)
+
+
+def entry() -> None:  # pragma: no cover - console script safety net
+    try:
+        main()
+    except Exception as e:  # noqa: BLE001
+        err.print(f"[bold red]internal error:[/] {e.__class__.__name__}: {e}")
+        sys.exit(EXIT_INTERNAL)

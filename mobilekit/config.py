@@ -1,0 +1,310 @@
+"""``mobilekit.yaml`` → typed, validated settings.
+
+The schema is the dataclasses below; one generic loader walks them, so a new setting is one annotated field. Every
+error names the file, the dotted key, what was expected and the fix; unknown keys are errors with a "did you mean",
+because a misspelt threshold that is silently ignored is how a bad model ships.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from mobilekit.errors import ConfigError
+
+Task = Literal["detection", "classification"]
+HeadName = Literal["yolo", "yolo_transposed", "ssd", "decoded"]
+BoxFormat = Literal["cxcywh", "xyxy", "yxyx"]
+BoxUnits = Literal["pixels", "normalized"]
+Activation = Literal["none", "sigmoid", "softmax"]
+IoDtype = Literal["int8", "uint8", "float32"]
+DataFormat = Literal["folder", "yolo", "coco"]
+
+
+@dataclass
+class Normalization:
+    """``x = pixel * scale + offset`` per channel, or ``(pixel - mean) / std``; pixels are 0..255."""
+
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    scale: float | list[float] | None = None
+    offset: float | list[float] | None = None
+
+
+@dataclass
+class InputSettings:
+    size: list[int] | None = None  # [height, width]; default: the model's own input size
+    layout: Literal["NHWC", "NCHW"] = "NHWC"
+    color: Literal["RGB", "BGR"] = "RGB"
+    normalization: Normalization = field(default_factory=lambda: Normalization(scale=1 / 255, offset=0.0))
+    resize: Literal["letterbox", "stretch"] = "letterbox"
+    pad_value: int = 114
+
+
+@dataclass
+class AnchorSettings:
+    """SSD anchor generation: one grid per feature map, anchors per cell from scales × aspect ratios."""
+
+    feature_maps: list[list[int]] = field(default_factory=list)  # [[h, w], ...] per level
+    min_scale: float = 0.2
+    max_scale: float = 0.95
+    aspect_ratios: list[float] = field(default_factory=lambda: [1.0, 2.0, 0.5])
+    variances: list[float] = field(default_factory=lambda: [0.1, 0.1, 0.2, 0.2])
+    delta_order: Literal["yxhw", "xywh"] = "yxhw"
+
+
+@dataclass
+class DetectionSettings:
+    head: HeadName = "yolo"
+    box_format: BoxFormat = "cxcywh"
+    box_units: BoxUnits = "pixels"
+    score_activation: Activation = "none"
+    background_class: bool = False  # scores include a leading background column (SSD softmax heads)
+    score_threshold: float = 0.25
+    iou_threshold: float = 0.45
+    max_detections: int = 100
+    class_agnostic_nms: bool = False
+    outputs: dict[str, str] = field(default_factory=dict)  # role -> model output name, for two-output heads
+    anchors: AnchorSettings = field(default_factory=AnchorSettings)
+
+
+@dataclass
+class ClassificationSettings:
+    score_activation: Activation = "none"
+    top_k: int = 5
+
+
+@dataclass
+class DataSettings:
+    images: str = ""
+    format: DataFormat = "folder"
+    annotations: str | None = None  # COCO json; YOLO labels are found beside the images
+    count: int = 100
+
+
+@dataclass
+class ParitySettings:
+    """The bar a converted model must clear against the float model; the build exits 3 below it."""
+
+    min_cosine: float = 0.98
+    min_snr_db: float = 12.0
+    min_top1_agreement: float = 0.9
+    min_detection_recall: float = 0.8
+    min_detection_precision: float = 0.8
+    max_map50_drop: float = 2.0  # points of mAP@0.5
+    images: int = 32
+
+
+@dataclass
+class ExportSettings:
+    int8_io: IoDtype = "int8"
+    fp16: bool = True
+    float32: bool = False
+
+
+@dataclass
+class Config:
+    model: str = ""
+    task: Task = "detection"
+    name: str | None = None
+    labels: str | None = None
+    input: InputSettings = field(default_factory=InputSettings)
+    detection: DetectionSettings = field(default_factory=DetectionSettings)
+    classification: ClassificationSettings = field(default_factory=ClassificationSettings)
+    calibration: DataSettings = field(default_factory=DataSettings)
+    evaluation: DataSettings | None = None
+    parity: ParitySettings = field(default_factory=ParitySettings)
+    export: ExportSettings = field(default_factory=ExportSettings)
+    output: str | None = None
+
+    #: Directory relative paths in the file are resolved against (not a YAML key).
+    base_dir: Path = field(default=Path("."), metadata={"internal": True})
+
+    def resolve(self, path: str) -> Path:
+        """Paths in the config are relative to the config file, not the shell's cwd."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def model_name(self) -> str:
+        return self.name or Path(self.model).stem or "Model"
+
+
+REQUIRED = {"model": "the path of the trained model (.keras, .h5 or a SavedModel directory)"}
+
+
+class _Loader:
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def fail(self, key: str, message: str, fix: str) -> typing.NoReturn:
+        raise ConfigError(f"{key}: {message}", path=self.file, fix=fix)
+
+    def load(self, cls: type, data: Any, key: str) -> Any:
+        if not isinstance(data, dict):
+            self.fail(key or "<top level>", f"expected a mapping, got {type(data).__name__}",
+                      f"write {key or 'the file'} as 'key: value' lines")
+        hints = typing.get_type_hints(cls)
+        public = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+        for k in data:
+            if k not in public:
+                close = difflib.get_close_matches(str(k), list(public), n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(public)}"
+                self.fail(_join(key, str(k)), "unknown key", f"remove it or rename it; {hint}")
+        kwargs = {}
+        for name in public:
+            if name in data:
+                kwargs[name] = self.value(hints[name], data[name], _join(key, name))
+        return cls(**kwargs)
+
+    def value(self, tp: Any, v: Any, key: str) -> Any:
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin in (Union, types.UnionType):
+            if v is None and type(None) in args:
+                return None
+            errors = []
+            for alt in (a for a in args if a is not type(None)):
+                try:
+                    return self.value(alt, v, key)
+                except ConfigError as e:
+                    errors.append(e)
+            raise errors[-1]
+        if origin is Literal:
+            if v not in args:
+                close = difflib.get_close_matches(str(v), [str(a) for a in args], n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                self.fail(key, f"'{v}' is not allowed{hint}", f"use one of: {', '.join(map(str, args))}")
+            return v
+        if dataclasses.is_dataclass(tp):
+            return self.load(tp, v, key)
+        if origin is list:
+            if not isinstance(v, list):
+                self.fail(key, f"expected a list, got {_show(v)}", f"write it as [a, b, ...] under {key}")
+            return [self.value(args[0], item, f"{key}[{i}]") for i, item in enumerate(v)]
+        if origin is dict:
+            if not isinstance(v, dict):
+                self.fail(key, f"expected a mapping, got {_show(v)}", f"write {key} as 'name: value' lines")
+            return {str(k2): self.value(args[1], v2, f"{key}.{k2}") for k2, v2 in v.items()}
+        if tp is bool:
+            if not isinstance(v, bool):
+                self.fail(key, f"expected true or false, got {_show(v)}", "write true or false")
+            return v
+        if tp is int:
+            if isinstance(v, bool) or not isinstance(v, int):
+                self.fail(key, f"expected a whole number, got {_show(v)}", "write a whole number such as 100")
+            return v
+        if tp is float:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                self.fail(key, f"expected a number, got {_show(v)}", "write a number such as 0.5")
+            return float(v)
+        if tp is str:
+            if not isinstance(v, str) or not v:
+                self.fail(key, f"expected a non-empty string, got {_show(v)}", "write a text value")
+            return v
+        raise TypeError(f"config schema type {tp!r} not handled")  # a bug in the schema, not user input
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _show(v: Any) -> str:
+    return f"{type(v).__name__} {v!r}"[:60]
+
+
+def parse_config(data: Any, file: Path) -> Config:
+    """Validate an already-parsed mapping; ``file`` names the source in errors and anchors relative paths."""
+    loader = _Loader(file)
+    if data is None:
+        data = {}
+    cfg: Config = loader.load(Config, data, "")
+    for key, what in REQUIRED.items():
+        if not getattr(cfg, key):
+            loader.fail(key, "is missing", f"add '{key}:' with {what}")
+    cfg.base_dir = file.parent if file.suffix else file
+    _check_semantics(cfg, loader)
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError("config file not found", path=file, fix="pass the path of your mobilekit.yaml")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        where = f" at line {line + 1}" if line is not None else ""
+        raise ConfigError(f"not valid YAML{where}", path=file, fix="check indentation and quoting") from None
+    return parse_config(data, file.resolve())
+
+
+def _check_semantics(cfg: Config, ld: _Loader) -> None:
+    """Rules that span several keys; types were checked already."""
+    inp = cfg.input
+    if inp.size is not None and (len(inp.size) != 2 or min(inp.size) < 8):
+        ld.fail("input.size", f"expected [height, width] of at least 8 pixels, got {inp.size}", "write e.g. [320, 320]")
+    norm = inp.normalization
+    has_ms = norm.mean is not None or norm.std is not None
+    has_so = norm.scale is not None or norm.offset is not None
+    if has_ms == has_so:
+        ld.fail("input.normalization", "give either mean/std or scale/offset",
+                "write 'mean: [..], std: [..]' or 'scale: 0.0039, offset: 0'")
+    if has_ms:
+        for k in ("mean", "std"):
+            vals = getattr(norm, k)
+            if vals is None or len(vals) not in (1, 3):
+                ld.fail(f"input.normalization.{k}", "expected 1 or 3 numbers", f"write {k}: [a, b, c]")
+        if any(s == 0 for s in norm.std or []):
+            ld.fail("input.normalization.std", "a std of 0 divides by zero", "use the std your model was trained with")
+    else:
+        for k in ("scale", "offset"):
+            vals = getattr(norm, k)
+            if isinstance(vals, list) and len(vals) not in (1, 3):
+                ld.fail(f"input.normalization.{k}", "expected a number or 3 numbers", f"write {k}: 0.0039")
+    if not 0 <= inp.pad_value <= 255:
+        ld.fail("input.pad_value", f"{inp.pad_value} is not a pixel value", "use 0..255 (114 is YOLO's grey)")
+    det = cfg.detection
+    if cfg.task == "detection":
+        if not 0 <= det.score_threshold < 1:
+            ld.fail("detection.score_threshold", "must be in [0, 1)", "use e.g. 0.25")
+        if not 0 < det.iou_threshold <= 1:
+            ld.fail("detection.iou_threshold", "must be in (0, 1]", "use e.g. 0.45")
+        if det.max_detections < 1:
+            ld.fail("detection.max_detections", "must be at least 1", "use e.g. 100")
+        if det.head == "ssd" and not det.anchors.feature_maps:
+            ld.fail("detection.anchors.feature_maps", "an SSD head needs its anchor grids",
+                    "list the feature map sizes, e.g. [[12, 12], [6, 6]]")
+        if len(det.anchors.variances) != 4 or any(v <= 0 for v in det.anchors.variances):
+            ld.fail("detection.anchors.variances", "expected 4 positive numbers", "use [0.1, 0.1, 0.2, 0.2]")
+        bad = set(det.outputs) - {"boxes", "scores"}
+        if bad:
+            ld.fail(f"detection.outputs.{sorted(bad)[0]}", "unknown output role",
+                    "map 'boxes' and 'scores' to your model's output names")
+    for section in ("calibration", "evaluation"):
+        ds = getattr(cfg, section)
+        if ds is None:
+            continue
+        if section == "calibration" and not ds.images:
+            ld.fail("calibration.images", "is missing",
+                    "name a folder of representative images (the int8 model is calibrated on them)")
+        if ds.count < 1:
+            ld.fail(f"{section}.count", "must be at least 1", "use e.g. 100")
+        if ds.format == "coco" and not ds.annotations:
+            ld.fail(f"{section}.annotations", "a COCO dataset needs its json", "name the instances_*.json file")
+    p = cfg.parity
+    for k in ("min_cosine", "min_top1_agreement", "min_detection_recall", "min_detection_precision"):
+        if not 0 <= getattr(p, k) <= 1:
+            ld.fail(f"parity.{k}", "must be in [0, 1]", "use e.g. 0.9")
+    if p.images < 1:
+        ld.fail("parity.images", "must be at least 1", "use e.g. 32")
+    if cfg.export.int8_io == "float32":
+        pass  # float I/O around an int8 core: allowed, the verifier tolerates exactly the edge (de)quantize ops

@@ -1,0 +1,228 @@
+"""The model contract: the one description of what goes in and comes out of the model.
+
+Derived once from the model and the config (:func:`derive_contract`), completed with each converted artifact's
+tensor bindings and quantization parameters as the exporters run, and serialized as ``contract.json``. Exporters,
+emulators, parity checks and code templates read this object and nothing else, so Python, Kotlin and Swift cannot
+disagree on normalization, output order, anchors or NMS settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mobilekit.config import Config
+from mobilekit.errors import ConfigError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class InputSpec:
+    """The image input. ``x = pixel * scale[c] + offset[c]`` on RGB (or BGR) pixels 0..255."""
+
+    name: str
+    height: int
+    width: int
+    channels: int
+    layout: str  # NHWC | NCHW
+    color: str  # RGB | BGR
+    resize: str  # letterbox | stretch
+    pad_value: int
+    scale: list[float]
+    offset: list[float]
+
+    @property
+    def shape(self) -> list[int]:
+        if self.layout == "NCHW":
+            return [1, self.channels, self.height, self.width]
+        return [1, self.height, self.width, self.channels]
+
+
+@dataclass
+class OutputSpec:
+    """One float output of the serving graph, named by its role (``boxes``, ``scores``, ``predictions``...)."""
+
+    role: str
+    shape: list[int]
+    source: str  # the tensor of the user's model it comes from
+
+
+@dataclass
+class HeadSpec:
+    format: str  # yolo | yolo_transposed | ssd | decoded | classifier
+    num_classes: int
+    box_format: str = "cxcywh"
+    box_units: str = "pixels"
+    score_activation: str = "none"
+    background_class: bool = False
+    anchors: list[list[float]] | None = None  # SSD: [N, 4] as cy, cx, h, w (normalized)
+    variances: list[float] | None = None
+    delta_order: str = "yxhw"
+    top_k: int = 5
+    split: dict[str, Any] = field(default_factory=dict)  # whether a concatenated output was split, and why (not)
+
+
+@dataclass
+class NmsSpec:
+    score_threshold: float
+    iou_threshold: float
+    max_detections: int
+    class_agnostic: bool
+
+
+@dataclass
+class TensorBinding:
+    """How a role maps onto one artifact's tensor: position in the I/O list, dtype and quantization."""
+
+    role: str
+    position: int
+    name: str
+    dtype: str
+    shape: list[int]
+    scale: float | None = None
+    zero_point: int | None = None
+
+
+@dataclass
+class ArtifactSpec:
+    kind: str
+    path: str
+    inputs: list[TensorBinding]
+    outputs: list[TensorBinding]
+
+    def output(self, role: str) -> TensorBinding:
+        return next(b for b in self.outputs if b.role == role)
+
+
+@dataclass
+class Contract:
+    name: str
+    task: str
+    input: InputSpec
+    outputs: list[OutputSpec]
+    head: HeadSpec
+    labels: list[str]
+    nms: NmsSpec | None = None
+    artifacts: dict[str, ArtifactSpec] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def roles(self) -> list[str]:
+        return [o.role for o in self.outputs]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Contract:
+        return cls(
+            name=d["name"],
+            task=d["task"],
+            input=InputSpec(**d["input"]),
+            outputs=[OutputSpec(**o) for o in d["outputs"]],
+            head=HeadSpec(**d["head"]),
+            labels=list(d["labels"]),
+            nms=NmsSpec(**d["nms"]) if d.get("nms") else None,
+            artifacts={k: ArtifactSpec(kind=a["kind"], path=a["path"],
+                                       inputs=[TensorBinding(**b) for b in a["inputs"]],
+                                       outputs=[TensorBinding(**b) for b in a["outputs"]])
+                       for k, a in d.get("artifacts", {}).items()},
+            schema_version=d.get("schema_version", SCHEMA_VERSION),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Contract:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def normalization_of(cfg: Config) -> tuple[list[float], list[float]]:
+    """Config normalization (mean/std or scale/offset, scalar or per channel) → per-channel scale and offset."""
+    n = cfg.input.normalization
+
+    def three(v: float | list[float] | None, default: float) -> list[float]:
+        if v is None:
+            return [default] * 3
+        if isinstance(v, list):
+            return [float(x) for x in (v * 3 if len(v) == 1 else v)]
+        return [float(v)] * 3
+
+    if n.mean is not None:
+        mean, std = three(n.mean, 0.0), three(n.std, 1.0)
+        return [1.0 / s for s in std], [-m / s for m, s in zip(mean, std, strict=True)]
+    return three(n.scale, 1.0), three(n.offset, 0.0)
+
+
+def read_labels(cfg: Config, num_classes: int) -> list[str]:
+    if not cfg.labels:
+        return [f"class_{i}" for i in range(num_classes)]
+    path = cfg.resolve(cfg.labels)
+    if not path.is_file():
+        raise ConfigError("labels file not found", path=path, fix="name a text file with one class name per line")
+    labels = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if len(labels) != num_classes:
+        raise ConfigError(f"has {len(labels)} labels but the model predicts {num_classes} classes", path=path,
+                          fix=f"list exactly {num_classes} names, one per line, in the model's class order")
+    return labels
+
+
+def ssd_anchors(feature_maps: list[list[int]], min_scale: float, max_scale: float,
+                aspect_ratios: list[float]) -> np.ndarray:
+    """SSD anchors, ``[N, 4]`` as normalized ``cy, cx, h, w``.
+
+    Order: level, then row, then column, then aspect ratio (the order the head's reshape flattens to). Level ``k`` of
+    ``L`` has scale ``min + (max - min) * k / (L - 1)``; ratio ``r`` gives ``h = s / sqrt(r)``, ``w = s * sqrt(r)``.
+    """
+    levels = len(feature_maps)
+    out = []
+    for k, (fh, fw) in enumerate(feature_maps):
+        s = min_scale if levels == 1 else min_scale + (max_scale - min_scale) * k / (levels - 1)
+        for y in range(fh):
+            for x in range(fw):
+                for r in aspect_ratios:
+                    out.append([(y + 0.5) / fh, (x + 0.5) / fw, s / np.sqrt(r), s * np.sqrt(r)])
+    return np.asarray(out, dtype=np.float32).reshape(-1, 4)
+
+
+def derive_contract(cfg: Config, input_shape: list[int], input_name: str, outputs: list[OutputSpec],
+                    num_classes: int, split: dict[str, Any]) -> Contract:
+    """Build the contract from what the serving graph exposes and what the config says about it."""
+    layout = cfg.input.layout
+    if layout == "NCHW":
+        _, c, h, w = input_shape
+    else:
+        _, h, w, c = input_shape
+    if c != 3:
+        raise ConfigError(f"the model takes {c} channels; mobilekit handles RGB images (3 channels)",
+                          path=cfg.resolve(cfg.model), fix="export a model with a [1, H, W, 3] image input")
+    if cfg.input.size and list(cfg.input.size) != [h, w]:
+        raise ConfigError(f"input.size {cfg.input.size} differs from the model's input {h}x{w}", path=cfg.base_dir,
+                          fix=f"set input.size to [{h}, {w}] or remove it")
+    scale, offset = normalization_of(cfg)
+    inp = InputSpec(name=input_name, height=h, width=w, channels=c, layout=layout, color=cfg.input.color,
+                    resize=cfg.input.resize, pad_value=cfg.input.pad_value, scale=scale, offset=offset)
+    labels = read_labels(cfg, num_classes)
+    if cfg.task == "classification":
+        head = HeadSpec(format="classifier", num_classes=num_classes,
+                        score_activation=cfg.classification.score_activation, top_k=cfg.classification.top_k)
+        return Contract(cfg.model_name, cfg.task, inp, outputs, head, labels)
+    det = cfg.detection
+    head = HeadSpec(format=det.head, num_classes=num_classes, box_format=det.box_format, box_units=det.box_units,
+                    score_activation=det.score_activation, background_class=det.background_class, split=split)
+    if det.head == "ssd":
+        a = det.anchors
+        anchors = ssd_anchors(a.feature_maps, a.min_scale, a.max_scale, a.aspect_ratios)
+        head.anchors = [[float(v) for v in row] for row in anchors]
+        head.variances = list(a.variances)
+        head.delta_order = a.delta_order
+        head.box_format, head.box_units = "cxcywh", "normalized"
+    nms = NmsSpec(det.score_threshold, det.iou_threshold, det.max_detections, det.class_agnostic_nms)
+    return Contract(cfg.model_name, cfg.task, inp, outputs, head, labels, nms)

@@ -1,0 +1,1 @@
+"""Calibration and evaluation images, and the one preprocessing function everything shares."""

@@ -1,0 +1,1 @@
+"""Emulated mobile runtimes: run the converted artifacts here, as the phone would."""

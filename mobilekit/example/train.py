@@ -1,0 +1,217 @@
+"""Train the small models behind ``mobilekit example`` and the test fixtures (seconds on a laptop CPU).
+
+The detectors reproduce the export shapes users bring: a YOLO-style head whose boxes are decoded in the graph and
+concatenated with the class scores (the int8 trap mobilekit splits), its transposed twin, an SSD head with anchors
+and variances, and a two-output already-decoded head. All use standard Keras 3 layers and ``keras.ops`` only, so
+the saved ``.keras`` files load without custom objects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mobilekit.contract import ssd_anchors
+from mobilekit.data.preprocess import letterbox, normalize
+from mobilekit.example.shapes import LABELS, ShapeImage
+
+SIZE = 96
+STRIDE = 8
+GRID = SIZE // STRIDE
+SSD_RATIOS = [1.0, 2.0, 0.5]
+SSD_SCALE = 0.35
+SSD_VARIANCES = [0.1, 0.1, 0.2, 0.2]
+
+
+def _canvas(images: list[ShapeImage]) -> tuple[np.ndarray, list[np.ndarray]]:
+    xs, boxes = [], []
+    for im in images:
+        canvas, plan = letterbox(im.pixels, SIZE, SIZE, "letterbox", 114)
+        xs.append(normalize(canvas, [1 / 255] * 3, [0.0] * 3, "RGB", "NHWC")[0])
+        boxes.append(plan.to_input(im.boxes))
+    return np.stack(xs), boxes
+
+
+def _backbone(keras: Any, inp: Any) -> Any:
+    x = inp
+    for filters, stride in [(16, 2), (32, 2), (32, 1), (64, 2), (64, 1)]:
+        x = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU(6.0)(x)
+    return x
+
+
+def build_yolo(num_classes: int = len(LABELS)) -> Any:
+    """``[1, N, 4 + C]``: decoded ``cx, cy, w, h`` in input pixels concatenated with sigmoid class scores."""
+    import keras
+
+    inp = keras.Input((SIZE, SIZE, 3), name="image")
+    x = _backbone(keras, inp)
+    n = GRID * GRID
+    xy = keras.layers.Reshape((n, 2))(keras.layers.Conv2D(2, 1, activation="sigmoid", name="xy")(x))
+    wh = keras.layers.Reshape((n, 2))(keras.layers.Conv2D(2, 1, activation="sigmoid", name="wh")(x))
+    cls = keras.layers.Reshape((n, num_classes))(
+        keras.layers.Conv2D(num_classes, 1, activation="sigmoid", name="cls")(x))
+    gy, gx = np.mgrid[0:GRID, 0:GRID]
+    offsets = ((np.stack([gx, gy], -1).reshape(1, n, 2) - 0.5) * STRIDE).astype("float32")
+    xy = keras.ops.add(keras.ops.multiply(xy, 2.0 * STRIDE), offsets)  # (2σ - 0.5 + g) · stride
+    wh = keras.layers.Rescaling(float(SIZE))(wh)
+    out = keras.layers.Concatenate(axis=-1, name="predictions")([xy, wh, cls])
+    return keras.Model(inp, out, name="shapes_yolo")
+
+
+def _yolo_targets(boxes: list[np.ndarray], classes: list[np.ndarray], num_classes: int) -> np.ndarray:
+    n = GRID * GRID
+    y = np.zeros((len(boxes), n, 4 + num_classes + 1), np.float32)
+    for i, (bx, cl) in enumerate(zip(boxes, classes, strict=True)):
+        for (x0, y0, x1, y1), c in zip(bx, cl, strict=True):
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            gx, gy = min(GRID - 1, int(cx // STRIDE)), min(GRID - 1, int(cy // STRIDE))
+            k = gy * GRID + gx
+            y[i, k, :4] = [cx / SIZE, cy / SIZE, (x1 - x0) / SIZE, (y1 - y0) / SIZE]
+            y[i, k, 4 + c] = 1.0
+            y[i, k, -1] = 1.0
+    return y
+
+
+def train_yolo(images: list[ShapeImage], epochs: int = 12, seed: int = 0) -> Any:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    c = len(LABELS)
+    x, boxes = _canvas(images)
+    y = _yolo_targets(boxes, [im.classes for im in images], c)
+    model = build_yolo(c)
+
+    def loss(y_true, y_pred):
+        ops = keras.ops
+        pos = y_true[..., -1]
+        l_box = ops.sum(ops.abs(y_pred[..., :4] / SIZE - y_true[..., :4]) * pos[..., None]) / (ops.sum(pos) + 1.0)
+        p = ops.clip(y_pred[..., 4:], 1e-6, 1 - 1e-6)
+        t = y_true[..., 4:4 + c]
+        bce = -(t * ops.log(p) * 4.0 + (1 - t) * ops.log(1 - p))
+        return 5.0 * l_box + ops.mean(ops.sum(bce, axis=-1)) * 0.5
+
+    model.compile(keras.optimizers.Adam(3e-3), loss=loss)
+    model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, shuffle=True)
+    return model
+
+
+def yolo_variant(model: Any, variant: str) -> Any:
+    """Re-head a trained YOLO model: ``transposed`` ([1, 4+C, N]) or ``decoded`` (xyxy normalized + scores)."""
+    import keras
+
+    pred = model.get_layer("predictions")
+    xy, wh, cls = pred.input
+    if variant == "transposed":
+        out = keras.layers.Permute((2, 1))(keras.layers.Concatenate(axis=-1)([xy, wh, cls]))
+        return keras.Model(model.inputs, out, name="shapes_yolo_t")
+    half = keras.layers.Rescaling(0.5 / SIZE)(wh)
+    c = keras.layers.Rescaling(1.0 / SIZE)(xy)
+    boxes = keras.layers.Concatenate(axis=-1, name="boxes")([keras.layers.Subtract()([c, half]),
+                                                             keras.layers.Add()([c, half])])
+    scores = keras.layers.Activation("linear", name="scores")(cls)
+    return keras.Model(model.inputs, [boxes, scores], name="shapes_decoded")
+
+
+def ssd_anchor_array() -> np.ndarray:
+    return ssd_anchors([[GRID, GRID]], SSD_SCALE, SSD_SCALE, SSD_RATIOS)
+
+
+def build_ssd(num_classes: int = len(LABELS)) -> Any:
+    import keras
+
+    a = len(SSD_RATIOS)
+    n = GRID * GRID * a
+    inp = keras.Input((SIZE, SIZE, 3), name="image")
+    x = _backbone(keras, inp)
+    deltas = keras.layers.Reshape((n, 4), name="box_deltas")(keras.layers.Conv2D(4 * a, 1)(x))
+    logits = keras.layers.Reshape((n, num_classes + 1), name="class_logits")(
+        keras.layers.Conv2D((num_classes + 1) * a, 1)(x))
+    return keras.Model(inp, [deltas, logits], name="shapes_ssd")
+
+
+def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = ix * iy
+    area = lambda z: (z[:, 2] - z[:, 0]) * (z[:, 3] - z[:, 1])  # noqa: E731
+    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
+
+
+def _ssd_targets(boxes: list[np.ndarray], classes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    anchors = ssd_anchor_array().astype(np.float64)
+    cy, cx, ah, aw = anchors.T
+    anchor_xyxy = np.stack([cx - aw / 2, cy - ah / 2, cx + aw / 2, cy + ah / 2], 1)
+    v = SSD_VARIANCES
+    deltas = np.zeros((len(boxes), len(anchors), 5), np.float32)  # 4 deltas + positive flag
+    labels = np.zeros((len(boxes), len(anchors)), np.int64)
+    for i, (bx, cl) in enumerate(zip(boxes, classes, strict=True)):
+        if len(bx) == 0:
+            continue
+        g = bx / SIZE
+        iou = _iou_matrix(anchor_xyxy, g)
+        best_gt = iou.argmax(1)
+        pos = iou.max(1) >= 0.45
+        pos[iou.argmax(0)] = True
+        best_gt[iou.argmax(0)] = np.arange(len(g))
+        gg = g[best_gt]
+        gcy, gcx = (gg[:, 1] + gg[:, 3]) / 2, (gg[:, 0] + gg[:, 2]) / 2
+        gh, gw = gg[:, 3] - gg[:, 1], gg[:, 2] - gg[:, 0]
+        enc = np.stack([(gcy - cy) / ah / v[0], (gcx - cx) / aw / v[1], np.log(gh / ah) / v[2],
+                        np.log(gw / aw) / v[3]], 1)
+        deltas[i, pos, :4] = enc[pos]
+        deltas[i, pos, 4] = 1
+        labels[i, pos] = cl[best_gt[pos]] + 1
+    return deltas, labels
+
+
+def train_ssd(images: list[ShapeImage], epochs: int = 12, seed: int = 0) -> Any:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    x, boxes = _canvas(images)
+    deltas, labels = _ssd_targets(boxes, [im.classes for im in images])
+    model = build_ssd()
+
+    def box_loss(y_true, y_pred):
+        ops = keras.ops
+        pos = y_true[..., 4]
+        d = ops.abs(y_true[..., :4] - y_pred)
+        huber = ops.where(d < 1.0, 0.5 * d * d, d - 0.5)
+        return ops.sum(ops.sum(huber, -1) * pos) / (ops.sum(pos) + 1.0)
+
+    def cls_loss(y_true, y_pred):
+        ops = keras.ops
+        ce = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        weight = ops.where(y_true > 0, 3.0, 1.0)
+        return ops.mean(ce * weight)
+
+    model.compile(keras.optimizers.Adam(3e-3), loss=[box_loss, cls_loss])
+    model.fit(x, [deltas, labels], batch_size=32, epochs=epochs, verbose=0, shuffle=True)
+    return model
+
+
+def train_classifier(images: list[ShapeImage], epochs: int = 8, seed: int = 0) -> Any:
+    """Classify the largest shape in the image."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    x, _ = _canvas(images)
+    area = [((im.boxes[:, 2] - im.boxes[:, 0]) * (im.boxes[:, 3] - im.boxes[:, 1])) for im in images]
+    y = np.asarray([im.classes[int(np.argmax(a))] for im, a in zip(images, area, strict=True)])
+    inp = keras.Input((SIZE, SIZE, 3), name="image")
+    h = keras.layers.GlobalAveragePooling2D()(_backbone(keras, inp))
+    out = keras.layers.Dense(len(LABELS), activation="softmax", name="probabilities")(h)
+    model = keras.Model(inp, out, name="shapes_classifier")
+    model.compile(keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, shuffle=True)
+    return model
+
+
+def save(model: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return path

@@ -1,0 +1,93 @@
+"""The head interface and its registry.
+
+A head knows two things: which output roles it needs (and how to recognise them in a model's outputs), and how
+to turn those tensors into candidate boxes with per-class probabilities in model-input pixels. Thresholding,
+NMS and letterbox undo are shared (``mobilekit.postprocess``), so every head is post-processed identically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from mobilekit.errors import ModelError
+
+if TYPE_CHECKING:
+    from mobilekit.contract import Contract, HeadSpec, InputSpec
+
+
+@dataclass
+class Candidates:
+    boxes: np.ndarray  # [N, 4] xyxy in model-input pixels (float64)
+    scores: np.ndarray  # [N, C] class probabilities (float64)
+
+
+class Head(Protocol):
+    name: str
+
+    def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
+        """Map roles to model output names; return the mapping and the number of classes."""
+
+    def candidates(self, outputs: dict[str, np.ndarray], contract: Contract) -> Candidates:
+        """Raw float outputs (batch of one, keyed by role) → candidates."""
+
+
+HEADS: dict[str, Head] = {}
+
+
+def register(head: Head) -> Head:
+    HEADS[head.name] = head
+    return head
+
+
+def get_head(name: str) -> Head:
+    return HEADS[name]
+
+
+def activate(x: np.ndarray, activation: str, axis: int = -1) -> np.ndarray:
+    x = x.astype(np.float64)
+    if activation == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-x))
+    if activation == "softmax":
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+    return x
+
+
+def to_xyxy(boxes: np.ndarray, fmt: str, units: str, inp: InputSpec) -> np.ndarray:
+    """Any supported box convention → xyxy in model-input pixels."""
+    b = boxes.astype(np.float64)
+    if fmt == "cxcywh":
+        cx, cy, w, h = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+        b = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    elif fmt == "yxyx":
+        b = b[:, [1, 0, 3, 2]]
+    if units == "normalized":
+        b = b * np.array([inp.width, inp.height, inp.width, inp.height], dtype=np.float64)
+    return b
+
+
+def class_scores(scores: np.ndarray, head: HeadSpec) -> np.ndarray:
+    p = activate(scores, head.score_activation)
+    return p[:, 1:] if head.background_class else p
+
+
+def bind_two(shapes: dict[str, list[int]], wanted: dict[str, str], box_axis: int, head: str) -> dict[str, str]:
+    """Find the boxes and scores outputs: by the config's names, else the one whose box axis is 4."""
+    if set(wanted) >= {"boxes", "scores"}:
+        missing = [n for n in wanted.values() if n not in shapes]
+        if missing:
+            raise ModelError(f"output '{missing[0]}' named in detection.outputs is not a model output "
+                             f"(outputs: {', '.join(shapes)})", fix="correct detection.outputs")
+        return {"boxes": wanted["boxes"], "scores": wanted["scores"]}
+    if len(shapes) != 2:
+        raise ModelError(f"a '{head}' head needs two outputs (boxes and scores); the model has {len(shapes)}",
+                         fix="set detection.head to the model's format, or map detection.outputs")
+    fours = [n for n, s in shapes.items() if len(s) == 3 and s[box_axis] == 4]
+    if len(fours) != 1:
+        raise ModelError(f"cannot tell boxes from scores among outputs {shapes}",
+                         fix="name them in detection.outputs: {boxes: <name>, scores: <name>}")
+    other = next(n for n in shapes if n != fours[0])
+    return {"boxes": fours[0], "scores": other}

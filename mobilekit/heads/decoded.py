@@ -1,0 +1,23 @@
+"""Already-decoded heads: a boxes output ``[1, N, 4]`` and a scores output ``[1, N, C]``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mobilekit.heads.base import Candidates, bind_two, class_scores, register, to_xyxy
+
+
+class DecodedHead:
+    name = "decoded"
+
+    def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
+        roles = bind_two(shapes, wanted, 2, self.name)
+        return roles, shapes[roles["scores"]][2]
+
+    def candidates(self, outputs: dict[str, np.ndarray], contract) -> Candidates:
+        head = contract.head
+        return Candidates(to_xyxy(outputs["boxes"][0], head.box_format, head.box_units, contract.input),
+                          class_scores(outputs["scores"][0], head))
+
+
+register(DecodedHead())

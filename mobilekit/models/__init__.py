@@ -1,0 +1,1 @@
+"""Loading user models, finding their outputs, and introspection."""

@@ -1,0 +1,166 @@
+"""Load Keras 3 ``.keras``, tf_keras/Keras 2 ``.h5`` and TensorFlow SavedModel directories behind one interface.
+
+Each failure a user can hit (missing, truncated, not a model, unresolvable custom layer, non-image input, NaN
+weights) becomes one :class:`ModelError` line that names the file and the fix, instead of a 60-line traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mobilekit.errors import ModelError
+
+
+@dataclass
+class LoadedModel:
+    path: Path
+    kind: str  # keras3 | tf_keras | saved_model
+    keras_model: Any | None  # None for SavedModel
+    signature: Any | None  # SavedModel serving signature
+    saved: Any | None  # keeps the SavedModel's variables alive
+    input_name: str
+    input_shape: list[int | None]  # batch first
+    output_shapes: dict[str, list[int]]  # batch of one
+
+    @property
+    def keras_module(self) -> Any:
+        if self.kind == "tf_keras":
+            import tf_keras
+
+            return tf_keras
+        import keras
+
+        return keras
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode())
+        with f.open("rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+_CUSTOM = re.compile(r"(?:Could not locate class|Unknown layer|Unknown object|could not be deserialized)\D*?'([^']+)'")
+
+
+def _load_error(path: Path, e: Exception) -> ModelError:
+    text = str(e)
+    m = _CUSTOM.search(text)
+    if m or "custom_objects" in text or "register_keras_serializable" in text:
+        name = m.group(1) if m else "a custom object"
+        return ModelError(f"custom layer '{name}' cannot be resolved", path=path,
+                          fix="decorate the class with @keras.saving.register_keras_serializable() and import its "
+                              "module before running mobilekit, or rebuild the model from standard layers")
+    first = text.strip().splitlines()[0][:160] if text.strip() else e.__class__.__name__
+    return ModelError(f"could not be loaded as a model ({e.__class__.__name__}: {first})", path=path,
+                      fix="re-save the model with model.save('model.keras') and check the file is complete")
+
+
+def _finite_weights(path: Path, weights: list[np.ndarray]) -> None:
+    for w in weights:
+        if not np.all(np.isfinite(w)):
+            raise ModelError("the model has NaN or Inf weights", path=path,
+                             fix="re-export from a checkpoint taken before training diverged")
+
+
+def _from_keras(path: Path, model: Any, kind: str) -> LoadedModel:
+    if len(model.inputs) != 1:
+        raise ModelError(f"the model takes {len(model.inputs)} inputs; mobilekit exports single-image models",
+                         path=path, fix="export a model with one [1, H, W, 3] image input")
+    shape = list(model.inputs[0].shape)
+    if len(shape) != 4:
+        raise ModelError(f"the model's input has shape {shape}, not an image [batch, H, W, C]", path=path,
+                         fix="export a vision model whose input is an image tensor")
+    _finite_weights(path, [np.asarray(w) for w in model.get_weights()])
+    outs = {}
+    for name, t in zip(model.output_names, model.outputs, strict=True):
+        outs[str(name)] = [1, *[int(d) if d is not None else -1 for d in t.shape[1:]]]
+    in_name = getattr(model.inputs[0], "name", "image").split(":")[0] or "image"
+    return LoadedModel(path, kind, model, None, None, in_name, shape, outs)
+
+
+def _load_keras3(path: Path) -> LoadedModel:
+    if not zipfile.is_zipfile(path):
+        raise ModelError("is not a Keras 3 archive (truncated or not a model)", path=path,
+                         fix="re-save the model with model.save('model.keras')")
+    import keras
+
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as e:  # noqa: BLE001 - keras raises many types; all mean "not loadable"
+        raise _load_error(path, e) from None
+    return _from_keras(path, model, "keras3")
+
+
+def _load_h5(path: Path) -> LoadedModel:
+    import h5py
+
+    if not h5py.is_hdf5(path):
+        raise ModelError("is not an HDF5 model file (truncated or not a model)", path=path,
+                         fix="re-save the model with model.save('model.h5') or use the .keras format")
+    import tf_keras
+
+    try:
+        model = tf_keras.models.load_model(path, compile=False)
+    except Exception as e:  # noqa: BLE001
+        raise _load_error(path, e) from None
+    if not isinstance(model, tf_keras.Model) or not model.inputs:
+        raise ModelError("holds weights only, not a model", path=path, fix="save the whole model, not weights")
+    return _from_keras(path, model, "tf_keras")
+
+
+def _load_saved_model(path: Path) -> LoadedModel:
+    import tensorflow as tf
+
+    if not (path / "saved_model.pb").is_file():
+        raise ModelError("directory holds no saved_model.pb", path=path,
+                         fix="point model: at a SavedModel directory, a .keras or a .h5 file")
+    try:
+        saved = tf.saved_model.load(str(path))
+    except Exception as e:  # noqa: BLE001
+        raise _load_error(path, e) from None
+    sig = saved.signatures.get("serving_default")
+    if sig is None:
+        raise ModelError("SavedModel has no 'serving_default' signature", path=path,
+                         fix="save with signatures={'serving_default': ...}")
+    specs = sig.structured_input_signature[1]
+    if len(specs) != 1:
+        raise ModelError(f"the signature takes {len(specs)} inputs; mobilekit exports single-image models",
+                         path=path, fix="export a signature with one image input")
+    in_name, spec = next(iter(specs.items()))
+    shape = spec.shape.as_list()
+    if len(shape) != 4:
+        raise ModelError(f"the model's input has shape {shape}, not an image [batch, H, W, C]", path=path,
+                         fix="export a vision model whose input is an image tensor")
+    _finite_weights(path, [v.numpy() for v in saved.variables] if hasattr(saved, "variables") else [])
+    outs = {k: [1, *[int(d) if d is not None else -1 for d in v.shape.as_list()[1:]]]
+            for k, v in sorted(sig.structured_outputs.items())}
+    return LoadedModel(path, "saved_model", None, sig, saved, in_name, shape, outs)
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    p = Path(path)
+    if not p.exists():
+        raise ModelError("model file not found", path=p, fix="check the 'model:' path in your config")
+    if p.is_dir():
+        return _load_saved_model(p)
+    if p.stat().st_size == 0:
+        raise ModelError("model file is empty", path=p, fix="re-save the model")
+    loaders = {".keras": _load_keras3, ".h5": _load_h5, ".hdf5": _load_h5}
+    loader = loaders.get(p.suffix.lower())
+    if loader is None:
+        raise ModelError(f"unsupported model format '{p.suffix}'", path=p,
+                         fix="use a Keras 3 .keras file, a Keras 2 .h5 file or a SavedModel directory")
+    return loader(p)

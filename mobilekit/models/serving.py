@@ -1,0 +1,109 @@
+"""The serving graph: the user's model as one frozen TensorFlow function with outputs in contract (role) order.
+
+Built once; the float reference run, every TFLite conversion and (later) Core ML conversion use this same
+function, so the "float model" that parity compares against is exactly what was converted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mobilekit.config import Config
+from mobilekit.contract import OutputSpec
+from mobilekit.errors import ConfigError, ModelError
+from mobilekit.heads import get_head
+from mobilekit.models.loader import LoadedModel
+from mobilekit.models.split import split_concat
+
+
+@dataclass
+class Serving:
+    fn: Any  # frozen tf ConcreteFunction: [1, H, W, C] float32 -> tuple of outputs in role order
+    input_name: str
+    input_shape: list[int]
+    outputs: list[OutputSpec]
+    num_classes: int
+    split: dict[str, Any] = field(default_factory=dict)
+    keras_model: Any | None = None  # the (possibly rewired) Keras model, for per-layer tools
+
+    @property
+    def roles(self) -> list[str]:
+        return [o.role for o in self.outputs]
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+
+        res = self.fn(tf.constant(x, dtype=tf.float32))
+        res = res if isinstance(res, (list, tuple)) else [res]
+        return {role: np.asarray(t) for role, t in zip(self.roles, res, strict=True)}
+
+
+def _input_shape(loaded: LoadedModel, cfg: Config) -> list[int]:
+    shape = list(loaded.input_shape)
+    spatial = (1, 2) if cfg.input.layout == "NHWC" else (2, 3)
+    for k, ax in enumerate(spatial):
+        if shape[ax] is None:
+            if not cfg.input.size:
+                raise ConfigError("the model accepts any image size; mobile runtimes need a fixed one",
+                                  path=cfg.base_dir, fix="set input.size: [height, width]")
+            shape[ax] = cfg.input.size[k]
+    shape[0] = 1
+    if any(d is None for d in shape):
+        raise ModelError(f"input shape {loaded.input_shape} has unknown dimensions", path=loaded.path,
+                         fix="export the model with a fixed channel count")
+    return [int(d) for d in shape]
+
+
+def build_serving(loaded: LoadedModel, cfg: Config) -> Serving:
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    head = get_head("classifier" if cfg.task == "classification" else cfg.detection.head)
+    shape = _input_shape(loaded, cfg)
+    keras_model = loaded.keras_model
+    split: dict[str, Any] = {}
+    try:
+        roles, num_classes = head.bind(loaded.output_shapes, cfg.detection.outputs)
+    except ModelError as e:
+        e.path = e.path or str(loaded.path)
+        raise
+    positions: dict[str, int] = {}
+    if "predictions" in roles:
+        if keras_model is not None:
+            axis = 1 if cfg.detection.head == "yolo_transposed" else 2
+            new, split = split_concat(keras_model, loaded.keras_module, axis)
+            if new is not None:
+                keras_model = new
+                concat = split["layer"]
+                roles = {"boxes": f"{concat}[box channels]", "scores": f"{concat}[class channels]"}
+                positions = {"boxes": 0, "scores": 1}
+        else:
+            split = {"applied": False, "reason": "a SavedModel graph cannot be rewired; boxes and scores share one "
+                                                 "int8 scale. Export the Keras model instead, or separate outputs"}
+    order = list(roles)
+
+    if keras_model is not None:
+        names = [str(n) for n in keras_model.output_names]
+        positions = positions or {r: names.index(roles[r]) for r in order}
+
+        def call(x):
+            y = keras_model(x, training=False)
+            y = list(y) if isinstance(y, (list, tuple)) else [y]
+            return tuple(y[positions[r]] for r in order)
+    else:
+        sig = loaded.signature
+
+        def call(x):
+            y = sig(**{loaded.input_name: x})
+            return tuple(y[roles[r]] for r in order)
+
+    spec = tf.TensorSpec(shape, tf.float32, name="image")
+    fn = convert_variables_to_constants_v2(tf.function(call).get_concrete_function(spec))
+    probe = fn(tf.zeros(shape, tf.float32))
+    probe = probe if isinstance(probe, (list, tuple)) else [probe]
+    outputs = [OutputSpec(role=r, shape=[int(d) for d in t.shape], source=roles[r])
+               for r, t in zip(order, probe, strict=True)]
+    return Serving(fn, "image", shape, outputs, num_classes, split, keras_model)

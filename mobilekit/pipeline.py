@@ -1,0 +1,187 @@
+"""The build, stage by stage: config → model → contract → int8/fp16 TFLite → verification → parity → bundle.
+
+Each stage is a call into its own module with plain inputs and outputs; this file only wires them and reports
+progress. The bundle is written atomically at the very end, after the parity gate, so a build that fails leaves
+the previous release untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mobilekit.bundle.manifest import build_manifest
+from mobilekit.bundle.writer import BundleWriter
+from mobilekit.config import Config, DataSettings
+from mobilekit.contract import Contract, derive_contract
+from mobilekit.data.datasets import ImageRecord, list_dataset, load_image
+from mobilekit.data.preprocess import ResizePlan, letterbox, normalize
+from mobilekit.emulate.litert import LiteRTRunner
+from mobilekit.errors import DataError, ParityError
+from mobilekit.export import delegates, tflite, verify
+from mobilekit.models.loader import file_sha256, load_model
+from mobilekit.models.serving import build_serving
+from mobilekit.parity.gate import Check, evaluate
+from mobilekit.parity.run import measure
+
+Step = Callable[[str], None]
+
+
+@dataclass
+class BuildResult:
+    out: Path | None
+    contract: Contract
+    manifest: dict[str, Any]
+    checks: list[Check] = field(default_factory=list)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def failed_checks(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+
+def safe_name(name: str) -> str:
+    """File-name-safe model name (code identifiers get their own sanitizer in codegen)."""
+    return re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "model"
+
+
+def _images(cfg: Config, ds: DataSettings, count: int, contract: Contract
+            ) -> tuple[list[ImageRecord], list[np.ndarray], list[ResizePlan]]:
+    folder = cfg.resolve(ds.images)
+    ann = cfg.resolve(ds.annotations) if ds.annotations else None
+    records = list_dataset(folder, ds.format, ann, count)
+    inp = contract.input
+    canvases, plans = [], []
+    for r in records:
+        c, p = letterbox(load_image(r.path), inp.height, inp.width, inp.resize, inp.pad_value)
+        canvases.append(c)
+        plans.append(p)
+    return records, canvases, plans
+
+
+def _check_blank(canvases: list[np.ndarray], folder: str) -> None:
+    """Calibrating on blank frames yields ranges that clip every real image; warn loudly via the gate instead."""
+    if all(float(c.std()) < 1.0 for c in canvases):
+        raise DataError("every calibration image is blank (a single colour)", path=folder,
+                        fix="calibrate on real frames from your app's camera")
+
+
+def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: bool = True,
+          allow_blank_calibration: bool = False) -> BuildResult:
+    step("Loading model")
+    model_path = cfg.resolve(cfg.model)
+    loaded = load_model(model_path)
+    serving = build_serving(loaded, cfg)
+    contract = derive_contract(cfg, serving.input_shape, serving.input_name, serving.outputs,
+                               serving.num_classes, serving.split)
+    inp = contract.input
+    name = safe_name(contract.name)
+
+    step("Reading calibration images")
+    _, calib, _ = _images(cfg, cfg.calibration, cfg.calibration.count, contract)
+    if not allow_blank_calibration:
+        _check_blank(calib, cfg.calibration.images)
+
+    def calibration() -> Iterator[np.ndarray]:
+        for c in calib:
+            yield normalize(c, inp.scale, inp.offset, inp.color, inp.layout)
+
+    step(f"Converting to full-integer TFLite ({len(calib)} calibration images)")
+    io = cfg.export.int8_io
+    int8_path = f"android/{name}_int8.tflite"
+    int8 = tflite.convert_int8(serving, calibration, io)
+    integer = verify.require_full_integer(int8, io == "float32", int8_path)
+    contract.artifacts["tflite-int8"] = tflite.bindings(int8, serving, "tflite-int8", int8_path)
+    models: dict[str, bytes] = {"tflite-int8": int8}
+    if cfg.export.fp16:
+        step("Converting to fp16 TFLite (GPU delegate)")
+        fp16_path = f"android/{name}_fp16.tflite"
+        models["tflite-fp16"] = tflite.convert_fp16(serving)
+        contract.artifacts["tflite-fp16"] = tflite.bindings(models["tflite-fp16"], serving, "tflite-fp16", fp16_path)
+    if cfg.export.float32:
+        f32_path = f"android/{name}_float32.tflite"
+        models["tflite-float32"] = tflite.convert_float32(serving)
+        contract.artifacts["tflite-float32"] = tflite.bindings(models["tflite-float32"], serving,
+                                                               "tflite-float32", f32_path)
+
+    step("Analysing delegate support")
+    delegate_info = {kind: delegates.delegate_report(m, verify.inspect_integer(m, True).op_counts,
+                                                     integer=kind == "tflite-int8")
+                     for kind, m in models.items()}
+
+    step("Measuring parity on LiteRT")
+    eval_ds = cfg.evaluation or cfg.calibration
+    records, canvases, plans = _images(cfg, eval_ds, cfg.parity.images, contract)
+    labelled = all(r.labelled for r in records) and contract.task == "detection"
+    gt = [(r.boxes, r.classes) for r in records] if labelled else None
+    runners: dict[str, dict[str, Callable]] = {}
+    for kind, m in models.items():
+        resolvers = ("xnnpack", "reference") if kind == "tflite-int8" else ("xnnpack",)
+        runners[kind] = {r: LiteRTRunner(m, contract.artifacts[kind], contract, r).run for r in resolvers}
+    parity = measure(contract, canvases, plans, serving.run, runners, gt)
+    checks = evaluate(parity, cfg.parity, contract.task)
+    parity["checks"] = [c.to_dict() for c in checks]
+
+    latency: dict[str, float] = {}
+    if measure_latency:
+        step("Measuring LiteRT CPU latency")
+        for kind, m in models.items():
+            latency[kind] = LiteRTRunner(m, contract.artifacts[kind], contract, "xnnpack").latency_ms(canvases[0])
+
+    failed = [c for c in checks if not c.passed]
+    config_bytes = json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k != "base_dir"},
+                              sort_keys=True, default=str).encode()
+    if failed:
+        raise ParityError(f"parity below the configured bar in {len(failed)} check(s)",
+                          [c.to_dict() for c in failed], path=str(model_path),
+                          fix="see the table; calibrate on more representative images, keep boxes and scores "
+                              "as separate outputs, or use quantization-aware training")
+
+    step("Writing bundle")
+    with BundleWriter(out) as w:
+        for kind, m in models.items():
+            w.write(contract.artifacts[kind].path, m, kind)
+        w.write("android/labels.txt", "\n".join(contract.labels) + "\n", "labels")
+        w.write("contract.json", contract.to_json(), "contract")
+        w.write_json("reports/parity.json", parity, "parity-report")
+        w.write_json("reports/delegates.json", delegate_info, "delegate-report")
+        summary = {
+            "passed": True,
+            "checks": len(checks),
+            "images": parity["images"],
+            "worst": _worst(checks),
+            **({"map50_float": parity.get("map50_float")} if "map50_float" in parity else {}),
+        }
+        manifest = build_manifest(
+            w.artifacts,
+            model={"path": str(cfg.model), "sha256": file_sha256(model_path)},
+            config_sha256=hashlib.sha256(config_bytes).hexdigest(),
+            parity=summary,
+            verification={"tflite-int8": {"full_integer": integer.full_integer, "ops": integer.ops,
+                                          "per_channel_weights": integer.per_channel_weights,
+                                          "per_tensor_weights": integer.per_tensor_weights,
+                                          "io_dtype": io}},
+            split=contract.head.split,
+            latency_ms=latency,
+        )
+        w.write_json("manifest.json", manifest, "manifest")
+        w.commit()
+    return BuildResult(out, contract, manifest, checks, latency)
+
+
+def _worst(checks: list[Check]) -> dict[str, float]:
+    worst: dict[str, float] = {}
+    for c in checks:
+        key = c.metric.split(".")[-1]
+        v = c.value
+        if key not in worst or (v < worst[key] if c.at_least else v > worst[key]):
+            worst[key] = v
+    return worst

@@ -1,0 +1,82 @@
+"""Reference post-processing: the truth the generated Kotlin and Swift code is tested against.
+
+The algorithm, exactly (so it can be ported line by line)::
+
+    for each candidate i: class = argmax_c scores[i, c] (lowest c on ties), score = scores[i, class]
+    keep candidates with score >= score_threshold
+    order them by score descending, ties by candidate index ascending (a stable sort)
+    walk that order: accept a candidate unless its IoU with an accepted box of the same class
+        (any class when class_agnostic) is > iou_threshold; stop at max_detections accepted
+    map accepted boxes from model-input pixels back to the original image (letterbox undo), clipped
+
+IoU is computed in float64: inter = max(0, min(x2) - max(x1)) * max(0, min(y2) - max(y1)),
+union = area_a + area_b - inter, IoU = inter / union (0 when union <= 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mobilekit.contract import Contract
+from mobilekit.data.preprocess import ResizePlan
+from mobilekit.heads import get_head
+
+
+@dataclass
+class Detections:
+    boxes: np.ndarray  # [K, 4] xyxy, original-image pixels
+    scores: np.ndarray  # [K]
+    classes: np.ndarray  # [K] int
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+
+def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    ix = np.maximum(0.0, np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]))
+    iy = np.maximum(0.0, np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]))
+    inter = ix * iy
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshold: float, max_detections: int,
+        class_agnostic: bool) -> np.ndarray:
+    """Greedy NMS as specified in the module docstring; returns accepted indices in output order."""
+    order = np.argsort(-scores, kind="stable")
+    kept: list[int] = []
+    for i in order:
+        if len(kept) >= max_detections:
+            break
+        if kept:
+            k = np.asarray(kept)
+            if not class_agnostic:
+                k = k[classes[k] == classes[i]]
+            if k.size and np.any(iou_one_to_many(boxes[i], boxes[k]) > iou_threshold):
+                continue
+        kept.append(int(i))
+    return np.asarray(kept, dtype=np.int64)
+
+
+def detect(outputs: dict[str, np.ndarray], contract: Contract, plan: ResizePlan) -> Detections:
+    """Float outputs of one image (keyed by role) → final detections in original-image pixels."""
+    cand = get_head(contract.head.format).candidates(outputs, contract)
+    nms_spec = contract.nms
+    assert nms_spec is not None, "detect() needs a detection contract"
+    classes = np.argmax(cand.scores, axis=1)
+    best = cand.scores[np.arange(cand.scores.shape[0]), classes]
+    idx = np.nonzero(best >= nms_spec.score_threshold)[0]
+    boxes, best, classes = cand.boxes[idx], best[idx], classes[idx]
+    keep = nms(boxes, best, classes, nms_spec.iou_threshold, nms_spec.max_detections, nms_spec.class_agnostic)
+    return Detections(plan.to_source(boxes[keep]).reshape(-1, 4), best[keep], classes[keep].astype(np.int64))
+
+
+def classify(outputs: dict[str, np.ndarray], contract: Contract) -> list[tuple[int, float]]:
+    """Top-k ``(class, probability)`` pairs, highest first, ties by lower class index."""
+    probs = get_head("classifier").candidates(outputs, contract).scores[0]
+    order = np.argsort(-probs, kind="stable")[: contract.head.top_k]
+    return [(int(i), float(probs[i])) for i in order]
