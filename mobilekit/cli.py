@@ -186,6 +186,6 @@ def inspect(model: Path, as_json: bool) -> None:
 def entry() -> None:  # pragma: no cover - console script safety net
     try:
         main()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         err.print(f"[bold red]internal error:[/] {e.__class__.__name__}: {e}")
         sys.exit(EXIT_INTERNAL)

@@ -25,7 +25,7 @@ from mobilekit.contract import Contract, derive_contract
 from mobilekit.data.datasets import ImageRecord, list_dataset, load_image
 from mobilekit.data.preprocess import ResizePlan, letterbox, normalize
 from mobilekit.emulate.litert import LiteRTRunner
-from mobilekit.errors import DataError, ParityError
+from mobilekit.errors import ParityError
 from mobilekit.export import delegates, tflite, verify
 from mobilekit.models.loader import file_sha256, load_model
 from mobilekit.models.serving import build_serving
@@ -67,15 +67,7 @@ def _images(cfg: Config, ds: DataSettings, count: int, contract: Contract
     return records, canvases, plans
 
 
-def _check_blank(canvases: list[np.ndarray], folder: str) -> None:
-    """Calibrating on blank frames yields ranges that clip every real image; warn loudly via the gate instead."""
-    if all(float(c.std()) < 1.0 for c in canvases):
-        raise DataError("every calibration image is blank (a single colour)", path=folder,
-                        fix="calibrate on real frames from your app's camera")
-
-
-def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: bool = True,
-          allow_blank_calibration: bool = False) -> BuildResult:
+def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: bool = True) -> BuildResult:
     step("Loading model")
     model_path = cfg.resolve(cfg.model)
     loaded = load_model(model_path)
@@ -87,8 +79,6 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
 
     step("Reading calibration images")
     _, calib, _ = _images(cfg, cfg.calibration, cfg.calibration.count, contract)
-    if not allow_blank_calibration:
-        _check_blank(calib, cfg.calibration.images)
 
     def calibration() -> Iterator[np.ndarray]:
         for c in calib:

@@ -39,7 +39,7 @@ def convert_int8(serving: Serving, calibration: Callable[[], Iterator[np.ndarray
     conv.inference_output_type = getattr(tf, io_dtype)
     try:
         return conv.convert()
-    except Exception as e:  # noqa: BLE001 - the converter raises ConverterError and friends
+    except Exception as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
         raise ConversionError(f"int8 conversion failed: {first}",
                               fix="check that every op has an int8 TFLite kernel; see the delegate report") from None

@@ -37,7 +37,7 @@ def inspect_integer(model: bytes, float_io: bool) -> IntegerReport:
     inputs = {d["index"] for d in it.get_input_details()}
     outputs = {d["index"] for d in it.get_output_details()}
     tensors = {d["index"]: d for d in it.get_tensor_details()}
-    ops = it._get_ops_details()  # noqa: SLF001 - the only public-enough per-op listing LiteRT's Python API has
+    ops = it._get_ops_details()
     rep = IntegerReport(ops=len(ops))
     for op in ops:
         name = op["op_name"]

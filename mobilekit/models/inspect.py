@@ -22,7 +22,7 @@ def layer_macs(layer: Any) -> int:
     try:
         out = _shape(layer.output)
         inp = _shape(layer.input if not isinstance(layer.input, list) else layer.input[0])
-    except (AttributeError, ValueError):
+    except (AttributeError, ValueError, IndexError):
         return 0
     if kind in ("Conv2D", "Conv1D", "Conv2DTranspose"):
         k = int(np.prod(layer.kernel_size))

@@ -52,12 +52,12 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-_CUSTOM = re.compile(r"(?:Could not locate class|Unknown layer|Unknown object|could not be deserialized)\D*?'([^']+)'")
+_CUSTOM = [re.compile(p) for p in (r"Could not locate class '([^']+)'", r"Unknown (?:layer|object)\W*'?([A-Za-z_]\w*)")]
 
 
 def _load_error(path: Path, e: Exception) -> ModelError:
     text = str(e)
-    m = _CUSTOM.search(text)
+    m = next((m for m in (p.search(text) for p in _CUSTOM) if m), None)
     if m or "custom_objects" in text or "register_keras_serializable" in text:
         name = m.group(1) if m else "a custom object"
         return ModelError(f"custom layer '{name}' cannot be resolved", path=path,
@@ -99,7 +99,7 @@ def _load_keras3(path: Path) -> LoadedModel:
 
     try:
         model = keras.saving.load_model(path, compile=False)
-    except Exception as e:  # noqa: BLE001 - keras raises many types; all mean "not loadable"
+    except Exception as e:
         raise _load_error(path, e) from None
     return _from_keras(path, model, "keras3")
 
@@ -114,7 +114,7 @@ def _load_h5(path: Path) -> LoadedModel:
 
     try:
         model = tf_keras.models.load_model(path, compile=False)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise _load_error(path, e) from None
     if not isinstance(model, tf_keras.Model) or not model.inputs:
         raise ModelError("holds weights only, not a model", path=path, fix="save the whole model, not weights")
@@ -129,7 +129,7 @@ def _load_saved_model(path: Path) -> LoadedModel:
                          fix="point model: at a SavedModel directory, a .keras or a .h5 file")
     try:
         saved = tf.saved_model.load(str(path))
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise _load_error(path, e) from None
     sig = saved.signatures.get("serving_default")
     if sig is None:

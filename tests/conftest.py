@@ -1,0 +1,171 @@
+"""Shared fixtures: small real models trained here in seconds, cached for the session.
+
+Nothing is mocked: the models are trained Keras models, converted by the real TFLite converter and run on the real
+LiteRT interpreter. Trained models are cached under pytest's temp dir (and reused across runs via
+``MOBILEKIT_TEST_CACHE`` when set), never committed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+COCO128 = SHARED / "coco128"
+
+
+def _cache_dir(tmp_path_factory) -> Path:
+    env = os.environ.get("MOBILEKIT_TEST_CACHE")
+    if env:
+        p = Path(env)
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory) -> Path:
+    return _cache_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def shapes_dataset(cache: Path) -> Path:
+    """A YOLO-format shapes dataset (40 images): calibration and evaluation with ground truth."""
+    from mobilekit.example import shapes
+
+    root = cache / "shapes_data"
+    if not (root / "images").is_dir():
+        shapes.write_yolo_dataset(root, shapes.make_images(40, seed=5))
+    (cache / "labels.txt").write_text("\n".join(shapes.LABELS) + "\n")
+    return root / "images"
+
+
+@pytest.fixture(scope="session")
+def train_images():
+    from mobilekit.example import shapes
+
+    return shapes.make_images(700, seed=0)
+
+
+def _cached(path: Path, make) -> Path:
+    if not path.exists():
+        make(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def yolo_model(cache: Path, train_images) -> Path:
+    from mobilekit.example import train
+
+    return _cached(cache / "yolo.keras", lambda p: train.save(train.train_yolo(train_images, epochs=8), p))
+
+
+@pytest.fixture(scope="session")
+def yolo_variants(cache: Path, yolo_model: Path) -> dict[str, Path]:
+    import keras
+
+    from mobilekit.example import train
+
+    out = {}
+    for variant in ("transposed", "decoded"):
+        path = cache / f"yolo_{variant}.keras"
+        if not path.exists():
+            m = keras.saving.load_model(yolo_model, compile=False)
+            train.save(train.yolo_variant(m, variant), path)
+        out[variant] = path
+    return out
+
+
+@pytest.fixture(scope="session")
+def ssd_model(cache: Path, train_images) -> Path:
+    from mobilekit.example import train
+
+    return _cached(cache / "ssd.keras", lambda p: train.save(train.train_ssd(train_images, epochs=8), p))
+
+
+@pytest.fixture(scope="session")
+def classifier_model(cache: Path) -> Path:
+    from mobilekit.example import shapes, train
+
+    return _cached(cache / "classifier.keras",
+                   lambda p: train.save(train.train_classifier(shapes.make_images(500, 1, max_objects=1), 5), p))
+
+
+@pytest.fixture(scope="session")
+def saved_model_dir(cache: Path, yolo_variants: dict[str, Path]) -> Path:
+    """The decoded detector exported as a TensorFlow SavedModel directory."""
+    import keras
+
+    path = cache / "decoded_savedmodel"
+    if not path.exists():
+        m = keras.saving.load_model(yolo_variants["decoded"], compile=False)
+        m.export(str(path), format="tf_saved_model", verbose=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def h5_classifier(cache: Path) -> Path:
+    """A tf_keras (Keras 2) classifier saved as .h5, trained briefly on shapes."""
+    import numpy as np
+    import tf_keras
+
+    from mobilekit.example import shapes, train
+
+    path = cache / "classifier_k2.h5"
+    if path.exists():
+        return path
+    imgs = shapes.make_images(300, 3, max_objects=1)
+    x, _ = train._canvas(imgs)
+    y = np.asarray([im.classes[0] for im in imgs])
+    tf_keras.utils.set_random_seed(0)
+    inp = tf_keras.Input((train.SIZE, train.SIZE, 3))
+    h = inp
+    for f in (16, 32, 64):
+        h = tf_keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")(h)
+    h = tf_keras.layers.GlobalAveragePooling2D()(h)
+    out = tf_keras.layers.Dense(3, activation="softmax")(h)
+    m = tf_keras.Model(inp, out)
+    m.compile("adam", "sparse_categorical_crossentropy")
+    m.fit(x, y, epochs=4, batch_size=32, verbose=0)
+    m.save(path)
+    return path
+
+
+def write_config(folder: Path, data: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "mobilekit.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def detector_config(model: Path, images: Path, labels: Path, head: str = "yolo", **extra: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "model": str(model),
+        "name": "Shapes Detector",
+        "task": "detection",
+        "labels": str(labels),
+        "input": {"normalization": {"scale": 1 / 255, "offset": 0.0}},
+        "detection": {"head": head, "score_threshold": 0.25, "max_detections": 20},
+        "calibration": {"images": str(images), "format": "yolo", "count": 40},
+        "parity": {"images": 24},
+    }
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(cfg.get(k), dict):
+            cfg[k] = {**cfg[k], **v}
+        else:
+            cfg[k] = v
+    return cfg
+
+
+@pytest.fixture
+def fresh_out(tmp_path: Path) -> Path:
+    out = tmp_path / "bundle"
+    shutil.rmtree(out, ignore_errors=True)
+    return out

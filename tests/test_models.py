@@ -1,0 +1,128 @@
+"""Model loading across formats, one-line errors for bad files, and the boxes/scores concat split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mobilekit.errors import ModelError
+from mobilekit.models.inspect import describe
+from mobilekit.models.loader import load_model
+
+
+def one_line(exc) -> str:
+    line = exc.value.one_line()
+    assert "\n" not in line and "Fix:" in line
+    return line
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelError) as e:
+        load_model(tmp_path / "model.keras")
+    assert "not found" in one_line(e)
+
+
+def test_truncated_keras_file(tmp_path, yolo_model):
+    bad = tmp_path / "cut.keras"
+    bad.write_bytes(yolo_model.read_bytes()[:5000])
+    with pytest.raises(ModelError) as e:
+        load_model(bad)
+    assert "cut.keras" in one_line(e)
+
+
+def test_not_a_model(tmp_path):
+    for name, data in (("notes.keras", b"hello"), ("weights.h5", b"\x00" * 64), ("empty.keras", b"")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ModelError) as e:
+            load_model(tmp_path / name)
+        assert name in one_line(e)
+    (tmp_path / "model.onnx").write_bytes(b"x")
+    with pytest.raises(ModelError, match="unsupported model format"):
+        load_model(tmp_path / "model.onnx")
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(ModelError, match="saved_model.pb"):
+        load_model(tmp_path / "dir")
+
+
+def test_unresolvable_custom_layer(tmp_path):
+    import keras
+
+    @keras.saving.register_keras_serializable(package="userpkg")
+    class Swish2(keras.layers.Layer):
+        def call(self, x):
+            return x * keras.ops.sigmoid(x)
+
+    inp = keras.Input((8, 8, 3))
+    model = keras.Model(inp, Swish2()(keras.layers.Conv2D(2, 3)(inp)))
+    path = tmp_path / "custom.keras"
+    model.save(path)
+    keras.saving.get_custom_objects().pop("userpkg>Swish2")
+    with pytest.raises(ModelError) as e:
+        load_model(path)
+    line = one_line(e)
+    assert "custom layer" in line and "Swish2" in line and "register_keras_serializable" in line
+
+
+def test_non_image_input_and_nan_weights(tmp_path):
+    import keras
+
+    inp = keras.Input((16,))
+    flat = keras.Model(inp, keras.layers.Dense(3)(inp))
+    flat.save(tmp_path / "flat.keras")
+    with pytest.raises(ModelError, match="not an image"):
+        load_model(tmp_path / "flat.keras")
+    img = keras.Input((8, 8, 3))
+    nan = keras.Model(img, keras.layers.Conv2D(2, 3)(img))
+    w = nan.get_weights()
+    w[0][0, 0, 0, 0] = np.nan
+    nan.set_weights(w)
+    nan.save(tmp_path / "nan.keras")
+    with pytest.raises(ModelError, match="NaN or Inf"):
+        load_model(tmp_path / "nan.keras")
+
+
+def test_all_three_formats_load(yolo_model, h5_classifier, saved_model_dir):
+    k3, k2, sm = load_model(yolo_model), load_model(h5_classifier), load_model(saved_model_dir)
+    assert (k3.kind, k2.kind, sm.kind) == ("keras3", "tf_keras", "saved_model")
+    assert k3.output_shapes == {"predictions": [1, 144, 7]}
+    assert list(k2.output_shapes.values()) == [[1, 3]]
+    assert sorted(sm.output_shapes.values()) == [[1, 144, 3], [1, 144, 4]]
+
+
+def test_inspect_counts_params_and_macs(yolo_model):
+    info = describe(load_model(yolo_model))
+    assert info["params"] > 50_000
+    conv = next(r for r in info["layers"] if r["type"] == "Conv2D")
+    # first conv: 48x48 outputs, 3x3 kernel, 3 in, 16 out
+    assert conv["macs"] == 48 * 48 * 9 * 3 * 16
+    assert info["macs"] == sum(r["macs"] for r in info["layers"]) > 10_000_000
+
+
+def test_concat_split_keeps_the_float_outputs(yolo_model, yolo_variants, tmp_path):
+    """Splitting rewires the graph only: outputs equal slicing the original concat (graph vs eager rounding)."""
+    from mobilekit.config import parse_config
+    from mobilekit.models.serving import build_serving
+
+    x = np.random.default_rng(0).random((1, 96, 96, 3), np.float32)
+    for path, head in ((yolo_model, "yolo"), (yolo_variants["transposed"], "yolo_transposed")):
+        cfg = parse_config({"model": str(path), "calibration": {"images": "x"}, "detection": {"head": head}},
+                           tmp_path / "c.yaml")
+        loaded = load_model(path)
+        serving = build_serving(loaded, cfg)
+        assert serving.split["applied"] and serving.roles == ["boxes", "scores"]
+        full = np.asarray(loaded.keras_model(x))
+        got = serving.run(x)
+        axis = 1 if head == "yolo_transposed" else 2
+        assert np.allclose(got["boxes"], np.take(full, range(4), axis=axis), rtol=1e-5, atol=1e-4)
+        assert np.allclose(got["scores"], np.take(full, range(4, 7), axis=axis), rtol=1e-5, atol=1e-6)
+
+
+def test_split_explains_when_it_cannot(tmp_path):
+    import keras
+
+    from mobilekit.models.split import split_concat
+
+    inp = keras.Input((8, 8, 3))
+    out = keras.layers.Reshape((36, 7))(keras.layers.Conv2D(7, 3)(inp))
+    new, info = split_concat(keras.Model(inp, out), keras, 2)
+    assert new is None and "Reshape" in info["reason"] and not info["applied"]
