@@ -152,7 +152,7 @@ def detector_config(model: Path, images: Path, labels: Path, head: str = "yolo",
         "task": "detection",
         "labels": str(labels),
         "input": {"normalization": {"scale": 1 / 255, "offset": 0.0}},
-        "detection": {"head": head, "score_threshold": 0.25, "max_detections": 20},
+        "detection": {"head": head, "score_threshold": 0.2, "max_detections": 20},
         "calibration": {"images": str(images), "format": "yolo", "count": 40},
         "parity": {"images": 24},
     }

@@ -73,8 +73,7 @@ def list_yolo(folder: Path) -> list[ImageRecord]:
                                     fix="write 'class cx cy w h' per object")
                 rows.append(vals[:5])
         arr = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
-        with Image.open(rec.path) as im:
-            w, h = ImageOps.exif_transpose(im).size
+        h, w = load_image(rec.path).shape[:2]
         cx, cy, bw, bh = arr[:, 1] * w, arr[:, 2] * h, arr[:, 3] * w, arr[:, 4] * h
         rec.boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
         rec.classes = arr[:, 0].astype(np.int64)

@@ -63,16 +63,21 @@ def build_yolo(num_classes: int = len(LABELS)) -> Any:
 
 
 def _yolo_targets(boxes: list[np.ndarray], classes: list[np.ndarray], num_classes: int) -> np.ndarray:
+    """Each object is positive in its centre cell and the two nearest neighbours (YOLOv5's assignment)."""
     n = GRID * GRID
     y = np.zeros((len(boxes), n, 4 + num_classes + 1), np.float32)
     for i, (bx, cl) in enumerate(zip(boxes, classes, strict=True)):
         for (x0, y0, x1, y1), c in zip(bx, cl, strict=True):
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
             gx, gy = min(GRID - 1, int(cx // STRIDE)), min(GRID - 1, int(cy // STRIDE))
-            k = gy * GRID + gx
-            y[i, k, :4] = [cx / SIZE, cy / SIZE, (x1 - x0) / SIZE, (y1 - y0) / SIZE]
-            y[i, k, 4 + c] = 1.0
-            y[i, k, -1] = 1.0
+            fx, fy = cx / STRIDE - gx, cy / STRIDE - gy
+            cells = [(gx, gy), (gx - 1 if fx < 0.5 else gx + 1, gy), (gx, gy - 1 if fy < 0.5 else gy + 1)]
+            for cx_, cy_ in cells:
+                if 0 <= cx_ < GRID and 0 <= cy_ < GRID:
+                    k = cy_ * GRID + cx_
+                    y[i, k, :4] = [cx / SIZE, cy / SIZE, (x1 - x0) / SIZE, (y1 - y0) / SIZE]
+                    y[i, k, 4 + c] = 1.0
+                    y[i, k, -1] = 1.0
     return y
 
 
@@ -91,7 +96,7 @@ def train_yolo(images: list[ShapeImage], epochs: int = 12, seed: int = 0) -> Any
         l_box = ops.sum(ops.abs(y_pred[..., :4] / SIZE - y_true[..., :4]) * pos[..., None]) / (ops.sum(pos) + 1.0)
         p = ops.clip(y_pred[..., 4:], 1e-6, 1 - 1e-6)
         t = y_true[..., 4:4 + c]
-        bce = -(t * ops.log(p) * 4.0 + (1 - t) * ops.log(1 - p))
+        bce = -(t * ops.log(p) * 8.0 + (1 - t) * ops.log(1 - p))
         return 5.0 * l_box + ops.mean(ops.sum(bce, axis=-1)) * 0.5
 
     model.compile(keras.optimizers.Adam(3e-3), loss=loss)

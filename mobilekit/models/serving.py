@@ -70,6 +70,8 @@ def build_serving(loaded: LoadedModel, cfg: Config) -> Serving:
     except ModelError as e:
         e.path = e.path or str(loaded.path)
         raise
+    if cfg.task == "detection" and cfg.detection.background_class:
+        num_classes -= 1  # the leading background column is not a class
     positions: dict[str, int] = {}
     if "predictions" in roles:
         if keras_model is not None:
