@@ -1,3 +1,3 @@
-from mobilekit.cli import main
+from mobilekit.cli import entry
 
-main()
+entry()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -96,12 +97,29 @@ def main() -> None:
     _quiet_tf()
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Native converter/runtime code prints to fd 1; with --json, stdout must hold only the JSON object."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _build(cfg, out_dir: Path, quiet: bool, as_json: bool):
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from mobilekit.pipeline import build
 
-    if quiet or as_json:
+    if as_json:
+        with _stdout_to_stderr():
+            return build(cfg, out_dir)
+    if quiet:
         return build(cfg, out_dir)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=False) as progress:
@@ -183,7 +201,8 @@ def inspect(model: Path, as_json: bool) -> None:
         out.print(t)
 
 
-def entry() -> None:  # pragma: no cover - console script safety net
+def entry() -> None:
+    """Console script: an unexpected exception is a bug; say so in one line and exit 1."""
     try:
         main()
     except Exception as e:

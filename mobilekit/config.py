@@ -306,5 +306,3 @@ def _check_semantics(cfg: Config, ld: _Loader) -> None:
             ld.fail(f"parity.{k}", "must be in [0, 1]", "use e.g. 0.9")
     if p.images < 1:
         ld.fail("parity.images", "must be at least 1", "use e.g. 32")
-    if cfg.export.int8_io == "float32":
-        pass  # float I/O around an int8 core: allowed, the verifier tolerates exactly the edge (de)quantize ops

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import COCO128, detector_config, write_config
+
 from mobilekit.cli import main
 from mobilekit.contract import Contract
 from mobilekit.errors import EXIT_BAD_INPUT, EXIT_OUTPUT, EXIT_PARITY

@@ -40,7 +40,7 @@ def test_not_a_model(tmp_path):
     with pytest.raises(ModelError, match="unsupported model format"):
         load_model(tmp_path / "model.onnx")
     (tmp_path / "dir").mkdir()
-    with pytest.raises(ModelError, match="saved_model.pb"):
+    with pytest.raises(ModelError, match=r"saved_model\.pb"):
         load_model(tmp_path / "dir")
 
 

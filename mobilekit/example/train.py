@@ -43,42 +43,62 @@ def _backbone(keras: Any, inp: Any) -> Any:
     return x
 
 
-def build_yolo(num_classes: int = len(LABELS)) -> Any:
+def yolo_head(keras: Any, features: Any, num_classes: int, size: int, stride: int) -> Any:
     """``[1, N, 4 + C]``: decoded ``cx, cy, w, h`` in input pixels concatenated with sigmoid class scores."""
+    grid = size // stride
+    n = grid * grid
+    xy = keras.layers.Reshape((n, 2))(keras.layers.Conv2D(2, 1, activation="sigmoid", name="xy")(features))
+    wh = keras.layers.Reshape((n, 2))(keras.layers.Conv2D(2, 1, activation="sigmoid", name="wh")(features))
+    cls = keras.layers.Reshape((n, num_classes))(
+        keras.layers.Conv2D(num_classes, 1, activation="sigmoid", name="cls")(features))
+    gy, gx = np.mgrid[0:grid, 0:grid]
+    offsets = ((np.stack([gx, gy], -1).reshape(1, n, 2) - 0.5) * stride).astype("float32")
+    xy = keras.ops.add(keras.ops.multiply(xy, 2.0 * stride), offsets)  # (2σ - 0.5 + g) · stride
+    wh = keras.layers.Rescaling(float(size))(wh)
+    return keras.layers.Concatenate(axis=-1, name="predictions")([xy, wh, cls])
+
+
+def build_yolo(num_classes: int = len(LABELS)) -> Any:
     import keras
 
     inp = keras.Input((SIZE, SIZE, 3), name="image")
-    x = _backbone(keras, inp)
-    n = GRID * GRID
-    xy = keras.layers.Reshape((n, 2))(keras.layers.Conv2D(2, 1, activation="sigmoid", name="xy")(x))
-    wh = keras.layers.Reshape((n, 2))(keras.layers.Conv2D(2, 1, activation="sigmoid", name="wh")(x))
-    cls = keras.layers.Reshape((n, num_classes))(
-        keras.layers.Conv2D(num_classes, 1, activation="sigmoid", name="cls")(x))
-    gy, gx = np.mgrid[0:GRID, 0:GRID]
-    offsets = ((np.stack([gx, gy], -1).reshape(1, n, 2) - 0.5) * STRIDE).astype("float32")
-    xy = keras.ops.add(keras.ops.multiply(xy, 2.0 * STRIDE), offsets)  # (2σ - 0.5 + g) · stride
-    wh = keras.layers.Rescaling(float(SIZE))(wh)
-    out = keras.layers.Concatenate(axis=-1, name="predictions")([xy, wh, cls])
-    return keras.Model(inp, out, name="shapes_yolo")
+    return keras.Model(inp, yolo_head(keras, _backbone(keras, inp), num_classes, SIZE, STRIDE), name="shapes_yolo")
 
 
-def _yolo_targets(boxes: list[np.ndarray], classes: list[np.ndarray], num_classes: int) -> np.ndarray:
+def yolo_targets(boxes: list[np.ndarray], classes: list[np.ndarray], num_classes: int, size: int = SIZE,
+                 stride: int = STRIDE) -> np.ndarray:
     """Each object is positive in its centre cell and the two nearest neighbours (YOLOv5's assignment)."""
-    n = GRID * GRID
+    grid = size // stride
+    n = grid * grid
     y = np.zeros((len(boxes), n, 4 + num_classes + 1), np.float32)
     for i, (bx, cl) in enumerate(zip(boxes, classes, strict=True)):
         for (x0, y0, x1, y1), c in zip(bx, cl, strict=True):
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            gx, gy = min(GRID - 1, int(cx // STRIDE)), min(GRID - 1, int(cy // STRIDE))
-            fx, fy = cx / STRIDE - gx, cy / STRIDE - gy
+            gx, gy = min(grid - 1, int(cx // stride)), min(grid - 1, int(cy // stride))
+            fx, fy = cx / stride - gx, cy / stride - gy
             cells = [(gx, gy), (gx - 1 if fx < 0.5 else gx + 1, gy), (gx, gy - 1 if fy < 0.5 else gy + 1)]
             for cx_, cy_ in cells:
-                if 0 <= cx_ < GRID and 0 <= cy_ < GRID:
-                    k = cy_ * GRID + cx_
-                    y[i, k, :4] = [cx / SIZE, cy / SIZE, (x1 - x0) / SIZE, (y1 - y0) / SIZE]
+                if 0 <= cx_ < grid and 0 <= cy_ < grid:
+                    k = cy_ * grid + cx_
+                    y[i, k, :4] = [cx / size, cy / size, (x1 - x0) / size, (y1 - y0) / size]
                     y[i, k, 4 + c] = 1.0
                     y[i, k, -1] = 1.0
     return y
+
+
+def yolo_loss(keras: Any, num_classes: int, size: int) -> Any:
+    """L1 on normalized boxes at positive cells + class BCE with positives weighted up (few cells hold objects)."""
+
+    def loss(y_true, y_pred):
+        ops = keras.ops
+        pos = y_true[..., -1]
+        l_box = ops.sum(ops.abs(y_pred[..., :4] / size - y_true[..., :4]) * pos[..., None]) / (ops.sum(pos) + 1.0)
+        p = ops.clip(y_pred[..., 4:], 1e-6, 1 - 1e-6)
+        t = y_true[..., 4:4 + num_classes]
+        bce = -(t * ops.log(p) * 8.0 + (1 - t) * ops.log(1 - p))
+        return 5.0 * l_box + ops.mean(ops.sum(bce, axis=-1)) * 0.5
+
+    return loss
 
 
 def train_yolo(images: list[ShapeImage], epochs: int = 12, seed: int = 0) -> Any:
@@ -87,19 +107,9 @@ def train_yolo(images: list[ShapeImage], epochs: int = 12, seed: int = 0) -> Any
     keras.utils.set_random_seed(seed)
     c = len(LABELS)
     x, boxes = _canvas(images)
-    y = _yolo_targets(boxes, [im.classes for im in images], c)
+    y = yolo_targets(boxes, [im.classes for im in images], c)
     model = build_yolo(c)
-
-    def loss(y_true, y_pred):
-        ops = keras.ops
-        pos = y_true[..., -1]
-        l_box = ops.sum(ops.abs(y_pred[..., :4] / SIZE - y_true[..., :4]) * pos[..., None]) / (ops.sum(pos) + 1.0)
-        p = ops.clip(y_pred[..., 4:], 1e-6, 1 - 1e-6)
-        t = y_true[..., 4:4 + c]
-        bce = -(t * ops.log(p) * 8.0 + (1 - t) * ops.log(1 - p))
-        return 5.0 * l_box + ops.mean(ops.sum(bce, axis=-1)) * 0.5
-
-    model.compile(keras.optimizers.Adam(3e-3), loss=loss)
+    model.compile(keras.optimizers.Adam(3e-3), loss=yolo_loss(keras, c, SIZE))
     model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, shuffle=True)
     return model
 
