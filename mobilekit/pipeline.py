@@ -103,8 +103,9 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
                                                                "tflite-float32", f32_path)
 
     step("Analysing delegate support")
-    delegate_info = {kind: delegates.delegate_report(m, verify.inspect_integer(m, True).op_counts,
-                                                     integer=kind == "tflite-int8")
+    op_counts = {kind: integer.op_counts if kind == "tflite-int8" else verify.inspect_integer(m, True).op_counts
+                 for kind, m in models.items()}
+    delegate_info = {kind: delegates.delegate_report(m, op_counts[kind], integer=kind == "tflite-int8")
                      for kind, m in models.items()}
 
     step("Measuring parity on LiteRT")
