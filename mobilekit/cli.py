@@ -23,6 +23,7 @@ out = Console()
 def _quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # coremltools' per-pass progress bars
     import logging
     import warnings
 

@@ -110,6 +110,20 @@ class ExportSettings:
 
 
 @dataclass
+class CoreMLSettings:
+    """Core ML ``mlprogram`` export for the Neural Engine; ``compression`` names recipes from
+    ``mobilekit.export.coreml_compress.RECIPES`` (each adds one compressed variant beside the fp16 package)."""
+
+    enabled: bool = True
+    deployment_target: Literal["iOS16", "iOS17", "iOS18"] | None = None  # default: the lowest the recipes allow
+    compute_units: Literal["CPU_AND_NE", "ALL", "CPU_ONLY", "CPU_AND_GPU"] = "CPU_AND_NE"
+    compression: list[str] = field(default_factory=lambda: ["palettize6"])
+    allow_fp16_overflow: bool = False
+    author: str = "mobilekit"
+    version: str = "1.0"
+
+
+@dataclass
 class Config:
     model: str = ""
     task: Task = "detection"
@@ -122,6 +136,7 @@ class Config:
     evaluation: DataSettings | None = None
     parity: ParitySettings = field(default_factory=ParitySettings)
     export: ExportSettings = field(default_factory=ExportSettings)
+    coreml: CoreMLSettings = field(default_factory=CoreMLSettings)
     output: str | None = None
 
     #: Directory relative paths in the file are resolved against (not a YAML key).
@@ -300,9 +315,25 @@ def _check_semantics(cfg: Config, ld: _Loader) -> None:
             ld.fail(f"{section}.count", "must be at least 1", "use e.g. 100")
         if ds.format == "coco" and not ds.annotations:
             ld.fail(f"{section}.annotations", "a COCO dataset needs its json", "name the instances_*.json file")
+    _check_coreml(cfg, ld)
     p = cfg.parity
     for k in ("min_cosine", "min_top1_agreement", "min_detection_recall", "min_detection_precision"):
         if not 0 <= getattr(p, k) <= 1:
             ld.fail(f"parity.{k}", "must be in [0, 1]", "use e.g. 0.9")
     if p.images < 1:
         ld.fail("parity.images", "must be at least 1", "use e.g. 32")
+
+
+def _check_coreml(cfg: Config, ld: _Loader) -> None:
+    from mobilekit.export.coreml_compress import RECIPES, TARGET_ORDER, required_target
+
+    for i, name in enumerate(cfg.coreml.compression):
+        if name not in RECIPES:
+            close = difflib.get_close_matches(name, list(RECIPES), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            ld.fail(f"coreml.compression[{i}]", f"unknown recipe '{name}'{hint}", f"use one of: {', '.join(RECIPES)}")
+    need = required_target(cfg.coreml.compression)
+    have = cfg.coreml.deployment_target
+    if have and TARGET_ORDER.index(have) < TARGET_ORDER.index(need):
+        ld.fail("coreml.deployment_target", f"{have} cannot run {', '.join(cfg.coreml.compression)} (needs {need})",
+                f"set deployment_target: {need} or choose iOS 16 recipes (palettize2/4/6/8, linear8)")

@@ -11,6 +11,8 @@ import dataclasses
 import hashlib
 import json
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +26,12 @@ from mobilekit.config import Config, DataSettings
 from mobilekit.contract import Contract, derive_contract
 from mobilekit.data.datasets import ImageRecord, list_dataset, load_image
 from mobilekit.data.preprocess import ResizePlan, letterbox, normalize
+from mobilekit.emulate.coreml import CoreMLEmulator, Fp16Event
+from mobilekit.emulate.coreml.watch import summarize_fp16
 from mobilekit.emulate.litert import LiteRTRunner
 from mobilekit.errors import ParityError
-from mobilekit.export import delegates, tflite, verify
+from mobilekit.export import coreml, delegates, tflite, verify
+from mobilekit.export.ane import ane_report
 from mobilekit.models.loader import file_sha256, load_model
 from mobilekit.models.serving import build_serving
 from mobilekit.parity.gate import Check, evaluate
@@ -108,7 +113,23 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
     delegate_info = {kind: delegates.delegate_report(m, op_counts[kind], integer=kind == "tflite-int8")
                      for kind, m in models.items()}
 
-    step("Measuring parity on LiteRT")
+    coreml_dirs: dict[str, Path] = {}
+    ane: dict[str, Any] = {}
+    staging = Path(tempfile.mkdtemp(prefix="mobilekit-coreml-"))
+    if cfg.coreml.enabled:
+        step(f"Converting to Core ML (fp16 mlprogram, {coreml.deployment_target(cfg.coreml)})")
+        base = coreml.convert(serving, contract, cfg.coreml)
+        variants = {"coreml-fp16": base}
+        for recipe in cfg.coreml.compression:
+            step(f"Compressing Core ML weights: {recipe}")
+            variants[f"coreml-{recipe}"] = coreml.compress(base, recipe, contract, cfg.coreml)
+        for kind, m in variants.items():
+            suffix = "" if kind == "coreml-fp16" else "_" + kind.removeprefix("coreml-")
+            rel = f"ios/{name}{suffix}.mlpackage"
+            coreml_dirs[kind] = coreml.save(m, staging / rel)
+            contract.artifacts[kind] = coreml.artifact(kind, rel, serving)
+
+    step("Measuring parity on LiteRT" + (" and the Core ML emulator" if coreml_dirs else ""))
     eval_ds = cfg.evaluation or cfg.calibration
     records, canvases, plans = _images(cfg, eval_ds, cfg.parity.images, contract)
     labelled = all(r.labelled for r in records) and contract.task == "detection"
@@ -117,8 +138,20 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
     for kind, m in models.items():
         resolvers = ("xnnpack", "reference") if kind == "tflite-int8" else ("xnnpack",)
         runners[kind] = {r: LiteRTRunner(m, contract.artifacts[kind], contract, r).run for r in resolvers}
+    fp16_events: dict[str, list[Fp16Event]] = {}
+    for kind, path in coreml_dirs.items():
+        emulator = CoreMLEmulator(path)
+        fp16_events[kind] = []
+        runners[kind] = {"emulator": _coreml_runner(emulator, contract, fp16_events[kind])}
+        if kind == "coreml-fp16":
+            ane = ane_report(emulator.function)
     parity = measure(contract, canvases, plans, serving.run, runners, gt)
     checks = evaluate(parity, cfg.parity, contract.task)
+    parity["fp16_watch"] = {kind: summarize_fp16(events) for kind, events in fp16_events.items()}
+    for kind, summary in parity["fp16_watch"].items():
+        bad = summary["overflow_values"] + summary["nonfinite_values"]
+        if not cfg.coreml.allow_fp16_overflow:
+            checks.append(Check(kind, "emulator", "fp16_overflow_or_nan", float(bad), 0.0, False))
     parity["checks"] = [c.to_dict() for c in checks]
 
     latency: dict[str, float] = {}
@@ -140,7 +173,11 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
     with BundleWriter(out) as w:
         for kind, m in models.items():
             w.write(contract.artifacts[kind].path, m, kind)
+        for kind, path in coreml_dirs.items():
+            w.write_tree(contract.artifacts[kind].path, path, "coreml")
         w.write("android/labels.txt", "\n".join(contract.labels) + "\n", "labels")
+        if ane:
+            w.write_json("reports/ane.json", ane, "ane-report")
         w.write("contract.json", contract.to_json(), "contract")
         w.write_json("reports/parity.json", parity, "parity-report")
         w.write_json("reports/delegates.json", delegate_info, "delegate-report")
@@ -161,11 +198,26 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
                                           "per_tensor_weights": integer.per_tensor_weights,
                                           "io_dtype": io}},
             split=contract.head.split,
+            coreml={"deployment_target": coreml.deployment_target(cfg.coreml), "compute_units":
+                    cfg.coreml.compute_units, "variants": sorted(coreml_dirs), "ane_likely_all": ane.get(
+                        "likely_all_on_ane")} if coreml_dirs else None,
             latency_ms=latency,
         )
         w.write_json("manifest.json", manifest, "manifest")
         w.commit()
+    shutil.rmtree(staging, ignore_errors=True)
     return BuildResult(out, contract, manifest, checks, latency)
+
+
+def _coreml_runner(emulator: CoreMLEmulator, contract: Contract, events: list[Fp16Event]) -> Callable:
+    inp = contract.input
+
+    def run(canvas: np.ndarray) -> dict[str, np.ndarray]:
+        x = normalize(canvas, inp.scale, inp.offset, inp.color, inp.layout)
+        out = emulator.run({contract.artifacts["coreml-fp16"].inputs[0].name: x}, events)
+        return {role: out[role].astype(np.float32) for role in contract.roles}
+
+    return run
 
 
 def _worst(checks: list[Check]) -> dict[str, float]:

@@ -47,6 +47,26 @@ class BundleWriter:
         self.artifacts.append({"kind": kind, "path": rel, "size": len(raw), "sha256": sha256(raw)})
         return path
 
+    def write_tree(self, rel: str, src: Path, kind: str) -> Path:
+        """Copy a directory artifact (an ``.mlpackage``); its hash covers every file's path and content, sorted."""
+        dest = self.tmp / rel
+        h = hashlib.sha256()
+        size = 0
+        try:
+            for f in sorted(p for p in src.rglob("*") if p.is_file()):
+                data = f.read_bytes()
+                name = f.relative_to(src).as_posix()
+                target = dest / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+                h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+                size += len(data)
+        except OSError as e:
+            raise OutputError(f"writing {rel} failed ({e.strerror})", path=self.target,
+                              fix="free disk space or choose another --out") from None
+        self.artifacts.append({"kind": kind, "path": rel, "size": size, "sha256": h.hexdigest()})
+        return dest
+
     def write_json(self, rel: str, obj: Any, kind: str) -> Path:
         return self.write(rel, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n", kind)
 

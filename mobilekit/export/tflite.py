@@ -58,7 +58,7 @@ def convert_float32(serving: Serving) -> bytes:
     return _converter(serving).convert()
 
 
-def _position(name: str) -> int:
+def output_position(name: str) -> int:
     """Output ``Identity`` is the function's first output, ``Identity_<k>`` its k-th."""
     m = re.fullmatch(r"Identity(?:_(\d+))?", name)
     if not m:
@@ -83,6 +83,6 @@ def bindings(model: bytes, serving: Serving, kind: str, path: str) -> ArtifactSp
     ins = [bind(d, "image", i) for i, d in enumerate(it.get_input_details())]
     outs = []
     for pos, d in enumerate(it.get_output_details()):
-        role = serving.roles[_position(d["name"])]
+        role = serving.roles[output_position(d["name"])]
         outs.append(bind(d, role, pos))
     return ArtifactSpec(kind=kind, path=path, inputs=ins, outputs=outs)

@@ -1,0 +1,153 @@
+"""Neural-network MIL ops: convolution, pooling, matmul/linear and normalizations.
+
+Convolutions and pooling run on TensorFlow's kernels in float32 (numpy would make parity on a 320×320 detector too
+slow for CI); MIL's NCHW layout is transposed at the boundary. Padding follows the MIL spec for each ``pad_type``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mobilekit.emulate.coreml.registry import EmulatorError, f32, op
+
+
+def pads(a, spatial: list[int], kernel: list[int], strides: list[int], dilations: list[int],
+         ceil_mode: bool = False) -> list[tuple[int, int]]:
+    """(before, after) padding per spatial dim for MIL's pad_type valid | custom | same | same_lower."""
+    kind = a.get("pad_type") or "valid"
+    n = len(spatial)
+    if kind == "valid":
+        out = [(0, 0)] * n
+    elif kind == "custom":
+        p = np.atleast_1d(a.get("pad") if a.get("pad") is not None else np.zeros(2 * n)).astype(int)
+        out = [(int(p[2 * i]), int(p[2 * i + 1])) for i in range(n)]
+    elif kind in ("same", "same_lower"):
+        out = []
+        for size, k, s, d in zip(spatial, kernel, strides, dilations, strict=True):
+            total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            before = total // 2 if kind == "same" else (total + 1) // 2
+            out.append((before, total - before))
+    else:
+        raise EmulatorError(f"pad_type '{kind}' is not supported by the emulator")
+    if ceil_mode:  # extra trailing pad so a last partial window is produced
+        fixed = []
+        for (b, e), size, k, s in zip(out, spatial, kernel, strides, strict=True):
+            span = size + b + e - k
+            fixed.append((b, e + (s - span % s) % s if span % s else e))
+        out = fixed
+    return out
+
+
+def _ints(v, n: int, default: int) -> list[int]:
+    return [default] * n if v is None else [int(x) for x in np.atleast_1d(v)]
+
+
+@op("conv")
+def conv(a):
+    import tensorflow as tf
+
+    x = f32(a["x"])
+    w = f32(a["weight"])  # [C_out, C_in / groups, kH, kW]
+    if x.ndim != 4:
+        raise EmulatorError(f"conv of rank {x.ndim} is not supported by the emulator (2-D only)")
+    groups = int(a.get("groups") or 1)
+    strides = _ints(a.get("strides"), 2, 1)
+    dil = _ints(a.get("dilations"), 2, 1)
+    p = pads(a, list(x.shape[2:]), list(w.shape[2:]), strides, dil)
+    xh = tf.pad(tf.transpose(x, (0, 2, 3, 1)), [[0, 0], list(p[0]), list(p[1]), [0, 0]])
+    c_in = x.shape[1]
+    if groups == 1:
+        y = tf.nn.conv2d(xh, np.transpose(w, (2, 3, 1, 0)), [1, *strides, 1], "VALID", dilations=dil)
+    elif groups == c_in and w.shape[1] == 1:
+        mult = w.shape[0] // c_in
+        k = np.transpose(w.reshape(c_in, mult, *w.shape[2:]), (2, 3, 0, 1))  # [kH, kW, C, mult]
+        y = tf.nn.depthwise_conv2d(xh, k, [1, *strides, 1], "VALID", dilations=dil)
+    else:
+        xs = tf.split(xh, groups, axis=3)
+        ws = np.split(w, groups, axis=0)
+        y = tf.concat([tf.nn.conv2d(xi, np.transpose(wi, (2, 3, 1, 0)), [1, *strides, 1], "VALID", dilations=dil)
+                       for xi, wi in zip(xs, ws, strict=True)], axis=3)
+    y = np.transpose(y.numpy(), (0, 3, 1, 2))
+    if a.get("bias") is not None:
+        y = y + f32(a["bias"]).reshape(1, -1, 1, 1)
+    return y
+
+
+def _pool(a, kind: str):
+    import tensorflow as tf
+
+    x = f32(a["x"])
+    if x.ndim != 4:
+        raise EmulatorError(f"{kind} of rank {x.ndim} is not supported by the emulator (2-D only)")
+    k = _ints(a["kernel_sizes"], 2, 1)
+    s = _ints(a.get("strides"), 2, 1)
+    p = pads(a, list(x.shape[2:]), k, s, [1, 1], bool(a.get("ceil_mode") or False))
+    xh = np.transpose(x, (0, 2, 3, 1))
+    widths = [(0, 0), p[0], p[1], (0, 0)]
+    if kind == "max_pool":
+        y = tf.nn.max_pool2d(np.pad(xh, widths, constant_values=-np.inf), k, s, "VALID").numpy()
+    else:
+        total = tf.nn.avg_pool2d(np.pad(xh, widths), k, s, "VALID").numpy() * (k[0] * k[1])
+        if a.get("exclude_padding_from_average"):
+            ones = np.pad(np.ones_like(xh[..., :1]), widths)
+            count = tf.nn.avg_pool2d(ones, k, s, "VALID").numpy() * (k[0] * k[1])
+        else:
+            count = float(k[0] * k[1])
+        y = total / count
+    return np.transpose(y, (0, 3, 1, 2))
+
+
+op("max_pool")(lambda a: _pool(a, "max_pool"))
+op("avg_pool")(lambda a: _pool(a, "avg_pool"))
+
+
+@op("matmul")
+def matmul(a):
+    x, y = f32(a["x"]), f32(a["y"])
+    if a.get("transpose_x"):
+        x = np.swapaxes(x, -1, -2)
+    if a.get("transpose_y"):
+        y = np.swapaxes(y, -1, -2)
+    return np.matmul(x, y)
+
+
+@op("linear")
+def linear(a):
+    y = np.matmul(f32(a["x"]), f32(a["weight"]).T)
+    return y + f32(a["bias"]) if a.get("bias") is not None else y
+
+
+@op("batch_norm")
+def batch_norm(a):
+    x = f32(a["x"])
+    shape = [1, -1] + [1] * (x.ndim - 2)
+    eps = 1e-5 if a.get("epsilon") is None else float(a["epsilon"])
+    y = (x - f32(a["mean"]).reshape(shape)) / np.sqrt(f32(a["variance"]).reshape(shape) + eps)
+    if a.get("gamma") is not None:
+        y = y * f32(a["gamma"]).reshape(shape)
+    if a.get("beta") is not None:
+        y = y + f32(a["beta"]).reshape(shape)
+    return y
+
+
+@op("layer_norm")
+def layer_norm(a):
+    x = f32(a["x"])
+    ax = tuple(int(i) for i in np.atleast_1d(a["axes"])) if a.get("axes") is not None else (-1,)
+    eps = 1e-5 if a.get("epsilon") is None else float(a["epsilon"])
+    y = (x - x.mean(axis=ax, keepdims=True)) / np.sqrt(x.var(axis=ax, keepdims=True) + eps)
+    if a.get("gamma") is not None:
+        y = y * f32(a["gamma"])
+    if a.get("beta") is not None:
+        y = y + f32(a["beta"])
+    return y
+
+
+@op("upsample_nearest_neighbor")
+def upsample_nearest(a):
+    x = np.asarray(a["x"])
+    sh = round(float(a.get("scale_factor_height") or 1))
+    sw = round(float(a.get("scale_factor_width") or 1))
+    return x.repeat(sh, axis=2).repeat(sw, axis=3)

@@ -1,0 +1,43 @@
+"""The MIL op registry: one function per op type, registered by name.
+
+An op function takes the op's inputs as a dict of numpy values (lists for variadic inputs, ``None`` when an optional
+input is absent) and returns one array or a tuple of arrays, computed in float32 (or the integer type at hand). The
+runtime rounds each result to the output's declared dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mobilekit.errors import ConversionError
+
+OpFn = Callable[[dict[str, Any]], "np.ndarray | tuple[np.ndarray, ...]"]
+OPS: dict[str, OpFn] = {}
+
+
+class EmulatorError(ConversionError):
+    """The emulator met something it cannot execute faithfully; never answer silently wrong."""
+
+
+def op(*names: str) -> Callable[[OpFn], OpFn]:
+    def deco(fn: OpFn) -> OpFn:
+        for n in names:
+            OPS[n] = fn
+        return fn
+
+    return deco
+
+
+def f32(x: Any) -> np.ndarray:
+    """Float inputs compute in float32 (fp16 values are exactly representable there)."""
+    a = np.asarray(x)
+    return a.astype(np.float32) if a.dtype.kind == "f" else a
+
+
+def axes_of(v: Any) -> tuple[int, ...] | None:
+    if v is None:
+        return None
+    return tuple(int(i) for i in np.atleast_1d(v))

@@ -1,0 +1,127 @@
+"""Load a saved ``.mlpackage`` and execute its ML Program, with an fp16 watch.
+
+Each op's result is computed in float32 from its (already rounded) inputs and rounded to the output's declared
+dtype, so a program compiled for fp16 carries fp16 error from op to op as on the device. This models fp16 storage
+between ops; accumulation inside one op is float32 here, which is what Core ML's GPU does and slightly kinder than
+the Neural Engine.
+
+The watch records, per fp16 op, values that overflow fp16's ±65504, non-zero float results that round to zero, and
+NaN/Inf that appear from finite inputs, naming the op and the layer it came from.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mobilekit.emulate.coreml.registry import OPS, EmulatorError
+
+FP16_MAX = 65504.0
+
+
+@dataclass
+class Fp16Event:
+    op: str
+    op_type: str
+    overflow: int
+    underflow: int
+    nonfinite: int
+    max_abs: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _nptype(var: Any) -> Any:
+    from coremltools.converters.mil.mil import types
+
+    return types.nptype_from_builtin(var.dtype)
+
+
+def load_program(path: str | Path) -> tuple[Any, Any]:
+    """The MIL ``main`` function of a saved package, and its spec."""
+    import coremltools as ct
+    from coremltools.converters.mil.frontend.milproto.load import load as milproto_load
+
+    model = ct.models.MLModel(str(path), skip_model_load=True)
+    spec = model.get_spec()
+    if spec.WhichOneof("Type") != "mlProgram":
+        raise EmulatorError(f"{path} is not an ML Program (type {spec.WhichOneof('Type')})")
+    prog = milproto_load(spec, spec.specificationVersion, model.weights_dir)
+    return prog.functions["main"], spec
+
+
+class CoreMLEmulator:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.function, self.spec = load_program(path)
+        self.inputs = list(self.function.inputs)
+        self.outputs = [v.name for v in self.function.outputs]
+        self.consts: dict[str, np.ndarray] = {}
+        self.ops: list[Any] = []
+        for o in self.function.operations:
+            if o.op_type == "const":
+                self.consts[o.outputs[0].name] = np.asarray(o.outputs[0].val)
+            elif o.op_type.startswith("constexpr_"):
+                self._execute(o, self.consts, watch=None)  # compile-time: decompress once
+            else:
+                if o.op_type not in OPS:
+                    raise EmulatorError(f"MIL op '{o.op_type}' (op '{o.name}') is not implemented by the emulator",
+                                        fix="report the model to mobilekit; parity cannot be proven without it")
+                self.ops.append(o)
+
+    def _value(self, var: Any, env: dict[str, np.ndarray]) -> Any:
+        if var.name in env:
+            return env[var.name]
+        if var.name in self.consts:
+            return self.consts[var.name]
+        if var.val is not None:
+            return np.asarray(var.val) if not isinstance(var.val, str) else var.val
+        raise EmulatorError(f"value '{var.name}' is used before it is computed")
+
+    def _execute(self, o: Any, env: dict[str, np.ndarray], watch: list[Fp16Event] | None) -> None:
+        args: dict[str, Any] = {}
+        for k, v in o.inputs.items():
+            args[k] = [self._value(x, env) for x in v] if isinstance(v, (list, tuple)) else self._value(v, env)
+        fn = OPS.get(o.op_type)
+        if fn is None:
+            raise EmulatorError(f"MIL op '{o.op_type}' (op '{o.name}') is not implemented by the emulator")
+        res = fn(args)
+        res = res if isinstance(res, tuple) else (res,)
+        if len(res) != len(o.outputs):
+            raise EmulatorError(f"op '{o.name}' ({o.op_type}) gave {len(res)} results for {len(o.outputs)} outputs")
+        for var, r in zip(o.outputs, res, strict=True):
+            dtype = _nptype(var)
+            r = np.asarray(r)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out = r.astype(dtype) if r.dtype != dtype else r
+            if watch is not None and dtype == np.float16 and r.dtype.kind == "f":
+                self._watch(o, args, r, out, watch)
+            env[var.name] = out
+
+    @staticmethod
+    def _watch(o: Any, args: dict[str, Any], r: np.ndarray, out: np.ndarray, watch: list[Fp16Event]) -> None:
+        finite_in = all(np.all(np.isfinite(v)) for v in args.values()
+                        if isinstance(v, np.ndarray) and v.dtype.kind == "f")
+        r32 = r.astype(np.float32)
+        overflow = int(np.count_nonzero(np.isfinite(r32) & (np.abs(r32) > FP16_MAX)))
+        underflow = int(np.count_nonzero((r32 != 0) & (out == 0)))
+        nonfinite = int(np.count_nonzero(~np.isfinite(out))) if finite_in else 0
+        if overflow or nonfinite or underflow:
+            watch.append(Fp16Event(o.name, o.op_type, overflow, underflow, nonfinite,
+                                   float(np.nanmax(np.abs(r32))) if r32.size else 0.0))
+
+    def run(self, feeds: dict[str, np.ndarray], watch: list[Fp16Event] | None = None) -> dict[str, np.ndarray]:
+        env: dict[str, np.ndarray] = {}
+        for var in self.inputs.values() if isinstance(self.inputs, dict) else self.function.inputs.values():
+            if var.name not in feeds:
+                raise EmulatorError(f"missing input '{var.name}'")
+            env[var.name] = np.asarray(feeds[var.name]).astype(_nptype(var))
+        for o in self.ops:
+            self._execute(o, env, watch)
+        return {name: env[name] if name in env else self.consts[name] for name in self.outputs}

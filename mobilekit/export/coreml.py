@@ -1,0 +1,87 @@
+"""Core ML export: an ``mlprogram`` package for the Neural Engine (fp16 compute), plus compressed variants.
+
+Converted from the same frozen serving function as the TFLite models, with outputs renamed to the contract's
+roles, the labels and contract in the user-defined metadata, and no conversion date (two builds of the same model
+give the same package).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mobilekit.config import CoreMLSettings
+from mobilekit.contract import ArtifactSpec, Contract, TensorBinding
+from mobilekit.errors import ConversionError
+from mobilekit.export.coreml_compress import RECIPES, required_target
+from mobilekit.export.tflite import output_position
+from mobilekit.models.serving import Serving
+
+
+def deployment_target(settings: CoreMLSettings) -> str:
+    return settings.deployment_target or required_target(settings.compression)
+
+
+def convert(serving: Serving, contract: Contract, settings: CoreMLSettings, fp32: bool = False) -> Any:
+    """fp16 (or, for faithfulness checks, fp32) ML Program with role-named float32 outputs."""
+    import coremltools as ct
+
+    target = getattr(ct.target, deployment_target(settings))
+    try:
+        model = ct.convert(
+            [serving.fn], source="tensorflow", convert_to="mlprogram", minimum_deployment_target=target,
+            inputs=[ct.TensorType(name=serving.input_name, shape=tuple(serving.input_shape), dtype=np.float32)],
+            # float32 outputs: apps and Vision read them without conversion
+            outputs=[ct.TensorType(name="Identity" if i == 0 else f"Identity_{i}", dtype=np.float32)
+                     for i in range(len(serving.roles))],
+            compute_precision=ct.precision.FLOAT32 if fp32 else ct.precision.FLOAT16,
+            compute_units=getattr(ct.ComputeUnit, settings.compute_units),
+        )
+    except Exception as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
+        raise ConversionError(f"Core ML conversion failed: {first}",
+                              fix="check the ops against coremltools' TensorFlow support, or disable coreml") from None
+    spec = model.get_spec()
+    for out in list(spec.description.output):
+        role = serving.roles[output_position(out.name)]
+        ct.utils.rename_feature(spec, out.name, role, rename_inputs=False)
+    model = ct.models.MLModel(spec, weights_dir=model.weights_dir)
+    _metadata(model, contract, settings)
+    return model
+
+
+def _metadata(model: Any, contract: Contract, settings: CoreMLSettings) -> None:
+    model.author = settings.author
+    model.version = settings.version
+    model.short_description = f"{contract.name}: {contract.task} ({contract.head.format}), made by mobilekit"
+    meta = model.user_defined_metadata
+    meta.pop("com.github.apple.coremltools.conversion_date", None)
+    meta["labels"] = json.dumps(contract.labels)
+    slim = {k: v for k, v in contract.to_dict().items() if k != "artifacts"}
+    meta["mobilekit.contract"] = json.dumps(slim, sort_keys=True)
+
+
+def compress(model: Any, recipe: str, contract: Contract, settings: CoreMLSettings) -> Any:
+    out = RECIPES[recipe].apply(model)
+    _metadata(out, contract, settings)
+    return out
+
+
+def save(model: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(str(path))
+    return path
+
+
+def artifact(kind: str, rel: str, serving: Serving) -> ArtifactSpec:
+    ins = [TensorBinding("image", 0, serving.input_name, "float32", list(serving.input_shape))]
+    outs = [TensorBinding(o.role, i, o.role, "float32", list(o.shape)) for i, o in enumerate(serving.outputs)]
+    return ArtifactSpec(kind=kind, path=rel, inputs=ins, outputs=outs)
+
+
+def weight_bytes(path: Path) -> int:
+    """Size of the package's weight blob (what compression shrinks)."""
+    return sum(f.stat().st_size for f in (path / "Data" / "com.apple.CoreML" / "weights").rglob("*") if f.is_file())
