@@ -36,6 +36,12 @@ class Fp16Event:
         return asdict(self)
 
 
+def _plain(v: Any) -> Any:
+    """Constant values as numpy arrays; string attributes (pad modes, dtypes) as plain ``str``."""
+    a = np.asarray(v)
+    return str(a.item()) if a.dtype.kind in "USO" and a.ndim == 0 else a
+
+
 def _nptype(var: Any) -> Any:
     from coremltools.converters.mil.mil import types
 
@@ -65,7 +71,7 @@ class CoreMLEmulator:
         self.ops: list[Any] = []
         for o in self.function.operations:
             if o.op_type == "const":
-                self.consts[o.outputs[0].name] = np.asarray(o.outputs[0].val)
+                self.consts[o.outputs[0].name] = _plain(o.outputs[0].val)
             elif o.op_type.startswith("constexpr_"):
                 self._execute(o, self.consts, watch=None)  # compile-time: decompress once
             else:
@@ -80,7 +86,7 @@ class CoreMLEmulator:
         if var.name in self.consts:
             return self.consts[var.name]
         if var.val is not None:
-            return np.asarray(var.val) if not isinstance(var.val, str) else var.val
+            return _plain(var.val)
         raise EmulatorError(f"value '{var.name}' is used before it is computed")
 
     def _execute(self, o: Any, env: dict[str, np.ndarray], watch: list[Fp16Event] | None) -> None:
