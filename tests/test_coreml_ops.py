@@ -33,7 +33,7 @@ def run_program(tmp_path, build, inputs: dict[str, np.ndarray], target: str = "i
 
 def conv_ref(x, w, b, stride, pads, dil, groups):
     """Direct convolution, NCHW, loops over output positions (small sizes only)."""
-    n, c, h, wd = x.shape
+    n = x.shape[0]
     co, ci_g, kh, kw = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), pads[0], pads[1]))
     oh = (xp.shape[2] - ((kh - 1) * dil + 1)) // stride + 1
@@ -93,7 +93,8 @@ UNARY = {
     "exp": (lambda mb, x: mb.exp(x=x), np.exp),
     "softmax": (lambda mb, x: mb.softmax(x=x, axis=1),
                 lambda x: np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)),
-    "reduce_mean": (lambda mb, x: mb.reduce_mean(x=x, axes=[2, 3], keep_dims=True), lambda x: x.mean((2, 3), keepdims=True)),
+    "reduce_mean": (lambda mb, x: mb.reduce_mean(x=x, axes=[2, 3], keep_dims=True),
+                    lambda x: x.mean((2, 3), keepdims=True)),
     "reduce_sum": (lambda mb, x: mb.reduce_sum(x=x, axes=[1], keep_dims=False), lambda x: x.sum(1)),
     "reduce_max": (lambda mb, x: mb.reduce_max(x=x, axes=[-1], keep_dims=False), lambda x: x.max(-1)),
     "transpose": (lambda mb, x: mb.transpose(x=x, perm=[0, 2, 3, 1]), lambda x: x.transpose(0, 2, 3, 1)),
@@ -197,7 +198,7 @@ def test_unknown_op_is_a_clear_error(tmp_path):
     model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16)
     model.save(str(tmp_path / "m.mlpackage"))
     assert "erf" not in OPS
-    with pytest.raises(EmulatorError, match="'erf'.*mystery"):
+    with pytest.raises(EmulatorError, match=r"'erf'.*mystery"):
         CoreMLEmulator(tmp_path / "m.mlpackage")
 
 

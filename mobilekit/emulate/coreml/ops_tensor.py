@@ -16,9 +16,12 @@ def cast(a):
     if dtype not in _DTYPES:
         raise EmulatorError(f"cast to '{dtype}' is not supported by the emulator")
     x = np.asarray(a["x"])
-    if np.dtype(_DTYPES[dtype]).kind in "iu" and x.dtype.kind == "f":
+    target = np.dtype(_DTYPES[dtype])
+    if target.kind == "f" and x.dtype.kind == "f":
+        return x.astype(np.float32)  # the runtime rounds to the declared dtype, so the fp16 watch sees overflow
+    if target.kind in "iu" and x.dtype.kind == "f":
         x = np.round(x)  # Core ML casts float to int by rounding to nearest
-    return x.astype(_DTYPES[dtype])
+    return x.astype(target)
 
 
 @op("identity")

@@ -27,6 +27,7 @@ FP16_MAX = 65504.0
 class Fp16Event:
     op: str
     op_type: str
+    layer: str  # the op the value came from (for a cast, its input's producer): names the Keras layer
     overflow: int
     underflow: int
     nonfinite: int
@@ -119,7 +120,10 @@ class CoreMLEmulator:
         underflow = int(np.count_nonzero((r32 != 0) & (out == 0)))
         nonfinite = int(np.count_nonzero(~np.isfinite(out))) if finite_in else 0
         if overflow or nonfinite or underflow:
-            watch.append(Fp16Event(o.name, o.op_type, overflow, underflow, nonfinite,
+            layer = o.name
+            if o.op_type == "cast" and getattr(o.inputs["x"], "op", None) is not None:
+                layer = o.inputs["x"].op.name
+            watch.append(Fp16Event(o.name, o.op_type, layer, overflow, underflow, nonfinite,
                                    float(np.nanmax(np.abs(r32))) if r32.size else 0.0))
 
     def run(self, feeds: dict[str, np.ndarray], watch: list[Fp16Event] | None = None) -> dict[str, np.ndarray]:

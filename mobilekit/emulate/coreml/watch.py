@@ -10,7 +10,8 @@ from mobilekit.emulate.coreml.runtime import Fp16Event
 def summarize_fp16(events: list[Fp16Event], top: int = 10) -> dict[str, Any]:
     per_op: dict[str, dict[str, Any]] = {}
     for e in events:
-        row = per_op.setdefault(e.op, {"op": e.op, "op_type": e.op_type, "overflow": 0, "underflow": 0,
+        row = per_op.setdefault(e.op, {"op": e.op, "op_type": e.op_type, "layer": e.layer, "overflow": 0,
+                                       "underflow": 0,
                                        "nonfinite": 0, "max_abs": 0.0})
         row["overflow"] += e.overflow
         row["underflow"] += e.underflow
