@@ -117,6 +117,7 @@ class CoreMLSettings:
     enabled: bool = True
     deployment_target: Literal["iOS16", "iOS17", "iOS18"] | None = None  # default: the lowest the recipes allow
     compute_units: Literal["CPU_AND_NE", "ALL", "CPU_ONLY", "CPU_AND_GPU"] = "CPU_AND_NE"
+    input: Literal["tensor", "image"] = "tensor"  # image: Core ML applies the normalization (one scale)
     compression: list[str] = field(default_factory=lambda: ["palettize6"])
     allow_fp16_overflow: bool = False
     author: str = "mobilekit"
@@ -332,6 +333,16 @@ def _check_coreml(cfg: Config, ld: _Loader) -> None:
             close = difflib.get_close_matches(name, list(RECIPES), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             ld.fail(f"coreml.compression[{i}]", f"unknown recipe '{name}'{hint}", f"use one of: {', '.join(RECIPES)}")
+    if cfg.coreml.input == "image":
+        from mobilekit.contract import normalization_of
+
+        scale, _ = normalization_of(cfg)
+        if max(scale) - min(scale) > 1e-9 * max(abs(v) for v in scale):
+            ld.fail("coreml.input", "Core ML image inputs take one scale for all channels, but the normalization has "
+                    f"per-channel scales {[round(v, 6) for v in scale]}",
+                    "use coreml.input: tensor (the app normalizes), or a single std")
+        if cfg.input.layout != "NHWC":
+            ld.fail("coreml.input", "image inputs need an NHWC model", "use coreml.input: tensor")
     need = required_target(cfg.coreml.compression)
     have = cfg.coreml.deployment_target
     if have and TARGET_ORDER.index(have) < TARGET_ORDER.index(need):

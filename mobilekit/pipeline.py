@@ -127,7 +127,7 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
             suffix = "" if kind == "coreml-fp16" else "_" + kind.removeprefix("coreml-")
             rel = f"ios/{name}{suffix}.mlpackage"
             coreml_dirs[kind] = coreml.save(m, staging / rel)
-            contract.artifacts[kind] = coreml.artifact(kind, rel, serving)
+            contract.artifacts[kind] = coreml.artifact(kind, rel, serving, cfg.coreml)
 
     step("Measuring parity on LiteRT" + (" and the Core ML emulator" if coreml_dirs else ""))
     eval_ds = cfg.evaluation or cfg.calibration
@@ -212,9 +212,15 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
 def _coreml_runner(emulator: CoreMLEmulator, contract: Contract, events: list[Fp16Event]) -> Callable:
     inp = contract.input
 
+    binding = contract.artifacts["coreml-fp16"].inputs[0]
+
     def run(canvas: np.ndarray) -> dict[str, np.ndarray]:
-        x = normalize(canvas, inp.scale, inp.offset, inp.color, inp.layout)
-        out = emulator.run({contract.artifacts["coreml-fp16"].inputs[0].name: x}, events)
+        if binding.dtype == "image":  # pixels in the image's channel order; the program applies scale and bias
+            px = canvas[..., ::-1] if inp.color == "BGR" else canvas
+            x = np.transpose(px, (2, 0, 1))[None].astype(np.float32)
+        else:
+            x = normalize(canvas, inp.scale, inp.offset, inp.color, inp.layout)
+        out = emulator.run({binding.name: x}, events)
         return {role: out[role].astype(np.float32) for role in contract.roles}
 
     return run

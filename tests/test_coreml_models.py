@@ -144,3 +144,24 @@ def test_fp16_overflow_fails_the_build(tmp_path, shapes_dataset, cache):
     watch = json.loads((tmp_path / "o/reports/parity.json").read_text())["fp16_watch"]["coreml-fp16"]
     assert watch["overflow_values"] + watch["nonfinite_values"] > 0, watch
     assert watch["overflow_values"] > 0 and any("amplify" in r["layer"] for r in watch["ops"]), watch
+
+
+def test_image_input_applies_the_models_own_normalization(tmp_path, classifier_model, shapes_dataset, cache):
+    from click.testing import CliRunner
+
+    from mobilekit.cli import main
+    from mobilekit.contract import Contract
+
+    cfg = {"model": str(classifier_model), "task": "classification", "labels": str(cache / "labels.txt"),
+           "input": {"normalization": {"mean": [10, 20, 30], "std": [255, 255, 255]}},
+           "calibration": {"images": str(shapes_dataset), "count": 10}, "parity": {"images": 10},
+           "coreml": {"input": "image", "compression": []}}
+    res = CliRunner().invoke(main, ["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "o"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    contract = Contract.load(tmp_path / "o/contract.json")
+    assert contract.artifacts["coreml-fp16"].inputs[0].dtype == "image"
+    parity = json.loads((tmp_path / "o/reports/parity.json").read_text())
+    assert parity["artifacts"]["coreml-fp16"]["resolvers"]["emulator"]["tensors"]["scores"]["cosine"] > 0.999
+    cfg["input"]["normalization"]["std"] = [58.4, 57.1, 57.4]
+    res = CliRunner().invoke(main, ["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "o"), "--quiet"])
+    assert res.exit_code == 2 and "coreml.input" in res.output and "one scale" in res.output

@@ -30,10 +30,17 @@ def convert(serving: Serving, contract: Contract, settings: CoreMLSettings, fp32
     import coremltools as ct
 
     target = getattr(ct.target, deployment_target(settings))
+    inp = contract.input
+    if settings.input == "image":
+        # Core ML computes scale * pixel + bias on the decoded image: the model's own normalization, on device.
+        model_input = ct.ImageType(name=serving.input_name, shape=tuple(serving.input_shape), scale=inp.scale[0],
+                                   bias=list(inp.offset), color_layout=getattr(ct.colorlayout, inp.color))
+    else:
+        model_input = ct.TensorType(name=serving.input_name, shape=tuple(serving.input_shape), dtype=np.float32)
     try:
         model = ct.convert(
             [serving.fn], source="tensorflow", convert_to="mlprogram", minimum_deployment_target=target,
-            inputs=[ct.TensorType(name=serving.input_name, shape=tuple(serving.input_shape), dtype=np.float32)],
+            inputs=[model_input],
             # float32 outputs: apps and Vision read them without conversion
             outputs=[ct.TensorType(name="Identity" if i == 0 else f"Identity_{i}", dtype=np.float32)
                      for i in range(len(serving.roles))],
@@ -76,8 +83,11 @@ def save(model: Any, path: Path) -> Path:
     return path
 
 
-def artifact(kind: str, rel: str, serving: Serving) -> ArtifactSpec:
-    ins = [TensorBinding("image", 0, serving.input_name, "float32", list(serving.input_shape))]
+def artifact(kind: str, rel: str, serving: Serving, settings: CoreMLSettings) -> ArtifactSpec:
+    """Bindings of a Core ML package; an ``image`` input is fed pixels (0..255), a ``float32`` one the normalized
+    tensor."""
+    dtype = "image" if settings.input == "image" else "float32"
+    ins = [TensorBinding("image", 0, serving.input_name, dtype, list(serving.input_shape))]
     outs = [TensorBinding(o.role, i, o.role, "float32", list(o.shape)) for i, o in enumerate(serving.outputs)]
     return ArtifactSpec(kind=kind, path=rel, inputs=ins, outputs=outs)
 
