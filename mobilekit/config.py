@@ -119,6 +119,7 @@ class CoreMLSettings:
     compute_units: Literal["CPU_AND_NE", "ALL", "CPU_ONLY", "CPU_AND_GPU"] = "CPU_AND_NE"
     input: Literal["tensor", "image"] = "tensor"  # image: Core ML applies the normalization (one scale)
     compression: list[str] = field(default_factory=lambda: ["palettize6"])
+    vision: bool = False  # also emit the Vision-ready pipeline (decoder + NonMaximumSuppression), detectors only
     allow_fp16_overflow: bool = False
     author: str = "mobilekit"
     version: str = "1.0"
@@ -343,6 +344,9 @@ def _check_coreml(cfg: Config, ld: _Loader) -> None:
                     "use coreml.input: tensor (the app normalizes), or a single std")
         if cfg.input.layout != "NHWC":
             ld.fail("coreml.input", "image inputs need an NHWC model", "use coreml.input: tensor")
+    if cfg.coreml.vision and (cfg.task != "detection" or cfg.coreml.input != "image"):
+        ld.fail("coreml.vision", "the Vision-ready form needs a detector with an image input (Vision feeds images)",
+                "set task: detection and coreml.input: image, or remove coreml.vision")
     need = required_target(cfg.coreml.compression)
     have = cfg.coreml.deployment_target
     if have and TARGET_ORDER.index(have) < TARGET_ORDER.index(need):

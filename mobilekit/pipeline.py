@@ -27,11 +27,13 @@ from mobilekit.contract import Contract, derive_contract
 from mobilekit.data.datasets import ImageRecord, list_dataset, load_image
 from mobilekit.data.preprocess import ResizePlan, letterbox, normalize
 from mobilekit.emulate.coreml import CoreMLEmulator, Fp16Event
+from mobilekit.emulate.coreml.vision import VisionPipelineEmulator
 from mobilekit.emulate.coreml.watch import summarize_fp16
 from mobilekit.emulate.litert import LiteRTRunner
 from mobilekit.errors import ParityError
 from mobilekit.export import coreml, delegates, tflite, verify
 from mobilekit.export.ane import ane_report
+from mobilekit.export.vision import convert_vision
 from mobilekit.models.loader import file_sha256, load_model
 from mobilekit.models.serving import build_serving
 from mobilekit.parity.gate import Check, evaluate
@@ -123,11 +125,16 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
         for recipe in cfg.coreml.compression:
             step(f"Compressing Core ML weights: {recipe}")
             variants[f"coreml-{recipe}"] = coreml.compress(base, recipe, contract, cfg.coreml)
+        if cfg.coreml.vision:
+            step("Building the Vision-ready pipeline (decoder + NonMaximumSuppression)")
+            variants["coreml-vision"] = convert_vision(serving, contract, cfg.coreml,
+                                                       coreml.deployment_target(cfg.coreml))
         for kind, m in variants.items():
             suffix = "" if kind == "coreml-fp16" else "_" + kind.removeprefix("coreml-")
             rel = f"ios/{name}{suffix}.mlpackage"
             coreml_dirs[kind] = coreml.save(m, staging / rel)
-            contract.artifacts[kind] = coreml.artifact(kind, rel, serving, cfg.coreml)
+            contract.artifacts[kind] = (coreml.vision_artifact(rel, serving, contract) if kind == "coreml-vision"
+                                        else coreml.artifact(kind, rel, serving, cfg.coreml))
 
     step("Measuring parity on LiteRT" + (" and the Core ML emulator" if coreml_dirs else ""))
     eval_ds = cfg.evaluation or cfg.calibration
@@ -140,6 +147,10 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
         runners[kind] = {r: LiteRTRunner(m, contract.artifacts[kind], contract, r).run for r in resolvers}
     fp16_events: dict[str, list[Fp16Event]] = {}
     for kind, path in coreml_dirs.items():
+        if kind == "coreml-vision":
+            fp16_events[kind] = []
+            runners[kind] = {"emulator": _vision_runner(VisionPipelineEmulator(path), contract, fp16_events[kind])}
+            continue
         emulator = CoreMLEmulator(path)
         fp16_events[kind] = []
         runners[kind] = {"emulator": _coreml_runner(emulator, contract, fp16_events[kind])}
@@ -215,15 +226,24 @@ def _coreml_runner(emulator: CoreMLEmulator, contract: Contract, events: list[Fp
     binding = contract.artifacts["coreml-fp16"].inputs[0]
 
     def run(canvas: np.ndarray) -> dict[str, np.ndarray]:
-        if binding.dtype == "image":  # pixels in the image's channel order; the program applies scale and bias
-            px = canvas[..., ::-1] if inp.color == "BGR" else canvas
-            x = np.transpose(px, (2, 0, 1))[None].astype(np.float32)
+        if binding.dtype == "image":  # the program applies the model's scale and bias itself
+            x = _pixels(canvas, inp.color)
         else:
             x = normalize(canvas, inp.scale, inp.offset, inp.color, inp.layout)
         out = emulator.run({binding.name: x}, events)
         return {role: out[role].astype(np.float32) for role in contract.roles}
 
     return run
+
+
+def _pixels(canvas: np.ndarray, color: str) -> np.ndarray:
+    """A canvas as a Core ML image input sees it: [1, 3, H, W] float pixels in the image's channel order."""
+    px = canvas[..., ::-1] if color == "BGR" else canvas
+    return np.transpose(px, (2, 0, 1))[None].astype(np.float32)
+
+
+def _vision_runner(emulator: VisionPipelineEmulator, contract: Contract, events: list[Fp16Event]) -> Callable:
+    return lambda canvas: emulator.run(_pixels(canvas, contract.input.color), watch=events)
 
 
 def _worst(checks: list[Check]) -> dict[str, float]:

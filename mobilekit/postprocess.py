@@ -80,3 +80,28 @@ def classify(outputs: dict[str, np.ndarray], contract: Contract) -> list[tuple[i
     probs = get_head("classifier").candidates(outputs, contract).scores[0]
     order = np.argsort(-probs, kind="stable")[: contract.head.top_k]
     return [(int(i), float(probs[i])) for i in order]
+
+
+def vision_detections(confidence: np.ndarray, coordinates: np.ndarray, contract: Contract,
+                      plan: ResizePlan) -> Detections:
+    """What the app shows from Vision's NonMaximumSuppression outputs: the top label of each kept row, its
+    confidence, its box (normalized centre x/y, width, height of the model input) in original-image pixels.
+
+    Per-class NMS can keep one box under several classes; each such row carries the same confidence vector, so its
+    top label repeats: the repeat is dropped (the generated SDK does the same), then ``max_detections`` applies.
+    """
+    inp = contract.input
+    seen: set[bytes] = set()
+    keep = []
+    for i in range(len(confidence)):
+        key = confidence[i].tobytes() + coordinates[i].tobytes()
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    keep = keep[: contract.nms.max_detections] if contract.nms else keep
+    confidence, coordinates = confidence[keep].reshape(-1, confidence.shape[1]), coordinates[keep].reshape(-1, 4)
+    c = coordinates.astype(np.float64) * np.array([inp.width, inp.height, inp.width, inp.height])
+    xyxy = np.stack([c[:, 0] - c[:, 2] / 2, c[:, 1] - c[:, 3] / 2, c[:, 0] + c[:, 2] / 2, c[:, 1] + c[:, 3] / 2], 1)
+    classes = np.argmax(confidence, axis=1) if len(confidence) else np.zeros(0, np.int64)
+    scores = confidence.max(axis=1).astype(np.float64) if len(confidence) else np.zeros(0)
+    return Detections(plan.to_source(xyxy).reshape(-1, 4), scores, classes.astype(np.int64))

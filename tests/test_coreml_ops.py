@@ -166,6 +166,19 @@ def test_concat_matmul_linear(tmp_path):
     assert np.allclose(lin, c @ w.T + bias, atol=1e-5) and np.allclose(mm, c @ m, atol=1e-5)
 
 
+def test_stack_and_select(tmp_path):
+    from coremltools.converters.mil import Builder as mb
+
+    a = RNG.standard_normal((3, 4)).astype(np.float32)
+    b = RNG.standard_normal((3, 4)).astype(np.float32)
+
+    def build(x, y):
+        return mb.stack(values=[x, y], axis=1), mb.select(cond=mb.greater(x=x, y=y), a=x, b=y)
+
+    st, sel = run_program(tmp_path, build, {"x": a, "y": b})
+    assert np.array_equal(st, np.stack([a, b], 1)) and np.array_equal(sel, np.maximum(a, b))
+
+
 def test_fp16_rounding_and_overflow_watch(tmp_path):
     """An fp16 program rounds every op result to fp16 and the watch names the op that overflows."""
     import coremltools as ct

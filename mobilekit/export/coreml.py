@@ -95,3 +95,13 @@ def artifact(kind: str, rel: str, serving: Serving, settings: CoreMLSettings) ->
 def weight_bytes(path: Path) -> int:
     """Size of the package's weight blob (what compression shrinks)."""
     return sum(f.stat().st_size for f in (path / "Data" / "com.apple.CoreML" / "weights").rglob("*") if f.is_file())
+
+
+def vision_artifact(rel: str, serving: Serving, contract: Contract) -> ArtifactSpec:
+    """The Vision pipeline: image in; kept rows of class confidences and normalized cxcywh boxes out."""
+    from mobilekit.export.vision import CONFIDENCE, COORDINATES
+
+    ins = [TensorBinding("image", 0, serving.input_name, "image", list(serving.input_shape))]
+    outs = [TensorBinding(CONFIDENCE, 0, CONFIDENCE, "float32", [-1, contract.head.num_classes]),
+            TensorBinding(COORDINATES, 1, COORDINATES, "float32", [-1, 4])]
+    return ArtifactSpec(kind="coreml-vision", path=rel, inputs=ins, outputs=outs)

@@ -11,7 +11,7 @@ from mobilekit.contract import Contract
 from mobilekit.data.preprocess import ResizePlan, normalize
 from mobilekit.parity.detection import agreement, map50
 from mobilekit.parity.metrics import tensor_metrics
-from mobilekit.postprocess import Detections, classify, detect
+from mobilekit.postprocess import Detections, classify, detect, vision_detections
 
 Runner = Callable[[np.ndarray], dict[str, np.ndarray]]
 
@@ -41,10 +41,16 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
         for resolver, run in by_resolver.items():
             outs = [run(c) for c in canvases]
             progress()
-            got = _stack(outs)
-            res: dict[str, Any] = {"tensors": {r: tensor_metrics(ref_stack[r], got[r]) for r in contract.roles}}
+            vision = "coordinates" in outs[0] and "coordinates" not in contract.roles
+            if vision:  # the Vision pipeline returns final detections, not the raw tensors
+                res: dict[str, Any] = {"tensors": {}}
+                dets = [vision_detections(o["confidence"], o["coordinates"], contract, p)
+                        for o, p in zip(outs, plans, strict=True)]
+            else:
+                got = _stack(outs)
+                res = {"tensors": {r: tensor_metrics(ref_stack[r], got[r]) for r in contract.roles}}
+                dets = [detect(o, contract, p) for o, p in zip(outs, plans, strict=True)] if detection else []
             if detection:
-                dets = [detect(o, contract, p) for o, p in zip(outs, plans, strict=True)]
                 res["detection"] = agreement(ref_det, dets)
                 if ground_truth is not None:
                     m = map50(dets, [g[0] for g in ground_truth], [g[1] for g in ground_truth],

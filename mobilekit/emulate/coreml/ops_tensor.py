@@ -65,6 +65,11 @@ def concat(a):
     return np.concatenate([np.asarray(v) for v in a["values"]], axis=int(a["axis"]))
 
 
+@op("stack")
+def stack(a):
+    return np.stack([np.asarray(v) for v in a["values"]], axis=int(a["axis"]))
+
+
 @op("split")
 def split(a):
     x = np.asarray(a["x"])

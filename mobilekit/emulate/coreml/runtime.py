@@ -63,9 +63,12 @@ def load_program(path: str | Path) -> tuple[Any, Any]:
 
 
 class CoreMLEmulator:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.function, self.spec = load_program(path)
+    def __init__(self, path: str | Path | None = None, function: Any = None) -> None:
+        """Emulate the package at ``path``, or an already loaded MIL ``function`` (a pipeline's sub-model)."""
+        if function is None:
+            function, self.spec = load_program(path)
+        self.path = Path(path) if path is not None else None
+        self.function = function
         self.inputs = list(self.function.inputs)
         self.outputs = [v.name for v in self.function.outputs]
         self.consts: dict[str, np.ndarray] = {}
