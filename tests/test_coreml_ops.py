@@ -282,3 +282,14 @@ def test_blockwise_affine_and_sparse():
                                                                       "scale": s2, "offset": None})
     ref_mask, ref_nz = c18.constexpr_sparse_blockwise_shift_scale.decompress(mask, nz_q, s2, None)
     assert np.array_equal(got_mask, ref_mask) and np.allclose(got_nz, ref_nz, atol=1e-3)
+
+
+def test_round_fp16_is_ieee_half_rounding():
+    from mobilekit.emulate.coreml.runtime import round_fp16
+
+    x = np.concatenate([RNG.standard_normal(50_000).astype(np.float32) * s for s in (1e-7, 1e-5, 1, 100, 3e4, 1e5)])
+    x = np.concatenate([x, np.array([65504, 65519.9, 65520, -65520, 2**-24, 2**-25, 3 * 2**-26, np.inf, -np.inf, 0],
+                                    np.float32)])
+    with np.errstate(over="ignore"):
+        ref = x.astype(np.float16).astype(np.float32)
+    assert np.array_equal(round_fp16(x), ref)

@@ -44,8 +44,39 @@ def _ints(v, n: int, default: int) -> list[int]:
     return [default] * n if v is None else [int(x) for x in np.atleast_1d(v)]
 
 
+_CONV_CACHE: dict[int, tuple[np.ndarray, object]] = {}
+
+
+def _filters(w: np.ndarray, depthwise: bool):
+    """Weights in TensorFlow's layout, converted once per constant weight array (they are reused every image)."""
+    import tensorflow as tf
+
+    hit = _CONV_CACHE.get(id(w))
+    if hit is not None and hit[0] is w:
+        return hit[1]
+    if depthwise:
+        c_in = w.shape[0] // (w.shape[0] // w.shape[0]) if w.shape[1] == 1 else w.shape[1]
+        k = tf.constant(np.transpose(w.reshape(c_in, w.shape[0] // c_in, *w.shape[2:]), (2, 3, 0, 1)))
+    else:
+        k = tf.constant(np.transpose(w, (2, 3, 1, 0)))
+    _CONV_CACHE[id(w)] = (w, k)
+    return k
+
+
+def _conv_nchw(x, k, bias, pads, strides, dil, depthwise: bool) -> np.ndarray:
+    import tensorflow as tf
+
+    xh = tf.pad(tf.transpose(x, (0, 2, 3, 1)), [[0, 0], list(pads[0]), list(pads[1]), [0, 0]])
+    if depthwise:
+        y = tf.nn.depthwise_conv2d(xh, k, [1, strides[0], strides[1], 1], "VALID", dilations=dil)
+    else:
+        y = tf.nn.conv2d(xh, k, [1, strides[0], strides[1], 1], "VALID", dilations=dil)
+    return tf.transpose(tf.nn.bias_add(y, bias), (0, 3, 1, 2)).numpy()
+
+
 @op("conv")
 def conv(a):
+    """NCHW conv on TensorFlow's NHWC kernels (the emulator's hot path; filters are converted once)."""
     import tensorflow as tf
 
     x = f32(a["x"])
@@ -56,23 +87,17 @@ def conv(a):
     strides = _ints(a.get("strides"), 2, 1)
     dil = _ints(a.get("dilations"), 2, 1)
     p = pads(a, list(x.shape[2:]), list(w.shape[2:]), strides, dil)
-    xh = tf.pad(tf.transpose(x, (0, 2, 3, 1)), [[0, 0], list(p[0]), list(p[1]), [0, 0]])
     c_in = x.shape[1]
-    if groups == 1:
-        y = tf.nn.conv2d(xh, np.transpose(w, (2, 3, 1, 0)), [1, *strides, 1], "VALID", dilations=dil)
-    elif groups == c_in and w.shape[1] == 1:
-        mult = w.shape[0] // c_in
-        k = np.transpose(w.reshape(c_in, mult, *w.shape[2:]), (2, 3, 0, 1))  # [kH, kW, C, mult]
-        y = tf.nn.depthwise_conv2d(xh, k, [1, *strides, 1], "VALID", dilations=dil)
-    else:
-        xs = tf.split(xh, groups, axis=3)
-        ws = np.split(w, groups, axis=0)
-        y = tf.concat([tf.nn.conv2d(xi, np.transpose(wi, (2, 3, 1, 0)), [1, *strides, 1], "VALID", dilations=dil)
-                       for xi, wi in zip(xs, ws, strict=True)], axis=3)
-    y = np.transpose(y.numpy(), (0, 3, 1, 2))
-    if a.get("bias") is not None:
-        y = y + f32(a["bias"]).reshape(1, -1, 1, 1)
-    return y
+    bias = f32(a["bias"]) if a.get("bias") is not None else np.zeros(w.shape[0], np.float32)
+    if groups == 1 or (groups == c_in and w.shape[1] == 1):
+        depthwise = groups != 1
+        return _conv_nchw(x, _filters(w, depthwise), bias, p, strides, dil, depthwise)
+    outs = []
+    for xi, wi, bi in zip(np.split(x, groups, axis=1), np.split(w, groups, axis=0), np.split(bias, groups),
+                          strict=True):
+        k = tf.constant(np.transpose(wi, (2, 3, 1, 0)))
+        outs.append(_conv_nchw(xi, k, bi, p, strides, dil, False))
+    return np.concatenate(outs, axis=1)
 
 
 def _pool(a, kind: str):

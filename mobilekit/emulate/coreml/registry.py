@@ -34,7 +34,7 @@ def op(*names: str) -> Callable[[OpFn], OpFn]:
 def f32(x: Any) -> np.ndarray:
     """Float inputs compute in float32 (fp16 values are exactly representable there)."""
     a = np.asarray(x)
-    return a.astype(np.float32) if a.dtype.kind == "f" else a
+    return a.astype(np.float32, copy=False) if a.dtype.kind == "f" else a
 
 
 def axes_of(v: Any) -> tuple[int, ...] | None:
