@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import COCO128, detector_config, write_config
 
+from mobilekit.bundle.writer import digest
 from mobilekit.cli import main
 from mobilekit.contract import Contract
 from mobilekit.errors import EXIT_BAD_INPUT, EXIT_OUTPUT, EXIT_PARITY
@@ -28,8 +28,7 @@ def build(tmp_path: Path, cfg: dict, out: Path) -> tuple[int, str]:
 def check_bundle(out: Path) -> dict:
     manifest = json.loads((out / "manifest.json").read_text())
     for art in manifest["artifacts"]:
-        data = (out / art["path"]).read_bytes()
-        assert len(data) == art["size"] and hashlib.sha256(data).hexdigest() == art["sha256"]
+        assert digest(out / art["path"]) == (art["size"], art["sha256"]), art["path"]
     kinds = {a["kind"] for a in manifest["artifacts"]}
     assert {"tflite-int8", "tflite-fp16", "contract", "parity-report", "delegate-report", "labels"} <= kinds
     assert manifest["verification"]["tflite-int8"]["full_integer"]

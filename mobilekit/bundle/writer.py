@@ -21,6 +21,21 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def digest(path: Path) -> tuple[int, str]:
+    """Size and SHA-256 of an artifact: a file's bytes, or for a directory the hash over every file's relative path
+    and content hash, in sorted order (so a package's digest does not depend on file-system order)."""
+    if path.is_file():
+        data = path.read_bytes()
+        return len(data), sha256(data)
+    h = hashlib.sha256()
+    size = 0
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        data = f.read_bytes()
+        h.update(f.relative_to(path).as_posix().encode() + b"\0" + hashlib.sha256(data).digest())
+        size += len(data)
+    return size, h.hexdigest()
+
+
 class BundleWriter:
     def __init__(self, target: Path) -> None:
         self.target = target.resolve()
@@ -48,23 +63,15 @@ class BundleWriter:
         return path
 
     def write_tree(self, rel: str, src: Path, kind: str) -> Path:
-        """Copy a directory artifact (an ``.mlpackage``); its hash covers every file's path and content, sorted."""
+        """Copy a directory artifact (an ``.mlpackage``); its hash is :func:`digest` of the copy."""
         dest = self.tmp / rel
-        h = hashlib.sha256()
-        size = 0
         try:
-            for f in sorted(p for p in src.rglob("*") if p.is_file()):
-                data = f.read_bytes()
-                name = f.relative_to(src).as_posix()
-                target = dest / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-                h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-                size += len(data)
+            shutil.copytree(src, dest)
         except OSError as e:
             raise OutputError(f"writing {rel} failed ({e.strerror})", path=self.target,
                               fix="free disk space or choose another --out") from None
-        self.artifacts.append({"kind": kind, "path": rel, "size": size, "sha256": h.hexdigest()})
+        size, digest_hex = digest(dest)
+        self.artifacts.append({"kind": kind, "path": rel, "size": size, "sha256": digest_hex})
         return dest
 
     def write_json(self, rel: str, obj: Any, kind: str) -> Path:
