@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from mobilekit.emulate.coreml.registry import EmulatorError, f32, op
+from mobilekit.emulate.coreml.registry import NHWC, EmulatorError, f32, op
 
 
 def pads(a, spatial: list[int], kernel: list[int], strides: list[int], dilations: list[int],
@@ -63,15 +63,17 @@ def _filters(w: np.ndarray, depthwise: bool):
     return k
 
 
-def _conv_nchw(x, k, bias, pads, strides, dil, depthwise: bool) -> np.ndarray:
+def _conv_nhwc(xh, k, bias, pads, strides, dil, depthwise: bool) -> np.ndarray:
+    """Channels-last in, channels-last out."""
     import tensorflow as tf
 
-    xh = tf.pad(tf.transpose(x, (0, 2, 3, 1)), [[0, 0], list(pads[0]), list(pads[1]), [0, 0]])
+    if any(p != (0, 0) for p in pads):
+        xh = tf.pad(xh, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]])
     if depthwise:
         y = tf.nn.depthwise_conv2d(xh, k, [1, strides[0], strides[1], 1], "VALID", dilations=dil)
     else:
         y = tf.nn.conv2d(xh, k, [1, strides[0], strides[1], 1], "VALID", dilations=dil)
-    return tf.transpose(tf.nn.bias_add(y, bias), (0, 3, 1, 2)).numpy()
+    return tf.nn.bias_add(y, bias).numpy()
 
 
 @op("conv")
@@ -79,25 +81,30 @@ def conv(a):
     """NCHW conv on TensorFlow's NHWC kernels (the emulator's hot path; filters are converted once)."""
     import tensorflow as tf
 
-    x = f32(a["x"])
-    w = f32(a["weight"])  # [C_out, C_in / groups, kH, kW]
-    if x.ndim != 4:
+    xin = a["x"]
+    xh = xin.data if isinstance(xin, NHWC) else None
+    x = None if xh is not None else f32(xin)
+    if x is not None and x.ndim != 4:
         raise EmulatorError(f"conv of rank {x.ndim} is not supported by the emulator (2-D only)")
+    w = f32(a["weight"])  # [C_out, C_in / groups, kH, kW]
     groups = int(a.get("groups") or 1)
     strides = _ints(a.get("strides"), 2, 1)
     dil = _ints(a.get("dilations"), 2, 1)
-    p = pads(a, list(x.shape[2:]), list(w.shape[2:]), strides, dil)
-    c_in = x.shape[1]
+    spatial = list(xh.shape[1:3]) if xh is not None else list(x.shape[2:])
+    p = pads(a, spatial, list(w.shape[2:]), strides, dil)
+    c_in = xh.shape[3] if xh is not None else x.shape[1]
     bias = f32(a["bias"]) if a.get("bias") is not None else np.zeros(w.shape[0], np.float32)
+    if xh is None:
+        xh = np.transpose(x, (0, 2, 3, 1))
     if groups == 1 or (groups == c_in and w.shape[1] == 1):
         depthwise = groups != 1
-        return _conv_nchw(x, _filters(w, depthwise), bias, p, strides, dil, depthwise)
+        return NHWC(_conv_nhwc(xh, _filters(w, depthwise), bias, p, strides, dil, depthwise))
     outs = []
-    for xi, wi, bi in zip(np.split(x, groups, axis=1), np.split(w, groups, axis=0), np.split(bias, groups),
+    for xi, wi, bi in zip(np.split(xh, groups, axis=3), np.split(w, groups, axis=0), np.split(bias, groups),
                           strict=True):
         k = tf.constant(np.transpose(wi, (2, 3, 1, 0)))
-        outs.append(_conv_nchw(xi, k, bi, p, strides, dil, False))
-    return np.concatenate(outs, axis=1)
+        outs.append(_conv_nhwc(xi, k, bi, p, strides, dil, False))
+    return NHWC(np.concatenate(outs, axis=3))
 
 
 def _pool(a, kind: str):

@@ -22,6 +22,27 @@ class EmulatorError(ConversionError):
     """The emulator met something it cannot execute faithfully; never answer silently wrong."""
 
 
+class NHWC:
+    """A 4-D value stored channels-last while MIL sees it NCHW.
+
+    Convolutions run on channels-last kernels; keeping their results channels-last through element-wise ops (and
+    converting only where an op cares about axes) saves two full transposes per convolution.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data = data
+
+    def nchw(self) -> np.ndarray:
+        return np.ascontiguousarray(np.transpose(self.data, (0, 3, 1, 2)))
+
+
+#: Element-wise ops that give the same result on channels-last data, given operands in the same layout.
+LAYOUT_FREE = {"relu", "relu6", "clip", "sigmoid", "sigmoid_hard", "silu", "tanh", "leaky_relu", "elu", "exp",
+               "sqrt", "rsqrt", "abs", "square", "add", "sub", "mul", "real_div", "maximum", "minimum"}
+
+
 def op(*names: str) -> Callable[[OpFn], OpFn]:
     def deco(fn: OpFn) -> OpFn:
         for n in names:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.emulate.coreml.registry import OPS, EmulatorError
+from mobilekit.emulate.coreml.registry import LAYOUT_FREE, NHWC, OPS, EmulatorError
 
 FP16_MAX = 65504.0
 
@@ -115,12 +115,21 @@ class CoreMLEmulator:
         fn = OPS.get(o.op_type)
         if fn is None:
             raise EmulatorError(f"MIL op '{o.op_type}' (op '{o.name}') is not implemented by the emulator")
+        channels_last = self._layout(o.op_type, args)
         res = fn(args)
         res = res if isinstance(res, tuple) else (res,)
+        if channels_last:
+            res = tuple(NHWC(r) for r in res)
         if len(res) != len(o.outputs):
             raise EmulatorError(f"op '{o.name}' ({o.op_type}) gave {len(res)} results for {len(o.outputs)} outputs")
         for var, r in zip(o.outputs, res, strict=True):
             dtype = _nptype(var)
+            if isinstance(r, NHWC):
+                out = round_fp16(r.data) if dtype == np.float16 else r.data.astype(np.float32, copy=False)
+                if watch is not None and dtype == np.float16:
+                    self._watch(o, {}, r.data, out, watch)
+                env[var.name] = NHWC(out)
+                continue
             r = np.asarray(r)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -133,6 +142,29 @@ class CoreMLEmulator:
             if watch is not None and dtype == np.float16 and r.dtype.kind == "f":
                 self._watch(o, args, r, out, watch)
             env[var.name] = out
+
+    @staticmethod
+    def _layout(op_type: str, args: dict[str, Any]) -> bool:
+        """Prepare args in place: keep channels-last values for conv and layout-free ops (converting same-rank
+        operands to match), materialize them as NCHW for everything else. True when the result is channels-last."""
+        lazy = [k for k, v in args.items() if isinstance(v, NHWC)]
+        if op_type == "conv":
+            return False  # conv takes either layout and returns NHWC itself
+        if lazy and op_type in LAYOUT_FREE and all(
+                isinstance(v, NHWC) or not isinstance(v, np.ndarray) or v.size == 1 or v.ndim == 4
+                for v in args.values()):
+            for k, v in args.items():
+                if isinstance(v, NHWC):
+                    args[k] = v.data
+                elif isinstance(v, np.ndarray) and v.ndim == 4:
+                    args[k] = np.transpose(v, (0, 2, 3, 1))
+            return True
+        for k, v in args.items():
+            if isinstance(v, NHWC):
+                args[k] = v.nchw()
+            elif isinstance(v, list):
+                args[k] = [x.nchw() if isinstance(x, NHWC) else x for x in v]
+        return False
 
     @staticmethod
     def _watch(o: Any, args: dict[str, Any], r: np.ndarray, out: np.ndarray, watch: list[Fp16Event]) -> None:
@@ -160,4 +192,5 @@ class CoreMLEmulator:
                 np.float32 if dtype == np.float32 else dtype)
         for o in self.ops:
             self._execute(o, env, watch)
-        return {name: env[name] if name in env else self.consts[name] for name in self.outputs}
+        out = {name: env[name] if name in env else self.consts[name] for name in self.outputs}
+        return {k: v.nchw() if isinstance(v, NHWC) else v for k, v in out.items()}
