@@ -27,7 +27,12 @@ def run_program(tmp_path, build, inputs: dict[str, np.ndarray], target: str = "i
     model.save(str(path))
     em = CoreMLEmulator(path)
     names = list(em.function.inputs)
-    out = em.run(dict(zip(names, inputs.values(), strict=True)))
+    feeds = dict(zip(names, inputs.values(), strict=True))
+    out = em.run(feeds, eager=True)  # the reference path, op by op
+    if em._graph is not None:  # the traced fast path must agree with it
+        fast = em.run(feeds)
+        for n in em.outputs:
+            assert np.allclose(fast[n], out[n], rtol=1e-5, atol=1e-6), n
     return [out[n] for n in em.outputs]
 
 

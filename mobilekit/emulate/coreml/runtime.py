@@ -43,7 +43,7 @@ class Fp16Event:
     overflow: int
     underflow: int
     nonfinite: int
-    max_abs: float
+    max_abs: float  # largest |float result| of the op (eager path; 0 when the traced graph ran)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,6 +98,10 @@ class CoreMLEmulator:
                     raise EmulatorError(f"MIL op '{o.op_type}' (op '{o.name}') is not implemented by the emulator",
                                         fix="report the model to mobilekit; parity cannot be proven without it")
                 self.ops.append(o)
+        from mobilekit.emulate.coreml.graph import compile_program
+
+        self._graph = compile_program(self.ops, self.consts, dict(self.function.inputs), self.outputs, _nptype)
+        self._graph_nowatch = None  # traced on first use without a watch
 
     def _value(self, var: Any, env: dict[str, np.ndarray]) -> Any:
         if var.name in env:
@@ -181,7 +185,46 @@ class CoreMLEmulator:
             watch.append(Fp16Event(o.name, o.op_type, layer, overflow, underflow, nonfinite,
                                    float(np.nanmax(np.abs(r32))) if r32.size else 0.0))
 
-    def run(self, feeds: dict[str, np.ndarray], watch: list[Fp16Event] | None = None) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray], watch: list[Fp16Event] | None = None,
+            eager: bool = False) -> dict[str, np.ndarray]:
+        """Execute once. The traced graph is used when every op has a TensorFlow twin (``eager=True`` forces the
+        op-by-op reference path); both round every fp16 result the same way."""
+        if self._graph is not None and not eager:
+            try:
+                return self._run_graph(feeds, watch)
+            except NotImplementedError:
+                self._graph = None  # an op variant the fast path lacks: the reference path handles everything
+        return self._run_eager(feeds, watch)
+
+    def _run_graph(self, feeds: dict[str, np.ndarray], watch: list[Fp16Event] | None) -> dict[str, np.ndarray]:
+        for var in self.function.inputs.values():
+            if var.name not in feeds:
+                raise EmulatorError(f"missing input '{var.name}'")
+        graph = self._graph
+        if watch is None:
+            if self._graph_nowatch is None:
+                from mobilekit.emulate.coreml.graph import compile_program
+
+                self._graph_nowatch = compile_program(self.ops, self.consts, dict(self.function.inputs),
+                                                      self.outputs, _nptype, watch=False)
+            graph = self._graph_nowatch
+        outs, counts = graph({k: np.asarray(feeds[k], np.float32) for k in self.function.inputs})
+        if watch is not None:
+            bad: set[str] = set()  # ops whose results were non-finite: their consumers only inherit it
+            for o, (over, under, nonfinite) in zip(self._graph.fp16_ops, counts.numpy(), strict=True):
+                inherited = any(getattr(getattr(v, "op", None), "name", None) in bad
+                                for vs in o.inputs.values() for v in (vs if isinstance(vs, (list, tuple)) else [vs]))
+                if nonfinite:
+                    bad.add(o.name)
+                nonfinite = 0 if inherited else nonfinite
+                if over or under or nonfinite:
+                    layer = o.name
+                    if o.op_type == "cast" and getattr(o.inputs["x"], "op", None) is not None:
+                        layer = o.inputs["x"].op.name
+                    watch.append(Fp16Event(o.name, o.op_type, layer, int(over), int(under), int(nonfinite), 0.0))
+        return {k: v.numpy() for k, v in outs.items()}
+
+    def _run_eager(self, feeds: dict[str, np.ndarray], watch: list[Fp16Event] | None) -> dict[str, np.ndarray]:
         env: dict[str, np.ndarray] = {}
         for var in self.inputs.values() if isinstance(self.inputs, dict) else self.function.inputs.values():
             if var.name not in feeds:
