@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from mobilekit.emulate.coreml.ops_nn import _ints
 from mobilekit.emulate.coreml.ops_nn import pads as mil_pads
 
 TF_OPS: dict[str, Callable[[dict[str, Any]], Any]] = {}
@@ -32,10 +33,6 @@ def _tf():
     import tensorflow as tf
 
     return tf
-
-
-def _ints(v, n, default):
-    return [default] * n if v is None else [int(x) for x in np.atleast_1d(v)]
 
 
 @tf_op("conv")
