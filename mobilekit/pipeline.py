@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -75,6 +74,12 @@ def _images(cfg: Config, ds: DataSettings, count: int, contract: Contract
 
 
 def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: bool = True) -> BuildResult:
+    """Run every stage; the bundle appears at ``out`` only when all of them, and the parity gate, pass."""
+    with tempfile.TemporaryDirectory(prefix="mobilekit-staging-") as staging:
+        return _build(cfg, out, step, measure_latency, Path(staging))
+
+
+def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: Path) -> BuildResult:
     step("Loading model")
     model_path = cfg.resolve(cfg.model)
     loaded = load_model(model_path)
@@ -117,7 +122,6 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
 
     coreml_dirs: dict[str, Path] = {}
     ane: dict[str, Any] = {}
-    staging = Path(tempfile.mkdtemp(prefix="mobilekit-coreml-"))
     if cfg.coreml.enabled:
         step(f"Converting to Core ML (fp16 mlprogram, {coreml.deployment_target(cfg.coreml)})")
         base = coreml.convert(serving, contract, cfg.coreml)
@@ -216,7 +220,6 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
         )
         w.write_json("manifest.json", manifest, "manifest")
         w.commit()
-    shutil.rmtree(staging, ignore_errors=True)
     return BuildResult(out, contract, manifest, checks, latency)
 
 
