@@ -62,6 +62,7 @@ class HeadSpec:
     score_activation: str = "none"
     background_class: bool = False
     anchors: list[list[float]] | None = None  # SSD: [N, 4] as cy, cx, h, w (normalized)
+    anchor_settings: dict[str, Any] | None = None  # SSD: how ``anchors`` were generated (mobile code regenerates)
     variances: list[float] | None = None
     delta_order: str = "yxhw"
     top_k: int = 5
@@ -221,6 +222,8 @@ def derive_contract(cfg: Config, input_shape: list[int], input_name: str, output
         a = det.anchors
         anchors = ssd_anchors(a.feature_maps, a.min_scale, a.max_scale, a.aspect_ratios)
         head.anchors = [[float(v) for v in row] for row in anchors]
+        head.anchor_settings = {"feature_maps": [list(fm) for fm in a.feature_maps], "min_scale": a.min_scale,
+                                "max_scale": a.max_scale, "aspect_ratios": list(a.aspect_ratios)}
         head.variances = list(a.variances)
         head.delta_order = a.delta_order
         head.box_format, head.box_units = "cxcywh", "normalized"

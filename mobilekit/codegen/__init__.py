@@ -1,0 +1,1 @@
+"""SDK code generation from the contract (jinja2 templates under ``templates/``)."""

@@ -1,0 +1,81 @@
+"""Render SDK sources from the contract: one jinja2 environment, identifier sanitizing, exact number literals.
+
+Templates receive the contract (and names derived from it) as their only context, so the generated code cannot
+disagree with what Python measured. Literals are printed so the target language parses back the very same value:
+float32 constants as the shortest decimal of the float32 value, doubles with 17 significant digits.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from mobilekit.contract import Contract
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+KOTLIN_KEYWORDS = {
+    "as", "break", "class", "continue", "do", "else", "false", "for", "fun", "if", "in", "interface", "is", "null",
+    "object", "package", "return", "super", "this", "throw", "true", "try", "typealias", "typeof", "val", "var",
+    "when", "while",
+}
+
+
+def type_name(raw: str, keywords: set[str] = KOTLIN_KEYWORDS) -> str:
+    """``"shapes detector-v2"`` → ``ShapesDetectorV2``; never a keyword, never starting with a digit."""
+    words = [w for w in re.split(r"[^0-9A-Za-z]+", raw) if w]
+    name = "".join(w[:1].upper() + w[1:] for w in words) or "Model"
+    if name[0].isdigit():
+        name = "M" + name
+    return name + "Model" if name.lower() in keywords else name
+
+
+def package_name(raw: str, keywords: set[str] = KOTLIN_KEYWORDS) -> str:
+    part = re.sub(r"[^0-9a-z]+", "", raw.lower()) or "model"
+    if part[0].isdigit():
+        part = "m" + part
+    if part in keywords:
+        part += "model"
+    return f"ai.mobilekit.{part}"
+
+
+def f32(v: float) -> str:
+    """A float32 literal that parses back to the same float32 (Kotlin ``f`` suffix)."""
+    x = np.float32(v)
+    if not np.isfinite(x):
+        raise ValueError(f"non-finite constant {v}")
+    return f"{np.format_float_positional(x, unique=True, trim='0')}f".replace(".f", ".0f")
+
+
+def f64(v: float) -> str:
+    """A double literal that parses back to the same double (Python's shortest round-trip repr)."""
+    return repr(float(v))
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["f32"] = f32
+    env.filters["f64"] = f64
+    return env
+
+
+def render_tree(folder: str, contract: Contract, extra: dict[str, Any] | None = None) -> dict[str, str]:
+    """Render every ``*.j2`` under ``templates/<folder>``; returns relative output path → text, sorted."""
+    env = environment()
+    context = {"c": contract, "type_name": type_name(contract.name), "package": package_name(contract.name),
+               **(extra or {})}
+    out: dict[str, str] = {}
+    root = TEMPLATES / folder
+    for tpl in sorted(root.rglob("*.j2")):
+        rel = tpl.relative_to(TEMPLATES).as_posix()
+        text = env.get_template(rel).render(**context)
+        dest = tpl.relative_to(root).as_posix()[: -len(".j2")]
+        dest = dest.replace("__Name__", context["type_name"]).replace("__package__",
+                                                                       context["package"].replace(".", "/"))
+        out[dest] = text
+    return dict(sorted(out.items()))
