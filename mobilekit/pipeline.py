@@ -21,6 +21,7 @@ import numpy as np
 
 from mobilekit.bundle.manifest import build_manifest
 from mobilekit.bundle.writer import BundleWriter
+from mobilekit.codegen import android
 from mobilekit.config import Config, DataSettings
 from mobilekit.contract import Contract, derive_contract
 from mobilekit.data.datasets import ImageRecord, list_dataset, load_image
@@ -191,6 +192,14 @@ def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: P
         for kind, path in coreml_dirs.items():
             w.write_tree(contract.artifacts[kind].path, path, "coreml")
         w.write("android/labels.txt", "\n".join(contract.labels) + "\n", "labels")
+        module = f"sdk/android/{android.module_name(contract)}"
+        for rel, text in android.render_module(contract).items():
+            w.write(f"{module}/{rel}", text, "android-sdk")
+        for kind in ("tflite-int8", "tflite-fp16"):
+            if kind in models:
+                asset = contract.artifacts[kind].path.split("/")[-1]
+                w.write(f"{module}/src/main/assets/{asset}", models[kind], "android-sdk-asset")
+        w.write(f"{module}/src/main/assets/labels.txt", "\n".join(contract.labels) + "\n", "android-sdk-asset")
         if ane:
             w.write_json("reports/ane.json", ane, "ane-report")
         w.write("contract.json", contract.to_json(), "contract")

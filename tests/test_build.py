@@ -30,7 +30,10 @@ def check_bundle(out: Path) -> dict:
     for art in manifest["artifacts"]:
         assert digest(out / art["path"]) == (art["size"], art["sha256"]), art["path"]
     kinds = {a["kind"] for a in manifest["artifacts"]}
-    assert {"tflite-int8", "tflite-fp16", "contract", "parity-report", "delegate-report", "labels"} <= kinds
+    assert {"tflite-int8", "tflite-fp16", "contract", "parity-report", "delegate-report", "labels",
+            "android-sdk", "android-sdk-asset"} <= kinds
+    gradle = [a["path"] for a in manifest["artifacts"] if a["path"].endswith("build.gradle.kts")]
+    assert len(gradle) == 1 and gradle[0].startswith("sdk/android/")
     assert manifest["verification"]["tflite-int8"]["full_integer"]
     assert manifest["verification"]["tflite-int8"]["per_channel_weights"] > 0
     assert manifest["parity"]["passed"]

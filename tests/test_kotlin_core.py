@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from conftest import detector_config, write_config
 
 from mobilekit.cli import main
-from mobilekit.codegen.android import names, render_core
+from mobilekit.codegen.android import module_name, names, render_core, render_module
 from mobilekit.contract import Contract
 from mobilekit.data.datasets import list_yolo, load_image
 from mobilekit.data.preprocess import letterbox
@@ -80,14 +80,37 @@ def bundles(tmp_path_factory, yolo_model, yolo_variants, ssd_model, shapes_datas
 
 
 @pytest.fixture(scope="module")
-def compiled(bundles, tmp_path_factory):
-    """All generated packages and their harnesses, compiled in one kotlinc run."""
+def classifier_bundle(tmp_path_factory, classifier_model, shapes_dataset, cache):
+    work = tmp_path_factory.mktemp("cls")
+    cfg = {"model": str(classifier_model), "name": "shapes-classifier", "task": "classification",
+           "labels": str(cache / "labels.txt"), "calibration": {"images": str(shapes_dataset), "count": 10},
+           "parity": {"images": 8}, "coreml": {"enabled": False}}
+    res = CliRunner().invoke(main, ["build", str(write_config(work, cfg)), "--out", str(work / "b"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    return work / "b"
+
+
+STUBS = Path(__file__).parent / "stubs" / "android"
+
+
+@pytest.fixture(scope="module")
+def compiled(bundles, classifier_bundle, tmp_path_factory):
+    """Every generated module (core, API) with its golden harness and the API stubs, in one kotlinc run."""
     src = tmp_path_factory.mktemp("kt_src")
     harness = jinja2.Template((Path(__file__).parent / "kotlin" / "Golden.kt.j2").read_text())
-    sources = []
+    sources = sorted(STUBS.rglob("*.java"))
+    contract = Contract.load(classifier_bundle / "contract.json")
+    for rel, text in render_module(contract).items():
+        if rel.endswith(".kt"):
+            p = src / "classifier" / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text)
+            sources.append(p)
     for head, bundle in bundles.items():
         contract = Contract.load(bundle / "contract.json")
-        for rel, text in render_core(contract).items():
+        for rel, text in render_module(contract).items():
+            if not rel.endswith(".kt"):
+                continue
             p = src / head / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(text)
@@ -113,8 +136,23 @@ def test_generation_is_deterministic_and_names_are_sanitized(bundles):
 
 
 def test_compiles_warning_clean(compiled):
+    """Core and API of every module compile against the stubs; no warning comes from generated code."""
     _, warnings = compiled
-    assert "warning" not in warnings.lower(), warnings
+    ours = [ln for ln in warnings.splitlines() if "warning" in ln.lower() and "/stubs/" not in ln]
+    assert not ours, warnings
+
+
+def test_module_layout(bundles):
+    contract = Contract.load(bundles["yolo"] / "contract.json")
+    files = render_module(contract)
+    package_dir = names(contract)[0].replace(".", "/")
+    kt = f"src/main/kotlin/{package_dir}"
+    want = {"build.gradle.kts", "src/main/AndroidManifest.xml", "README.md", "consumer-rules.pro",
+            f"{kt}/YoloDetDetector.kt", f"{kt}/Preprocess.kt", f"{kt}/Postprocess.kt", f"{kt}/YoloDetSpec.kt"}
+    assert want <= set(files)
+    gradle = files["build.gradle.kts"]
+    assert 'implementation("com.google.ai.edge.litert:litert-gpu:' in gradle and 'noCompress += "tflite"' in gradle
+    assert module_name(contract) == "yoloDet-sdk" and "NNAPI is deprecated" in files["README.md"]
 
 
 @pytest.mark.parametrize("head", list(HEADS))

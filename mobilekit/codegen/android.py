@@ -1,7 +1,8 @@
-"""Android SDK sources from the contract (``templates/android``).
+"""The Android library module, generated from the contract (``templates/android``).
 
-So far the pure-logic core (contract constants, pre-processing, post-processing) that imports no Android or LiteRT
-API; it is compiled with kotlinc and checked against the Python reference on the JVM by the tests.
+``core`` is pure Kotlin (contract constants, pre- and post-processing) with no Android or LiteRT import, so the tests
+run it on the JVM against the Python reference; ``api`` wraps it in LiteRT's Interpreter API with accelerator
+choice and fallback; ``module`` holds the Gradle, manifest and README files.
 """
 
 from __future__ import annotations
@@ -9,12 +10,33 @@ from __future__ import annotations
 from mobilekit.codegen.render import package_name, render_tree, type_name
 from mobilekit.contract import Contract
 
+#: LiteRT's Maven artifacts (com.google.ai.edge.litert:litert, litert-gpu, litert-gpu-api) used by the module.
+LITERT_VERSION = "1.4.0"
+
+
+def _context(contract: Contract) -> dict[str, str]:
+    base = type_name(contract.name)
+    return {"module": f"{base[:1].lower()}{base[1:]}-sdk", "litert_version": LITERT_VERSION,
+            "cls": base + ("Detector" if contract.task == "detection" else "Classifier")}
+
 
 def render_core(contract: Contract) -> dict[str, str]:
     """Relative path → source text, deterministic (sorted, no timestamps)."""
     if "tflite-int8" not in contract.artifacts:
         raise ValueError("the Android SDK needs the bundle's int8 TFLite model in the contract")
-    return render_tree("android/core", contract)
+    return render_tree("android/core", contract, _context(contract))
+
+
+def render_module(contract: Contract) -> dict[str, str]:
+    """The whole library module: core + API sources and the Gradle/manifest/README files."""
+    ctx = _context(contract)
+    files = {**render_core(contract), **render_tree("android/api", contract, ctx),
+             **render_tree("android/module", contract, ctx)}
+    return dict(sorted(files.items()))
+
+
+def module_name(contract: Contract) -> str:
+    return _context(contract)["module"]
 
 
 def names(contract: Contract) -> tuple[str, str]:

@@ -77,5 +77,7 @@ def render_tree(folder: str, contract: Contract, extra: dict[str, Any] | None = 
         dest = tpl.relative_to(root).as_posix()[: -len(".j2")]
         dest = dest.replace("__Name__", context["type_name"]).replace("__package__",
                                                                        context["package"].replace(".", "/"))
+        if "cls" in context:
+            dest = dest.replace("__Cls__", context["cls"])
         out[dest] = text
     return dict(sorted(out.items()))
