@@ -106,6 +106,11 @@ def compiled(bundles, classifier_bundle, tmp_path_factory):
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(text)
             sources.append(p)
+    package, tname = names(contract)
+    h = src / "classifier" / "GoldenClassifier.kt"
+    h.write_text(jinja2.Template((Path(__file__).parent / "kotlin" / "GoldenClassifier.kt.j2").read_text()).render(
+        package=package, type_name=tname))
+    sources.append(h)
     for head, bundle in bundles.items():
         contract = Contract.load(bundle / "contract.json")
         for rel, text in render_module(contract).items():
@@ -207,3 +212,23 @@ def test_postprocessing_matches_python_on_litert_outputs(head, bundles, compiled
             assert np.allclose([float(v) for v in got[2:6]], want.boxes[k], atol=1e-4, rtol=0)
         total += len(want)
     assert total > 0, "the fixture must produce detections to compare"
+
+
+def test_classifier_top_k_matches_python(classifier_bundle, compiled, shapes_dataset, tmp_path):
+    from mobilekit.postprocess import classify
+
+    classes, _ = compiled
+    contract = Contract.load(classifier_bundle / "contract.json")
+    package, _ = names(contract)
+    art = contract.artifacts["tflite-int8"]
+    runner = LiteRTRunner((classifier_bundle / art.path).read_bytes(), art, contract)
+    for i, rec in enumerate(list_yolo(shapes_dataset)[:6]):
+        canvas, _ = letterbox(load_image(rec.path), contract.input.height, contract.input.width,
+                              contract.input.resize, contract.input.pad_value)
+        raw = runner.run_raw(runner.input_tensor(canvas))
+        want = classify(runner.dequantize(raw), contract)
+        (tmp_path / f"s{i}").write_bytes(raw["scores"].tobytes())
+        jvm(classes, f"{package}.golden.GoldenClassifier", str(tmp_path / f"s{i}"), str(tmp_path / f"c{i}"))
+        got = [ln.split() for ln in (tmp_path / f"c{i}").read_text().splitlines()]
+        assert [int(g[0]) for g in got] == [k for k, _ in want]
+        assert np.allclose([float(g[1]) for g in got], [p for _, p in want], atol=1e-4)
