@@ -160,13 +160,22 @@ def test_module_layout(bundles):
     assert module_name(contract) == "yoloDet-sdk" and "NNAPI is deprecated" in files["README.md"]
 
 
+def _open(bundle: Path) -> tuple[Contract, str, LiteRTRunner]:
+    """The bundle's contract, generated package and a LiteRT runner of its int8 model."""
+    contract = Contract.load(bundle / "contract.json")
+    art = contract.artifacts["tflite-int8"]
+    return contract, names(contract)[0], LiteRTRunner((bundle / art.path).read_bytes(), art, contract)
+
+
+def _canvas(path: Path, contract: Contract):
+    inp = contract.input
+    return letterbox(load_image(path), inp.height, inp.width, inp.resize, inp.pad_value)
+
+
 @pytest.mark.parametrize("head", list(HEADS))
 def test_preprocessing_matches_python_byte_for_byte(head, bundles, compiled, shapes_dataset, tmp_path):
     classes, _ = compiled
-    contract = Contract.load(bundles[head] / "contract.json")
-    package, _ = names(contract)
-    art = contract.artifacts["tflite-int8"]
-    runner = LiteRTRunner((bundles[head] / art.path).read_bytes(), art, contract)
+    contract, package, runner = _open(bundles[head])
     images = [r.path for r in list_yolo(shapes_dataset)[:3]]
     from conftest import COCO128
 
@@ -178,8 +187,7 @@ def test_preprocessing_matches_python_byte_for_byte(head, bundles, compiled, sha
         argb = (0xFF << 24) | (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
         (tmp_path / f"in{i}").write_bytes(struct.pack("<ii", w, h) + argb.astype("<u4").tobytes())
         jvm(classes, f"{package}.golden.Golden", "pre", str(tmp_path / f"in{i}"), str(tmp_path / f"out{i}"))
-        canvas, _ = letterbox(load_image(path), contract.input.height, contract.input.width, contract.input.resize,
-                              contract.input.pad_value)
+        canvas, _ = _canvas(path, contract)
         want = runner.input_tensor(canvas)[0].tobytes()
         assert (tmp_path / f"out{i}").read_bytes() == want, path
 
@@ -187,16 +195,12 @@ def test_preprocessing_matches_python_byte_for_byte(head, bundles, compiled, sha
 @pytest.mark.parametrize("head", list(HEADS))
 def test_postprocessing_matches_python_on_litert_outputs(head, bundles, compiled, shapes_dataset, tmp_path):
     classes, _ = compiled
-    contract = Contract.load(bundles[head] / "contract.json")
-    package, _ = names(contract)
-    art = contract.artifacts["tflite-int8"]
-    runner = LiteRTRunner((bundles[head] / art.path).read_bytes(), art, contract)
-    signed = art.inputs[0].dtype == "int8"
+    contract, package, runner = _open(bundles[head])
+    signed = contract.artifacts["tflite-int8"].inputs[0].dtype == "int8"
     total = 0
     for i, rec in enumerate(list_yolo(shapes_dataset)[:8]):
         img = load_image(rec.path)
-        canvas, plan = letterbox(img, contract.input.height, contract.input.width, contract.input.resize,
-                                 contract.input.pad_value)
+        canvas, plan = _canvas(rec.path, contract)
         raw = runner.run_raw(runner.input_tensor(canvas))
         want = detect(runner.dequantize(raw), contract, plan)
         b, s = raw["boxes"].tobytes(), raw["scores"].tobytes()
@@ -218,13 +222,9 @@ def test_classifier_top_k_matches_python(classifier_bundle, compiled, shapes_dat
     from mobilekit.postprocess import classify
 
     classes, _ = compiled
-    contract = Contract.load(classifier_bundle / "contract.json")
-    package, _ = names(contract)
-    art = contract.artifacts["tflite-int8"]
-    runner = LiteRTRunner((classifier_bundle / art.path).read_bytes(), art, contract)
+    contract, package, runner = _open(classifier_bundle)
     for i, rec in enumerate(list_yolo(shapes_dataset)[:6]):
-        canvas, _ = letterbox(load_image(rec.path), contract.input.height, contract.input.width,
-                              contract.input.resize, contract.input.pad_value)
+        canvas, _ = _canvas(rec.path, contract)
         raw = runner.run_raw(runner.input_tensor(canvas))
         want = classify(runner.dequantize(raw), contract)
         (tmp_path / f"s{i}").write_bytes(raw["scores"].tobytes())
