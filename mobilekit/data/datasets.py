@@ -73,7 +73,7 @@ def list_yolo(folder: Path) -> list[ImageRecord]:
                                     fix="write 'class cx cy w h' per object")
                 rows.append(vals[:5])
         arr = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
-        h, w = load_image(rec.path).shape[:2]
+        w, h = image_size(rec.path)
         cx, cy, bw, bh = arr[:, 1] * w, arr[:, 2] * h, arr[:, 3] * w, arr[:, 4] * h
         rec.boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
         rec.classes = arr[:, 0].astype(np.int64)
@@ -122,6 +122,18 @@ def list_dataset(folder: Path, fmt: str, annotations: Path | None, count: int) -
         "coco": lambda: list_coco(folder, annotations or Path("")),
     }[fmt]
     return lister()[:count]
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) as displayed, from the header and EXIF orientation only (no pixel decoding)."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            rotated = im.getexif().get(0x0112) in (5, 6, 7, 8)  # orientations that swap width and height
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"cannot decode image ({e.__class__.__name__})", path=path,
+                        fix="remove the file or replace it with a valid image") from None
+    return (h, w) if rotated else (w, h)
 
 
 def load_image(path: Path) -> np.ndarray:

@@ -16,8 +16,6 @@ from mobilekit.contract import ArtifactSpec, TensorBinding
 from mobilekit.errors import ConversionError
 from mobilekit.models.serving import Serving
 
-TF_DTYPES = {"int8": "int8", "uint8": "uint8", "float32": "float32"}
-
 
 def _converter(serving: Serving):
     import tensorflow as tf

@@ -22,12 +22,10 @@ def _stack(outs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePlan],
             float_model: Runner, runners: dict[str, dict[str, Runner]],
-            ground_truth: list[tuple[np.ndarray, np.ndarray]] | None,
-            progress: Callable[[], None] = lambda: None) -> dict[str, Any]:
+            ground_truth: list[tuple[np.ndarray, np.ndarray]] | None) -> dict[str, Any]:
     """``runners`` maps artifact kind → resolver → canvas runner (dequantized outputs keyed by role)."""
     inp = contract.input
     ref = [float_model(normalize(c, inp.scale, inp.offset, inp.color, inp.layout)) for c in canvases]
-    progress()
     result: dict[str, Any] = {"images": len(canvases), "artifacts": {}}
     detection = contract.task == "detection"
     ref_det: list[Detections] = [detect(o, contract, p) for o, p in zip(ref, plans, strict=True)] if detection \
@@ -40,7 +38,6 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
         art: dict[str, Any] = {"resolvers": {}}
         for resolver, run in by_resolver.items():
             outs = [run(c) for c in canvases]
-            progress()
             vision = "coordinates" in outs[0] and "coordinates" not in contract.roles
             if vision:  # the Vision pipeline returns final detections, not the raw tensors
                 res: dict[str, Any] = {"tensors": {}}

@@ -49,6 +49,13 @@ class Fp16Event:
         return asdict(self)
 
 
+def _source_layer(o: Any) -> str:
+    """The op a value came from: for a cast, its input's producer, whose name carries the Keras layer's."""
+    if o.op_type == "cast" and getattr(o.inputs["x"], "op", None) is not None:
+        return o.inputs["x"].op.name
+    return o.name
+
+
 def _plain(v: Any) -> Any:
     """Constant values as numpy arrays; string attributes (pad modes, dtypes) as plain ``str``."""
     a = np.asarray(v)
@@ -81,7 +88,6 @@ class CoreMLEmulator:
             function, self.spec = load_program(path)
         self.path = Path(path) if path is not None else None
         self.function = function
-        self.inputs = list(self.function.inputs)
         self.outputs = [v.name for v in self.function.outputs]
         self.consts: dict[str, np.ndarray] = {}
         self.ops: list[Any] = []
@@ -179,10 +185,7 @@ class CoreMLEmulator:
         underflow = int(np.count_nonzero((r32 != 0) & (out == 0)))
         nonfinite = int(np.count_nonzero(~np.isfinite(out))) if finite_in else 0
         if overflow or nonfinite or underflow:
-            layer = o.name
-            if o.op_type == "cast" and getattr(o.inputs["x"], "op", None) is not None:
-                layer = o.inputs["x"].op.name
-            watch.append(Fp16Event(o.name, o.op_type, layer, overflow, underflow, nonfinite,
+            watch.append(Fp16Event(o.name, o.op_type, _source_layer(o), overflow, underflow, nonfinite,
                                    float(np.nanmax(np.abs(r32))) if r32.size else 0.0))
 
     def run(self, feeds: dict[str, np.ndarray], watch: list[Fp16Event] | None = None,
@@ -218,15 +221,13 @@ class CoreMLEmulator:
                     bad.add(o.name)
                 nonfinite = 0 if inherited else nonfinite
                 if over or under or nonfinite:
-                    layer = o.name
-                    if o.op_type == "cast" and getattr(o.inputs["x"], "op", None) is not None:
-                        layer = o.inputs["x"].op.name
-                    watch.append(Fp16Event(o.name, o.op_type, layer, int(over), int(under), int(nonfinite), 0.0))
+                    watch.append(Fp16Event(o.name, o.op_type, _source_layer(o), int(over), int(under),
+                                           int(nonfinite), 0.0))
         return {k: v.numpy() for k, v in outs.items()}
 
     def _run_eager(self, feeds: dict[str, np.ndarray], watch: list[Fp16Event] | None) -> dict[str, np.ndarray]:
         env: dict[str, np.ndarray] = {}
-        for var in self.inputs.values() if isinstance(self.inputs, dict) else self.function.inputs.values():
+        for var in self.function.inputs.values():
             if var.name not in feeds:
                 raise EmulatorError(f"missing input '{var.name}'")
             dtype = _nptype(var)
