@@ -21,7 +21,7 @@ import numpy as np
 
 from mobilekit.bundle.manifest import build_manifest
 from mobilekit.bundle.writer import BundleWriter
-from mobilekit.codegen import android
+from mobilekit.codegen import android, ios
 from mobilekit.config import Config, DataSettings
 from mobilekit.contract import Contract, derive_contract
 from mobilekit.data.datasets import ImageRecord, list_dataset, load_image
@@ -200,6 +200,14 @@ def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: P
                 asset = contract.artifacts[kind].path.split("/")[-1]
                 w.write(f"{module}/src/main/assets/{asset}", models[kind], "android-sdk-asset")
         w.write(f"{module}/src/main/assets/labels.txt", "\n".join(contract.labels) + "\n", "android-sdk-asset")
+        if coreml_dirs:
+            package = f"sdk/ios/{ios.kit_name(contract)}"
+            for rel, text in ios.render_package(contract, coreml.deployment_target(cfg.coreml)).items():
+                w.write(f"{package}/{rel}", text, "ios-sdk")
+            resources = f"{package}/{ios.resource_dir(contract)}"
+            for kind, filename in ios.resources(contract).items():
+                w.write_tree(f"{resources}/{filename}", coreml_dirs[kind], "ios-sdk-resource")
+            w.write(f"{resources}/labels.txt", "\n".join(contract.labels) + "\n", "ios-sdk-resource")
         if ane:
             w.write_json("reports/ane.json", ane, "ane-report")
         w.write("contract.json", contract.to_json(), "contract")

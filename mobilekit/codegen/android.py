@@ -7,7 +7,7 @@ choice and fallback; ``module`` holds the Gradle, manifest and README files.
 
 from __future__ import annotations
 
-from mobilekit.codegen.render import package_name, render_tree, type_name
+from mobilekit.codegen.render import api_class, package_name, render_tree, type_name
 from mobilekit.contract import Contract
 
 #: LiteRT's Maven artifacts (com.google.ai.edge.litert:litert, litert-gpu, litert-gpu-api) used by the module.
@@ -17,7 +17,7 @@ LITERT_VERSION = "1.4.0"
 def _context(contract: Contract) -> dict[str, str]:
     base = type_name(contract.name)
     return {"module": f"{base[:1].lower()}{base[1:]}-sdk", "litert_version": LITERT_VERSION,
-            "cls": base + ("Detector" if contract.task == "detection" else "Classifier")}
+            "cls": api_class(base, contract.task)}
 
 
 def render_core(contract: Contract) -> dict[str, str]:

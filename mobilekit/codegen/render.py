@@ -34,6 +34,12 @@ def type_name(raw: str, keywords: set[str] = KOTLIN_KEYWORDS) -> str:
     return name + "Model" if name.lower() in keywords else name
 
 
+def api_class(base: str, task: str) -> str:
+    """The SDK's entry type: ``<Base>Detector`` / ``<Base>Classifier``, without doubling a suffix the name has."""
+    suffix = "Detector" if task == "detection" else "Classifier"
+    return base if base.endswith(suffix) else base + suffix
+
+
 def package_name(raw: str, keywords: set[str] = KOTLIN_KEYWORDS) -> str:
     part = re.sub(r"[^0-9a-z]+", "", raw.lower()) or "model"
     if part[0].isdigit():
@@ -51,6 +57,17 @@ def f32(v: float) -> str:
     return f"{np.format_float_positional(x, unique=True, trim='0')}f".replace(".f", ".0f")
 
 
+def swift_f32(v: float) -> str:
+    """A Swift ``Float`` literal that parses back to the same float32 (no suffix: the type does it)."""
+    return f32(v)[:-1]
+
+
+def swift_string(v: str) -> str:
+    """A Swift string literal: backslashes (so no ``\\(`` interpolation), quotes and control characters escaped."""
+    out = v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return f'"{out}"'
+
+
 def f64(v: float) -> str:
     """A double literal that parses back to the same double (Python's shortest round-trip repr)."""
     return repr(float(v))
@@ -61,6 +78,8 @@ def environment() -> jinja2.Environment:
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["f32"] = f32
     env.filters["f64"] = f64
+    env.filters["swift_f32"] = swift_f32
+    env.filters["swift_string"] = swift_string
     return env
 
 
@@ -79,5 +98,7 @@ def render_tree(folder: str, contract: Contract, extra: dict[str, Any] | None = 
                                                                        context["package"].replace(".", "/"))
         if "cls" in context:
             dest = dest.replace("__Cls__", context["cls"])
+        if "kit" in context:
+            dest = dest.replace("__Kit__", context["kit"])
         out[dest] = text
     return dict(sorted(out.items()))

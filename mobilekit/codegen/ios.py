@@ -1,0 +1,76 @@
+"""The Swift package, generated from the contract (``templates/ios/package``).
+
+``<Name>Core`` is pure Swift over Foundation (contract constants, pre- and post-processing), so the tests compile
+and run it on Linux against the Python reference; ``<Name>`` wraps it in Core ML (and Vision when the bundle has the
+Vision-ready pipeline) and carries the ``.mlpackage`` resources that Xcode compiles at build time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mobilekit.codegen.render import api_class, render_tree, type_name
+from mobilekit.contract import Contract
+
+#: Swift's reserved words (declarations, statements, expressions and types) that cannot name a type or module.
+SWIFT_KEYWORDS = {
+    "associatedtype", "class", "deinit", "enum", "extension", "fileprivate", "func", "import", "init", "inout",
+    "internal", "let", "open", "operator", "private", "precedencegroup", "protocol", "public", "rethrows", "static",
+    "struct", "subscript", "typealias", "var", "break", "case", "catch", "continue", "default", "defer", "do", "else",
+    "fallthrough", "for", "guard", "if", "in", "repeat", "return", "throw", "switch", "where", "while", "any", "as",
+    "await", "false", "is", "nil", "self", "super", "throws", "true", "try", "type", "foundation",
+    "coreml", "vision", "corevideo", "coregraphics", "swift", "xctest",
+}
+
+#: iOS deployment target → the macOS release of the same Core ML generation.
+PLATFORMS = {"iOS16": ("16.0", "13.0"), "iOS17": ("17.0", "14.0"), "iOS18": ("18.0", "15.0")}
+
+
+def swift_name(contract: Contract) -> str:
+    """The type-name prefix (and the core module's, ``<Name>Core``): a Swift identifier that is neither a keyword
+    nor a system module's name."""
+    return type_name(contract.name, SWIFT_KEYWORDS)
+
+
+def kit_name(contract: Contract) -> str:
+    """The package, its library and API module: ``<Name>Kit``, so no type shares the module's name (Swift then
+    cannot qualify it) while the entry type stays ``<Name>Detector`` / ``<Name>Classifier``."""
+    return swift_name(contract) + "Kit"
+
+
+def primary_kind(contract: Contract) -> str:
+    """The Core ML model the package runs: the first compressed variant (palettized weights for the Neural
+    Engine), by name, else the fp16 package."""
+    variants = sorted(k for k in contract.artifacts if k.startswith("coreml-") and k not in ("coreml-fp16",
+                                                                                            "coreml-vision"))
+    if variants:
+        return variants[0]
+    if "coreml-fp16" in contract.artifacts:
+        return "coreml-fp16"
+    raise ValueError("the Swift package needs a Core ML model in the contract (enable coreml in the config)")
+
+
+def resources(contract: Contract) -> dict[str, str]:
+    """Artifact kind → file name of each ``.mlpackage`` the package ships (the primary model, then Vision's)."""
+    kinds = [primary_kind(contract)] + (["coreml-vision"] if "coreml-vision" in contract.artifacts else [])
+    return {k: contract.artifacts[k].path.split("/")[-1] for k in kinds}
+
+
+def _context(contract: Contract, deployment_target: str) -> dict[str, Any]:
+    base = swift_name(contract)
+    ios, macos = PLATFORMS[deployment_target]
+    files = list(resources(contract).values())
+    return {"type_name": base, "kit": kit_name(contract), "cls": api_class(base, contract.task),
+            "coreml_kind": primary_kind(contract), "vision": contract.artifacts.get("coreml-vision"),
+            "resources": files, "stems": [f.removesuffix(".mlpackage") for f in files],
+            "platforms": {"ios": ios, "macos": macos}}
+
+
+def render_package(contract: Contract, deployment_target: str) -> dict[str, str]:
+    """Relative path → text of every generated file (the ``.mlpackage`` and labels resources are copied by the
+    caller into ``Sources/<Name>/Resources/``); deterministic: sorted, no timestamps."""
+    return render_tree("ios/package", contract, _context(contract, deployment_target))
+
+
+def resource_dir(contract: Contract) -> str:
+    return f"Sources/{kit_name(contract)}/Resources"

@@ -1,0 +1,35 @@
+// Compile-only stub for tests: mirrors the public Swift signatures of Apple's CoreVideo used by generated code,
+// iOS 18 SDK (Xcode 16). Bodies trap: nothing here runs.
+@_exported import CFTypes
+
+public class CVBuffer {}
+public typealias CVImageBuffer = CVBuffer
+public typealias CVPixelBuffer = CVImageBuffer
+public typealias CVReturn = Int32
+public typealias CVOptionFlags = UInt64
+
+public var kCVReturnSuccess: CVReturn { 0 }
+public var kCVPixelFormatType_32ARGB: OSType { 0x0000_0020 }
+public var kCVPixelFormatType_32BGRA: OSType { 0x4247_5241 }  // 'BGRA'
+public var kCVPixelFormatType_32RGBA: OSType { 0x5247_4241 }  // 'RGBA'
+
+public struct CVPixelBufferLockFlags: OptionSet, Sendable {
+    public let rawValue: CVOptionFlags
+    public init(rawValue: CVOptionFlags) { self.rawValue = rawValue }
+    public static let readOnly = CVPixelBufferLockFlags(rawValue: 1)
+}
+
+public func CVPixelBufferCreate(_ allocator: CFAllocator?, _ width: Int, _ height: Int, _ pixelFormatType: OSType,
+                                _ pixelBufferAttributes: CFDictionary?,
+                                _ pixelBufferOut: UnsafeMutablePointer<CVPixelBuffer?>) -> CVReturn { fatalError("stub") }
+public func CVPixelBufferLockBaseAddress(_ pixelBuffer: CVPixelBuffer, _ lockFlags: CVPixelBufferLockFlags) -> CVReturn {
+    fatalError("stub")
+}
+@discardableResult
+public func CVPixelBufferUnlockBaseAddress(_ pixelBuffer: CVPixelBuffer,
+                                           _ unlockFlags: CVPixelBufferLockFlags) -> CVReturn { fatalError("stub") }
+public func CVPixelBufferGetBaseAddress(_ pixelBuffer: CVPixelBuffer) -> UnsafeMutableRawPointer? { fatalError("stub") }
+public func CVPixelBufferGetBytesPerRow(_ pixelBuffer: CVPixelBuffer) -> Int { fatalError("stub") }
+public func CVPixelBufferGetWidth(_ pixelBuffer: CVPixelBuffer) -> Int { fatalError("stub") }
+public func CVPixelBufferGetHeight(_ pixelBuffer: CVPixelBuffer) -> Int { fatalError("stub") }
+public func CVPixelBufferGetPixelFormatType(_ pixelBuffer: CVPixelBuffer) -> OSType { fatalError("stub") }

@@ -1,0 +1,321 @@
+"""The generated Swift package, built and run with a real Swift toolchain against the Python reference.
+
+Every head format (and a classifier) is built into a bundle with Core ML; one check package holds each generated
+core, its API target type-checked against Apple API stubs (tests/stubs/ios), its shipped XCTests and a golden
+harness. On real images: the Swift pre-processing gives the model input byte for byte as Python does, and the
+Core ML emulator's outputs (and the Vision pipeline's) give the same detections (count, labels, order; boxes and
+scores within 1e-4).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import COCO128, detector_config, write_config
+
+from mobilekit.cli import main
+from mobilekit.codegen import ios
+from mobilekit.contract import Contract
+from mobilekit.data.datasets import list_yolo, load_image
+from mobilekit.data.preprocess import letterbox, normalize
+from mobilekit.emulate.coreml import CoreMLEmulator
+from mobilekit.emulate.coreml.vision import VisionPipelineEmulator
+from mobilekit.postprocess import classify, detect, vision_detections
+
+HERE = Path(__file__).parent
+
+
+def swift() -> str:
+    """The Swift driver; the test fails (never skips) without it, and says how to get it."""
+    found = shutil.which("swift") or ("/opt/swift/usr/bin/swift" if Path("/opt/swift/usr/bin/swift").exists() else None)
+    if found is None:
+        pytest.fail("Swift is missing: install a Swift 6 toolchain for Linux from swift.org (e.g. into /opt/swift) "
+                    "and put its usr/bin on PATH; the generated Swift package is checked with it")
+    return found
+
+
+def run_swift(*args: str, cwd: Path, timeout: int = 1800) -> subprocess.CompletedProcess:
+    res = subprocess.run([swift(), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, f"swift {' '.join(args)} failed:\n{res.stdout[-6000:]}\n{res.stderr[-6000:]}"
+    return res
+
+
+#: head → (Core ML input kind, Vision pipeline, extra config)
+HEADS = {
+    "yolo": ("image", True, {}),
+    "yolo_transposed": ("tensor", False, {}),
+    "ssd": ("tensor", False, {"detection": {"head": "ssd", "score_activation": "softmax", "background_class": True,
+                                           "score_threshold": 0.15, "max_detections": 20,
+                                           "outputs": {"boxes": "box_deltas", "scores": "class_logits"},
+                                           "anchors": {"feature_maps": [[12, 12]], "min_scale": 0.35,
+                                                       "max_scale": 0.35, "aspect_ratios": [1.0, 2.0, 0.5]}}}),
+    "decoded": ("image", True, {"detection": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized",
+                                               "score_threshold": 0.2, "max_detections": 20}}),
+}
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory, yolo_model, yolo_variants, ssd_model, classifier_model, shapes_dataset, cache):
+    models = {"yolo": yolo_model, "yolo_transposed": yolo_variants["transposed"], "ssd": ssd_model,
+              "decoded": yolo_variants["decoded"]}
+    configs = {}
+    for head, (inp, vision, extra) in HEADS.items():
+        cfg = detector_config(models[head], shapes_dataset, cache / "labels.txt", head, **extra)
+        cfg.update({"name": f"{head} swift", "export": {"fp16": False},
+                    "coreml": {"input": inp, "vision": vision}, "parity": {"images": 8}})
+        configs[head] = cfg
+    configs["classifier"] = {"model": str(classifier_model), "name": "shapes classifier", "task": "classification",
+                             "labels": str(cache / "labels.txt"), "parity": {"images": 8},
+                             "calibration": {"images": str(shapes_dataset), "count": 10}}
+    out = {}
+    for key, cfg in configs.items():
+        work = tmp_path_factory.mktemp(key)
+        res = CliRunner().invoke(main, ["build", str(write_config(work, cfg)), "--out", str(work / "b"), "--quiet"])
+        assert res.exit_code == 0, res.output
+        out[key] = work / "b"
+    return out
+
+
+def _package(bundle: Path) -> tuple[Contract, Path]:
+    contract = Contract.load(bundle / "contract.json")
+    return contract, bundle / "sdk" / "ios" / ios.kit_name(contract)
+
+
+@pytest.fixture(scope="module")
+def check(bundles, tmp_path_factory):
+    """The check package, built (all targets) and tested; returns its root and the build's output."""
+    root = tmp_path_factory.mktemp("swift_check")
+    shutil.copytree(HERE / "stubs" / "ios", root / "Stubs")
+    models = []
+    for bundle in bundles.values():
+        contract, pkg = _package(bundle)
+        name = ios.swift_name(contract)
+        shutil.copytree(pkg, root / "Packages" / name)
+        models.append({"name": name, "kit": ios.kit_name(contract), "task": contract.task})
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    (root / "Package.swift").write_text(env.from_string((HERE / "swift" / "Package.swift.j2").read_text()).render(
+        models=models))
+    (root / "Golden").mkdir()
+    (root / "Golden" / "main.swift").write_text(env.from_string((HERE / "swift" / "main.swift.j2").read_text()).render(
+        models=models))
+    build = run_swift("build", cwd=root)
+    tests = run_swift("test", cwd=root)
+    binary = Path(run_swift("build", "--show-bin-path", cwd=root).stdout.strip()) / "Golden"
+    return root, build.stdout + build.stderr, tests.stdout + tests.stderr, binary
+
+
+def test_package_layout_and_manifest(bundles):
+    """The generated manifest parses with SwiftPM and says what the issue asks: two targets, the models and labels
+    as resources, platforms from the deployment target."""
+    contract, pkg = _package(bundles["yolo"])
+    name = ios.swift_name(contract)
+    files = {p.relative_to(pkg).as_posix() for p in pkg.rglob("*") if p.is_file()}
+    assert {"Package.swift", "README.md", f"Sources/{name}Core/{name}Spec.swift",
+            f"Sources/{name}Core/Preprocess.swift", f"Sources/{name}Core/Postprocess.swift",
+            f"Sources/{name}Kit/{name}Detector.swift",
+            f"Sources/{name}Kit/Resources/labels.txt", f"Tests/{name}CoreTests/{name}CoreTests.swift"} <= files
+    shipped = ios.resources(contract)
+    assert list(shipped) == ["coreml-palettize6", "coreml-vision"]
+    for filename in shipped.values():
+        assert (pkg / f"Sources/{name}Kit/Resources/{filename}/Manifest.json").is_file()
+    manifest = json.loads(run_swift("package", "dump-package", cwd=pkg).stdout)
+    assert manifest["toolsVersion"]["_version"] >= "5.9.0"
+    assert {p["platformName"]: p["version"] for p in manifest["platforms"]} == {"ios": "16.0", "macos": "13.0"}
+    targets = {t["name"]: t for t in manifest["targets"]}
+    assert set(targets) == {f"{name}Kit", f"{name}Core", f"{name}CoreTests"}
+    assert [p["name"] for p in manifest["products"]] == [f"{name}Kit"]
+    assert [d["byName"][0] for d in targets[f"{name}Kit"]["dependencies"]] == [f"{name}Core"]
+    assert sorted(r["path"] for r in targets[f"{name}Kit"]["resources"]) == sorted(
+        [f"Resources/{f}" for f in shipped.values()] + ["Resources/labels.txt"])
+    api = (pkg / f"Sources/{name}Kit/{name}Detector.swift").read_text()
+    assert "computeUnits = .cpuAndNeuralEngine" in api and "func detectWithVision(_ image: CGImage)" in api
+    core = "\n".join(p.read_text() for p in (pkg / f"Sources/{name}Core").glob("*.swift"))
+    assert {ln.strip() for ln in core.splitlines() if ln.startswith("import ")} == {"import Foundation"}
+
+
+def test_generated_core_builds_in_its_own_package(bundles):
+    """The shipped package itself: its core target builds with `swift build` (the API target needs Apple's SDK)."""
+    contract, pkg = _package(bundles["classifier"])
+    work = pkg.parent / "own"
+    shutil.copytree(pkg, work)
+    try:
+        run_swift("build", "--target", f"{ios.swift_name(contract)}Core", cwd=work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_every_package_builds_warning_free_and_its_tests_pass(check):
+    _, build, tests, _ = check
+    ours = [ln for ln in build.splitlines() if "warning:" in ln and "/Stubs/" not in ln]
+    assert not ours, build
+    import re
+
+    executed = re.findall(r"Executed (\d+) tests?, with 0 failures", tests)
+    assert executed and int(executed[-1]) >= 3 * len(HEADS) + 3, tests
+
+
+def test_generation_is_deterministic_and_names_are_sanitized(bundles):
+    contract, _ = _package(bundles["decoded"])
+    assert ios.render_package(contract, "iOS16") == ios.render_package(contract, "iOS16")
+    for raw, want, cls in (("class", "ClassModel", "ClassModelDetector"), ("3d boxes", "M3dBoxes", "M3dBoxesDetector"),
+                           ("vision", "VisionModel", "VisionModelDetector"),
+                           ("my detector", "MyDetector", "MyDetector")):
+        contract.name = raw
+        assert ios.swift_name(contract) == want and ios.kit_name(contract) == want + "Kit"
+        assert ios.render_package(contract, "iOS16")[f"Sources/{want}Kit/{cls}.swift"]
+    assert ios.PLATFORMS["iOS18"] == ("18.0", "15.0")
+
+
+def _images(shapes_dataset: Path) -> list[Path]:
+    images = [r.path for r in list_yolo(shapes_dataset)[:3]]
+    if COCO128.is_dir():
+        images += sorted((COCO128 / "images" / "train2017").glob("*.jpg"))[:3]
+    return images
+
+
+def _pixels(rgb: np.ndarray, order: int, pad: int) -> tuple[bytes, int]:
+    """4-byte pixels in RGBA (0), BGRA (1) or ARGB (2) order, rows padded by ``pad`` bytes as camera buffers are."""
+    h, w = rgb.shape[:2]
+    alpha = np.full((h, w, 1), 255, np.uint8)
+    px = {0: np.concatenate([rgb, alpha], 2), 1: np.concatenate([rgb[..., ::-1], alpha], 2),
+          2: np.concatenate([alpha, rgb], 2)}[order].reshape(h, w * 4)
+    rows = np.concatenate([px, np.full((h, pad), 7, np.uint8)], 1)
+    return rows.tobytes(), w * 4 + pad
+
+
+def _canvas(path: Path, contract: Contract):
+    inp = contract.input
+    return letterbox(load_image(path), inp.height, inp.width, inp.resize, inp.pad_value)
+
+
+def _model_input(canvas: np.ndarray, contract: Contract, image: bool) -> bytes:
+    """What the Core ML model is fed: 32BGRA pixels for an image input, else the normalized Float32 tensor."""
+    if image:
+        return np.concatenate([canvas[..., ::-1], np.full((*canvas.shape[:2], 1), 255, np.uint8)], 2).tobytes()
+    inp = contract.input
+    return normalize(canvas, inp.scale, inp.offset, inp.color, inp.layout).astype("<f4").tobytes()
+
+
+@pytest.mark.parametrize("key", [*HEADS, "classifier"])
+def test_preprocessing_matches_python_byte_for_byte(key, bundles, check, shapes_dataset, tmp_path):
+    _, _, _, binary = check
+    contract, _ = _package(bundles[key])
+    name = ios.swift_name(contract)
+    image = contract.artifacts[ios.primary_kind(contract)].inputs[0].dtype == "image"
+    for i, path in enumerate(_images(shapes_dataset)):
+        rgb = load_image(path)
+        order, pad = i % 3, (i % 2) * 64
+        data, bytes_per_row = _pixels(rgb, order, pad)
+        (tmp_path / f"in{i}").write_bytes(struct.pack("<iiii", rgb.shape[1], rgb.shape[0], order, bytes_per_row) + data)
+        subprocess.run([str(binary), name, "pre", str(tmp_path / f"in{i}"), str(tmp_path / f"out{i}")], check=True)
+        canvas, _ = _canvas(path, contract)
+        assert (tmp_path / f"out{i}").read_bytes() == _model_input(canvas, contract, image), (key, path)
+
+
+def _floats(a: np.ndarray) -> bytes:
+    flat = np.ascontiguousarray(a, dtype="<f4").ravel()
+    return struct.pack("<i", flat.size) + flat.tobytes()
+
+
+def _parse(text: str) -> list[list[str]]:
+    return [ln.split(" ", 6) for ln in text.splitlines() if ln.strip()]
+
+
+def _compare(got: list[list[str]], want, contract: Contract, where) -> None:
+    assert len(got) == len(want), where
+    for g, k in zip(got, range(len(want)), strict=True):
+        assert int(g[0]) == int(want.classes[k]) and g[6] == contract.labels[int(want.classes[k])], where
+        assert abs(float(g[1]) - want.scores[k]) < 1e-4, where
+        assert np.allclose([float(v) for v in g[2:6]], want.boxes[k], atol=1e-4, rtol=0), where
+
+
+def _emulate(contract: Contract, canvas: np.ndarray, emulator: CoreMLEmulator) -> dict[str, np.ndarray]:
+    art = contract.artifacts[ios.primary_kind(contract)]
+    inp = contract.input
+    if art.inputs[0].dtype == "image":
+        px = canvas[..., ::-1] if inp.color == "BGR" else canvas
+        x = np.transpose(px, (2, 0, 1))[None].astype(np.float32)
+    else:
+        x = normalize(canvas, inp.scale, inp.offset, inp.color, inp.layout)
+    out = emulator.run({art.inputs[0].name: x})
+    return {role: out[role].astype(np.float32) for role in contract.roles}
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+def test_postprocessing_matches_python_on_emulator_outputs(head, bundles, check, shapes_dataset, tmp_path):
+    _, _, _, binary = check
+    contract, _ = _package(bundles[head])
+    name = ios.swift_name(contract)
+    emulator = CoreMLEmulator(bundles[head] / contract.artifacts[ios.primary_kind(contract)].path)
+    total = 0
+    for i, path in enumerate([r.path for r in list_yolo(shapes_dataset)[:8]]):
+        img = load_image(path)
+        canvas, plan = _canvas(path, contract)
+        outs = _emulate(contract, canvas, emulator)
+        want = detect(outs, contract, plan)
+        payload = struct.pack("<ii", img.shape[1], img.shape[0]) + _floats(outs["boxes"]) + _floats(outs["scores"])
+        (tmp_path / f"raw{i}").write_bytes(payload)
+        subprocess.run([str(binary), name, "post", str(tmp_path / f"raw{i}"), str(tmp_path / f"det{i}")], check=True)
+        _compare(_parse((tmp_path / f"det{i}").read_text()), want, contract, (head, path))
+        total += len(want)
+    assert total > 0, "the fixture must produce detections to compare"
+
+
+@pytest.mark.parametrize("head", [h for h, (_, vision, _) in HEADS.items() if vision])
+def test_vision_path_matches_python_on_the_pipeline_emulator(head, bundles, check, shapes_dataset, tmp_path):
+    """Vision reports each kept row as a box normalized to the model input with a lower-left origin; the package
+    maps it back to the image as the Python reference does."""
+    _, _, _, binary = check
+    contract, _ = _package(bundles[head])
+    name = ios.swift_name(contract)
+    emulator = VisionPipelineEmulator(bundles[head] / contract.artifacts["coreml-vision"].path)
+    total = 0
+    for i, path in enumerate([r.path for r in list_yolo(shapes_dataset)[:8]]):
+        img = load_image(path)
+        canvas, plan = _canvas(path, contract)
+        px = canvas[..., ::-1] if contract.input.color == "BGR" else canvas
+        out = emulator.run(np.transpose(px, (2, 0, 1))[None].astype(np.float32))
+        conf, coords = out["confidence"], out["coordinates"]
+        want = vision_detections(conf, coords, contract, plan)
+        rows = b""
+        for c, (cx, cy, w, h) in zip(conf, coords.astype(np.float64), strict=True):
+            top = int(np.argmax(c))
+            rows += struct.pack("<if4d", top, float(c[top]), cx - w / 2, 1.0 - (cy + h / 2), w, h)
+        payload = struct.pack("<iii", img.shape[1], img.shape[0], len(conf)) + rows
+        (tmp_path / f"v{i}").write_bytes(payload)
+        subprocess.run([str(binary), name, "vision", str(tmp_path / f"v{i}"), str(tmp_path / f"d{i}")], check=True)
+        _compare(_parse((tmp_path / f"d{i}").read_text()), want, contract, (head, path))
+        total += len(want)
+    assert total > 0, "the fixture must produce detections to compare"
+
+
+def test_classifier_top_k_matches_python(bundles, check, shapes_dataset, tmp_path):
+    _, _, _, binary = check
+    contract, _ = _package(bundles["classifier"])
+    name = ios.swift_name(contract)
+    emulator = CoreMLEmulator(bundles["classifier"] / contract.artifacts[ios.primary_kind(contract)].path)
+    for i, rec in enumerate(list_yolo(shapes_dataset)[:6]):
+        canvas, _ = _canvas(rec.path, contract)
+        outs = _emulate(contract, canvas, emulator)
+        want = classify(outs, contract)
+        (tmp_path / f"s{i}").write_bytes(struct.pack("<ii", 1, 1) + _floats(outs["scores"]))
+        subprocess.run([str(binary), name, "classify", str(tmp_path / f"s{i}"), str(tmp_path / f"c{i}")], check=True)
+        got = [ln.split(" ", 2) for ln in (tmp_path / f"c{i}").read_text().splitlines()]
+        assert [int(g[0]) for g in got] == [k for k, _ in want]
+        assert [g[2] for g in got] == [contract.labels[k] for k, _ in want]
+        assert np.allclose([float(g[1]) for g in got], [p for _, p in want], atol=1e-4)
+
+
+def test_missing_swift_fails_with_instructions(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(Path, "exists", lambda self: False)
+    with pytest.raises(pytest.fail.Exception, match="install a Swift 6 toolchain"):
+        swift()
