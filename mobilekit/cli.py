@@ -71,15 +71,17 @@ def _summary(result, as_json: bool) -> None:
     t = Table(title=f"Bundle {result.out}")
     for col in ("artifact", "kind", "size", "CPU latency"):
         t.add_column(col, overflow="fold")
-    sdk = [a for a in m["artifacts"] if a["kind"].startswith("android-sdk")]
+    sdks = {k: [a for a in m["artifacts"] if a["kind"].startswith(k)] for k in ("android-sdk", "ios-sdk")}
+    folded = [a for files in sdks.values() for a in files]
     for a in m["artifacts"]:
-        if a in sdk:
+        if a in folded:
             continue
         lat = result.latency_ms.get(a["kind"])
         t.add_row(a["path"], a["kind"], _size(a["size"]), f"{lat:.2f} ms" if lat else "")
-    if sdk:  # one row for the generated module, not one per source file
-        root = "/".join(sdk[0]["path"].split("/")[:3]) + "/"
-        t.add_row(root, f"android-sdk ({len(sdk)} files)", _size(sum(a["size"] for a in sdk)), "")
+    for kind, files in sdks.items():  # one row per generated SDK, not one per source file
+        if files:
+            root = "/".join(files[0]["path"].split("/")[:3]) + "/"
+            t.add_row(root, f"{kind} ({len(files)} files)", _size(sum(a["size"] for a in files)), "")
     out.print(t)
     p = Table(title=f"Parity vs the float model ({m['parity']['images']} images)")
     for col in ("artifact", "kernels", "metric", "value", "bar", ""):

@@ -126,6 +126,70 @@ class CoreMLSettings:
 
 
 @dataclass
+class PruneSettings:
+    """Structured channel pruning: whole conv/dense output channels are removed and every consumer rewritten."""
+
+    target: Literal["macs", "params"] = "macs"
+    ratio: float = 0.5  # fraction of the model's MACs (or parameters) to remove
+    criterion: Literal["bn_l1", "bn", "l1"] = "bn_l1"  # BatchNorm |gamma| x filter L1 norm, or either alone
+    multiple: int = 8  # kept channel counts are rounded to this (layers narrower than 2x it: to 1)
+    min_channels: int = 4
+    exclude: list[str] = field(default_factory=list)  # layer names whose output channels are kept
+
+
+@dataclass
+class SparsitySettings:
+    """Magnitude pruning (tensorflow-model-optimization) to zeros kept in the weights; wrappers are stripped."""
+
+    sparsity: float = 0.5  # final fraction of zero weights (unstructured); ignored for 2:4
+    pattern: Literal["unstructured", "2:4"] = "unstructured"
+
+
+@dataclass
+class ClusterSettings:
+    """Weight clustering (tensorflow-model-optimization): each layer's weights share ``clusters`` values."""
+
+    clusters: int = 16
+
+
+@dataclass
+class QatSettings:
+    """Quantization-aware training (tensorflow-model-optimization), then the same full-int8 export as PTQ."""
+
+    enabled: bool = True
+
+
+@dataclass
+class DistillSettings:
+    """The fine-tuning engine of every training stage: the original float model teaches the compressed one on the
+    calibration images (output matching); a labelled set (classifiers: one sub-folder per label) adds the task
+    loss."""
+
+    epochs: int = 4
+    batch_size: int = 16
+    learning_rate: float = 5e-4
+    images: DataSettings | None = None  # default: the calibration images
+    minutes: float | None = None  # a time budget per stage, whatever the epochs
+    label_weight: float = 0.5  # weight of the label loss when labels are available
+    seed: int = 0
+
+
+@dataclass
+class CompressionSettings:
+    """Stages run in this order: prune → sparsity → cluster → qat, each fine-tuned by distillation."""
+
+    prune: PruneSettings | None = None
+    sparsity: SparsitySettings | None = None
+    cluster: ClusterSettings | None = None
+    qat: QatSettings | None = None
+    distill: DistillSettings = field(default_factory=DistillSettings)
+
+    @property
+    def enabled(self) -> bool:
+        return any(s is not None for s in (self.prune, self.sparsity, self.cluster, self.qat))
+
+
+@dataclass
 class Config:
     model: str = ""
     task: Task = "detection"
@@ -139,6 +203,7 @@ class Config:
     parity: ParitySettings = field(default_factory=ParitySettings)
     export: ExportSettings = field(default_factory=ExportSettings)
     coreml: CoreMLSettings = field(default_factory=CoreMLSettings)
+    compression: CompressionSettings = field(default_factory=CompressionSettings)
     output: str | None = None
 
     #: Directory relative paths in the file are resolved against (not a YAML key).
@@ -187,6 +252,9 @@ class _Loader:
         if origin in (Union, types.UnionType):
             if v is None and type(None) in args:
                 return None
+            stage = next((a for a in args if dataclasses.is_dataclass(a)), None)
+            if isinstance(v, bool) and stage is not None and type(None) in args:
+                return stage() if v else None  # `qat: true` switches an optional section on with its defaults
             errors = []
             for alt in (a for a in args if a is not type(None)):
                 try:

@@ -54,7 +54,7 @@ def jvm(classes: Path, main_class: str, *args: str) -> None:
 HEADS = {
     "yolo": ("int8", {}),
     "ssd": ("uint8", {"detection": {"head": "ssd", "score_activation": "softmax", "background_class": True,
-                                    "score_threshold": 0.3, "max_detections": 20,
+                                    "score_threshold": 0.15, "max_detections": 20,
                                     "outputs": {"boxes": "box_deltas", "scores": "class_logits"},
                                     "anchors": {"feature_maps": [[12, 12]], "min_scale": 0.35, "max_scale": 0.35,
                                                 "aspect_ratios": [1.0, 2.0, 0.5]}}}),

@@ -10,6 +10,7 @@ scores within 1e-4).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import struct
 import subprocess
@@ -156,8 +157,6 @@ def test_every_package_builds_warning_free_and_its_tests_pass(check):
     _, build, tests, _ = check
     ours = [ln for ln in build.splitlines() if "warning:" in ln and "/Stubs/" not in ln]
     assert not ours, build
-    import re
-
     executed = re.findall(r"Executed (\d+) tests?, with 0 failures", tests)
     assert executed and int(executed[-1]) >= 3 * len(HEADS) + 3, tests
 
