@@ -90,9 +90,25 @@ def _summary(result, as_json: bool) -> None:
         p.add_row(c.artifact, c.resolver, c.metric, f"{c.value:.4f}", (">= " if c.at_least else "<= ") + f"{c.bar:g}",
                   "[green]ok[/]" if c.passed else "[red]FAIL[/]")
     out.print(p)
+    if m.get("compression"):
+        out.print(_compression_table(m["compression"]["stages"]))
     split = m.get("split") or {}
     if split:
         out.print(("[green]split:[/] " if split.get("applied") else "[yellow]not split:[/] ") + split["reason"])
+
+
+def _compression_table(rows: list[dict[str, Any]]) -> Table:
+    """Each compression stage against the original: parameters, MACs, int8 size and latency, task metric."""
+    base = rows[0]
+    t = Table(title="Compression (each row: the model after that stage; int8 = LiteRT, XNNPACK)")
+    for col in ("stage", "params", "MACs", "int8 size", "int8 latency", f"{base['metric_name']} float",
+                f"{base['metric_name']} int8"):
+        t.add_column(col, justify="left" if col == "stage" else "right")
+    for r in rows:
+        rel = "" if r is base else f" ({r['params'] / base['params']:.0%})"
+        t.add_row(r["stage"], f"{r['params']:,}{rel}", f"{r['macs'] / 1e6:.1f} M", _size(r["int8_bytes"]),
+                  f"{r['latency_ms']:.2f} ms", f"{r['metric_float']:.2f}", f"{r['metric_int8']:.2f}")
+    return t
 
 
 def _size(n: int) -> str:

@@ -165,9 +165,9 @@ class DistillSettings:
     calibration images (output matching); a labelled set (classifiers: one sub-folder per label) adds the task
     loss."""
 
-    epochs: int = 4
+    epochs: int = 10
     batch_size: int = 16
-    learning_rate: float = 5e-4
+    learning_rate: float = 1e-3
     images: DataSettings | None = None  # default: the calibration images
     minutes: float | None = None  # a time budget per stage, whatever the epochs
     label_weight: float = 0.5  # weight of the label loss when labels are available

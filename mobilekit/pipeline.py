@@ -22,6 +22,8 @@ import numpy as np
 from mobilekit.bundle.manifest import build_manifest
 from mobilekit.bundle.writer import BundleWriter
 from mobilekit.codegen import android, ios
+from mobilekit.compress import data as compress_data
+from mobilekit.compress.run import compress
 from mobilekit.config import Config, DataSettings
 from mobilekit.contract import Contract, derive_contract
 from mobilekit.data.datasets import ImageRecord, list_dataset, load_image
@@ -87,6 +89,17 @@ def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: P
     serving = build_serving(loaded, cfg)
     contract = derive_contract(cfg, serving.input_shape, serving.input_name, serving.outputs,
                                serving.num_classes, serving.split)
+    compressed = None
+    int8_serving = serving
+    if cfg.compression.enabled:
+        images, labels = compress_data.training_set(cfg, contract)
+        compressed = compress(loaded, cfg, contract, images, labels, compress_data.evaluation_set(cfg, contract),
+                              staging, step)
+        loaded = compressed.loaded
+        serving = build_serving(loaded, cfg)
+        contract = derive_contract(cfg, serving.input_shape, serving.input_name, serving.outputs,
+                                   serving.num_classes, serving.split)
+        int8_serving = build_serving(compressed.qat_loaded, cfg) if compressed.qat_loaded else serving
     inp = contract.input
     name = safe_name(contract.name)
 
@@ -100,9 +113,9 @@ def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: P
     step(f"Converting to full-integer TFLite ({len(calib)} calibration images)")
     io = cfg.export.int8_io
     int8_path = f"android/{name}_int8.tflite"
-    int8 = tflite.convert_int8(serving, calibration, io)
+    int8 = tflite.convert_int8(int8_serving, calibration, io)
     integer = verify.require_full_integer(int8, io == "float32", int8_path)
-    contract.artifacts["tflite-int8"] = tflite.bindings(int8, serving, "tflite-int8", int8_path)
+    contract.artifacts["tflite-int8"] = tflite.bindings(int8, int8_serving, "tflite-int8", int8_path)
     models: dict[str, bytes] = {"tflite-int8": int8}
     if cfg.export.fp16:
         step("Converting to fp16 TFLite (GPU delegate)")
@@ -234,6 +247,7 @@ def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: P
                     cfg.coreml.compute_units, "variants": sorted(coreml_dirs), "ane_likely_all": ane.get(
                         "likely_all_on_ane")} if coreml_dirs else None,
             latency_ms=latency,
+            compression=compressed.to_dict() if compressed else None,
         )
         w.write_json("manifest.json", manifest, "manifest")
         w.commit()

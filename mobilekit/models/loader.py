@@ -91,6 +91,11 @@ def _from_keras(path: Path, model: Any, kind: str) -> LoadedModel:
     return LoadedModel(path, kind, model, None, None, in_name, shape, outs)
 
 
+def from_keras(path: Path, model: Any, kind: str) -> LoadedModel:
+    """An in-memory Keras model (a compressed one) behind the same interface as a loaded file."""
+    return _from_keras(path, model, kind)
+
+
 def _load_keras3(path: Path) -> LoadedModel:
     if not zipfile.is_zipfile(path):
         raise ModelError("is not a Keras 3 archive (truncated or not a model)", path=path,

@@ -1,0 +1,1 @@
+"""Compression stages before export: structured pruning, sparsity, clustering, QAT, fine-tuned by distillation."""

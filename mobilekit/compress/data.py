@@ -1,0 +1,57 @@
+"""The images compression trains and measures on: the calibration set (or ``compression.distill.images``) for
+fine-tuning, the evaluation set (or the calibration set) for the task metric.
+
+Classifier labels come from a folder-per-class layout (``images/<label>/*.jpg``, label names as in the labels file);
+detector ground truth from YOLO or COCO annotations. Without them the stages still run: distillation needs no
+labels, and the metric becomes agreement with the original model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mobilekit.compress.measure import EvalSet
+from mobilekit.config import Config, DataSettings
+from mobilekit.contract import Contract
+from mobilekit.data.datasets import ImageRecord, list_dataset, load_image
+from mobilekit.data.preprocess import letterbox, normalize
+
+
+def _records(cfg: Config, ds: DataSettings, count: int) -> list[ImageRecord]:
+    ann = cfg.resolve(ds.annotations) if ds.annotations else None
+    return list_dataset(cfg.resolve(ds.images), ds.format, ann, count)
+
+
+def _class_labels(records: list[ImageRecord], contract: Contract) -> np.ndarray | None:
+    index = {name: i for i, name in enumerate(contract.labels)}
+    found = [index.get(r.path.parent.name) for r in records]
+    return None if any(f is None for f in found) else np.asarray(found, np.int64)
+
+
+def _canvases(records: list[ImageRecord], contract: Contract) -> tuple[list[np.ndarray], list]:
+    inp = contract.input
+    out = [letterbox(load_image(r.path), inp.height, inp.width, inp.resize, inp.pad_value) for r in records]
+    return [c for c, _ in out], [p for _, p in out]
+
+
+def training_set(cfg: Config, contract: Contract) -> tuple[np.ndarray, np.ndarray | None]:
+    ds = cfg.compression.distill.images or cfg.calibration
+    records = _records(cfg, ds, ds.count)
+    canvases, _ = _canvases(records, contract)
+    inp = contract.input
+    x = np.concatenate([normalize(c, inp.scale, inp.offset, inp.color, inp.layout) for c in canvases])
+    labels = _class_labels(records, contract) if contract.task == "classification" else None
+    return x, labels
+
+
+def evaluation_set(cfg: Config, contract: Contract) -> EvalSet:
+    ds = cfg.evaluation or cfg.calibration
+    records = _records(cfg, ds, max(cfg.parity.images, 32))
+    canvases, plans = _canvases(records, contract)
+    calib, _ = _canvases(_records(cfg, cfg.calibration, cfg.calibration.count), contract)
+    detection = contract.task == "detection"
+    labelled = detection and all(r.labelled for r in records)
+    return EvalSet(canvases, plans,
+                   [r.boxes for r in records] if labelled else None,
+                   [r.classes for r in records] if labelled else None,
+                   None if detection else _class_labels(records, contract), calib)

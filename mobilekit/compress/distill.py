@@ -1,0 +1,143 @@
+"""Distillation, the fine-tuning engine of every compression stage that trains.
+
+The original float model is the teacher; the compressed model learns to reproduce its outputs on the calibration
+images (and their mirror images), so no labels are needed. Detector outputs (boxes and scores, concatenated or not)
+are matched with a mean squared error standardized per output channel by the teacher's spread, so pixel boxes and
+probabilities weigh alike; classifier outputs by matching log-probabilities (logits), plus cross-entropy on the
+labels when the config gives a labelled set. Training uses ``fit`` so tensorflow-model-optimization's
+callbacks (the pruning step) run as they must; a time budget stops it early.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mobilekit.config import DistillSettings
+
+
+@dataclass
+class DistillReport:
+    epochs: int
+    steps: int
+    seconds: float
+    loss_first: float
+    loss_last: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "steps": self.steps, "seconds": round(self.seconds, 1),
+                "loss_first": self.loss_first, "loss_last": self.loss_last}
+
+
+def _as_list(y: Any) -> list[np.ndarray]:
+    return [np.asarray(t) for t in y] if isinstance(y, (list, tuple)) else [np.asarray(y)]
+
+
+def _predict(model: Any, x: np.ndarray, batch: int) -> list[np.ndarray]:
+    outs = [_as_list(model(x[i:i + batch], training=False)) for i in range(0, len(x), batch)]
+    return [np.concatenate([o[k] for o in outs]) for k in range(len(outs[0]))]
+
+
+def _standardized_mse(keras: Any, std: np.ndarray) -> Any:
+    import tensorflow as tf
+
+    inv = tf.constant(1.0 / std, tf.float32)
+
+    def loss(y_true, y_pred):
+        return tf.reduce_mean(tf.square((tf.cast(y_pred, tf.float32) - y_true) * inv))
+
+    return loss
+
+
+def _logit_match(std: np.ndarray, logits: bool, label_weight: float) -> Any:
+    """Classifier loss: standardized MSE between log-probabilities (or logits) of student and teacher — logit
+    matching, which keeps a useful gradient where the teacher's probabilities are flat — plus cross-entropy on the
+    labels where the target row carries one (``y_true`` = teacher's values, one-hot label, has-label flag)."""
+    import tensorflow as tf
+
+    inv = tf.constant(1.0 / std, tf.float32)
+    c = std.shape[-1]
+
+    def loss(y_true, y_pred):
+        y_pred = tf.cast(y_pred, tf.float32)
+        z = y_pred if logits else tf.math.log(tf.clip_by_value(y_pred, 1e-7, 1.0))
+        z = z - tf.reduce_mean(z, axis=-1, keepdims=True)
+        teacher, onehot, has = y_true[:, :c], y_true[:, c:2 * c], y_true[:, 2 * c]
+        match = tf.reduce_mean(tf.square((z - teacher) * inv), axis=-1)
+        log_p = tf.nn.log_softmax(y_pred) if logits else z
+        ce = -tf.reduce_sum(onehot * log_p, axis=-1)
+        return tf.reduce_mean(match + label_weight * has * ce)
+
+    return loss
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class _Budget:
+    """Stops training after ``minutes`` (checked per batch) and records the loss curve."""
+
+    def __new__(cls, keras: Any, minutes: float | None):
+        class Budget(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.start = time.monotonic()
+                self.steps = 0
+                self.losses: list[float] = []
+                self.epochs = 0
+
+            def on_train_batch_end(self, batch, logs=None):
+                self.steps += 1
+                if logs and "loss" in logs:
+                    self.losses.append(float(logs["loss"]))
+                if minutes is not None and time.monotonic() - self.start > minutes * 60:
+                    self.model.stop_training = True
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.epochs = epoch + 1
+
+        return Budget()
+
+
+def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, settings: DistillSettings,
+             classification: bool, logits: bool, labels: np.ndarray | None = None,
+             callbacks: list | None = None) -> DistillReport:
+    """Fit ``student`` to ``teacher`` on ``images`` (normalized NHWC float32) and their mirror images."""
+    import tensorflow as tf
+
+    x = np.concatenate([images, images[:, :, ::-1]]).astype(np.float32)
+    targets = _predict(teacher, x, settings.batch_size)
+    losses = []
+    for k, t in enumerate(targets):
+        if classification and k == 0:
+            z = t if logits else np.log(np.clip(t, 1e-7, 1.0))
+            z = (z - z.mean(axis=-1, keepdims=True)).astype(np.float32)
+            std = np.maximum(z.std(axis=0), 1e-3).astype(np.float32)
+            onehot = np.zeros_like(z)
+            has = np.zeros((len(z), 1), np.float32)
+            if labels is not None:
+                both = np.concatenate([labels, labels])
+                onehot[np.arange(len(z)), both] = 1.0
+                has[:] = 1.0
+            targets[k] = np.concatenate([z, onehot, has], axis=-1)
+            losses.append(_logit_match(std, logits, settings.label_weight))
+        else:
+            axes = tuple(range(t.ndim - 1))
+            std = np.maximum(t.std(axis=axes), 1e-3 * (np.abs(t).max() + 1e-6)).astype(np.float32)
+            losses.append(_standardized_mse(keras, std))
+    y = targets[0] if len(targets) == 1 else tuple(targets)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=settings.seed).batch(settings.batch_size)
+    student.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+                    loss=losses[0] if len(losses) == 1 else losses)
+    budget = _Budget(keras, settings.minutes)
+    start = time.monotonic()
+    student.fit(ds, epochs=settings.epochs, verbose=0, callbacks=[budget, *(callbacks or [])])
+    curve = budget.losses or [float("nan")]
+    head = float(np.mean(curve[: max(1, len(curve) // 10)]))
+    tail = float(np.mean(curve[-max(1, len(curve) // 10):]))
+    return DistillReport(budget.epochs, budget.steps, time.monotonic() - start, head, tail)

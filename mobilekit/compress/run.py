@@ -1,0 +1,164 @@
+"""The compression stages, in order, each fine-tuned by distillation and measured.
+
+prune (structured, Keras 3 or tf_keras) → sparsity → cluster → qat (tensorflow-model-optimization, tf_keras: a
+Keras 3 model is bridged first and the bridge verified). Stages are registered by name; the runner keeps the float
+model (what Core ML and the float reference use) and, after QAT, the QAT model the int8 converter must use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mobilekit.compress import bridge, distill, prune, tfmot_stages
+from mobilekit.compress.measure import EvalSet, Reference, StageRow, measure
+from mobilekit.config import Config
+from mobilekit.contract import Contract
+from mobilekit.errors import ConfigError
+from mobilekit.models.loader import LoadedModel
+
+Step = Callable[[str], None]
+
+
+@dataclass
+class State:
+    model: Any  # the current float model
+    kind: str  # keras3 | tf_keras
+    teacher: Any  # the original float model
+    images: np.ndarray  # normalized training images
+    labels: np.ndarray | None
+    cfg: Config
+    contract: Contract
+    qat_model: Any | None = None
+    done: list[str] = field(default_factory=list)
+
+    @property
+    def keras(self) -> Any:
+        if self.kind == "tf_keras":
+            import tf_keras
+
+            return tf_keras
+        import keras
+
+        return keras
+
+    def finetune(self, student: Any, callbacks: list) -> distill.DistillReport:
+        head = self.contract.head
+        return distill.finetune(student, self.teacher, self.keras, self.images, self.cfg.compression.distill,
+                                classification=self.contract.task == "classification",
+                                logits=head.score_activation == "softmax", labels=self.labels,
+                                callbacks=callbacks)
+
+    def to_tf_keras(self) -> None:
+        if self.kind == "tf_keras":
+            return
+        twin = bridge.to_tf_keras(self.model, self.cfg.resolve(self.cfg.model))
+        bridge.check_same(self.model, twin, self.images[:8], self.cfg.resolve(self.cfg.model))
+        self.model, self.kind = twin, "tf_keras"
+
+
+Stage = Callable[[State, Any], dict[str, Any]]
+STAGES: dict[str, Stage] = {}
+
+
+def stage(name: str) -> Callable[[Stage], Stage]:
+    def deco(fn: Stage) -> Stage:
+        STAGES[name] = fn
+        return fn
+
+    return deco
+
+
+@stage("prune")
+def _prune(st: State, settings: Any) -> dict[str, Any]:
+    try:
+        plan, graph = prune.plan(st.model, settings)
+    except ValueError as e:
+        raise ConfigError(f"compression.prune: {e}", path=st.cfg.resolve(st.cfg.model),
+                          fix="list fewer layers under compression.prune.exclude, or drop the prune stage") from None
+    st.model = prune.apply(st.model, st.keras, plan, graph)
+    report = st.finetune(st.model, [])
+    return {"groups": len(plan.keep), "uniform_ratio": round(plan.ratio, 4), "distill": report.to_dict()}
+
+
+@stage("sparsity")
+def _sparsity(st: State, settings: Any) -> dict[str, Any]:
+    st.to_tf_keras()
+    d = st.cfg.compression.distill
+    steps = d.epochs * int(np.ceil(2 * len(st.images) / d.batch_size))
+    st.model, details = tfmot_stages.sparsity(st.model, settings, st.finetune, steps)
+    return details
+
+
+@stage("cluster")
+def _cluster(st: State, settings: Any) -> dict[str, Any]:
+    st.to_tf_keras()
+    st.model, details = tfmot_stages.cluster(st.model, settings, st.finetune, "sparsity" in st.done)
+    return details
+
+
+@stage("qat")
+def _qat(st: State, settings: Any) -> dict[str, Any]:
+    st.to_tf_keras()
+    preserve = "+".join(s for s in ("sparsity", "cluster") if s in st.done) or None
+    st.model, qmodel, details = tfmot_stages.qat(st.model, st.finetune, preserve, st.images)
+    st.qat_model = _named_like(qmodel, st.model)
+    return details
+
+
+def _named_like(qmodel: Any, model: Any) -> Any:
+    """The QAT model with the float model's output names (wrappers are named ``quant_<layer>``), so the serving
+    graph binds its outputs to the same roles."""
+    import tf_keras
+
+    names = [str(n) for n in model.output_names]
+    if [str(n) for n in qmodel.output_names] == names:
+        return qmodel
+    renamed = [t if str(q) == n else tf_keras.layers.Activation("linear", name=n)(t)
+               for n, q, t in zip(names, qmodel.output_names, qmodel.outputs, strict=True)]
+    return tf_keras.Model(qmodel.inputs, renamed if len(renamed) > 1 else renamed[0])
+
+
+ORDER = ["prune", "sparsity", "cluster", "qat"]
+
+
+@dataclass
+class Compressed:
+    loaded: LoadedModel
+    qat_loaded: LoadedModel | None
+    rows: list[StageRow]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stages": [r.to_dict() for r in self.rows]}
+
+
+def compress(loaded: LoadedModel, cfg: Config, contract: Contract, images: np.ndarray, labels: np.ndarray | None,
+             data: EvalSet, work: Path, step: Step) -> Compressed:
+    from mobilekit.compress.measure import loaded_of
+
+    if loaded.keras_model is None:
+        raise ConfigError("compression needs a Keras model; a SavedModel graph has no layers to prune or wrap",
+                          path=cfg.resolve(cfg.model), fix="give the .keras or .h5 file, or remove compression")
+    import keras
+
+    keras.utils.set_random_seed(cfg.compression.distill.seed)
+    st = State(loaded.keras_model, loaded.kind if loaded.kind == "tf_keras" else "keras3", loaded.keras_model,
+               images, labels, cfg, contract)
+    ref = Reference()
+    step("Measuring the original model (params, MACs, int8 size and latency, task metric)")
+    rows = [measure("original", st.model, st.kind, cfg, data, ref, work)[0]]
+    for name in ORDER:
+        settings = getattr(cfg.compression, name)
+        if settings is None or (name == "qat" and not settings.enabled):
+            continue
+        step(f"Compression: {name}, fine-tuned by distillation")
+        details = STAGES[name](st, settings)
+        st.done.append(name)
+        rows.append(measure(name, st.model, st.kind, cfg, data, ref, work, st.qat_model, details)[0])
+    final = loaded_of(st.model, st.kind, cfg.resolve(cfg.model))
+    qat = loaded_of(st.qat_model, "tf_keras", cfg.resolve(cfg.model)) if st.qat_model is not None else None
+    return Compressed(final, qat, rows)
