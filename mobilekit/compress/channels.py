@@ -108,6 +108,7 @@ class Node:
     config: dict[str, Any]
     inputs: list[str]  # inbound layer names, in order
     shape: tuple  # output shape (batch first), () when unknown
+    scalar_operands: bool = False  # an elementwise op whose non-tensor operands are all plain numbers
 
 
 Handler = Callable[[_Builder, Node, list[Channels]], Channels]
@@ -184,6 +185,8 @@ def _passthrough(b: _Builder, node: Node, ins: list[Channels]) -> Channels:
 
 @handles("Add", "Multiply", "Subtract", "Average", "Maximum", "Minimum")
 def _merge(b: _Builder, node: Node, ins: list[Channels]) -> Channels:
+    if len(ins) == 1 and len(ins[0]) == 1 and node.scalar_operands:
+        return ins[0]  # x + 3.0, x * (1/6): hard-sigmoid / hard-swish written with keras.ops keep the channels
     if any(len(c) != 1 for c in ins) or len(ins) < 2:
         for c in ins:
             b.freeze(c, f"{node.name} joins composite tensors")
@@ -256,15 +259,19 @@ def nodes_of(model: Any, config: dict[str, Any]) -> list[Node]:
             raise ValueError(f"layer {layer['name']} is shared (called {len(inbound)} times); the pruner needs "
                              "each layer called once")
         ins: list[str] = []
+        scalar = False
         if inbound and isinstance(inbound[0], dict):
             _history(inbound[0], ins)
+            operands = [a for a in inbound[0].get("args", []) if not (isinstance(a, dict) and
+                                                                      a.get("class_name") == "__keras_tensor__")]
+            scalar = bool(operands) and all(isinstance(a, (int, float)) for a in operands)
         else:
             _legacy(inbound, names, ins)
         try:
             shape = tuple(model.get_layer(layer["name"]).output.shape)
         except (AttributeError, ValueError):
             shape = ()
-        out.append(Node(layer["name"], layer["class_name"], layer["config"], ins, shape))
+        out.append(Node(layer["name"], layer["class_name"], layer["config"], ins, shape, scalar))
     return out
 
 

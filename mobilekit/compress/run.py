@@ -146,7 +146,13 @@ def compress(loaded: LoadedModel, cfg: Config, contract: Contract, images: np.nd
     import keras
 
     keras.utils.set_random_seed(cfg.compression.distill.seed)
-    st = State(loaded.keras_model, loaded.kind if loaded.kind == "tf_keras" else "keras3", loaded.keras_model,
+    teacher = loaded.keras_model
+    if loaded.kind == "tf_keras":  # tfmot wrappers take over the layers they wrap: teach from a copy
+        import tf_keras
+
+        teacher = tf_keras.models.clone_model(loaded.keras_model)
+        teacher.set_weights(loaded.keras_model.get_weights())
+    st = State(loaded.keras_model, loaded.kind if loaded.kind == "tf_keras" else "keras3", teacher,
                images, labels, cfg, contract)
     ref = Reference()
     step("Measuring the original model (params, MACs, int8 size and latency, task metric)")
