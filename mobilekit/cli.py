@@ -226,6 +226,51 @@ def inspect(model: Path, as_json: bool) -> None:
         out.print(t)
 
 
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def verify(bundle: Path, as_json: bool) -> None:
+    """Re-check every artifact of BUNDLE against its manifest (presence, size, SHA-256). Exit 6 on a mismatch."""
+    from mobilekit.bundle.verify import verify_bundle
+    from mobilekit.errors import EXIT_VERIFY
+
+    findings = _run(lambda: verify_bundle(bundle), as_json)
+    bad = [f for f in findings if not f.ok]
+    if as_json:
+        click.echo(json.dumps({"ok": not bad, "checked": len(findings),
+                               "problems": [f.__dict__ for f in bad]}, sort_keys=True))
+    elif not bad:
+        out.print(f"[green]{bundle}: all {len(findings)} artifacts match the manifest[/]")
+    else:
+        t = Table(title=f"{bundle}: {len(bad)} of {len(findings)} artifacts do not match the manifest")
+        for col in ("artifact", "kind", "problem"):
+            t.add_column(col, overflow="fold")
+        for f in bad:
+            t.add_row(f.path, f.kind, f"[red]{f.status}[/]")
+        out.print(t)
+    if bad:
+        sys.exit(EXIT_VERIFY)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def doctor(as_json: bool) -> None:
+    """What this machine can do: converters, runtimes, and the compilers the SDK checks need."""
+    from mobilekit.doctor import checks
+
+    found = checks()
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in found], sort_keys=True))
+        return
+    t = Table(title="mobilekit doctor")
+    for col in ("component", "found", "needed for", "how to get it"):
+        t.add_column(col, overflow="fold")
+    for c in found:
+        t.add_row(c.name, f"[green]{c.found}[/]" if c.found else "[yellow]missing[/]", c.needed_for,
+                  "" if c.found else c.how)
+    out.print(t)
+
+
 def entry() -> None:
     """Console script: an unexpected exception is a bug; say so in one line and exit 1."""
     try:

@@ -16,6 +16,7 @@ EXIT_BAD_INPUT = 2
 EXIT_PARITY = 3
 EXIT_CONVERSION = 4
 EXIT_OUTPUT = 5
+EXIT_VERIFY = 6  # mobilekit verify: an artifact is missing or differs from the manifest
 
 
 class MobilekitError(Exception):

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mobilekit import __version__
 from mobilekit.bundle.manifest import build_manifest
 from mobilekit.bundle.writer import BundleWriter
 from mobilekit.codegen import android, ios
@@ -38,8 +39,10 @@ from mobilekit.export.ane import ane_report
 from mobilekit.export.vision import convert_vision
 from mobilekit.models.loader import file_sha256, load_model
 from mobilekit.models.serving import build_serving
+from mobilekit.parity.drift import layer_drift
 from mobilekit.parity.gate import Check, evaluate
 from mobilekit.parity.run import measure
+from mobilekit.report.html import histogram_data, render
 
 Step = Callable[[str], None]
 
@@ -174,8 +177,12 @@ def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: P
         runners[kind] = {"emulator": _coreml_runner(emulator, contract, fp16_events[kind])}
         if kind == "coreml-fp16":
             ane = ane_report(emulator.function)
-    parity = measure(contract, canvases, plans, serving.run, runners, gt)
+    keep: dict[str, Any] = {}
+    parity = measure(contract, canvases, plans, serving.run, runners, gt, keep)
     checks = evaluate(parity, cfg.parity, contract.task)
+    step("Finding which layers drift in int8 (quantization debugger)")
+    parity["drift"] = layer_drift(int8_serving, calibration)
+    parity["histograms"] = histogram_data(keep.get("errors", {}))
     parity["fp16_watch"] = {kind: summarize_fp16(events) for kind, events in fp16_events.items()}
     for kind, summary in parity["fp16_watch"].items():
         bad = summary["overflow_values"] + summary["nonfinite_values"]
@@ -193,10 +200,11 @@ def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: P
     config_bytes = json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k != "base_dir"},
                               sort_keys=True, default=str).encode()
     if failed:
-        raise ParityError(f"parity below the configured bar in {len(failed)} check(s)",
+        drift = parity["drift"].get("drift_start") or parity["drift"].get("worst")
+        raise ParityError(f"parity below the configured bar in {len(failed)} check(s)"
+                          + (f"; int8 drift starts at layer {drift}" if drift else ""),
                           [c.to_dict() for c in failed], path=str(model_path),
-                          fix="see the table; calibrate on more representative images, keep boxes and scores "
-                              "as separate outputs, or use quantization-aware training")
+                          fix=_parity_advice(cfg, contract, drift))
 
     step("Writing bundle")
     with BundleWriter(out) as w:
@@ -222,10 +230,15 @@ def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: P
                 w.write_tree(f"{resources}/{filename}", coreml_dirs[kind], "ios-sdk-resource")
             w.write(f"{resources}/labels.txt", "\n".join(contract.labels) + "\n", "ios-sdk-resource")
         if ane:
-            w.write_json("reports/ane.json", ane, "ane-report")
+            w.write_json("report/ane.json", ane, "ane-report")
         w.write("contract.json", contract.to_json(), "contract")
-        w.write_json("reports/parity.json", parity, "parity-report")
-        w.write_json("reports/delegates.json", delegate_info, "delegate-report")
+        w.write_json("report/parity.json", parity, "parity-report")
+        step("Writing the HTML report")
+        w.write("report/index.html", render(
+            contract, {"artifacts": list(w.artifacts), "latency_ms": latency, "mobilekit": __version__,
+                       "compression": compressed.to_dict() if compressed else None},
+            parity, {**keep, "canvases": canvases[:4], "plans": plans[:4]}), "report")
+        w.write_json("report/delegates.json", delegate_info, "delegate-report")
         summary = {
             "passed": True,
             "checks": len(checks),
@@ -252,6 +265,19 @@ def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: P
         w.write_json("manifest.json", manifest, "manifest")
         w.commit()
     return BuildResult(out, contract, manifest, checks, latency)
+
+
+def _parity_advice(cfg: Config, contract: Contract, drift: str | None) -> str:
+    """What to try, most specific first, from what this build did."""
+    tips = []
+    if contract.head.split and not contract.head.split.get("applied", True):
+        tips.append("keep boxes and scores as separate model outputs (one int8 scale cannot serve both)")
+    if cfg.compression.prune and drift:
+        tips.append(f"exclude the layer producing {drift} from pruning (compression.prune.exclude)")
+    tips.append(f"calibrate on more or more representative images (calibration.count is {cfg.calibration.count})")
+    if not cfg.compression.qat:
+        tips.append("enable quantization-aware training (compression.qat: true)")
+    return "; ".join(tips)
 
 
 def _coreml_runner(emulator: CoreMLEmulator, contract: Contract, events: list[Fp16Event]) -> Callable:

@@ -70,7 +70,7 @@ def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variant
     if head in ("yolo", "yolo_transposed"):
         assert manifest["split"]["applied"]
         assert roles["scores"].scale < 0.01 < roles["boxes"].scale
-    parity = json.loads((out / "reports/parity.json").read_text())
+    parity = json.loads((out / "report/parity.json").read_text())
     det = parity["artifacts"]["tflite-int8"]["resolvers"]["reference"]["detection"]
     assert det["reference_detections"] > 0, "the fixture must actually detect something"
     assert parity["map50_float"] > 0
@@ -88,7 +88,7 @@ def test_uint8_io_and_classifier(tmp_path, classifier_model, shapes_dataset, cac
     contract = Contract.load(out / "contract.json")
     b = contract.artifacts["tflite-int8"].inputs[0]
     assert b.dtype == "uint8" and contract.artifacts["tflite-int8"].outputs[0].dtype == "uint8"
-    parity = json.loads((out / "reports/parity.json").read_text())
+    parity = json.loads((out / "report/parity.json").read_text())
     assert parity["artifacts"]["tflite-int8"]["resolvers"]["xnnpack"]["top1_agreement"] >= 0.9
 
 
@@ -187,7 +187,7 @@ def test_coco128_calibration_and_map(tmp_path, yolo_model, cache):
     cfg["parity"] = {"images": 16, "min_detection_recall": 0.0, "min_detection_precision": 0.0}
     code, text = build(tmp_path, cfg, tmp_path / "out")
     assert code == 0, text
-    parity = json.loads((tmp_path / "out" / "reports/parity.json").read_text())
+    parity = json.loads((tmp_path / "out" / "report/parity.json").read_text())
     assert parity["artifacts"]["tflite-int8"]["resolvers"]["xnnpack"]["tensors"]["scores"]["cosine"] > 0.9
 
 

@@ -104,12 +104,12 @@ def test_build_ships_coreml_packages_with_parity(tmp_path, yolo_model, shapes_da
                                                       "ios/Shapes_Detector_linear8.mlpackage",
                                                       "ios/Shapes_Detector_palettize8.mlpackage"]
     assert (out / "ios/Shapes_Detector.mlpackage/Manifest.json").is_file()
-    parity = json.loads((out / "reports/parity.json").read_text())
+    parity = json.loads((out / "report/parity.json").read_text())
     for kind in ("coreml-fp16", "coreml-palettize8", "coreml-linear8"):
         res_ = parity["artifacts"][kind]["resolvers"]["emulator"]
         assert res_["tensors"]["scores"]["cosine"] > 0.98 and res_["detection"]["recall"] > 0.8
     assert parity["fp16_watch"]["coreml-fp16"]["overflow_values"] == 0
-    ane = json.loads((out / "reports/ane.json").read_text())
+    ane = json.loads((out / "report/ane.json").read_text())
     assert ane["compute_ops"] > 10
     import coremltools as ct
 
@@ -144,7 +144,7 @@ def test_fp16_overflow_fails_the_build(tmp_path, shapes_dataset, cache):
     cfg["parity"].update({"min_cosine": 0.0, "min_snr_db": -1000.0, "min_top1_agreement": 0.0})
     res = CliRunner().invoke(main, ["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "o"), "--quiet"])
     assert res.exit_code == 0, res.output
-    watch = json.loads((tmp_path / "o/reports/parity.json").read_text())["fp16_watch"]["coreml-fp16"]
+    watch = json.loads((tmp_path / "o/report/parity.json").read_text())["fp16_watch"]["coreml-fp16"]
     assert watch["overflow_values"] + watch["nonfinite_values"] > 0, watch
     assert watch["overflow_values"] > 0 and any("amplify" in r["layer"] for r in watch["ops"]), watch
 
@@ -163,7 +163,7 @@ def test_image_input_applies_the_models_own_normalization(tmp_path, classifier_m
     assert res.exit_code == 0, res.output
     contract = Contract.load(tmp_path / "o/contract.json")
     assert contract.artifacts["coreml-fp16"].inputs[0].dtype == "image"
-    parity = json.loads((tmp_path / "o/reports/parity.json").read_text())
+    parity = json.loads((tmp_path / "o/report/parity.json").read_text())
     assert parity["artifacts"]["coreml-fp16"]["resolvers"]["emulator"]["tensors"]["scores"]["cosine"] > 0.999
     cfg["input"]["normalization"]["std"] = [58.4, 57.1, 57.4]
     res = CliRunner().invoke(main, ["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "o"), "--quiet"])
@@ -189,7 +189,7 @@ def test_vision_pipeline_agrees_with_the_reference(tmp_path, ssd_model, shapes_d
     spec = ct.models.MLModel(str(tmp_path / "o/ios/Shapes_Detector_vision.mlpackage"), skip_model_load=True).get_spec()
     assert [m.WhichOneof("Type") for m in spec.pipeline.models] == ["mlProgram", "nonMaximumSuppression"]
     assert [o.name for o in spec.description.output] == ["confidence", "coordinates"]
-    det = json.loads((tmp_path / "o/reports/parity.json").read_text())["artifacts"]["coreml-vision"]
+    det = json.loads((tmp_path / "o/report/parity.json").read_text())["artifacts"]["coreml-vision"]
     d = det["resolvers"]["emulator"]["detection"]
     assert d["reference_detections"] > 0 and d["recall"] > 0.95 and d["precision"] > 0.95
     res = CliRunner().invoke(main, ["build", str(write_config(tmp_path, {**cfg, "coreml": {"vision": True}})),

@@ -80,7 +80,30 @@ def compress(model: Any, recipe: str, contract: Contract, settings: CoreMLSettin
 def save(model: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(str(path))
+    pin(path)
     return path
+
+
+def pin(package: Path) -> None:
+    """Make a saved ``.mlpackage`` byte-identical across builds: its Manifest.json names items by random UUIDs and
+    the spec's protobuf maps serialize in hash order. Items get UUIDs derived from their paths, and every
+    ``.mlmodel`` inside is re-serialized deterministically (same message, same bytes)."""
+    import uuid
+
+    from coremltools.proto import Model_pb2
+
+    manifest_path = package / "Manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    renamed = {old: str(uuid.uuid5(uuid.NAMESPACE_URL, f"mobilekit:{entry['path']}"))
+               for old, entry in manifest["itemInfoEntries"].items()}
+    manifest["itemInfoEntries"] = {renamed[k]: v for k, v in sorted(manifest["itemInfoEntries"].items(),
+                                                                    key=lambda kv: renamed[kv[0]])}
+    manifest["rootModelIdentifier"] = renamed[manifest["rootModelIdentifier"]]
+    manifest_path.write_text(json.dumps(manifest, indent=4, sort_keys=True) + "\n")
+    for spec_path in (package / "Data").rglob("*.mlmodel"):
+        spec = Model_pb2.Model()
+        spec.ParseFromString(spec_path.read_bytes())
+        spec_path.write_bytes(spec.SerializeToString(deterministic=True))
 
 
 def artifact(kind: str, rel: str, serving: Serving, settings: CoreMLSettings) -> ArtifactSpec:

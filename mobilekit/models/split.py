@@ -51,10 +51,13 @@ def split_concat(model: Any, keras_mod: Any, channel_axis: int) -> tuple[Any | N
         return None, {"applied": False, "reason": f"the concatenation's parts {sizes} do not separate 4 box "
                                                   "channels from the class channels"}
     groups = []
-    for part in (inputs[:cut], inputs[cut:]):
-        t = part[0] if len(part) == 1 else keras_mod.layers.Concatenate(axis=channel_axis)(part)
+    # explicit names: auto-named layers get per-process counters, which would leak into the converted graphs'
+    # tensor names and make two identical builds differ
+    for role, part in (("boxes", inputs[:cut]), ("scores", inputs[cut:])):
+        t = part[0] if len(part) == 1 else keras_mod.layers.Concatenate(axis=channel_axis,
+                                                                        name=f"{op.name}_{role}")(part)
         if permute is not None:
-            t = keras_mod.layers.Permute((2, 1))(t)
+            t = keras_mod.layers.Permute((2, 1), name=f"{op.name}_{role}_transposed")(t)
         groups.append(t)
     new = keras_mod.Model(model.inputs, groups, name=f"{model.name}_split")
     return new, {"applied": True, "layer": op.name, "parts": sizes,

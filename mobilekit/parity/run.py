@@ -22,8 +22,13 @@ def _stack(outs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePlan],
             float_model: Runner, runners: dict[str, dict[str, Runner]],
-            ground_truth: list[tuple[np.ndarray, np.ndarray]] | None) -> dict[str, Any]:
-    """``runners`` maps artifact kind → resolver → canvas runner (dequantized outputs keyed by role)."""
+            ground_truth: list[tuple[np.ndarray, np.ndarray]] | None, keep: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
+    """``runners`` maps artifact kind → resolver → canvas runner (dequantized outputs keyed by role).
+
+    ``keep``, when given, receives what the report draws: per artifact (first resolver) and role the raw errors
+    against the float model, and the float and int8 predictions of the first images.
+    """
     inp = contract.input
     ref = [float_model(normalize(c, inp.scale, inp.offset, inp.color, inp.layout)) for c in canvases]
     result: dict[str, Any] = {"images": len(canvases), "artifacts": {}}
@@ -46,6 +51,9 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
             else:
                 got = _stack(outs)
                 res = {"tensors": {r: tensor_metrics(ref_stack[r], got[r]) for r in contract.roles}}
+                if keep is not None and kind not in keep.setdefault("errors", {}):
+                    keep["errors"][kind] = {r: (got[r].astype(np.float64) - ref_stack[r]).ravel()[:200_000]
+                                            for r in contract.roles}
                 dets = [detect(o, contract, p) for o, p in zip(outs, plans, strict=True)] if detection else []
             if detection:
                 res["detection"] = agreement(ref_det, dets)
@@ -57,7 +65,11 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
             else:
                 top_ref = [classify(o, contract)[0][0] for o in ref]
                 top_got = [classify(o, contract)[0][0] for o in outs]
+                dets = top_got  # type: ignore[assignment]
                 res["top1_agreement"] = float(np.mean([a == b for a, b in zip(top_ref, top_got, strict=True)]))
             art["resolvers"][resolver] = res
+            if keep is not None and kind == "tflite-int8" and "converted" not in keep:
+                keep["reference"] = (ref_det if detection else top_ref)[:4]
+                keep["converted"] = dets[:4]
         result["artifacts"][kind] = art
     return result

@@ -1,0 +1,194 @@
+"""``report/index.html``: one self-contained page a release reviewer reads (plots embedded as PNG data URIs).
+
+Summary and parity tables, per-output error histograms (each converted artifact against the float model), the
+per-layer int8 drift, size and latency bars, and real evaluation images with float and int8 detections drawn.
+The numbers behind every figure are in ``report/parity.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+import numpy as np
+
+from mobilekit.contract import Contract
+from mobilekit.postprocess import Detections
+
+COLORS = {"float": "#2a9d8f", "tflite-int8": "#e76f51", "tflite-fp16": "#8d99ae", "tflite-float32": "#264653"}
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 9, "svg.hashsalt": "mobilekit"})
+    return plt
+
+
+def histogram_data(errors: dict[str, dict[str, np.ndarray]], bins: int = 41) -> dict[str, Any]:
+    """Per role, shared bin edges and each artifact's counts of (converted - float)."""
+    out: dict[str, Any] = {}
+    roles = sorted({r for per in errors.values() for r in per})
+    for role in roles:
+        values = [e[role] for e in errors.values() if role in e and e[role].size]
+        if not values:
+            continue
+        lim = float(max(np.percentile(np.abs(v), 99.9) for v in values)) or 1e-6
+        edges = np.linspace(-lim, lim, bins + 1)
+        out[role] = {"edges": edges.tolist(), "counts": {
+            kind: np.histogram(np.clip(e[role], -lim, lim), edges)[0].tolist() for kind, e in errors.items()
+            if role in e}}
+    return out
+
+
+def _histograms(hist: dict[str, Any]) -> str | None:
+    if not hist:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(hist), figsize=(4.2 * len(hist), 3), squeeze=False)
+    for ax, (role, h) in zip(axes[0], sorted(hist.items()), strict=True):
+        edges = np.asarray(h["edges"])
+        centers = (edges[:-1] + edges[1:]) / 2
+        for kind, counts in sorted(h["counts"].items()):
+            ax.step(centers, np.maximum(np.asarray(counts), 0.5), where="mid", label=kind,
+                    color=COLORS.get(kind))
+        ax.set_yscale("log")
+        ax.set_title(f"{role}: converted − float")
+        ax.set_xlabel("error")
+        ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _drift(drift: dict[str, Any]) -> str | None:
+    layers = drift.get("layers") or []
+    if not layers:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(layers)), 3.2))
+    steps = [la["rmse_steps"] for la in layers]
+    colors = ["#e76f51" if s > drift.get("bar_steps", 1.0) else "#2a9d8f" for s in steps]
+    ax.bar(range(len(layers)), steps, color=colors)
+    ax.axhline(drift.get("bar_steps", 1.0), color="#333", lw=0.8, ls="--")
+    ax.set_xticks(range(len(layers)), [la["tensor"].split("/")[-2] if "/" in la["tensor"] else la["tensor"]
+                                       for la in layers], rotation=70, ha="right", fontsize=7)
+    ax.set_ylabel("RMSE in int8 steps")
+    ax.set_title("int8 error per layer (TFLite quantization debugger), graph order")
+    return _png(fig)
+
+
+def _bars(sizes: dict[str, int], latency: dict[str, float]) -> str:
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 2.8))
+    ks = sorted(sizes)
+    a.barh(ks, [sizes[k] / 1e3 for k in ks], color="#457b9d")
+    a.set_xlabel("size (kB)")
+    a.set_title("artifact size")
+    kl = sorted(latency)
+    b.barh(kl, [latency[k] for k in kl], color="#e9c46a")
+    b.set_xlabel("ms / image, LiteRT CPU")
+    b.set_title("latency")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _overlays(canvases: list[np.ndarray], reference: list[Any], converted: list[Any], contract: Contract,
+              plans: list[Any], kind: str) -> str | None:
+    if not canvases:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(canvases), figsize=(3 * len(canvases), 3.2), squeeze=False)
+    for ax, canvas, ref, got, plan in zip(axes[0], canvases, reference, converted, plans, strict=True):
+        ax.imshow(canvas)
+        ax.set_axis_off()
+        if isinstance(ref, Detections):
+            for dets, color, ls in ((ref, COLORS["float"], "-"), (got, COLORS["tflite-int8"], "--")):
+                boxes = plan.to_input(dets.boxes) if len(dets) else np.zeros((0, 4))
+                for (x1, y1, x2, y2), c in zip(boxes, dets.classes, strict=True):
+                    ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color=color, ls=ls, lw=1.2))
+                    ax.text(x1, y1, contract.labels[int(c)], color=color, fontsize=6, va="bottom")
+            ax.set_title(f"float {len(ref)} / {kind} {len(got)}", fontsize=8)
+        else:
+            ax.set_title(f"float: {contract.labels[ref]}\n{kind}: {contract.labels[got]}", fontsize=8)
+    return _png(fig)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c if isinstance(c, Markup) else html.escape(str(c))}</td>" for c in r)
+                   + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class Markup(str):
+    """Trusted HTML (our own badges), not escaped."""
+
+
+def render(contract: Contract, manifest: dict[str, Any], parity: dict[str, Any], samples: dict[str, Any]) -> str:
+    """The page; ``samples`` holds the overlay inputs (canvases, plans, reference and int8 predictions)."""
+    sizes = {a["path"].split("/")[-1]: a["size"] for a in manifest["artifacts"]
+             if a["kind"].startswith(("tflite", "coreml"))}
+    latency = manifest.get("latency_ms") or {}
+    checks = parity.get("checks", [])
+    passed = all(c["passed"] for c in checks)
+    figures = [
+        ("Error of each converted model against the float model", _histograms(parity.get("histograms", {}))),
+        ("Where int8 drifts: per-layer error", _drift(parity.get("drift", {}))),
+        ("Size and latency", _bars(sizes, latency) if sizes else None),
+        ("Evaluation images: float (solid) and int8 (dashed)",
+         _overlays(samples.get("canvases", []), samples.get("reference", []), samples.get("converted", []),
+                   contract, samples.get("plans", []), "int8")),
+    ]
+    drift = parity.get("drift", {})
+    summary = [["model", contract.name], ["task", f"{contract.task} ({contract.head.format} head)"],
+               ["input", f"{contract.input.width}×{contract.input.height} {contract.input.color}, "
+                         f"{contract.input.resize}"],
+               ["classes", len(contract.labels)], ["parity", "passed" if passed else "FAILED"],
+               ["images", parity.get("images")],
+               ["int8 drift starts at", drift.get("drift_start") or "no layer above the bar"],
+               ["mobilekit", manifest.get("mobilekit")]]
+    artifacts = [[a["path"], a["kind"], f"{a['size'] / 1e3:.1f} kB",
+                  f"{latency[a['kind']]:.2f} ms" if a["kind"] in latency else ""]
+                 for a in manifest["artifacts"] if a["kind"].startswith(("tflite", "coreml"))]
+    check_rows = [[c["artifact"], c["resolver"], c["metric"], f"{c['value']:.4f}",
+                   (">= " if c["at_least"] else "<= ") + f"{c['bar']:g}",
+                   Markup('<span class="ok">ok</span>' if c["passed"] else '<span class="bad">FAIL</span>')]
+                  for c in checks]
+    parts = [f"<h1>{html.escape(contract.name)}: release report</h1>", "<h2>Summary</h2>",
+             _table(["", ""], summary), "<h2>Artifacts</h2>", _table(["path", "kind", "size", "CPU latency"],
+                                                                       artifacts),
+             "<h2>Parity checks</h2>", _table(["artifact", "kernels", "metric", "value", "bar", ""], check_rows)]
+    if manifest.get("compression"):
+        rows = manifest["compression"]["stages"]
+        name = rows[0]["metric_name"]
+        parts += ["<h2>Compression</h2>", _table(
+            ["stage", "params", "MACs", "int8 size", "int8 latency", f"{name} float", f"{name} int8"],
+            [[r["stage"], f"{r['params']:,}", f"{r['macs'] / 1e6:.1f} M", f"{r['int8_bytes'] / 1e3:.1f} kB",
+              f"{r['latency_ms']:.2f} ms", f"{r['metric_float']:.2f}", f"{r['metric_int8']:.2f}"] for r in rows])]
+    for title, uri in figures:
+        if uri:
+            parts += [f"<h2>{html.escape(title)}</h2>", f'<img alt="{html.escape(title)}" src="{uri}">']
+    style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}"
+             "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;"
+             "font-size:13px;text-align:left}th{background:#f3f3f3}img{max-width:100%}.ok{color:#2a9d8f}"
+             ".bad{color:#c0392b;font-weight:bold}")
+    # records how many figures decoded, for the browser test and for anyone checking a damaged file
+    script = ("window.addEventListener('load',function(){var n=0;document.querySelectorAll('img').forEach("
+              "function(i){if(i.complete&&i.naturalWidth>0)n++});document.body.setAttribute('data-images-loaded',"
+              "n);document.body.setAttribute('data-tables',document.querySelectorAll('table').length)});")
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(contract.name)} "
+            f"report</title><style>{style}</style><script>{script}</script></head><body>{''.join(parts)}"
+            "</body></html>\n")
