@@ -151,7 +151,7 @@ def main() -> None:
     }, work / "mobilekit.yaml")
     result = build(cfg, work / "bundle", step=lambda s: print(f"- {s}", flush=True))
     sizes = {a["kind"]: a["size"] for a in result.manifest["artifacts"]}
-    parity = json.loads((work / "bundle" / "reports" / "parity.json").read_text())
+    parity = json.loads((work / "bundle" / "report" / "parity.json").read_text())
     int8 = parity["artifacts"]["tflite-int8"]["resolvers"]["xnnpack"]
 
     # Latency side by side, same threads, alternating to share the machine's state fairly.

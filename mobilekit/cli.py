@@ -71,7 +71,8 @@ def _summary(result, as_json: bool) -> None:
     t = Table(title=f"Bundle {result.out}")
     for col in ("artifact", "kind", "size", "CPU latency"):
         t.add_column(col, overflow="fold")
-    sdks = {k: [a for a in m["artifacts"] if a["kind"].startswith(k)] for k in ("android-sdk", "ios-sdk")}
+    sdks = {k: [a for a in m["artifacts"] if a["kind"].startswith(k)] for k in ("android-sdk", "ios-sdk",
+                                                                                 "sample-app")}
     folded = [a for files in sdks.values() for a in files]
     for a in m["artifacts"]:
         if a in folded:
@@ -136,16 +137,16 @@ def _stdout_to_stderr():
         os.close(saved)
 
 
-def _build(cfg, out_dir: Path, quiet: bool, as_json: bool):
+def _build(cfg, out_dir: Path, quiet: bool, as_json: bool, sample_apps: bool = False):
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from mobilekit.pipeline import build
 
     if as_json:
         with _stdout_to_stderr():
-            return build(cfg, out_dir)
+            return build(cfg, out_dir, sample_apps=sample_apps)
     if quiet:
-        return build(cfg, out_dir)
+        return build(cfg, out_dir, sample_apps=sample_apps)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=False) as progress:
         state: dict[str, Any] = {}
@@ -155,7 +156,7 @@ def _build(cfg, out_dir: Path, quiet: bool, as_json: bool):
                 progress.update(state["task"], completed=1, total=1)
             state["task"] = progress.add_task(text, total=None)
 
-        result = build(cfg, out_dir, step)
+        result = build(cfg, out_dir, step, sample_apps=sample_apps)
         progress.update(state["task"], completed=1, total=1)
         return result
 
@@ -165,7 +166,9 @@ def _build(cfg, out_dir: Path, quiet: bool, as_json: bool):
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Bundle directory (default: config 'output').")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for pipelines).")
-def build(config: Path, out_dir: Path | None, quiet: bool, as_json: bool) -> None:
+@click.option("--with-sample-app", "sample_apps", is_flag=True,
+              help="Also write sample_apps/ (Android, and iOS with Core ML) wired to the SDKs of this bundle.")
+def build(config: Path, out_dir: Path | None, quiet: bool, as_json: bool, sample_apps: bool) -> None:
     """Build the release bundle described by CONFIG (mobilekit.yaml)."""
     from mobilekit.config import load_config
     from mobilekit.errors import ConfigError
@@ -175,7 +178,7 @@ def build(config: Path, out_dir: Path | None, quiet: bool, as_json: bool) -> Non
         target = out_dir or (cfg.resolve(cfg.output) if cfg.output else None)
         if target is None:
             raise ConfigError("no output directory", path=config, fix="pass --out DIR or set 'output:' in the config")
-        return _build(cfg, target, quiet, as_json)
+        return _build(cfg, target, quiet, as_json, sample_apps)
 
     _summary(_run(go, as_json), as_json)
 

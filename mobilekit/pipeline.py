@@ -23,6 +23,7 @@ from mobilekit import __version__
 from mobilekit.bundle.manifest import build_manifest
 from mobilekit.bundle.writer import BundleWriter
 from mobilekit.codegen import android, ios
+from mobilekit.codegen import sample_apps as sample_app_code
 from mobilekit.compress import data as compress_data
 from mobilekit.compress.run import compress
 from mobilekit.config import Config, DataSettings
@@ -79,13 +80,15 @@ def _images(cfg: Config, ds: DataSettings, count: int, contract: Contract
     return records, canvases, plans
 
 
-def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: bool = True) -> BuildResult:
+def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: bool = True,
+          sample_apps: bool = False) -> BuildResult:
     """Run every stage; the bundle appears at ``out`` only when all of them, and the parity gate, pass."""
     with tempfile.TemporaryDirectory(prefix="mobilekit-staging-") as staging:
-        return _build(cfg, out, step, measure_latency, Path(staging))
+        return _build(cfg, out, step, measure_latency, Path(staging), sample_apps)
 
 
-def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: Path) -> BuildResult:
+def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: Path,
+           sample_apps: bool = False) -> BuildResult:
     step("Loading model")
     model_path = cfg.resolve(cfg.model)
     loaded = load_model(model_path)
@@ -229,6 +232,9 @@ def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: P
             for kind, filename in ios.resources(contract).items():
                 w.write_tree(f"{resources}/{filename}", coreml_dirs[kind], "ios-sdk-resource")
             w.write(f"{resources}/labels.txt", "\n".join(contract.labels) + "\n", "ios-sdk-resource")
+        if sample_apps:
+            step("Writing the sample apps")
+            _write_sample_apps(w, cfg, contract, bool(coreml_dirs))
         if ane:
             w.write_json("report/ane.json", ane, "ane-report")
         w.write("contract.json", contract.to_json(), "contract")
@@ -265,6 +271,28 @@ def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: P
         w.write_json("manifest.json", manifest, "manifest")
         w.commit()
     return BuildResult(out, contract, manifest, checks, latency)
+
+
+def _write_sample_apps(w: BundleWriter, cfg: Config, contract: Contract, ios_sdk: bool) -> None:
+    """The Android (and, with Core ML, the iOS) sample app, wired to this bundle's SDKs, with a real calibration
+    image as the bundled still picture."""
+    import io
+
+    from PIL import Image
+
+    ds = cfg.calibration
+    first = list_dataset(cfg.resolve(ds.images), ds.format, cfg.resolve(ds.annotations) if ds.annotations else None,
+                         1)[0]
+    buf = io.BytesIO()
+    Image.fromarray(load_image(first.path)).save(buf, format="JPEG", quality=90)
+    picture = buf.getvalue()
+    for rel, text in sample_app_code.render_android(contract).items():
+        w.write(f"sample_apps/android/{rel}", text, "sample-app")
+    w.write("sample_apps/android/app/src/main/assets/sample.jpg", picture, "sample-app")
+    if ios_sdk:
+        for rel, text in sample_app_code.render_ios(contract, coreml.deployment_target(cfg.coreml)).items():
+            w.write(f"sample_apps/ios/{rel}", text, "sample-app")
+        w.write("sample_apps/ios/Resources/sample.jpg", picture, "sample-app")
 
 
 def _parity_advice(cfg: Config, contract: Contract, drift: str | None) -> str:

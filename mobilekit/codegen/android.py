@@ -14,7 +14,7 @@ from mobilekit.contract import Contract
 LITERT_VERSION = "1.4.0"
 
 
-def _context(contract: Contract) -> dict[str, str]:
+def template_context(contract: Contract) -> dict[str, str]:
     base = type_name(contract.name)
     return {"module": f"{base[:1].lower()}{base[1:]}-sdk", "litert_version": LITERT_VERSION,
             "cls": api_class(base, contract.task)}
@@ -24,19 +24,19 @@ def render_core(contract: Contract) -> dict[str, str]:
     """Relative path → source text, deterministic (sorted, no timestamps)."""
     if "tflite-int8" not in contract.artifacts:
         raise ValueError("the Android SDK needs the bundle's int8 TFLite model in the contract")
-    return render_tree("android/core", contract, _context(contract))
+    return render_tree("android/core", contract, template_context(contract))
 
 
 def render_module(contract: Contract) -> dict[str, str]:
     """The whole library module: core + API sources and the Gradle/manifest/README files."""
-    ctx = _context(contract)
+    ctx = template_context(contract)
     files = {**render_core(contract), **render_tree("android/api", contract, ctx),
              **render_tree("android/module", contract, ctx)}
     return dict(sorted(files.items()))
 
 
 def module_name(contract: Contract) -> str:
-    return _context(contract)["module"]
+    return template_context(contract)["module"]
 
 
 def names(contract: Contract) -> tuple[str, str]:

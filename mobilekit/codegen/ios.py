@@ -56,7 +56,7 @@ def resources(contract: Contract) -> dict[str, str]:
     return {k: contract.artifacts[k].path.split("/")[-1] for k in kinds}
 
 
-def _context(contract: Contract, deployment_target: str) -> dict[str, Any]:
+def template_context(contract: Contract, deployment_target: str) -> dict[str, Any]:
     base = swift_name(contract)
     ios, macos = PLATFORMS[deployment_target]
     files = list(resources(contract).values())
@@ -69,7 +69,7 @@ def _context(contract: Contract, deployment_target: str) -> dict[str, Any]:
 def render_package(contract: Contract, deployment_target: str) -> dict[str, str]:
     """Relative path → text of every generated file (the ``.mlpackage`` and labels resources are copied by the
     caller into ``Sources/<Name>/Resources/``); deterministic: sorted, no timestamps."""
-    return render_tree("ios/package", contract, _context(contract, deployment_target))
+    return render_tree("ios/package", contract, template_context(contract, deployment_target))
 
 
 def resource_dir(contract: Contract) -> str:

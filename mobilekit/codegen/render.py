@@ -17,6 +17,7 @@ import numpy as np
 from mobilekit.contract import Contract
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+SAMPLE_APPS = Path(__file__).resolve().parents[2] / "sample_apps"
 
 KOTLIN_KEYWORDS = {
     "as", "break", "class", "continue", "do", "else", "false", "for", "fun", "if", "in", "interface", "is", "null",
@@ -73,8 +74,8 @@ def f64(v: float) -> str:
     return repr(float(v))
 
 
-def environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+def environment(root: Path = TEMPLATES) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["f32"] = f32
     env.filters["f64"] = f64
@@ -83,16 +84,20 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render_tree(folder: str, contract: Contract, extra: dict[str, Any] | None = None) -> dict[str, str]:
-    """Render every ``*.j2`` under ``templates/<folder>``; returns relative output path → text, sorted."""
-    env = environment()
+def render_tree(folder: str, contract: Contract, extra: dict[str, Any] | None = None,
+                base: Path = TEMPLATES) -> dict[str, str]:
+    """Render every ``*.j2`` under ``<base>/<folder>``; returns relative output path → text, sorted. A template that
+    renders to nothing (a file only some tasks need) is left out."""
+    env = environment(base)
     context = {"c": contract, "type_name": type_name(contract.name), "package": package_name(contract.name),
                **(extra or {})}
     out: dict[str, str] = {}
-    root = TEMPLATES / folder
+    root = base / folder
     for tpl in sorted(root.rglob("*.j2")):
-        rel = tpl.relative_to(TEMPLATES).as_posix()
+        rel = tpl.relative_to(base).as_posix()
         text = env.get_template(rel).render(**context)
+        if not text.strip():
+            continue
         dest = tpl.relative_to(root).as_posix()[: -len(".j2")]
         dest = dest.replace("__Name__", context["type_name"]).replace("__package__",
                                                                        context["package"].replace(".", "/"))

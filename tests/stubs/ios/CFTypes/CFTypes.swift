@@ -6,6 +6,6 @@
 public typealias OSType = UInt32
 public typealias FourCharCode = UInt32
 
-public final class CFString {}
+public typealias CFString = NSString  // toll-free bridged on Apple platforms; `as String` works alike
 public final class CFAllocator {}
 public final class CFDictionary {}

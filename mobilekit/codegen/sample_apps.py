@@ -1,0 +1,28 @@
+"""The sample apps (``sample_apps/``), rendered for one bundle: wired to its generated SDKs by relative paths, so
+``mobilekit build --with-sample-app`` leaves an app that opens and runs as it is.
+
+Versions of the libraries the Android app adds (CameraX, AndroidX, the Android Gradle plugin and Kotlin) are pinned
+here, in one place, and the tests check the Gradle files against them.
+"""
+
+from __future__ import annotations
+
+from mobilekit.codegen import android, ios
+from mobilekit.codegen.render import SAMPLE_APPS, render_tree
+from mobilekit.contract import Contract
+
+ANDROID_VERSIONS = {"agp_version": "8.7.3", "kotlin_version": "2.0.21", "camerax_version": "1.4.1",
+                    "activity_version": "1.9.3", "core_version": "1.13.1"}
+
+
+def render_android(contract: Contract) -> dict[str, str]:
+    """``sample_apps/android`` of the bundle; the SDK module is included from ``../../sdk/android/<module>``."""
+    module = android.module_name(contract)
+    ctx = {**android.template_context(contract), **ANDROID_VERSIONS, "sdk_path": f"../../sdk/android/{module}"}
+    return render_tree("android", contract, ctx, base=SAMPLE_APPS)
+
+
+def render_ios(contract: Contract, deployment_target: str) -> dict[str, str]:
+    """``sample_apps/ios`` of the bundle; the Swift package is a local dependency at ``../../sdk/ios/<Name>Kit``."""
+    ctx = {**ios.template_context(contract, deployment_target), "sdk_path": f"../../sdk/ios/{ios.kit_name(contract)}"}
+    return render_tree("ios", contract, ctx, base=SAMPLE_APPS)

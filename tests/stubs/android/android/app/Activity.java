@@ -1,0 +1,12 @@
+// Compile-only stub for tests: mirrors the public signature of android.app.Activity, Android API level 35.
+package android.app;
+
+import android.os.Bundle;
+import android.view.View;
+
+public class Activity extends android.view.ContextThemeWrapper {
+    protected void onCreate(Bundle savedInstanceState) { throw new UnsupportedOperationException("stub"); }
+    protected void onDestroy() { throw new UnsupportedOperationException("stub"); }
+    public void setContentView(View view) { throw new UnsupportedOperationException("stub"); }
+    public final void runOnUiThread(Runnable action) { throw new UnsupportedOperationException("stub"); }
+}

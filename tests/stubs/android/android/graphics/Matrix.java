@@ -1,0 +1,7 @@
+// Compile-only stub for tests: mirrors the public signature of android.graphics.Matrix, Android API level 35.
+package android.graphics;
+
+public class Matrix {
+    public Matrix() { throw new UnsupportedOperationException("stub"); }
+    public boolean postRotate(float degrees) { throw new UnsupportedOperationException("stub"); }
+}

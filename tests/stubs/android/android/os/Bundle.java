@@ -1,0 +1,4 @@
+// Compile-only stub for tests: mirrors the public signature of android.os.Bundle, Android API level 35.
+package android.os;
+
+public final class Bundle {}

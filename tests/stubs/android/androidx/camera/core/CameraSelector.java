@@ -1,0 +1,7 @@
+// Compile-only stub for tests: mirrors the public signature of androidx.camera.core.CameraSelector, androidx.camera 1.4.1.
+package androidx.camera.core;
+
+public final class CameraSelector {
+    public static final CameraSelector DEFAULT_BACK_CAMERA = null;
+    public static final CameraSelector DEFAULT_FRONT_CAMERA = null;
+}

@@ -1,0 +1,122 @@
+"""The sample apps `mobilekit build --with-sample-app` writes: the Android app's Kotlin compiles with the SDK module
+against the Android / CameraX stubs, the iOS app's Swift builds with the Swift package against the Apple stubs,
+and the Gradle files and Swift manifests wire exactly the SDKs of the bundle."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import jinja2
+import pytest
+from click.testing import CliRunner
+from conftest import detector_config, write_config
+from test_kotlin_core import STUBS, kotlinc
+from test_swift_sdk import run_swift
+
+from mobilekit.cli import main
+from mobilekit.codegen import android, ios
+from mobilekit.codegen.sample_apps import ANDROID_VERSIONS
+from mobilekit.contract import Contract
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory, yolo_model, classifier_model, shapes_dataset, cache):
+    work = tmp_path_factory.mktemp("samples")
+    det = detector_config(yolo_model, shapes_dataset, cache / "labels.txt")
+    det.update({"name": "street detector", "parity": {"images": 8}, "coreml": {"input": "image", "vision": True}})
+    cls = {"model": str(classifier_model), "name": "shape classifier", "task": "classification",
+           "labels": str(cache / "labels.txt"), "calibration": {"images": str(shapes_dataset), "count": 10},
+           "parity": {"images": 8}}
+    out = {}
+    for key, cfg in (("detector", det), ("classifier", cls)):
+        res = CliRunner().invoke(main, ["build", str(write_config(work / key, cfg)), "--out", str(work / key / "b"),
+                                        "--quiet", "--with-sample-app"])
+        assert res.exit_code == 0, res.output
+        out[key] = work / key / "b"
+    return out
+
+
+@pytest.mark.parametrize("key", ["detector", "classifier"])
+def test_android_sample_compiles_with_the_sdk_module(key, bundles, tmp_path):
+    bundle = bundles[key]
+    contract = Contract.load(bundle / "contract.json")
+    module = bundle / "sdk" / "android" / android.module_name(contract)
+    app = bundle / "sample_apps" / "android"
+    sources = sorted(STUBS.rglob("*.java")) + sorted(module.rglob("*.kt")) + sorted(app.rglob("*.kt"))
+    warnings = kotlinc(sources, tmp_path / "classes")
+    ours = [ln for ln in warnings.splitlines() if "warning" in ln.lower() and "sample_apps" in ln]
+    assert not ours, warnings
+    assert (tmp_path / "classes" / Path(*android.names(contract)[0].split(".")) / "sample" / "MainActivity.class"
+            ).is_file()
+
+
+@pytest.mark.parametrize("key", ["detector", "classifier"])
+def test_android_gradle_files_wire_the_bundle_module(key, bundles):
+    bundle = bundles[key]
+    contract = Contract.load(bundle / "contract.json")
+    module = android.module_name(contract)
+    app = bundle / "sample_apps" / "android"
+    settings = (app / "settings.gradle.kts").read_text()
+    assert f'include(":{module}")' in settings and 'include(":app")' in settings
+    path = re.search(rf'project\(":{re.escape(module)}"\)\.projectDir = file\("([^"]+)"\)', settings).group(1)
+    sdk = (app / path).resolve()
+    assert (sdk / "build.gradle.kts").is_file() and sdk == (bundle / "sdk" / "android" / module).resolve()
+    gradle = (app / "app" / "build.gradle.kts").read_text()
+    assert f'implementation(project(":{module}"))' in gradle
+    deps = dict(re.findall(r'implementation\("([\w.\-]+:[\w.\-]+):([\w.\-]+)"\)', gradle))
+    for artifact in ("camera-core", "camera-camera2", "camera-lifecycle", "camera-view"):
+        assert deps[f"androidx.camera:{artifact}"] == ANDROID_VERSIONS["camerax_version"]
+    package = android.names(contract)[0]
+    assert f'namespace = "{package}.sample"' in gradle
+    assert f'namespace = "{package}"' in (sdk / "build.gradle.kts").read_text()
+    root = (app / "build.gradle.kts").read_text()
+    assert f'id("com.android.application") version "{ANDROID_VERSIONS["agp_version"]}"' in root
+    manifest = (app / "app" / "src" / "main" / "AndroidManifest.xml").read_text()
+    assert "android.permission.CAMERA" in manifest and 'android:name=".MainActivity"' in manifest
+    assert (app / "app" / "src" / "main" / "assets" / "sample.jpg").stat().st_size > 1000
+    steps = [ln for ln in (app / "README.md").read_text().splitlines() if re.match(r"\d+\. ", ln)]
+    assert 1 <= len(steps) <= 3
+
+
+def test_ios_sample_builds_with_the_swift_package(bundles, tmp_path):
+    """Both sample apps and their Swift packages in one check package: every Apple framework is a stub target."""
+    stubs = HERE / "stubs" / "ios"
+    root = tmp_path / "check"
+    shutil.copytree(stubs, root / "Stubs")
+    models = []
+    for bundle in bundles.values():
+        contract = Contract.load(bundle / "contract.json")
+        name, kit = ios.swift_name(contract), ios.kit_name(contract)
+        shutil.copytree(bundle / "sdk" / "ios" / kit, root / "Packages" / name)
+        shutil.copytree(bundle / "sample_apps" / "ios", root / "Apps" / name)
+        models.append({"name": name, "kit": kit, "task": contract.task})
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+    (root / "Package.swift").write_text(env.from_string((HERE / "swift" / "SamplePackage.swift.j2").read_text())
+                                        .render(models=models))
+    out = run_swift("build", cwd=root)
+    text = out.stdout + out.stderr
+    ours = [ln for ln in text.splitlines() if "warning:" in ln and "/Apps/" in ln]
+    assert not ours, text
+
+
+def test_ios_manifest_depends_on_the_bundle_package(bundles):
+    for bundle in bundles.values():
+        contract = Contract.load(bundle / "contract.json")
+        kit = ios.kit_name(contract)
+        app = bundle / "sample_apps" / "ios"
+        manifest = (app / "Package.swift").read_text()
+        path = re.search(r'\.package\(path: "([^"]+)"\)', manifest).group(1)
+        sdk = (app / path).resolve()
+        assert sdk == (bundle / "sdk" / "ios" / kit).resolve() and sdk.name == kit
+        sdk_manifest = (sdk / "Package.swift").read_text()
+        assert f'.library(name: "{kit}", targets: ["{kit}"])' in sdk_manifest
+        assert f'.product(name: "{kit}", package: "{kit}")' in manifest
+        ios_version = re.search(r'\.iOS\("([\d.]+)"\)', sdk_manifest).group(1)
+        assert f'.iOS("{ios_version}")' in manifest and ".iOSApplication(" in manifest
+        assert ".camera(purposeString:" in manifest and (app / "Resources" / "sample.jpg").is_file()
+        steps = [ln for ln in (app / "README.md").read_text().splitlines() if re.match(r"\d+\. ", ln)]
+        assert 1 <= len(steps) <= 3
