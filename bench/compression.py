@@ -115,6 +115,14 @@ def report(title: str, rows: list[dict[str, Any]]) -> None:
                   f"loss {d['loss_first']:.3f} -> {d['loss_last']:.3f}")
 
 
+def stages(args: argparse.Namespace, batch_size: int, learning_rate: float) -> dict[str, Any]:
+    """Prune 50% of the MACs, then (unless --no-qat) QAT; each stage distils for --distill-minutes."""
+    epochs = 1000 if args.distill_minutes else 10  # the time budget ends training
+    return {"prune": {"target": "macs", "ratio": 0.5}, **({"qat": True} if args.qat else {}),
+            "distill": {"epochs": epochs, "minutes": args.distill_minutes, "batch_size": batch_size,
+                        "learning_rate": learning_rate}}
+
+
 def classifier(args: argparse.Namespace) -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="mk-bench-compress-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -123,7 +131,6 @@ def classifier(args: argparse.Namespace) -> None:
     if not model.exists():
         train_classifier(x, y, args.train_minutes, model)
     (work / "labels.txt").write_text("\n".join(str(i) for i in range(10)) + "\n")
-    epochs = 1000 if args.distill_minutes else 10
     rows = run_build({
         "model": str(model), "name": "DigitsMobileNetV2", "task": "classification",
         "labels": str(work / "labels.txt"),
@@ -132,10 +139,7 @@ def classifier(args: argparse.Namespace) -> None:
         "evaluation": {"images": str(test_dir), "count": 397},
         "parity": {"images": 397, "min_top1_agreement": 0.0, "min_cosine": 0.0, "min_snr_db": -100.0},
         "coreml": {"enabled": False},
-        "compression": {"prune": {"target": "macs", "ratio": 0.5},
-                        **({"qat": True} if args.qat else {}),
-                        "distill": {"epochs": epochs, "minutes": args.distill_minutes, "batch_size": 32,
-                                    "learning_rate": 1e-3}},
+        "compression": stages(args, batch_size=32, learning_rate=1e-3),
     }, work)
     report(f"MobileNetV2 (alpha 1.0, {DIGITS_SIZE}x{DIGITS_SIZE}) on scikit-learn digits, work dir {work}", rows)
 
@@ -145,7 +149,6 @@ def detector(args: argparse.Namespace) -> None:
     work.mkdir(parents=True, exist_ok=True)
     names = [n for n in (COCO / "names.txt").read_text().split("\n") if n.strip()]
     (work / "labels.txt").write_text("\n".join(names) + "\n")
-    epochs = 1000 if args.distill_minutes else 10
     rows = run_build({
         "model": str(args.model), "name": "Coco128Detector", "task": "detection", "labels": str(work / "labels.txt"),
         "input": {"normalization": {"mean": [127.5] * 3, "std": [127.5] * 3}},
@@ -154,10 +157,7 @@ def detector(args: argparse.Namespace) -> None:
         "parity": {"images": 128, "min_detection_recall": 0.0, "min_detection_precision": 0.0,
                    "max_map50_drop": 100.0, "min_cosine": 0.0, "min_snr_db": -100.0},
         "coreml": {"enabled": False},
-        "compression": {"prune": {"target": "macs", "ratio": 0.5},
-                        **({"qat": True} if args.qat else {}),
-                        "distill": {"epochs": epochs, "minutes": args.distill_minutes, "batch_size": 16,
-                                    "learning_rate": 5e-4}},
+        "compression": stages(args, batch_size=16, learning_rate=5e-4),
     }, work)
     report(f"coco128 MobileNetV2-YOLO detector, work dir {work}", rows)
 

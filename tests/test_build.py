@@ -139,12 +139,17 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, yolo_model, shapes_dataset, c
     empty = tmp_path / "empty"
     empty.mkdir()
     cases["empty folder"] = detector_config(yolo_model, empty, labels)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "readme.txt").write_text("no pictures here")
+    cases["non-images"] = detector_config(yolo_model, notes, labels)
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "a.jpg").write_bytes(b"not a jpeg")
     cases["corrupt image"] = detector_config(yolo_model, junk, labels)
     expect = {"missing model": "nope.keras", "missing folder": "nothing", "wrong head": "detection.head",
-              "labels count": "2 labels", "empty folder": "empty", "corrupt image": "a.jpg"}
+              "labels count": "2 labels", "empty folder": "empty", "corrupt image": "a.jpg",
+              "non-images": "notes"}
     for name, cfg in cases.items():
         out = tmp_path / name.replace(" ", "_")
         code, text = build(tmp_path / name.replace(" ", "_"), cfg, out / "bundle")

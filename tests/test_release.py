@@ -125,6 +125,26 @@ def test_a_failed_write_leaves_the_previous_bundle_untouched(failure, tmp_path, 
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".release")], list(tmp_path.iterdir())
 
 
+def test_an_interrupted_build_keeps_the_previous_bundle(tmp_path, twin_bundles, monkeypatch, yolo_model,
+                                                        shapes_dataset, cache):
+    from mobilekit.bundle.writer import BundleWriter
+
+    out = tmp_path / "release"
+    shutil.copytree(twin_bundles[0], out)
+    before = (out / "manifest.json").read_bytes()
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(BundleWriter, "commit", interrupted)  # Ctrl-C just before the bundle moves into place
+    cfg = detector_config(yolo_model, shapes_dataset, cache / "labels.txt")
+    cfg.update({"coreml": {"enabled": False}, "parity": {"images": 4}})
+    res = _build(tmp_path, cfg, out)
+    assert res.exit_code == 130 and "interrupted" in res.output
+    assert (out / "manifest.json").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".release")]
+
+
 def _failing_copytree(code: int):
     real = shutil.copytree
 
