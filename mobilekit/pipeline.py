@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 
 from mobilekit import __version__
+from mobilekit.bundle import sdks
 from mobilekit.bundle.manifest import build_manifest
 from mobilekit.bundle.writer import BundleWriter
-from mobilekit.codegen import android, ios
-from mobilekit.codegen import sample_apps as sample_app_code
 from mobilekit.compress import data as compress_data
 from mobilekit.compress.run import compress
 from mobilekit.config import Config, DataSettings
@@ -216,25 +215,12 @@ def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: P
         for kind, path in coreml_dirs.items():
             w.write_tree(contract.artifacts[kind].path, path, "coreml")
         w.write("android/labels.txt", "\n".join(contract.labels) + "\n", "labels")
-        module = f"sdk/android/{android.module_name(contract)}"
-        for rel, text in android.render_module(contract).items():
-            w.write(f"{module}/{rel}", text, "android-sdk")
-        for kind in ("tflite-int8", "tflite-fp16"):
-            if kind in models:
-                asset = contract.artifacts[kind].path.split("/")[-1]
-                w.write(f"{module}/src/main/assets/{asset}", models[kind], "android-sdk-asset")
-        w.write(f"{module}/src/main/assets/labels.txt", "\n".join(contract.labels) + "\n", "android-sdk-asset")
+        sdks.write_android(w, contract, models)
         if coreml_dirs:
-            package = f"sdk/ios/{ios.kit_name(contract)}"
-            for rel, text in ios.render_package(contract, coreml.deployment_target(cfg.coreml)).items():
-                w.write(f"{package}/{rel}", text, "ios-sdk")
-            resources = f"{package}/{ios.resource_dir(contract)}"
-            for kind, filename in ios.resources(contract).items():
-                w.write_tree(f"{resources}/{filename}", coreml_dirs[kind], "ios-sdk-resource")
-            w.write(f"{resources}/labels.txt", "\n".join(contract.labels) + "\n", "ios-sdk-resource")
+            sdks.write_ios(w, contract, coreml_dirs, coreml.deployment_target(cfg.coreml))
         if sample_apps:
             step("Writing the sample apps")
-            _write_sample_apps(w, cfg, contract, bool(coreml_dirs))
+            sdks.write_sample_apps(w, cfg, contract, bool(coreml_dirs))
         if ane:
             w.write_json("report/ane.json", ane, "ane-report")
         w.write("contract.json", contract.to_json(), "contract")
@@ -271,28 +257,6 @@ def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: P
         w.write_json("manifest.json", manifest, "manifest")
         w.commit()
     return BuildResult(out, contract, manifest, checks, latency)
-
-
-def _write_sample_apps(w: BundleWriter, cfg: Config, contract: Contract, ios_sdk: bool) -> None:
-    """The Android (and, with Core ML, the iOS) sample app, wired to this bundle's SDKs, with a real calibration
-    image as the bundled still picture."""
-    import io
-
-    from PIL import Image
-
-    ds = cfg.calibration
-    first = list_dataset(cfg.resolve(ds.images), ds.format, cfg.resolve(ds.annotations) if ds.annotations else None,
-                         1)[0]
-    buf = io.BytesIO()
-    Image.fromarray(load_image(first.path)).save(buf, format="JPEG", quality=90)
-    picture = buf.getvalue()
-    for rel, text in sample_app_code.render_android(contract).items():
-        w.write(f"sample_apps/android/{rel}", text, "sample-app")
-    w.write("sample_apps/android/app/src/main/assets/sample.jpg", picture, "sample-app")
-    if ios_sdk:
-        for rel, text in sample_app_code.render_ios(contract, coreml.deployment_target(cfg.coreml)).items():
-            w.write(f"sample_apps/ios/{rel}", text, "sample-app")
-        w.write("sample_apps/ios/Resources/sample.jpg", picture, "sample-app")
 
 
 def _parity_advice(cfg: Config, contract: Contract, drift: str | None) -> str:
