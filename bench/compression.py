@@ -82,7 +82,7 @@ def run_build(cfg_dict: dict[str, Any], work: Path) -> dict[str, Any]:
 
     cfg = parse_config(cfg_dict, work / "mobilekit.yaml")
     result = build(cfg, work / "bundle", step=lambda s: print(f"- {s}", flush=True))
-    return result.manifest["compression"]
+    return result.manifest["compression"]["stages"]
 
 
 def report(title: str, rows: list[dict[str, Any]]) -> None:

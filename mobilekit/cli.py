@@ -101,7 +101,7 @@ def _summary(result, as_json: bool) -> None:
 def _compression_table(rows: list[dict[str, Any]]) -> Table:
     """Each compression stage against the original: parameters, MACs, int8 size and latency, task metric."""
     base = rows[0]
-    t = Table(title="Compression (each row: the model after that stage; int8 = LiteRT, XNNPACK)")
+    t = Table(title="Compression (each row: the model after that stage; int8 latency: LiteRT XNNPACK, 1 thread)")
     for col in ("stage", "params", "MACs", "int8 size", "int8 latency", f"{base['metric_name']} float",
                 f"{base['metric_name']} int8"):
         t.add_column(col, justify="left" if col == "stage" else "right")

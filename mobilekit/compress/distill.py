@@ -63,11 +63,10 @@ def _logit_match(std: np.ndarray, logits: bool, label_weight: float) -> Any:
 
     def loss(y_true, y_pred):
         y_pred = tf.cast(y_pred, tf.float32)
-        z = y_pred if logits else tf.math.log(tf.clip_by_value(y_pred, 1e-7, 1.0))
-        z = z - tf.reduce_mean(z, axis=-1, keepdims=True)
+        log_p = tf.nn.log_softmax(y_pred) if logits else tf.math.log(tf.clip_by_value(y_pred, 1e-7, 1.0))
+        z = log_p - tf.reduce_mean(log_p, axis=-1, keepdims=True)  # centred: what logits are up to a constant
         teacher, onehot, has = y_true[:, :c], y_true[:, c:2 * c], y_true[:, 2 * c]
         match = tf.reduce_mean(tf.square((z - teacher) * inv), axis=-1)
-        log_p = tf.nn.log_softmax(y_pred) if logits else z
         ce = -tf.reduce_sum(onehot * log_p, axis=-1)
         return tf.reduce_mean(match + label_weight * has * ce)
 

@@ -109,6 +109,8 @@ def measure(stage: str, model: Any, kind: str, cfg: Config, data: EvalSet, ref: 
         else:
             ref.top1 = preds  # type: ignore[assignment]
     c = count(model)
-    row = StageRow(stage, c["params"], c["macs"], len(int8), runner.latency_ms(data.canvases[0]), name, m_float,
-                   m_int8, details or {})
+    # one thread, many runs: the figure that compares stages best (thread scheduling noise is not the model's)
+    timer = LiteRTRunner(int8, art, contract, "xnnpack", threads=1)
+    row = StageRow(stage, c["params"], c["macs"], len(int8), timer.latency_ms(data.canvases[0], runs=200, warmup=20),
+                   name, m_float, m_int8, details or {})
     return row, contract
