@@ -80,6 +80,7 @@ def cluster(model: Any, settings: ClusterSettings, finetune: Finetune, preserve_
     tfmot = _tfmot()
     cl = tfmot.clustering.keras
     init = cl.CentroidInitialization.KMEANS_PLUS_PLUS
+
     def clusterer(layer):
         return cluster_wrapper.ClusterWeights(layer, settings.clusters, init, preserve_sparsity)
 
