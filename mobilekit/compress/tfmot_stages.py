@@ -213,6 +213,12 @@ def qat(model: Any, finetune: Finetune, preserve: str | None, images: np.ndarray
     with q.quantize_scope(custom):
         qmodel = q.quantize_apply(annotated, scheme) if scheme else q.quantize_apply(annotated)
     init_ranges(qmodel, model, images)
+    # BatchNorm runs in inference mode during QAT: batch statistics of fake-quantized activations from small
+    # batches would drift the moving averages the converter folds into the int8 weights
+    for layer in qmodel.layers:
+        inner = getattr(layer, "layer", layer)
+        if type(inner).__name__ == "BatchNormalization":
+            inner.trainable = False
     report = finetune(qmodel, [])
     for layer in qmodel.layers:
         inner = getattr(layer, "layer", None)
