@@ -73,6 +73,77 @@ def _logit_match(std: np.ndarray, logits: bool, label_weight: float) -> Any:
     return loss
 
 
+def _box_loss(std: np.ndarray, axis: int) -> Any:
+    """Squared box error in units of the teacher's per-coordinate spread, weighted per candidate by the teacher's
+    confidence there (packed as a fifth channel of ``y_true``): boxes matter where the teacher sees objects."""
+    import tensorflow as tf
+
+    shape = [1, 1, 1]
+    shape[axis] = 4
+    inv = tf.constant((1.0 / std).reshape(shape), tf.float32)
+
+    def loss(y_true, y_pred):
+        y_pred = tf.cast(y_pred, tf.float32)
+        if axis == 1:
+            t, w = y_true[:, :4, :], y_true[:, 4, :]
+        else:
+            t, w = y_true[..., :4], y_true[..., 4]
+        err = tf.reduce_sum(tf.square((y_pred - t) * inv), axis=axis)
+        return tf.reduce_mean(w * err)
+
+    return loss
+
+
+def _score_loss(activation: str, axis: int) -> Any:
+    """Cross-entropy against the teacher's class probabilities, summed over classes: it stays sensitive to the rare
+    confident candidates that a squared error on mostly-zero probabilities would let the student drop."""
+    import tensorflow as tf
+
+    def loss(y_true, y_pred):
+        y_pred = tf.cast(y_pred, tf.float32)
+        if activation == "softmax":
+            return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(y_true, y_pred, axis=axis))
+        if activation == "sigmoid":
+            ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=y_true, logits=y_pred)
+        else:
+            p = tf.clip_by_value(y_pred, 1e-6, 1.0 - 1e-6)
+            ce = -(y_true * tf.math.log(p) + (1.0 - y_true) * tf.math.log(1.0 - p))
+        return tf.reduce_mean(tf.reduce_sum(ce, axis=axis))
+
+    return loss
+
+
+def _activated(t: np.ndarray, activation: str, axis: int) -> np.ndarray:
+    if activation == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-t))
+    if activation == "softmax":
+        e = np.exp(t - t.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+    return t
+
+
+def _detector_targets(targets: list[np.ndarray], roles: list[str], activation: str, axis: int,
+                      background: bool) -> tuple[list[np.ndarray], list[Any]]:
+    """(targets, losses) per role output of a detector: boxes with per-candidate weights, scores as teacher
+    probabilities."""
+    scores = targets[roles.index("scores")]
+    probs = _activated(scores.astype(np.float64), activation, axis)
+    fg = np.take(probs, np.arange(1, probs.shape[axis]), axis=axis) if background else probs
+    weight = fg.max(axis=axis)
+    weight = (weight / (weight.mean() + 1e-9) + 0.05).astype(np.float32)
+    out, losses = [], []
+    for role, t in zip(roles, targets, strict=True):
+        if role == "boxes":
+            axes = tuple(a for a in range(t.ndim) if a != (axis % t.ndim))
+            std = np.maximum(t.std(axis=axes), 1e-3 * (np.abs(t).max() + 1e-6)).astype(np.float32)
+            out.append(np.concatenate([t, np.expand_dims(weight, axis)], axis=axis).astype(np.float32))
+            losses.append(_box_loss(std, axis))
+        else:
+            out.append(probs.astype(np.float32))
+            losses.append(_score_loss(activation, axis))
+    return out, losses
+
+
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
@@ -105,14 +176,21 @@ class _Budget:
 
 def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, settings: DistillSettings,
              classification: bool, logits: bool, labels: np.ndarray | None = None,
-             callbacks: list | None = None) -> DistillReport:
-    """Fit ``student`` to ``teacher`` on ``images`` (normalized NHWC float32) and their mirror images."""
+             callbacks: list | None = None, detector: dict[str, Any] | None = None) -> DistillReport:
+    """Fit ``student`` to ``teacher`` on ``images`` (normalized NHWC float32) and their mirror images.
+
+    ``detector`` (roles, score activation, class axis, background column), when given, says the two models output
+    one tensor per role (boxes, scores): boxes and scores then get their own losses.
+    """
     import tensorflow as tf
 
     x = np.concatenate([images, images[:, :, ::-1]]).astype(np.float32)
     targets = _predict(teacher, x, settings.batch_size)
     losses = []
-    for k, t in enumerate(targets):
+    if detector is not None:
+        targets, losses = _detector_targets(targets, detector["roles"], detector["activation"], detector["axis"],
+                                            detector["background"])
+    for k, t in enumerate(targets if detector is None else []):
         if classification and k == 0:
             z = t if logits else np.log(np.clip(t, 1e-7, 1.0))
             z = (z - z.mean(axis=-1, keepdims=True)).astype(np.float32)

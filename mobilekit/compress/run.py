@@ -20,6 +20,7 @@ from mobilekit.config import Config
 from mobilekit.contract import Contract
 from mobilekit.errors import ConfigError
 from mobilekit.models.loader import LoadedModel
+from mobilekit.models.serving import build_serving
 
 Step = Callable[[str], None]
 
@@ -33,25 +34,37 @@ class State:
     labels: np.ndarray | None
     cfg: Config
     contract: Contract
+    teacher_kind: str = "keras3"
     qat_model: Any | None = None
     done: list[str] = field(default_factory=list)
 
     @property
     def keras(self) -> Any:
-        if self.kind == "tf_keras":
-            import tf_keras
-
-            return tf_keras
-        import keras
-
-        return keras
+        return _keras_of(self.kind)
 
     def finetune(self, student: Any, callbacks: list) -> distill.DistillReport:
         head = self.contract.head
-        return distill.finetune(student, self.teacher, self.keras, self.images, self.cfg.compression.distill,
+        teacher, detector = self.teacher, None
+        if self.contract.task == "detection":
+            # train through the role outputs (boxes, scores), even when the model concatenates them
+            student, roles = self.role_model(student, self.kind)
+            teacher, _ = self.role_model(self.teacher, self.teacher_kind)
+            detector = {"roles": roles, "activation": head.score_activation, "background": head.background_class,
+                        "axis": 1 if head.format == "yolo_transposed" else -1}
+        return distill.finetune(student, teacher, self.keras, self.images, self.cfg.compression.distill,
                                 classification=self.contract.task == "classification",
                                 logits=head.score_activation == "softmax", labels=self.labels,
-                                callbacks=callbacks)
+                                callbacks=callbacks, detector=detector)
+
+    def role_model(self, model: Any, kind: str) -> tuple[Any, list[str]]:
+        """``model`` with one output per role, in role order (sharing its layers, so training one trains both)."""
+        from mobilekit.compress.measure import loaded_of
+
+        serving = build_serving(loaded_of(model, kind, self.cfg.resolve(self.cfg.model)), self.cfg)
+        km = serving.keras_model
+        keras = _keras_of(kind)
+        outs = [km.outputs[serving.positions[r]] for r in serving.roles]
+        return keras.Model(km.inputs, outs), serving.roles
 
     def to_tf_keras(self) -> None:
         if self.kind == "tf_keras":
@@ -59,6 +72,16 @@ class State:
         twin = bridge.to_tf_keras(self.model, self.cfg.resolve(self.cfg.model))
         bridge.check_same(self.model, twin, self.images[:8], self.cfg.resolve(self.cfg.model))
         self.model, self.kind = twin, "tf_keras"
+
+
+def _keras_of(kind: str) -> Any:
+    if kind == "tf_keras":
+        import tf_keras
+
+        return tf_keras
+    import keras
+
+    return keras
 
 
 Stage = Callable[[State, Any], dict[str, Any]]
@@ -105,22 +128,8 @@ def _cluster(st: State, settings: Any) -> dict[str, Any]:
 def _qat(st: State, settings: Any) -> dict[str, Any]:
     st.to_tf_keras()
     preserve = "+".join(s for s in ("sparsity", "cluster") if s in st.done) or None
-    st.model, qmodel, details = tfmot_stages.qat(st.model, st.finetune, preserve, st.images)
-    st.qat_model = _named_like(qmodel, st.model)
+    st.model, st.qat_model, details = tfmot_stages.qat(st.model, st.finetune, preserve, st.images)
     return details
-
-
-def _named_like(qmodel: Any, model: Any) -> Any:
-    """The QAT model with the float model's output names (wrappers are named ``quant_<layer>``), so the serving
-    graph binds its outputs to the same roles."""
-    import tf_keras
-
-    names = [str(n) for n in model.output_names]
-    if [str(n) for n in qmodel.output_names] == names:
-        return qmodel
-    renamed = [t if str(q) == n else tf_keras.layers.Activation("linear", name=n)(t)
-               for n, q, t in zip(names, qmodel.output_names, qmodel.outputs, strict=True)]
-    return tf_keras.Model(qmodel.inputs, renamed if len(renamed) > 1 else renamed[0])
 
 
 ORDER = ["prune", "sparsity", "cluster", "qat"]
@@ -152,8 +161,8 @@ def compress(loaded: LoadedModel, cfg: Config, contract: Contract, images: np.nd
 
         teacher = tf_keras.models.clone_model(loaded.keras_model)
         teacher.set_weights(loaded.keras_model.get_weights())
-    st = State(loaded.keras_model, loaded.kind if loaded.kind == "tf_keras" else "keras3", teacher,
-               images, labels, cfg, contract)
+    kind = loaded.kind if loaded.kind == "tf_keras" else "keras3"
+    st = State(loaded.keras_model, kind, teacher, images, labels, cfg, contract, teacher_kind=kind)
     ref = Reference()
     step("Measuring the original model (params, MACs, int8 size and latency, task metric)")
     rows = [measure("original", st.model, st.kind, cfg, data, ref, work)[0]]

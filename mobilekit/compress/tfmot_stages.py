@@ -212,6 +212,7 @@ def qat(model: Any, finetune: Finetune, preserve: str | None, images: np.ndarray
               if not type(layer).__module__.startswith(("tf_keras", "keras"))}
     with q.quantize_scope(custom):
         qmodel = q.quantize_apply(annotated, scheme) if scheme else q.quantize_apply(annotated)
+    qmodel = named_like(qmodel, model)
     init_ranges(qmodel, model, images)
     # BatchNorm runs in inference mode during QAT: batch statistics of fake-quantized activations from small
     # batches would drift the moving averages the converter folds into the int8 weights
@@ -246,3 +247,16 @@ def _copy_into_wrapped(model: Any, wrapped: Any) -> None:
         w = src.get_weights()
         if w:
             inner.set_weights(w)
+
+
+def named_like(qmodel: Any, model: Any) -> Any:
+    """The QAT model with the float model's output names (wrappers are named ``quant_<layer>``), so the serving
+    graph binds its outputs to the same roles."""
+    import tf_keras
+
+    names = [str(n) for n in model.output_names]
+    if [str(n) for n in qmodel.output_names] == names:
+        return qmodel
+    renamed = [t if str(q) == n else tf_keras.layers.Activation("linear", name=n)(t)
+               for n, q, t in zip(names, qmodel.output_names, qmodel.outputs, strict=True)]
+    return tf_keras.Model(qmodel.inputs, renamed if len(renamed) > 1 else renamed[0])

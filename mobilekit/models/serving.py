@@ -28,6 +28,7 @@ class Serving:
     num_classes: int
     split: dict[str, Any] = field(default_factory=dict)
     keras_model: Any | None = None  # the (possibly rewired) Keras model, for per-layer tools
+    positions: dict[str, int] = field(default_factory=dict)  # role -> index among keras_model's outputs
 
     @property
     def roles(self) -> list[str]:
@@ -108,4 +109,4 @@ def build_serving(loaded: LoadedModel, cfg: Config) -> Serving:
     probe = probe if isinstance(probe, (list, tuple)) else [probe]
     outputs = [OutputSpec(role=r, shape=[int(d) for d in t.shape], source=roles[r])
                for r, t in zip(order, probe, strict=True)]
-    return Serving(fn, "image", shape, outputs, num_classes, split, keras_model)
+    return Serving(fn, "image", shape, outputs, num_classes, split, keras_model, positions)
