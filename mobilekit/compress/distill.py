@@ -213,7 +213,17 @@ def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, setting
                     loss=losses[0] if len(losses) == 1 else losses)
     budget = _Budget(keras, settings.minutes)
     start = time.monotonic()
+    bns = [layer for layer in student.layers if type(layer).__name__ == "BatchNormalization" and layer.trainable]
+    momenta = [layer.momentum for layer in bns]
+    for layer in bns:  # keras.applications use 0.999: moving averages would lag far behind a short fine-tune
+        layer.momentum = min(layer.momentum, 0.9)
     student.fit(ds, epochs=settings.epochs, verbose=0, callbacks=[budget, *(callbacks or [])])
+    if bns:  # re-estimate the statistics the deployed model will use, on the final weights
+        for _ in range(3):
+            for i in range(0, len(x), settings.batch_size):
+                student(x[i:i + settings.batch_size], training=True)
+    for layer, m in zip(bns, momenta, strict=True):
+        layer.momentum = m
     curve = budget.losses or [float("nan")]
     head = float(np.mean(curve[: max(1, len(curve) // 10)]))
     tail = float(np.mean(curve[-max(1, len(curve) // 10):]))

@@ -64,7 +64,7 @@ class State:
         km = serving.keras_model
         keras = _keras_of(kind)
         outs = [km.outputs[serving.positions[r]] for r in serving.roles]
-        return keras.Model(km.inputs, outs), serving.roles
+        return keras.Model(km.inputs[0], outs), serving.roles
 
     def to_tf_keras(self) -> None:
         if self.kind == "tf_keras":
