@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mobilekit.config import DistillSettings
+from mobilekit.heads.base import activate
 
 
 @dataclass
@@ -113,21 +114,12 @@ def _score_loss(activation: str, axis: int) -> Any:
     return loss
 
 
-def _activated(t: np.ndarray, activation: str, axis: int) -> np.ndarray:
-    if activation == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-t))
-    if activation == "softmax":
-        e = np.exp(t - t.max(axis=axis, keepdims=True))
-        return e / e.sum(axis=axis, keepdims=True)
-    return t
-
-
 def _detector_targets(targets: list[np.ndarray], roles: list[str], activation: str, axis: int,
                       background: bool) -> tuple[list[np.ndarray], list[Any]]:
     """(targets, losses) per role output of a detector: boxes with per-candidate weights, scores as teacher
     probabilities."""
     scores = targets[roles.index("scores")]
-    probs = _activated(scores.astype(np.float64), activation, axis)
+    probs = activate(scores, activation, axis)
     fg = np.take(probs, np.arange(1, probs.shape[axis]), axis=axis) if background else probs
     weight = fg.max(axis=axis)
     weight = (weight / (weight.mean() + 1e-9) + 0.05).astype(np.float32)
@@ -142,11 +134,6 @@ def _detector_targets(targets: list[np.ndarray], roles: list[str], activation: s
             out.append(probs.astype(np.float32))
             losses.append(_score_loss(activation, axis))
     return out, losses
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 class _Budget:
