@@ -131,7 +131,8 @@ class PruneSettings:
 
     target: Literal["macs", "params"] = "macs"
     ratio: float = 0.5  # fraction of the model's MACs (or parameters) to remove
-    criterion: Literal["bn_l1", "bn", "l1"] = "bn_l1"  # BatchNorm |gamma| x filter L1 norm, or either alone
+    # bn_l1: BatchNorm |gamma| x filter L1 norm (or either alone); activation: mean channel magnitude on the images
+    criterion: Literal["bn_l1", "bn", "l1", "activation"] = "bn_l1"
     multiple: int = 8  # kept channel counts are rounded to this (layers narrower than 2x it: to 1)
     min_channels: int = 4
     exclude: list[str] = field(default_factory=list)  # layer names whose output channels are kept
@@ -170,6 +171,7 @@ class DistillSettings:
     learning_rate: float = 1e-3
     images: DataSettings | None = None  # default: the calibration images
     minutes: float | None = None  # a time budget per stage, whatever the epochs
+    schedule: Literal["cosine", "constant"] = "cosine"  # cosine: decays over the epochs or the time, what ends first
     label_weight: float = 0.5  # weight of the label loss when labels are available
     seed: int = 0
 

@@ -101,6 +101,41 @@ def test_excluded_layers_and_outputs_keep_their_channels(yolo_model):
     assert [tuple(o.shape) for o in pruned.outputs] == [tuple(o.shape) for o in model.outputs]
 
 
+def test_activation_criterion_sees_dead_channels_that_weights_hide(yolo_model, shapes_dataset):
+    """A channel with the largest |gamma| but a shift its ReLU always zeroes carries nothing: the weight criterion
+    keeps it, the data-driven one removes it first."""
+    from mobilekit.data.datasets import list_yolo, load_image
+    from mobilekit.data.preprocess import letterbox, normalize
+
+    model = keras.models.load_model(yolo_model, compile=False)
+    bn = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    w = bn.get_weights()
+    w[0][0], w[1][0] = 10.0 * np.abs(w[0]).max(), -1e4
+    bn.set_weights(w)
+    h, wd = model.input.shape[1:3]
+    x = np.concatenate([normalize(letterbox(load_image(r.path), h, wd, "letterbox", 114)[0], [1 / 255] * 3,
+                                  [0.0] * 3, "RGB", "NHWC") for r in list_yolo(shapes_dataset)[:16]])
+    by_weights, graph = prune.plan(model, PruneSettings(ratio=0.3, multiple=1))
+    root = next(r for r, g in graph.prunable().items() if bn.name in g.channelwise)
+    assert 0 in by_weights.keep[root]
+    by_data, _ = prune.plan(model, PruneSettings(ratio=0.3, multiple=1, criterion="activation"), keras, x)
+    assert 0 not in by_data.keep[root]
+    assert {r: len(k) for r, k in by_data.keep.items()} == {r: len(k) for r, k in by_weights.keep.items()}
+    with pytest.raises(ValueError, match="needs images"):
+        prune.plan(model, PruneSettings(criterion="activation"))
+
+
+def test_cosine_schedule_ends_fine_tuning_at_a_low_rate(tiny):
+    fresh, x = tiny
+    import tf_keras
+
+    student = fresh()
+    settings = DistillSettings(epochs=2, batch_size=16, learning_rate=1e-3)
+    report = finetune(student, fresh(), tf_keras, x, settings, classification=True, logits=False)
+    assert report.steps == 2 * int(np.ceil(2 * len(x) / 16))
+    assert float(student.optimizer.learning_rate.numpy()) < 0.1 * settings.learning_rate
+
+
 def test_bridge_rebuilds_keras3_in_tf_keras_and_refuses_plainly(yolo_model):
     for model in (keras.models.load_model(yolo_model, compile=False), mobilenet_v3_small()):
         twin = bridge.to_tf_keras(model)

@@ -11,6 +11,8 @@ callbacks (the pruning step) run as they must; a time budget stops it early.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,10 +138,15 @@ def _detector_targets(targets: list[np.ndarray], roles: list[str], activation: s
     return out, losses
 
 
-class _Budget:
-    """Stops training after ``minutes`` (checked per batch) and records the loss curve."""
+LR_FLOOR = 0.02  # the cosine schedule ends at this fraction of the initial learning rate
 
-    def __new__(cls, keras: Any, minutes: float | None):
+
+class _Budget:
+    """Stops training after ``minutes`` (checked per batch), records the loss curve and, for the cosine schedule,
+    decays the learning rate over whichever runs out first, the steps or the time: a short fine-tune ends at a low
+    rate instead of stopping mid-stride at the initial one."""
+
+    def __new__(cls, keras: Any, minutes: float | None, total_steps: int, base_lr: float, schedule: str):
         class Budget(keras.callbacks.Callback):
             def __init__(self) -> None:
                 super().__init__()
@@ -147,6 +154,17 @@ class _Budget:
                 self.steps = 0
                 self.losses: list[float] = []
                 self.epochs = 0
+
+            def progress(self) -> float:
+                p = self.steps / max(total_steps, 1)
+                if minutes:
+                    p = max(p, (time.monotonic() - self.start) / (minutes * 60))
+                return min(p, 1.0)
+
+            def on_train_batch_begin(self, batch, logs=None):
+                if schedule == "cosine":
+                    lr = base_lr * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + np.cos(np.pi * self.progress())))
+                    self.model.optimizer.learning_rate.assign(lr)
 
             def on_train_batch_end(self, batch, logs=None):
                 self.steps += 1
@@ -159,6 +177,35 @@ class _Budget:
                 self.epochs = epoch + 1
 
         return Budget()
+
+
+def _batchnorms(model: Any) -> list[Any]:
+    return [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization" and layer.trainable]
+
+
+@contextmanager
+def _fast_batchnorm(model: Any) -> Iterator[None]:
+    """keras.applications use momentum 0.999: the moving averages would lag far behind a short fine-tune."""
+    bns = _batchnorms(model)
+    momenta = [layer.momentum for layer in bns]
+    for layer in bns:
+        layer.momentum = min(layer.momentum, 0.9)
+    try:
+        yield
+    finally:
+        for layer, m in zip(bns, momenta, strict=True):
+            layer.momentum = m
+
+
+def reestimate_batchnorm(model: Any, x: np.ndarray, batch_size: int, passes: int = 3) -> None:
+    """Re-estimate BatchNorm statistics on ``x`` with the current weights: what the deployed model will use. After
+    channels are removed the next layers see different inputs, so this alone recovers much of a pruned model."""
+    if not _batchnorms(model):
+        return
+    with _fast_batchnorm(model):
+        for _ in range(passes):
+            for i in range(0, len(x), batch_size):
+                model(x[i:i + batch_size], training=True)
 
 
 def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, settings: DistillSettings,
@@ -198,19 +245,12 @@ def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, setting
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=settings.seed).batch(settings.batch_size)
     student.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
                     loss=losses[0] if len(losses) == 1 else losses)
-    budget = _Budget(keras, settings.minutes)
+    total = settings.epochs * int(np.ceil(len(x) / settings.batch_size))
+    budget = _Budget(keras, settings.minutes, total, settings.learning_rate, settings.schedule)
     start = time.monotonic()
-    bns = [layer for layer in student.layers if type(layer).__name__ == "BatchNormalization" and layer.trainable]
-    momenta = [layer.momentum for layer in bns]
-    for layer in bns:  # keras.applications use 0.999: moving averages would lag far behind a short fine-tune
-        layer.momentum = min(layer.momentum, 0.9)
-    student.fit(ds, epochs=settings.epochs, verbose=0, callbacks=[budget, *(callbacks or [])])
-    if bns:  # re-estimate the statistics the deployed model will use, on the final weights
-        for _ in range(3):
-            for i in range(0, len(x), settings.batch_size):
-                student(x[i:i + settings.batch_size], training=True)
-    for layer, m in zip(bns, momenta, strict=True):
-        layer.momentum = m
+    with _fast_batchnorm(student):
+        student.fit(ds, epochs=settings.epochs, verbose=0, callbacks=[budget, *(callbacks or [])])
+    reestimate_batchnorm(student, x, settings.batch_size)
     curve = budget.losses or [float("nan")]
     head = float(np.mean(curve[: max(1, len(curve) // 10)]))
     tail = float(np.mean(curve[-max(1, len(curve) // 10):]))

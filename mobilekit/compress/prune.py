@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.compress.channels import Graph, analyse
+from mobilekit.compress.channels import Graph, Node, analyse
 from mobilekit.compress.cost import LayerCost, layer_cost
 from mobilekit.config import PruneSettings
 
@@ -26,8 +26,48 @@ class PrunePlan:
     predicted: dict[str, int]  # params / macs of the pruned model, predicted
 
 
+ACTIVATION_IMAGES = 128  # images the activation criterion measures on
+ACTIVATIONS = {"ReLU", "Activation", "LeakyReLU", "PReLU", "ELU", "Softmax"}
+
+
+def _observed(nodes: list[Node], name: str) -> str:
+    """The layer whose output the next layers read for ``name``'s channels: a single following activation, if any
+    (a channel a ReLU always zeroes contributes nothing, whatever its BatchNorm scale)."""
+    consumers = [n for n in nodes if name in n.inputs]
+    if len(consumers) == 1 and consumers[0].cls in ACTIVATIONS:
+        return consumers[0].name
+    return name
+
+
+def _activation_scores(model: Any, keras: Any, graph: Graph, nodes: list[Node], images: np.ndarray
+                       ) -> dict[int, np.ndarray]:
+    """Per prunable group, the mean magnitude of each channel on real images, where the next layers read it: what
+    removing it takes away from them. Data-driven, so it sees dead channels and BatchNorm shifts that |gamma| and
+    filter norms do not."""
+    watch: dict[int, list[str]] = {}
+    for root, g in graph.prunable().items():
+        members = [n for n in g.channelwise if graph.uses[n].kind == "bn"] or g.producers
+        watch[root] = [_observed(nodes, n) for n in members]
+    names = sorted({n for ns in watch.values() for n in ns})
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    sums = {n: 0.0 for n in names}
+    for i in range(0, len(images), 8):
+        outs = probe(images[i:i + 8], training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        for n, o in zip(names, outs, strict=True):
+            o = np.abs(np.asarray(o))
+            sums[n] = sums[n] + o.reshape(-1, o.shape[-1]).sum(0)
+    out = {}
+    for root, ns in watch.items():
+        acc = np.zeros(graph.groups()[root].size)
+        for n in ns:
+            acc += sums[n] / (np.max(sums[n]) + 1e-12)
+        out[root] = acc / len(ns)
+    return out
+
+
 def _scores(model: Any, graph: Graph, criterion: str) -> dict[int, np.ndarray]:
-    """Per prunable group, one importance score per channel (higher = keep)."""
+    """Per prunable group, one importance score per channel (higher = keep), from the weights alone."""
     out = {}
     for root, g in graph.prunable().items():
         l1 = np.zeros(g.size)
@@ -83,8 +123,11 @@ def _predict(rows, graph: Graph, widths: dict[int, int]) -> dict[str, int]:
     return {"params": params, "macs": macs}
 
 
-def plan(model: Any, settings: PruneSettings) -> tuple[PrunePlan, Graph]:
-    graph, _ = analyse(model, settings.exclude)
+def plan(model: Any, settings: PruneSettings, keras: Any = None, images: np.ndarray | None = None
+         ) -> tuple[PrunePlan, Graph]:
+    """Which channels each group keeps. ``images`` (normalized, NHWC) and the model's ``keras`` module are needed by
+    the data-driven ``activation`` criterion only."""
+    graph, nodes = analyse(model, settings.exclude)
     groups = graph.prunable()
     if not groups:
         raise ValueError("no prunable channel groups (every conv/dense output reaches an output, a reshape or an "
@@ -101,7 +144,12 @@ def plan(model: Any, settings: PruneSettings) -> tuple[PrunePlan, Graph]:
         else:
             hi = mid
     widths = {r: _keep_count(g.size, hi, settings) for r, g in groups.items()}
-    scores = _scores(model, graph, settings.criterion)
+    if settings.criterion == "activation":
+        if images is None or keras is None:
+            raise ValueError("the activation criterion needs images to measure channels on")
+        scores = _activation_scores(model, keras, graph, nodes, images[:ACTIVATION_IMAGES])
+    else:
+        scores = _scores(model, graph, settings.criterion)
     keep = {r: np.sort(np.argsort(-scores[r], kind="stable")[:widths[r]]) for r in groups}
     return PrunePlan(keep, hi, _predict(rows, graph, widths)), graph
 

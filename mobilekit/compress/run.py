@@ -99,11 +99,12 @@ def stage(name: str) -> Callable[[Stage], Stage]:
 @stage("prune")
 def _prune(st: State, settings: Any) -> dict[str, Any]:
     try:
-        plan, graph = prune.plan(st.model, settings)
+        plan, graph = prune.plan(st.model, settings, st.keras, st.images)
     except ValueError as e:
         raise ConfigError(f"compression.prune: {e}", path=st.cfg.resolve(st.cfg.model),
                           fix="list fewer layers under compression.prune.exclude, or drop the prune stage") from None
     st.model = prune.apply(st.model, st.keras, plan, graph)
+    distill.reestimate_batchnorm(st.model, st.images, st.cfg.compression.distill.batch_size)
     report = st.finetune(st.model, [])
     return {"groups": len(plan.keep), "uniform_ratio": round(plan.ratio, 4), "distill": report.to_dict()}
 
