@@ -2,10 +2,11 @@
 
 The original float model is the teacher; the compressed model learns to reproduce its outputs on the calibration
 images (and their mirror images), so no labels are needed. Detector outputs (boxes and scores, concatenated or not)
-are matched with a mean squared error standardized per output channel by the teacher's spread, so pixel boxes and
-probabilities weigh alike; classifier outputs by matching log-probabilities (logits), plus cross-entropy on the
-labels when the config gives a labelled set. Training uses ``fit`` so tensorflow-model-optimization's
-callbacks (the pruning step) run as they must; a time budget stops it early.
+get their own losses: boxes a squared error in units of the teacher's spread, weighted by the teacher's confidence,
+scores a cross-entropy against the teacher's probabilities. Classifier outputs are matched as log-probabilities
+(logits), plus cross-entropy on the labels when the config gives a labelled set. Training uses ``fit`` so
+tensorflow-model-optimization's callbacks (the pruning step) run as they must; a time budget stops it early, and
+the learning rate decays (cosine) over whichever of the steps or the time runs out first.
 """
 
 from __future__ import annotations
