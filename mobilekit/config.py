@@ -136,6 +136,9 @@ class PruneSettings:
     multiple: int = 8  # kept channel counts are rounded to this (layers narrower than 2x it: to 1)
     min_channels: int = 4
     exclude: list[str] = field(default_factory=list)  # layer names whose output channels are kept
+    # share of the fine-tuning budget spent fading the removed channels to zero on the full model before they are
+    # cut (0: cut at once, then fine-tune): gradual pruning keeps a model with little redundancy from collapsing
+    fade: float = 0.5
 
 
 @dataclass
@@ -388,12 +391,25 @@ def _check_semantics(cfg: Config, ld: _Loader) -> None:
         if ds.format == "coco" and not ds.annotations:
             ld.fail(f"{section}.annotations", "a COCO dataset needs its json", "name the instances_*.json file")
     _check_coreml(cfg, ld)
+    _check_compression(cfg.compression, ld)
     p = cfg.parity
     for k in ("min_cosine", "min_top1_agreement", "min_detection_recall", "min_detection_precision"):
         if not 0 <= getattr(p, k) <= 1:
             ld.fail(f"parity.{k}", "must be in [0, 1]", "use e.g. 0.9")
     if p.images < 1:
         ld.fail("parity.images", "must be at least 1", "use e.g. 32")
+
+
+def _check_compression(c: CompressionSettings, ld: _Loader) -> None:
+    if c.prune and not 0 < c.prune.ratio < 0.95:
+        ld.fail("compression.prune.ratio", "must be in (0, 0.95)", "use e.g. 0.5 (half the MACs or parameters)")
+    if c.prune and not 0 <= c.prune.fade <= 0.9:
+        ld.fail("compression.prune.fade", "must be in [0, 0.9] (the rest of the budget fine-tunes the cut model)",
+                "use e.g. 0.5, or 0 to cut at once")
+    if c.distill.minutes is not None and c.distill.minutes <= 0:
+        ld.fail("compression.distill.minutes", "must be positive", "use e.g. 5, or remove it to train by epochs")
+    if c.distill.learning_rate <= 0 or c.distill.epochs < 1:
+        ld.fail("compression.distill", "needs a positive learning_rate and epochs >= 1", "use e.g. 0.001 and 10")
 
 
 def _check_coreml(cfg: Config, ld: _Loader) -> None:

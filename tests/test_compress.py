@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from conftest import detector_config, write_config
 
 from mobilekit.cli import main
-from mobilekit.compress import bridge, cost, prune, tfmot_stages
+from mobilekit.compress import bridge, cost, fade, prune, tfmot_stages
 from mobilekit.compress.channels import analyse
 from mobilekit.compress.distill import finetune
 from mobilekit.config import ClusterSettings, DistillSettings, PruneSettings, SparsitySettings
@@ -79,6 +79,27 @@ def test_structured_pruning_shrinks_keras_applications_exactly(build, tmp_path):
     pruned.save(tmp_path / "pruned.keras")
     again = keras.models.load_model(tmp_path / "pruned.keras", compile=False)
     assert again.count_params() == after["params"]
+
+
+@pytest.mark.parametrize("build", [mobilenet_v2, mobilenet_v3_small], ids=["mobilenet_v2", "mobilenet_v3_small"])
+def test_faded_channels_carry_nothing_so_cutting_them_is_exact(build):
+    """Gradual pruning: the planned-away channels shrink with progress and end at zero; the cut model then computes
+    exactly what the faded full model does."""
+    model = build()
+    _randomize_bn(model)
+    plan, graph = prune.plan(model, PruneSettings(target="macs", ratio=0.5))
+    fader = fade.Fader(model, plan, graph)
+    assert fader.weights > 0
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 64, 64, 3)).astype(np.float32)
+    full = np.asarray(model(x))
+    fader(0.5)
+    assert fader.level == pytest.approx(0.125)
+    half = np.asarray(model(x))
+    assert not np.allclose(half, full, atol=1e-4)
+    fader.finish()
+    faded = np.asarray(model(x))
+    pruned = prune.apply(model, keras, plan, graph)
+    np.testing.assert_allclose(np.asarray(pruned(x)), faded, atol=2e-5, rtol=1e-4)
 
 
 def test_residual_and_squeeze_excite_channels_are_pruned_as_groups():
@@ -220,3 +241,6 @@ def test_compression_config_is_validated(tmp_path, yolo_model, shapes_dataset, c
     cfg["compression"] = {"prune": {"ratoi": 0.5}}
     res = CliRunner().invoke(main, ["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "b")])
     assert res.exit_code == 2 and "compression.prune.ratoi: unknown key" in res.output and "ratio" in res.output
+    cfg["compression"] = {"prune": {"ratio": 0.5, "fade": 1.0}}
+    res = CliRunner().invoke(main, ["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "compression.prune.fade: must be in [0, 0.9]" in res.output

@@ -12,9 +12,9 @@ the learning rate decays (cosine) over whichever of the steps or the time runs o
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -147,7 +147,8 @@ class _Budget:
     decays the learning rate over whichever runs out first, the steps or the time: a short fine-tune ends at a low
     rate instead of stopping mid-stride at the initial one."""
 
-    def __new__(cls, keras: Any, minutes: float | None, total_steps: int, base_lr: float, schedule: str):
+    def __new__(cls, keras: Any, minutes: float | None, total_steps: int, base_lr: float, schedule: str,
+                on_progress: Callable[[float], None] | None = None):
         class Budget(keras.callbacks.Callback):
             def __init__(self) -> None:
                 super().__init__()
@@ -169,6 +170,8 @@ class _Budget:
 
             def on_train_batch_end(self, batch, logs=None):
                 self.steps += 1
+                if on_progress is not None:
+                    on_progress(self.progress())
                 if logs and "loss" in logs:
                     self.losses.append(float(logs["loss"]))
                 if minutes is not None and time.monotonic() - self.start > minutes * 60:
@@ -211,13 +214,19 @@ def reestimate_batchnorm(model: Any, x: np.ndarray, batch_size: int, passes: int
 
 def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, settings: DistillSettings,
              classification: bool, logits: bool, labels: np.ndarray | None = None,
-             callbacks: list | None = None, detector: dict[str, Any] | None = None) -> DistillReport:
+             callbacks: list | None = None, detector: dict[str, Any] | None = None, share: float = 1.0,
+             on_progress: Callable[[float], None] | None = None) -> DistillReport:
     """Fit ``student`` to ``teacher`` on ``images`` (normalized NHWC float32) and their mirror images.
 
     ``detector`` (roles, score activation, class axis, background column), when given, says the two models output
-    one tensor per role (boxes, scores): boxes and scores then get their own losses.
+    one tensor per role (boxes, scores): boxes and scores then get their own losses. ``share`` of the epochs and
+    minutes is used (a stage that fine-tunes twice splits its budget); ``on_progress`` hears the progress (0 → 1)
+    after every step.
     """
     import tensorflow as tf
+
+    settings = replace(settings, epochs=max(1, round(settings.epochs * share)),
+                       minutes=settings.minutes * share if settings.minutes else settings.minutes)
 
     x = np.concatenate([images, images[:, :, ::-1]]).astype(np.float32)
     targets = _predict(teacher, x, settings.batch_size)
@@ -247,7 +256,7 @@ def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, setting
     student.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
                     loss=losses[0] if len(losses) == 1 else losses)
     total = settings.epochs * int(np.ceil(len(x) / settings.batch_size))
-    budget = _Budget(keras, settings.minutes, total, settings.learning_rate, settings.schedule)
+    budget = _Budget(keras, settings.minutes, total, settings.learning_rate, settings.schedule, on_progress)
     start = time.monotonic()
     with _fast_batchnorm(student):
         student.fit(ds, epochs=settings.epochs, verbose=0, callbacks=[budget, *(callbacks or [])])

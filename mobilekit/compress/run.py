@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.compress import bridge, distill, prune, tfmot_stages
+from mobilekit.compress import bridge, distill, fade, prune, tfmot_stages
 from mobilekit.compress.measure import EvalSet, Reference, StageRow, measure
 from mobilekit.config import Config
 from mobilekit.contract import Contract
@@ -42,7 +42,8 @@ class State:
     def keras(self) -> Any:
         return _keras_of(self.kind)
 
-    def finetune(self, student: Any, callbacks: list) -> distill.DistillReport:
+    def finetune(self, student: Any, callbacks: list, share: float = 1.0,
+                 on_progress: Callable[[float], None] | None = None) -> distill.DistillReport:
         head = self.contract.head
         teacher, detector = self.teacher, None
         if self.contract.task == "detection":
@@ -54,7 +55,7 @@ class State:
         return distill.finetune(student, teacher, self.keras, self.images, self.cfg.compression.distill,
                                 classification=self.contract.task == "classification",
                                 logits=head.score_activation == "softmax", labels=self.labels,
-                                callbacks=callbacks, detector=detector)
+                                callbacks=callbacks, detector=detector, share=share, on_progress=on_progress)
 
     def role_model(self, model: Any, kind: str) -> tuple[Any, list[str]]:
         """``model`` with one output per role, in role order (sharing its layers, so training one trains both)."""
@@ -103,10 +104,15 @@ def _prune(st: State, settings: Any) -> dict[str, Any]:
     except ValueError as e:
         raise ConfigError(f"compression.prune: {e}", path=st.cfg.resolve(st.cfg.model),
                           fix="list fewer layers under compression.prune.exclude, or drop the prune stage") from None
+    details: dict[str, Any] = {"groups": len(plan.keep), "uniform_ratio": round(plan.ratio, 4)}
+    if settings.fade > 0:  # gradual: the removed channels fade out while the full model is distilled
+        fader = fade.Fader(st.model, plan, graph)
+        details["fade"] = st.finetune(st.model, [], share=settings.fade, on_progress=fader).to_dict()
+        fader.finish()
     st.model = prune.apply(st.model, st.keras, plan, graph)
     distill.reestimate_batchnorm(st.model, st.images, st.cfg.compression.distill.batch_size)
-    report = st.finetune(st.model, [])
-    return {"groups": len(plan.keep), "uniform_ratio": round(plan.ratio, 4), "distill": report.to_dict()}
+    details["distill"] = st.finetune(st.model, [], share=1.0 - settings.fade).to_dict()
+    return details
 
 
 @stage("sparsity")
