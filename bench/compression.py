@@ -11,7 +11,7 @@ int8 model (>= 1.6x), task metric of the final int8 model vs the float original 
 when PTQ loses more than a point.
 
     python bench/compression.py classifier --train-minutes 6 --distill-minutes 3
-    python bench/compression.py detector --model /tmp/bench2/coco128_mnv2_bn.keras --distill-minutes 6
+    python bench/compression.py detector --model /tmp/bench2/coco128_mnv2.keras --distill-minutes 12
 """
 
 from __future__ import annotations
@@ -109,18 +109,20 @@ def report(title: str, rows: list[dict[str, Any]]) -> None:
         print(f"  PTQ int8 of the pruned model: {pruned['metric_int8']:.2f} (loses {ptq_loss:.2f} vs its float); "
               f"QAT int8: {qat['metric_int8']:.2f}  (QAT must beat PTQ when PTQ loses > 1 point)")
     for r in rows[1:]:
-        d = r["details"].get("distill")
-        if d:
-            print(f"  {r['stage']}: distillation {d['epochs']} epochs / {d['steps']} steps in {d['seconds']} s, "
-                  f"loss {d['loss_first']:.3f} -> {d['loss_last']:.3f}")
+        for part in ("fade", "distill"):
+            d = r["details"].get(part)
+            if d:
+                print(f"  {r['stage']} {part}: {d['epochs']} epochs / {d['steps']} steps in {d['seconds']} s, "
+                      f"loss {d['loss_first']:.3f} -> {d['loss_last']:.3f}")
 
 
 def stages(args: argparse.Namespace, batch_size: int, learning_rate: float) -> dict[str, Any]:
     """Prune 50% of the MACs, then (unless --no-qat) QAT; each stage distils for --distill-minutes."""
     epochs = 1000 if args.distill_minutes else 10  # the time budget ends training
-    return {"prune": {"target": "macs", "ratio": 0.5}, **({"qat": True} if args.qat else {}),
+    return {"prune": {"target": "macs", "ratio": 0.5, "fade": args.fade, "criterion": args.criterion},
+            **({"qat": True} if args.qat else {}),
             "distill": {"epochs": epochs, "minutes": args.distill_minutes, "batch_size": batch_size,
-                        "learning_rate": learning_rate}}
+                        "learning_rate": args.learning_rate or learning_rate}}
 
 
 def classifier(args: argparse.Namespace) -> None:
@@ -172,6 +174,9 @@ def main() -> None:
     for p in (c, d):
         p.add_argument("--distill-minutes", type=float, default=3.0, help="time budget of each fine-tuning stage")
         p.add_argument("--no-qat", dest="qat", action="store_false")
+        p.add_argument("--fade", type=float, default=0.5, help="share of the prune budget fading channels out")
+        p.add_argument("--criterion", default="bn_l1", choices=["bn_l1", "bn", "l1", "activation"])
+        p.add_argument("--learning-rate", type=float, default=None)
         p.add_argument("--work", type=Path, default=None)
     args = ap.parse_args()
     classifier(args) if args.which == "classifier" else detector(args)
