@@ -81,12 +81,19 @@ def test_structured_pruning_shrinks_keras_applications_exactly(build, tmp_path):
     assert again.count_params() == after["params"]
 
 
-@pytest.mark.parametrize("build", [mobilenet_v2, mobilenet_v3_small], ids=["mobilenet_v2", "mobilenet_v3_small"])
-def test_faded_channels_carry_nothing_so_cutting_them_is_exact(build):
+@pytest.mark.parametrize("build,flavour", [(mobilenet_v2, "keras3"), (mobilenet_v3_small, "keras3"),
+                                           (mobilenet_v2, "tf_keras")],
+                         ids=["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v2_tf_keras"])
+def test_faded_channels_carry_nothing_so_cutting_them_is_exact(build, flavour):
     """Gradual pruning: the planned-away channels shrink with progress and end at zero; the cut model then computes
-    exactly what the faded full model does."""
+    exactly what the faded full model does (Keras 3 and tf_keras)."""
     model = build()
     _randomize_bn(model)
+    kmod = keras
+    if flavour == "tf_keras":
+        import tf_keras
+
+        model, kmod = bridge.to_tf_keras(model), tf_keras
     plan, graph = prune.plan(model, PruneSettings(target="macs", ratio=0.5))
     fader = fade.Fader(model, plan, graph)
     assert fader.weights > 0
@@ -98,7 +105,7 @@ def test_faded_channels_carry_nothing_so_cutting_them_is_exact(build):
     assert not np.allclose(half, full, atol=1e-4)
     fader.finish()
     faded = np.asarray(model(x))
-    pruned = prune.apply(model, keras, plan, graph)
+    pruned = prune.apply(model, kmod, plan, graph)
     np.testing.assert_allclose(np.asarray(pruned(x)), faded, atol=2e-5, rtol=1e-4)
 
 

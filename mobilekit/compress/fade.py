@@ -58,19 +58,35 @@ def _curve(progress: float) -> float:
 
 class Fader:
     """Called with the fine-tune's progress (0 → 1) after each step; rescales the removed channels to follow
-    :func:`_curve`, and :meth:`finish` sets them to exactly zero."""
+    :func:`_curve`, and :meth:`finish` sets them to exactly zero. The rescaling is one compiled TensorFlow call per
+    step (a numpy round trip of every weight would cost more than the training step itself)."""
 
     def __init__(self, model: Any, plan: PrunePlan, graph: Graph) -> None:
+        import tensorflow as tf
+
         self.targets = _targets(model, plan, graph)
         self.level = 1.0
-
-    def _scale(self, factor: float) -> None:
+        variables, drops = [], []
         for t in self.targets:
             shape = [1] * len(t.variable.shape)
             shape[t.axis] = t.variable.shape[t.axis]
-            mask = np.ones(t.variable.shape[t.axis], np.float32)
-            mask[t.drop] = factor
-            t.variable.assign(np.asarray(t.variable) * mask.reshape(shape))
+            drop = np.zeros(t.variable.shape[t.axis], np.float32)
+            drop[t.drop] = 1.0
+            v = t.variable
+            variables.append(v if isinstance(v, tf.Variable) else v.value)  # Keras 3 wraps a tf.Variable
+            drops.append(tf.constant(drop.reshape(shape)))
+
+        @tf.function
+        def scale(factor: Any) -> None:
+            for v, d in zip(variables, drops, strict=True):
+                v.assign(v * (1.0 - (1.0 - factor) * d))
+
+        self._scale_fn = scale
+
+    def _scale(self, factor: float) -> None:
+        import tensorflow as tf
+
+        self._scale_fn(tf.constant(factor, tf.float32))
 
     def __call__(self, progress: float) -> None:
         level = _curve(progress)
