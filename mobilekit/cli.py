@@ -103,13 +103,21 @@ def _compression_table(rows: list[dict[str, Any]]) -> Table:
     base = rows[0]
     t = Table(title="Compression (each row: the model after that stage; int8 latency: LiteRT XNNPACK, 1 thread)")
     for col in ("stage", "params", "MACs", "int8 size", "int8 latency", f"{base['metric_name']} float",
-                f"{base['metric_name']} int8"):
+                f"{base['metric_name']} int8", "distillation"):
         t.add_column(col, justify="left" if col == "stage" else "right")
     for r in rows:
         rel = "" if r is base else f" ({r['params'] / base['params']:.0%})"
         t.add_row(r["stage"], f"{r['params']:,}{rel}", f"{r['macs'] / 1e6:.1f} M", _size(r["int8_bytes"]),
-                  f"{r['latency_ms']:.2f} ms", f"{r['metric_float']:.2f}", f"{r['metric_int8']:.2f}")
+                  f"{r['latency_ms']:.2f} ms", f"{r['metric_float']:.2f}", f"{r['metric_int8']:.2f}",
+                  _training(r.get("details", {})))
     return t
+
+
+def _training(details: dict[str, Any]) -> str:
+    """Steps and seconds a stage trained (its fade phase, if any, first)."""
+    parts = [f"{name} {d['steps']} steps / {d['seconds']:.0f} s" for name in ("fade", "distill")
+             if (d := details.get(name))]
+    return ", ".join(parts)
 
 
 def _size(n: int) -> str:

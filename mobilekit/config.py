@@ -161,6 +161,9 @@ class QatSettings:
     """Quantization-aware training (tensorflow-model-optimization), then the same full-int8 export as PTQ."""
 
     enabled: bool = True
+    # QAT fine-tunes at this fraction of distill.learning_rate: fake-quantized weights and activations diverge at a
+    # rate a float fine-tune takes (MobileNetV2 on digits: 1e-3 → 13% top-1, 1e-4 → 97.7%)
+    learning_rate_scale: float = 0.1
 
 
 @dataclass
@@ -406,6 +409,8 @@ def _check_compression(c: CompressionSettings, ld: _Loader) -> None:
     if c.prune and not 0 <= c.prune.fade <= 0.9:
         ld.fail("compression.prune.fade", "must be in [0, 0.9] (the rest of the budget fine-tunes the cut model)",
                 "use e.g. 0.5, or 0 to cut at once")
+    if c.qat and not 0 < c.qat.learning_rate_scale <= 1:
+        ld.fail("compression.qat.learning_rate_scale", "must be in (0, 1]", "use e.g. 0.1")
     if c.distill.minutes is not None and c.distill.minutes <= 0:
         ld.fail("compression.distill.minutes", "must be positive", "use e.g. 5, or remove it to train by epochs")
     if c.distill.learning_rate <= 0 or c.distill.epochs < 1:

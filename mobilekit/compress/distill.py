@@ -170,6 +170,8 @@ class _Budget:
 
             def on_train_batch_end(self, batch, logs=None):
                 self.steps += 1
+                if self.steps == 1:  # the first step traces and compiles the graph: the budget is for training
+                    self.start = time.monotonic()
                 if on_progress is not None:
                     on_progress(self.progress())
                 if logs and "loss" in logs:
@@ -219,18 +221,19 @@ def reestimate_batchnorm(model: Any, x: np.ndarray, batch_size: int, updates: in
 def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, settings: DistillSettings,
              classification: bool, logits: bool, labels: np.ndarray | None = None,
              callbacks: list | None = None, detector: dict[str, Any] | None = None, share: float = 1.0,
-             on_progress: Callable[[float], None] | None = None) -> DistillReport:
+             on_progress: Callable[[float], None] | None = None, lr_scale: float = 1.0) -> DistillReport:
     """Fit ``student`` to ``teacher`` on ``images`` (normalized NHWC float32) and their mirror images.
 
     ``detector`` (roles, score activation, class axis, background column), when given, says the two models output
     one tensor per role (boxes, scores): boxes and scores then get their own losses. ``share`` of the epochs and
     minutes is used (a stage that fine-tunes twice splits its budget); ``on_progress`` hears the progress (0 → 1)
-    after every step.
+    after every step; ``lr_scale`` scales the learning rate (QAT takes a smaller one).
     """
     import tensorflow as tf
 
     settings = replace(settings, epochs=max(1, round(settings.epochs * share)),
-                       minutes=settings.minutes * share if settings.minutes else settings.minutes)
+                       minutes=settings.minutes * share if settings.minutes else settings.minutes,
+                       learning_rate=settings.learning_rate * lr_scale)
 
     x = np.concatenate([images, images[:, :, ::-1]]).astype(np.float32)
     targets = _predict(teacher, x, settings.batch_size)

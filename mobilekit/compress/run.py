@@ -43,7 +43,8 @@ class State:
         return _keras_of(self.kind)
 
     def finetune(self, student: Any, callbacks: list, share: float = 1.0,
-                 on_progress: Callable[[float], None] | None = None) -> distill.DistillReport:
+                 on_progress: Callable[[float], None] | None = None, lr_scale: float = 1.0
+                 ) -> distill.DistillReport:
         head = self.contract.head
         teacher, detector = self.teacher, None
         if self.contract.task == "detection":
@@ -55,7 +56,8 @@ class State:
         return distill.finetune(student, teacher, self.keras, self.images, self.cfg.compression.distill,
                                 classification=self.contract.task == "classification",
                                 logits=head.score_activation == "softmax", labels=self.labels,
-                                callbacks=callbacks, detector=detector, share=share, on_progress=on_progress)
+                                callbacks=callbacks, detector=detector, share=share, on_progress=on_progress,
+                                lr_scale=lr_scale)
 
     def role_model(self, model: Any, kind: str) -> tuple[Any, list[str]]:
         """``model`` with one output per role, in role order (sharing its layers, so training one trains both)."""
@@ -135,8 +137,11 @@ def _cluster(st: State, settings: Any) -> dict[str, Any]:
 def _qat(st: State, settings: Any) -> dict[str, Any]:
     st.to_tf_keras()
     preserve = "+".join(s for s in ("sparsity", "cluster") if s in st.done) or None
-    st.model, st.qat_model, details = tfmot_stages.qat(st.model, st.finetune, preserve, st.images)
-    return details
+    def finetune(student: Any, callbacks: list) -> distill.DistillReport:
+        return st.finetune(student, callbacks, lr_scale=settings.learning_rate_scale)
+
+    st.model, st.qat_model, details = tfmot_stages.qat(st.model, finetune, preserve, st.images)
+    return {**details, "learning_rate_scale": settings.learning_rate_scale}
 
 
 ORDER = ["prune", "sparsity", "cluster", "qat"]
