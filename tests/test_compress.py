@@ -236,6 +236,10 @@ def test_build_with_compression_records_every_stage(yolo_model, shapes_dataset, 
     assert [r["stage"] for r in rows] == ["original", "prune", "qat"]
     assert rows[1]["macs"] <= 0.6 * rows[0]["macs"] * 1.02 and rows[1]["params"] < rows[0]["params"]
     assert rows[2]["details"]["scheme"] == "Default8BitQuantizeScheme"
+    assert rows[2]["details"]["learning_rate_scale"] == 0.1
+    # gradual pruning: a fade phase on the full model, then the cut model is distilled
+    assert rows[1]["details"]["fade"]["steps"] > 0 and rows[1]["details"]["distill"]["steps"] > 0
+    assert "fade" in res.output and "steps" in res.output
     for r in rows:
         assert r["int8_bytes"] > 0 and r["latency_ms"] > 0 and r["metric_name"] == "map50"
     assert rows[1]["int8_bytes"] < rows[0]["int8_bytes"]

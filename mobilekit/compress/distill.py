@@ -205,7 +205,7 @@ def _fast_batchnorm(model: Any) -> Iterator[None]:
 
 def reestimate_batchnorm(model: Any, x: np.ndarray, batch_size: int, updates: int = 48) -> None:
     """Re-estimate BatchNorm statistics on ``x`` with the current weights: what the deployed model will use. After
-    channels are removed the next layers see different inputs, so this alone recovers much of a pruned model."""
+    channels are removed (or weights fine-tuned) the layers see different inputs than the old averages describe."""
     import tensorflow as tf
 
     if not _batchnorms(model):

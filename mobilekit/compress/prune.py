@@ -57,9 +57,9 @@ def _activation_scores(model: Any, keras: Any, graph: Graph, nodes: list[Node], 
         for n, o in zip(names, outs, strict=True):
             o = np.abs(np.asarray(o))
             sums[n] = sums[n] + o.reshape(-1, o.shape[-1]).sum(0)
-    out = {}
+    out, groups = {}, graph.groups()
     for root, ns in watch.items():
-        acc = np.zeros(graph.groups()[root].size)
+        acc = np.zeros(groups[root].size)
         for n in ns:
             acc += sums[n] / (np.max(sums[n]) + 1e-12)
         out[root] = acc / len(ns)
