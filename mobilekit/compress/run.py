@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mobilekit.compress import bridge, distill, fade, prune, tfmot_stages
-from mobilekit.compress.measure import EvalSet, Reference, StageRow, measure
+from mobilekit.compress.measure import EvalSet, Reference, StageRow, measure, retime
 from mobilekit.config import Config
 from mobilekit.contract import Contract
 from mobilekit.errors import ConfigError
@@ -177,7 +177,8 @@ def compress(loaded: LoadedModel, cfg: Config, contract: Contract, images: np.nd
     st = State(loaded.keras_model, kind, teacher, images, labels, cfg, contract, teacher_kind=kind)
     ref = Reference()
     step("Measuring the original model (params, MACs, int8 size and latency, task metric)")
-    rows = [measure("original", st.model, st.kind, cfg, data, ref, work)[0]]
+    row, _, timer = measure("original", st.model, st.kind, cfg, data, ref, work)
+    rows, timers = [row], [timer]
     for name in ORDER:
         settings = getattr(cfg.compression, name)
         if settings is None or (name == "qat" and not settings.enabled):
@@ -185,7 +186,11 @@ def compress(loaded: LoadedModel, cfg: Config, contract: Contract, images: np.nd
         step(f"Compression: {name}, fine-tuned by distillation")
         details = STAGES[name](st, settings)
         st.done.append(name)
-        rows.append(measure(name, st.model, st.kind, cfg, data, ref, work, st.qat_model, details)[0])
+        row, _, timer = measure(name, st.model, st.kind, cfg, data, ref, work, st.qat_model, details)
+        rows.append(row)
+        timers.append(timer)
+    step("Timing every stage's int8 model together (LiteRT, one thread, interleaved rounds)")
+    retime(rows, timers, data.canvases[0])
     final = loaded_of(st.model, st.kind, cfg.resolve(cfg.model))
     qat = loaded_of(st.qat_model, "tf_keras", cfg.resolve(cfg.model)) if st.qat_model is not None else None
     return Compressed(final, qat, rows)
