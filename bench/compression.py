@@ -11,7 +11,7 @@ int8 model (>= 1.6x), task metric of the final int8 model vs the float original 
 when PTQ loses more than a point.
 
     python bench/compression.py classifier --train-minutes 6 --distill-minutes 3
-    python bench/compression.py detector --model /tmp/bench2/coco128_mnv2.keras --distill-minutes 12
+    python bench/compression.py detector --model /tmp/bench2/coco128_mnv2.keras --distill-minutes 12 --no-qat
 """
 
 from __future__ import annotations
