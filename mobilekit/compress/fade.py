@@ -10,7 +10,6 @@ model's function unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,16 +18,18 @@ from mobilekit.compress.channels import Graph
 from mobilekit.compress.prune import PrunePlan
 
 
-@dataclass
-class _Target:
-    variable: Any
-    axis: int
-    drop: np.ndarray  # indices along ``axis`` that fade
+def _targets(model: Any, plan: PrunePlan, graph: Graph) -> list[tuple[Any, np.ndarray]]:
+    """Every trainable weight that carries a removed channel, with a mask shaped to broadcast over it: 1 where a
+    removed channel sits on the axis that carries it, 0 elsewhere."""
+    out: list[tuple[Any, np.ndarray]] = []
 
+    def add(w: Any, axis: int, drop: np.ndarray) -> None:
+        shape = [1] * len(w.shape)
+        shape[axis] = w.shape[axis]
+        mask = np.zeros(w.shape[axis], np.float32)
+        mask[drop] = 1.0
+        out.append((w, mask.reshape(shape)))
 
-def _targets(model: Any, plan: PrunePlan, graph: Graph) -> list[_Target]:
-    """Every trainable weight that carries a removed channel, with the axis it carries it on."""
-    out: list[_Target] = []
     groups = graph.groups()
     for root, keep in plan.keep.items():
         g = groups[root]
@@ -40,14 +41,15 @@ def _targets(model: Any, plan: PrunePlan, graph: Graph) -> list[_Target]:
             weights = layer.trainable_weights
             if type(layer).__name__ == "SeparableConv2D":
                 weights = weights[1:]  # the depthwise kernel is indexed by input channels
-            out += [_Target(w, len(w.shape) - 1, drop) for w in weights if w.shape[-1] == g.size]
+            for w in weights:
+                if w.shape[-1] == g.size:
+                    add(w, len(w.shape) - 1, drop)
         for name in g.channelwise:
-            layer = model.get_layer(name)
-            for w in layer.trainable_weights:
+            for w in model.get_layer(name).trainable_weights:
                 if len(w.shape) == 4:  # a depthwise kernel (kh, kw, channels, multiplier)
-                    out.append(_Target(w, 2, drop))
+                    add(w, 2, drop)
                 elif w.shape[-1] == g.size:
-                    out.append(_Target(w, len(w.shape) - 1, drop))
+                    add(w, len(w.shape) - 1, drop)
     return out
 
 
@@ -64,21 +66,16 @@ class Fader:
     def __init__(self, model: Any, plan: PrunePlan, graph: Graph) -> None:
         import tensorflow as tf
 
-        self.targets = _targets(model, plan, graph)
+        targets = _targets(model, plan, graph)
+        self.weights = len(targets)
         self.level = 1.0
-        variables, drops = [], []
-        for t in self.targets:
-            shape = [1] * len(t.variable.shape)
-            shape[t.axis] = t.variable.shape[t.axis]
-            drop = np.zeros(t.variable.shape[t.axis], np.float32)
-            drop[t.drop] = 1.0
-            v = t.variable
-            variables.append(v if isinstance(v, tf.Variable) else v.value)  # Keras 3 wraps a tf.Variable
-            drops.append(tf.constant(drop.reshape(shape)))
+        # Keras 3 wraps a tf.Variable; tf_keras weights are tf.Variables
+        variables = [v if isinstance(v, tf.Variable) else v.value for v, _ in targets]
+        masks = [tf.constant(m) for _, m in targets]
 
         @tf.function
         def scale(factor: Any) -> None:
-            for v, d in zip(variables, drops, strict=True):
+            for v, d in zip(variables, masks, strict=True):
                 v.assign(v * (1.0 - (1.0 - factor) * d))
 
         self._scale_fn = scale
@@ -97,7 +94,3 @@ class Fader:
     def finish(self) -> None:
         self._scale(0.0)
         self.level = 0.0
-
-    @property
-    def weights(self) -> int:
-        return len(self.targets)
