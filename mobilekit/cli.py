@@ -114,9 +114,11 @@ def _compression_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def _training(details: dict[str, Any]) -> str:
-    """Steps and seconds a stage trained (its fade phase, if any, first)."""
-    parts = [f"{name} {d['steps']} steps / {d['seconds']:.0f} s" for name in ("fade", "distill")
-             if (d := details.get(name))]
+    """Steps and seconds a stage trained (its fade phase, if any, first), and with which labels beside the
+    teacher."""
+    parts = [f"{name} {d['steps']} steps / {d['seconds']:.0f} s"
+             + (f" + {d['labels']}" if d.get("labels", "none") != "none" else "")
+             for name in ("fade", "distill") if (d := details.get(name))]
     return ", ".join(parts)
 
 

@@ -145,6 +145,17 @@ def write_config(folder: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+# what the config must say for the fixture models whose head cannot be read from the outputs alone
+HEAD_SETTINGS: dict[str, dict[str, Any]] = {
+    "decoded": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized", "score_threshold": 0.2,
+                "max_detections": 20},
+    "ssd": {"head": "ssd", "score_activation": "softmax", "background_class": True, "score_threshold": 0.3,
+            "max_detections": 20, "outputs": {"boxes": "box_deltas", "scores": "class_logits"},
+            "anchors": {"feature_maps": [[12, 12]], "min_scale": 0.35, "max_scale": 0.35,
+                        "aspect_ratios": [1.0, 2.0, 0.5]}},
+}
+
+
 def detector_config(model: Path, images: Path, labels: Path, head: str = "yolo", **extra: Any) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "model": str(model),

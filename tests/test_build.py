@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import COCO128, detector_config, write_config
+from conftest import COCO128, HEAD_SETTINGS, detector_config, write_config
 
 from mobilekit.bundle.writer import digest
 from mobilekit.cli import main
@@ -47,16 +47,7 @@ def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variant
     labels = cache / "labels.txt"
     model = {"yolo": yolo_model, "yolo_transposed": yolo_variants["transposed"],
              "decoded": yolo_variants["decoded"], "ssd": ssd_model}[head]
-    extra: dict = {}
-    if head == "decoded":
-        extra = {"detection": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized",
-                               "score_threshold": 0.2, "max_detections": 20}}
-    if head == "ssd":
-        extra = {"detection": {"head": "ssd", "score_activation": "softmax", "background_class": True,
-                               "score_threshold": 0.3, "max_detections": 20,
-                               "outputs": {"boxes": "box_deltas", "scores": "class_logits"},
-                               "anchors": {"feature_maps": [[12, 12]], "min_scale": 0.35, "max_scale": 0.35,
-                                           "aspect_ratios": [1.0, 2.0, 0.5]}}}
+    extra = {"detection": HEAD_SETTINGS[head]} if head in HEAD_SETTINGS else {}
     out = tmp_path / "bundle"
     code, text = build(tmp_path, detector_config(model, shapes_dataset, labels, head, **extra), out)
     assert code == 0, text

@@ -239,6 +239,8 @@ def test_build_with_compression_records_every_stage(yolo_model, shapes_dataset, 
     assert rows[2]["details"]["learning_rate_scale"] == 0.1
     # gradual pruning: a fade phase on the full model, then the cut model is distilled
     assert rows[1]["details"]["fade"]["steps"] > 0 and rows[1]["details"]["distill"]["steps"] > 0
+    # the shapes images are labelled (YOLO): their boxes train beside the teacher
+    assert rows[1]["details"]["distill"]["labels"] == "boxes"
     assert "fade" in res.output and "steps" in res.output
     for r in rows:
         assert r["int8_bytes"] > 0 and r["latency_ms"] > 0 and r["metric_name"] == "map50"

@@ -2,7 +2,8 @@
 fine-tuning, the evaluation set (or the calibration set) for the task metric.
 
 Classifier labels come from a folder-per-class layout (``images/<label>/*.jpg``, label names as in the labels file);
-detector ground truth from YOLO or COCO annotations. Without them the stages still run: distillation needs no
+detector ground truth from YOLO or COCO annotations (used both to score the model and, on the training images, as
+a fine-tuning loss beside distillation). Without them the stages still run: distillation needs no
 labels, and the metric becomes agreement with the original model.
 """
 
@@ -11,10 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from mobilekit.compress.measure import EvalSet
+from mobilekit.compress.truth import DetectionTruth
 from mobilekit.config import Config, DataSettings
 from mobilekit.contract import Contract
 from mobilekit.data.datasets import ImageRecord, list_dataset, load_image
 from mobilekit.data.preprocess import letterbox, normalize
+
+Labels = np.ndarray | DetectionTruth | None  # class ids per image, or boxes per image, or nothing known
 
 
 def _records(cfg: Config, ds: DataSettings, count: int) -> list[ImageRecord]:
@@ -34,14 +38,25 @@ def _canvases(records: list[ImageRecord], contract: Contract) -> tuple[list[np.n
     return [c for c, _ in out], [p for _, p in out]
 
 
-def training_set(cfg: Config, contract: Contract) -> tuple[np.ndarray, np.ndarray | None]:
+def _detection_truth(records: list[ImageRecord], plans: list) -> DetectionTruth | None:
+    if not records or not all(r.labelled for r in records):
+        return None
+    empty = np.zeros((0, 4))
+    return DetectionTruth([p.to_input(r.boxes if r.boxes is not None else empty) for r, p in zip(records, plans,
+                                                                                                  strict=True)],
+                          [np.asarray(r.classes if r.classes is not None else [], np.int64) for r in records])
+
+
+def training_set(cfg: Config, contract: Contract) -> tuple[np.ndarray, Labels]:
+    """Normalized training images and what is known of them: class ids (classifier), boxes (detector), or None."""
     ds = cfg.compression.distill.images or cfg.calibration
     records = _records(cfg, ds, ds.count)
-    canvases, _ = _canvases(records, contract)
+    canvases, plans = _canvases(records, contract)
     inp = contract.input
     x = np.concatenate([normalize(c, inp.scale, inp.offset, inp.color, inp.layout) for c in canvases])
-    labels = _class_labels(records, contract) if contract.task == "classification" else None
-    return x, labels
+    if contract.task == "classification":
+        return x, _class_labels(records, contract)
+    return x, _detection_truth(records, plans)
 
 
 def evaluation_set(cfg: Config, contract: Contract) -> EvalSet:

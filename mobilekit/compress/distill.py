@@ -2,11 +2,10 @@
 
 The original float model is the teacher; the compressed model learns to reproduce its outputs on the calibration
 images (and their mirror images), so no labels are needed. Detector outputs (boxes and scores, concatenated or not)
-get their own losses: boxes a squared error in units of the teacher's spread, weighted by the teacher's confidence,
-scores a cross-entropy against the teacher's probabilities. Classifier outputs are matched as log-probabilities
-(logits), plus cross-entropy on the labels when the config gives a labelled set. Training uses ``fit`` so
-tensorflow-model-optimization's callbacks (the pruning step) run as they must; a time budget stops it early, and
-the learning rate decays (cosine) over whichever of the steps or the time runs out first.
+get their own losses (``detector_loss``), plus the labelled boxes when the images have them. Classifier outputs are
+matched as log-probabilities (logits), plus cross-entropy on the labels when the config gives a labelled set.
+Training uses ``fit`` so tensorflow-model-optimization's callbacks (the pruning step) run as they must; a time budget
+stops it early, and the learning rate decays (cosine) over whichever of the steps or the time runs out first.
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from mobilekit.compress import detector_loss
 from mobilekit.config import DistillSettings
-from mobilekit.heads.base import activate
 
 
 @dataclass
@@ -30,10 +29,11 @@ class DistillReport:
     seconds: float
     loss_first: float
     loss_last: float
+    labels: str = "none"  # what ground truth trained beside the teacher: none | classes | boxes
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "steps": self.steps, "seconds": round(self.seconds, 1),
-                "loss_first": self.loss_first, "loss_last": self.loss_last}
+                "loss_first": self.loss_first, "loss_last": self.loss_last, "labels": self.labels}
 
 
 def _as_list(y: Any) -> list[np.ndarray]:
@@ -75,68 +75,6 @@ def _logit_match(std: np.ndarray, logits: bool, label_weight: float) -> Any:
         return tf.reduce_mean(match + label_weight * has * ce)
 
     return loss
-
-
-def _box_loss(std: np.ndarray, axis: int) -> Any:
-    """Squared box error in units of the teacher's per-coordinate spread, weighted per candidate by the teacher's
-    confidence there (packed as a fifth channel of ``y_true``): boxes matter where the teacher sees objects."""
-    import tensorflow as tf
-
-    shape = [1, 1, 1]
-    shape[axis] = 4
-    inv = tf.constant((1.0 / std).reshape(shape), tf.float32)
-
-    def loss(y_true, y_pred):
-        y_pred = tf.cast(y_pred, tf.float32)
-        if axis == 1:
-            t, w = y_true[:, :4, :], y_true[:, 4, :]
-        else:
-            t, w = y_true[..., :4], y_true[..., 4]
-        err = tf.reduce_sum(tf.square((y_pred - t) * inv), axis=axis)
-        return tf.reduce_mean(w * err)
-
-    return loss
-
-
-def _score_loss(activation: str, axis: int) -> Any:
-    """Cross-entropy against the teacher's class probabilities, summed over classes: it stays sensitive to the rare
-    confident candidates that a squared error on mostly-zero probabilities would let the student drop."""
-    import tensorflow as tf
-
-    def loss(y_true, y_pred):
-        y_pred = tf.cast(y_pred, tf.float32)
-        if activation == "softmax":
-            return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(y_true, y_pred, axis=axis))
-        if activation == "sigmoid":
-            ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=y_true, logits=y_pred)
-        else:
-            p = tf.clip_by_value(y_pred, 1e-6, 1.0 - 1e-6)
-            ce = -(y_true * tf.math.log(p) + (1.0 - y_true) * tf.math.log(1.0 - p))
-        return tf.reduce_mean(tf.reduce_sum(ce, axis=axis))
-
-    return loss
-
-
-def _detector_targets(targets: list[np.ndarray], roles: list[str], activation: str, axis: int,
-                      background: bool) -> tuple[list[np.ndarray], list[Any]]:
-    """(targets, losses) per role output of a detector: boxes with per-candidate weights, scores as teacher
-    probabilities."""
-    scores = targets[roles.index("scores")]
-    probs = activate(scores, activation, axis)
-    fg = np.take(probs, np.arange(1, probs.shape[axis]), axis=axis) if background else probs
-    weight = fg.max(axis=axis)
-    weight = (weight / (weight.mean() + 1e-9) + 0.05).astype(np.float32)
-    out, losses = [], []
-    for role, t in zip(roles, targets, strict=True):
-        if role == "boxes":
-            axes = tuple(a for a in range(t.ndim) if a != (axis % t.ndim))
-            std = np.maximum(t.std(axis=axes), 1e-3 * (np.abs(t).max() + 1e-6)).astype(np.float32)
-            out.append(np.concatenate([t, np.expand_dims(weight, axis)], axis=axis).astype(np.float32))
-            losses.append(_box_loss(std, axis))
-        else:
-            out.append(probs.astype(np.float32))
-            losses.append(_score_loss(activation, axis))
-    return out, losses
 
 
 LR_FLOOR = 0.02  # the cosine schedule ends at this fraction of the initial learning rate
@@ -224,10 +162,11 @@ def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, setting
              on_progress: Callable[[float], None] | None = None, lr_scale: float = 1.0) -> DistillReport:
     """Fit ``student`` to ``teacher`` on ``images`` (normalized NHWC float32) and their mirror images.
 
-    ``detector`` (roles, score activation, class axis, background column), when given, says the two models output
-    one tensor per role (boxes, scores): boxes and scores then get their own losses. ``share`` of the epochs and
-    minutes is used (a stage that fine-tunes twice splits its budget); ``on_progress`` hears the progress (0 → 1)
-    after every step; ``lr_scale`` scales the learning rate (QAT takes a smaller one).
+    ``detector`` (roles, score activation, class axis, background column, and optionally ``truth``: the teacher's
+    outputs by role → ground-truth ``Targets`` for ``images`` followed by their mirror images), when given, says the
+    two models output one tensor per role (boxes, scores): boxes and scores then get their own losses. ``share`` of
+    the epochs and minutes is used (a stage that fine-tunes twice splits its budget); ``on_progress`` hears the
+    progress (0 → 1) after every step; ``lr_scale`` scales the learning rate (QAT takes a smaller one).
     """
     import tensorflow as tf
 
@@ -239,8 +178,11 @@ def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, setting
     targets = _predict(teacher, x, settings.batch_size)
     losses = []
     if detector is not None:
-        targets, losses = _detector_targets(targets, detector["roles"], detector["activation"], detector["axis"],
-                                            detector["background"])
+        truth = detector.get("truth")
+        truth_targets = truth(dict(zip(detector["roles"], targets, strict=True))) if truth else None
+        targets, losses = detector_loss.pack(targets, detector["roles"], detector["activation"],
+                                             detector["axis"] == 1, detector["background"], settings.label_weight,
+                                             truth_targets)
     for k, t in enumerate(targets if detector is None else []):
         if classification and k == 0:
             z = t if logits else np.log(np.clip(t, 1e-7, 1.0))
@@ -271,4 +213,7 @@ def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, setting
     curve = budget.losses or [float("nan")]
     head = float(np.mean(curve[: max(1, len(curve) // 10)]))
     tail = float(np.mean(curve[-max(1, len(curve) // 10):]))
-    return DistillReport(budget.epochs, budget.steps, time.monotonic() - start, head, tail)
+    used = "boxes" if detector is not None and detector.get("truth") else "none"
+    if detector is None and classification and labels is not None:
+        used = "classes"
+    return DistillReport(budget.epochs, budget.steps, time.monotonic() - start, head, tail, used)

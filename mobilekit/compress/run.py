@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.compress import bridge, distill, fade, prune, tfmot_stages
+from mobilekit.compress import bridge, distill, fade, prune, tfmot_stages, truth
+from mobilekit.compress.data import Labels
 from mobilekit.compress.measure import EvalSet, Reference, StageRow, measure, retime
 from mobilekit.config import Config
 from mobilekit.contract import Contract
@@ -31,7 +32,7 @@ class State:
     kind: str  # keras3 | tf_keras
     teacher: Any  # the original float model
     images: np.ndarray  # normalized training images
-    labels: np.ndarray | None
+    labels: Labels  # class ids (classifier) or boxes (detector) of the training images, when known
     cfg: Config
     contract: Contract
     teacher_kind: str = "keras3"
@@ -53,9 +54,13 @@ class State:
             teacher, _ = self.role_model(self.teacher, self.teacher_kind)
             detector = {"roles": roles, "activation": head.score_activation, "background": head.background_class,
                         "axis": 1 if head.format == "yolo_transposed" else -1}
+            if isinstance(self.labels, truth.DetectionTruth) and set(roles) == {"boxes", "scores"}:
+                both = self.labels + self.labels.mirrored(self.contract.input.width)  # finetune adds mirror images
+                detector["truth"] = lambda outputs: truth.targets(outputs, both, self.contract)
         return distill.finetune(student, teacher, self.keras, self.images, self.cfg.compression.distill,
                                 classification=self.contract.task == "classification",
-                                logits=head.score_activation == "softmax", labels=self.labels,
+                                logits=head.score_activation == "softmax",
+                                labels=self.labels if isinstance(self.labels, np.ndarray) else None,
                                 callbacks=callbacks, detector=detector, share=share, on_progress=on_progress,
                                 lr_scale=lr_scale)
 
@@ -157,7 +162,7 @@ class Compressed:
         return {"stages": [r.to_dict() for r in self.rows]}
 
 
-def compress(loaded: LoadedModel, cfg: Config, contract: Contract, images: np.ndarray, labels: np.ndarray | None,
+def compress(loaded: LoadedModel, cfg: Config, contract: Contract, images: np.ndarray, labels: Labels,
              data: EvalSet, work: Path, step: Step) -> Compressed:
     from mobilekit.compress.measure import loaded_of
 

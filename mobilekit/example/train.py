@@ -121,12 +121,14 @@ def yolo_variant(model: Any, variant: str) -> Any:
     pred = model.get_layer("predictions")
     xy, wh, cls = pred.input
     if variant == "transposed":
-        out = keras.layers.Permute((2, 1))(keras.layers.Concatenate(axis=-1)([xy, wh, cls]))
+        out = keras.layers.Permute((2, 1), name="transpose")(
+            keras.layers.Concatenate(axis=-1, name="joined")([xy, wh, cls]))
         return keras.Model(model.inputs, out, name="shapes_yolo_t")
-    half = keras.layers.Rescaling(0.5 / SIZE)(wh)
-    c = keras.layers.Rescaling(1.0 / SIZE)(xy)
-    boxes = keras.layers.Concatenate(axis=-1, name="boxes")([keras.layers.Subtract()([c, half]),
-                                                             keras.layers.Add()([c, half])])
+    # named: auto-names ("add") can collide with the loaded model's own layers in a fresh process
+    half = keras.layers.Rescaling(0.5 / SIZE, name="half_size")(wh)
+    c = keras.layers.Rescaling(1.0 / SIZE, name="centre")(xy)
+    boxes = keras.layers.Concatenate(axis=-1, name="boxes")([keras.layers.Subtract(name="top_left")([c, half]),
+                                                             keras.layers.Add(name="bottom_right")([c, half])])
     scores = keras.layers.Activation("linear", name="scores")(cls)
     return keras.Model(model.inputs, [boxes, scores], name="shapes_decoded")
 

@@ -33,6 +33,10 @@ class Head(Protocol):
     def candidates(self, outputs: dict[str, np.ndarray], contract: Contract) -> Candidates:
         """Raw float outputs (batch of one, keyed by role) → candidates."""
 
+    def encode(self, boxes: np.ndarray, index: np.ndarray, contract: Contract) -> np.ndarray:
+        """The inverse of decoding: xyxy boxes in model-input pixels, meant for candidates ``index``, → the raw
+        values the boxes output holds there (ground-truth targets for fine-tuning)."""
+
 
 HEADS: dict[str, Head] = {}
 
@@ -66,6 +70,18 @@ def to_xyxy(boxes: np.ndarray, fmt: str, units: str, inp: InputSpec) -> np.ndarr
         b = b[:, [1, 0, 3, 2]]
     if units == "normalized":
         b = b * np.array([inp.width, inp.height, inp.width, inp.height], dtype=np.float64)
+    return b
+
+
+def from_xyxy(boxes: np.ndarray, fmt: str, units: str, inp: InputSpec) -> np.ndarray:
+    """xyxy in model-input pixels → the model's box convention (the inverse of ``to_xyxy``)."""
+    b = np.asarray(boxes, np.float64).copy()
+    if units == "normalized":
+        b = b / np.array([inp.width, inp.height, inp.width, inp.height], dtype=np.float64)
+    if fmt == "cxcywh":
+        b = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1)
+    elif fmt == "yxyx":
+        b = b[:, [1, 0, 3, 2]]
     return b
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mobilekit.heads.base import Candidates, bind_two, class_scores, register, to_xyxy
+from mobilekit.heads.base import Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy
 
 
 class DecodedHead:
@@ -18,6 +18,10 @@ class DecodedHead:
         head = contract.head
         return Candidates(to_xyxy(outputs["boxes"][0], head.box_format, head.box_units, contract.input),
                           class_scores(outputs["scores"][0], head))
+
+    def encode(self, boxes: np.ndarray, index: np.ndarray, contract) -> np.ndarray:
+        head = contract.head
+        return from_xyxy(boxes, head.box_format, head.box_units, contract.input)
 
 
 register(DecodedHead())

@@ -43,5 +43,17 @@ class SsdHead:
                           (cx + w / 2) * inp.width, (cy + h / 2) * inp.height], axis=1)
         return Candidates(boxes, class_scores(outputs["scores"][0], head))
 
+    def encode(self, boxes: np.ndarray, index: np.ndarray, contract) -> np.ndarray:
+        head, inp = contract.head, contract.input
+        a = np.asarray(head.anchors, dtype=np.float64)[index]
+        b = np.asarray(boxes, np.float64) / np.array([inp.width, inp.height, inp.width, inp.height])
+        h = np.maximum(b[:, 3] - b[:, 1], 1e-6)
+        w = np.maximum(b[:, 2] - b[:, 0], 1e-6)
+        v = head.variances
+        deltas = np.stack([((b[:, 1] + b[:, 3]) / 2 - a[:, 0]) / (v[0] * a[:, 2]),
+                           ((b[:, 0] + b[:, 2]) / 2 - a[:, 1]) / (v[1] * a[:, 3]),
+                           np.log(h / a[:, 2]) / v[2], np.log(w / a[:, 3]) / v[3]], axis=1)
+        return deltas[:, [1, 0, 3, 2]] if head.delta_order == "xywh" else deltas
+
 
 register(SsdHead())

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, bind_two, class_scores, register, to_xyxy
+from mobilekit.heads.base import Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy
 
 
 @dataclass
@@ -48,6 +48,10 @@ class YoloHead:
         head = contract.head
         return Candidates(to_xyxy(boxes, head.box_format, head.box_units, contract.input),
                           class_scores(np.asarray(scores), head))
+
+    def encode(self, boxes: np.ndarray, index: np.ndarray, contract) -> np.ndarray:
+        head = contract.head
+        return from_xyxy(boxes, head.box_format, head.box_units, contract.input)
 
 
 register(YoloHead("yolo", transposed=False))
