@@ -179,6 +179,7 @@ class DistillSettings:
     minutes: float | None = None  # a time budget per stage, whatever the epochs
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine: decays over the epochs or the time, what ends first
     label_weight: float = 0.5  # weight of the label loss when labels are available
+    hint_weight: float = 1.0  # after pruning: weight of the inner-feature hints (kept channels vs the teacher's)
     seed: int = 0
 
 
@@ -415,6 +416,9 @@ def _check_compression(c: CompressionSettings, ld: _Loader) -> None:
         ld.fail("compression.distill.minutes", "must be positive", "use e.g. 5, or remove it to train by epochs")
     if c.distill.learning_rate <= 0 or c.distill.epochs < 1:
         ld.fail("compression.distill", "needs a positive learning_rate and epochs >= 1", "use e.g. 0.001 and 10")
+    for key in ("label_weight", "hint_weight"):
+        if getattr(c.distill, key) < 0:
+            ld.fail(f"compression.distill.{key}", "must be >= 0", "use e.g. 0.5, or 0 to turn it off")
 
 
 def _check_coreml(cfg: Config, ld: _Loader) -> None:

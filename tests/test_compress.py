@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from conftest import detector_config, write_config
 
 from mobilekit.cli import main
-from mobilekit.compress import bridge, cost, fade, prune, tfmot_stages
+from mobilekit.compress import bridge, cost, fade, hints, prune, tfmot_stages
 from mobilekit.compress.channels import analyse
 from mobilekit.compress.distill import finetune
 from mobilekit.config import ClusterSettings, DistillSettings, PruneSettings, SparsitySettings
@@ -107,6 +107,37 @@ def test_faded_channels_carry_nothing_so_cutting_them_is_exact(build, flavour):
     faded = np.asarray(model(x))
     pruned = prune.apply(model, kmod, plan, graph)
     np.testing.assert_allclose(np.asarray(pruned(x)), faded, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("build", [mobilenet_v2, mobilenet_v3_small], ids=["mobilenet_v2", "mobilenet_v3_small"])
+def test_feature_hints_pair_each_kept_channel_with_its_original(build):
+    """Every BatchNorm output gets a hint; where a pruned model's kept channels carry what the original's did, every
+    gap is zero (so the hints index the right channels), and a change to one kept channel shows in that channel."""
+    model = build()
+    _randomize_bn(model)
+    plan, graph = prune.plan(model, PruneSettings(target="macs", ratio=0.5))
+    _silence_pruned(model, plan, graph)
+    pruned = prune.apply(model, keras, plan, graph)
+    teacher = keras.models.clone_model(model)
+    teacher.set_weights(model.get_weights())
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 64, 64, 3)).astype(np.float32)
+    bns = [layer.name for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for student, cut in ((pruned, True), (model, False)):
+        found = hints.hints_for(graph, plan, cut)
+        assert sorted(h.layer for h in found) == sorted(bns)
+        assert any(h.teacher is not None for h in found)
+        assert all((h.student is None) == (cut or h.teacher is None) for h in found)
+        trained, losses = hints.training_model(student, teacher, keras, found, x, 1.0)
+        gaps = trained(x, training=False)[len(student.outputs):]
+        assert len(gaps) == len(losses) == len(found)
+        assert max(float(np.abs(np.asarray(g)).max()) for g in gaps) < 1e-3
+    h = next(h for h in hints.hints_for(graph, plan, cut=True) if h.teacher is not None)
+    w = pruned.get_layer(h.layer).get_weights()
+    w[1][0] += 5.0  # beta of the first kept channel
+    pruned.get_layer(h.layer).set_weights(w)
+    trained, _ = hints.training_model(pruned, teacher, keras, [h], x, 1.0)
+    gap = np.abs(np.asarray(trained(x, training=False)[-1])).max(axis=(0, 1, 2))
+    assert gap[0] > 1.0 and gap[1:].max() < 1e-3
 
 
 def test_residual_and_squeeze_excite_channels_are_pruned_as_groups():

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.compress import detector_loss
+from mobilekit.compress import detector_loss, hints
 from mobilekit.config import DistillSettings
 
 
@@ -159,14 +159,16 @@ def reestimate_batchnorm(model: Any, x: np.ndarray, batch_size: int, updates: in
 def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, settings: DistillSettings,
              classification: bool, logits: bool, labels: np.ndarray | None = None,
              callbacks: list | None = None, detector: dict[str, Any] | None = None, share: float = 1.0,
-             on_progress: Callable[[float], None] | None = None, lr_scale: float = 1.0) -> DistillReport:
+             on_progress: Callable[[float], None] | None = None, lr_scale: float = 1.0,
+             feature_hints: list[hints.Hint] | None = None) -> DistillReport:
     """Fit ``student`` to ``teacher`` on ``images`` (normalized NHWC float32) and their mirror images.
 
     ``detector`` (roles, score activation, class axis, background column, and optionally ``truth``: the teacher's
     outputs by role → ground-truth ``Targets`` for ``images`` followed by their mirror images), when given, says the
     two models output one tensor per role (boxes, scores): boxes and scores then get their own losses. ``share`` of
     the epochs and minutes is used (a stage that fine-tunes twice splits its budget); ``on_progress`` hears the
-    progress (0 → 1) after every step; ``lr_scale`` scales the learning rate (QAT takes a smaller one).
+    progress (0 → 1) after every step; ``lr_scale`` scales the learning rate (QAT takes a smaller one);
+    ``feature_hints`` (after pruning) also pull the student's inner features toward the teacher's (``hints``).
     """
     import tensorflow as tf
 
@@ -200,15 +202,20 @@ def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, setting
             axes = tuple(range(t.ndim - 1))
             std = np.maximum(t.std(axis=axes), 1e-3 * (np.abs(t).max() + 1e-6)).astype(np.float32)
             losses.append(_standardized_mse(keras, std))
+    trained = student
+    if feature_hints and settings.hint_weight > 0:
+        trained, more = hints.training_model(student, teacher, keras, feature_hints, x, settings.hint_weight)
+        losses += more
+        targets += [np.zeros((len(x), 1), np.float32)] * len(more)
     y = targets[0] if len(targets) == 1 else tuple(targets)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=settings.seed).batch(settings.batch_size)
-    student.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+    trained.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
                     loss=losses[0] if len(losses) == 1 else losses)
     total = settings.epochs * int(np.ceil(len(x) / settings.batch_size))
     budget = _Budget(keras, settings.minutes, total, settings.learning_rate, settings.schedule, on_progress)
     start = time.monotonic()
     with _fast_batchnorm(student):
-        student.fit(ds, epochs=settings.epochs, verbose=0, callbacks=[budget, *(callbacks or [])])
+        trained.fit(ds, epochs=settings.epochs, verbose=0, callbacks=[budget, *(callbacks or [])])
     reestimate_batchnorm(student, x, settings.batch_size)
     curve = budget.losses or [float("nan")]
     head = float(np.mean(curve[: max(1, len(curve) // 10)]))

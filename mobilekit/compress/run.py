@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.compress import bridge, distill, fade, prune, tfmot_stages, truth
+from mobilekit.compress import bridge, distill, fade, hints, prune, tfmot_stages, truth
 from mobilekit.compress.data import Labels
 from mobilekit.compress.measure import EvalSet, Reference, StageRow, measure, retime
 from mobilekit.config import Config
@@ -44,8 +44,8 @@ class State:
         return _keras_of(self.kind)
 
     def finetune(self, student: Any, callbacks: list, share: float = 1.0,
-                 on_progress: Callable[[float], None] | None = None, lr_scale: float = 1.0
-                 ) -> distill.DistillReport:
+                 on_progress: Callable[[float], None] | None = None, lr_scale: float = 1.0,
+                 feature_hints: list[hints.Hint] | None = None) -> distill.DistillReport:
         head = self.contract.head
         teacher, detector = self.teacher, None
         if self.contract.task == "detection":
@@ -62,7 +62,7 @@ class State:
                                 logits=head.score_activation == "softmax",
                                 labels=self.labels if isinstance(self.labels, np.ndarray) else None,
                                 callbacks=callbacks, detector=detector, share=share, on_progress=on_progress,
-                                lr_scale=lr_scale)
+                                lr_scale=lr_scale, feature_hints=feature_hints)
 
     def role_model(self, model: Any, kind: str) -> tuple[Any, list[str]]:
         """``model`` with one output per role, in role order (sharing its layers, so training one trains both)."""
@@ -114,11 +114,13 @@ def _prune(st: State, settings: Any) -> dict[str, Any]:
     details: dict[str, Any] = {"groups": len(plan.keep), "uniform_ratio": round(plan.ratio, 4)}
     if settings.fade > 0:  # gradual: the removed channels fade out while the full model is distilled
         fader = fade.Fader(st.model, plan, graph)
-        details["fade"] = st.finetune(st.model, [], share=settings.fade, on_progress=fader).to_dict()
+        details["fade"] = st.finetune(st.model, [], share=settings.fade, on_progress=fader,
+                                      feature_hints=hints.hints_for(graph, plan, cut=False)).to_dict()
         fader.finish()
     st.model = prune.apply(st.model, st.keras, plan, graph)
     distill.reestimate_batchnorm(st.model, st.images, st.cfg.compression.distill.batch_size)
-    details["distill"] = st.finetune(st.model, [], share=1.0 - settings.fade).to_dict()
+    details["distill"] = st.finetune(st.model, [], share=1.0 - settings.fade,
+                                     feature_hints=hints.hints_for(graph, plan, cut=True)).to_dict()
     return details
 
 
@@ -172,13 +174,11 @@ def compress(loaded: LoadedModel, cfg: Config, contract: Contract, images: np.nd
     import keras
 
     keras.utils.set_random_seed(cfg.compression.distill.seed)
-    teacher = loaded.keras_model
-    if loaded.kind == "tf_keras":  # tfmot wrappers take over the layers they wrap: teach from a copy
-        import tf_keras
-
-        teacher = tf_keras.models.clone_model(loaded.keras_model)
-        teacher.set_weights(loaded.keras_model.get_weights())
     kind = loaded.kind if loaded.kind == "tf_keras" else "keras3"
+    # teach from a copy: the stages train (and fade, and tfmot wraps) the student in place, and a teacher that is
+    # the same object would drift with it — distilling the cut model toward its own faded self teaches nothing
+    teacher = _keras_of(kind).models.clone_model(loaded.keras_model)
+    teacher.set_weights(loaded.keras_model.get_weights())
     st = State(loaded.keras_model, kind, teacher, images, labels, cfg, contract, teacher_kind=kind)
     ref = Reference()
     step("Measuring the original model (params, MACs, int8 size and latency, task metric)")
