@@ -122,7 +122,8 @@ def stages(args: argparse.Namespace, batch_size: int, learning_rate: float) -> d
     return {"prune": {"target": "macs", "ratio": 0.5, "fade": args.fade, "criterion": args.criterion},
             **({"qat": True} if args.qat else {}),
             "distill": {"epochs": epochs, "minutes": args.distill_minutes, "batch_size": batch_size,
-                        "learning_rate": args.learning_rate or learning_rate}}
+                        "learning_rate": args.learning_rate or learning_rate, "hint_weight": args.hint_weight,
+                        "label_weight": args.label_weight}}
 
 
 def classifier(args: argparse.Namespace) -> None:
@@ -177,6 +178,8 @@ def main() -> None:
         p.add_argument("--fade", type=float, default=0.5, help="share of the prune budget fading channels out")
         p.add_argument("--criterion", default="bn_l1", choices=["bn_l1", "bn", "l1", "activation"])
         p.add_argument("--learning-rate", type=float, default=None)
+        p.add_argument("--hint-weight", type=float, default=0.0, help="feature hints after pruning (0: off)")
+        p.add_argument("--label-weight", type=float, default=0.5, help="labels beside the teacher (0: teacher only)")
         p.add_argument("--work", type=Path, default=None)
     args = ap.parse_args()
     classifier(args) if args.which == "classifier" else detector(args)

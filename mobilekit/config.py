@@ -179,7 +179,10 @@ class DistillSettings:
     minutes: float | None = None  # a time budget per stage, whatever the epochs
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine: decays over the epochs or the time, what ends first
     label_weight: float = 0.5  # weight of the label loss when labels are available
-    hint_weight: float = 1.0  # after pruning: weight of the inner-feature hints (kept channels vs the teacher's)
+    # after pruning: weight of the inner-feature hints (kept channels vs the teacher's). Off by default: on the
+    # pruned coco128 detector they gave no gain per step (mAP 4.0 after 295 steps, 3.7 after 219 without) and
+    # made each step 25% slower
+    hint_weight: float = 0.0
     seed: int = 0
 
 

@@ -258,7 +258,8 @@ def test_clustering_leaves_few_distinct_weights(tiny):
 def test_build_with_compression_records_every_stage(yolo_model, shapes_dataset, cache, tmp_path):
     cfg = detector_config(yolo_model, shapes_dataset, cache / "labels.txt")
     cfg.update({"coreml": {"enabled": False}, "export": {"fp16": False},
-                "compression": {"prune": {"ratio": 0.4}, "qat": True, "distill": {"epochs": 3}}})
+                "compression": {"prune": {"ratio": 0.4}, "qat": True,
+                                "distill": {"epochs": 3, "hint_weight": 1.0}}})
     res = CliRunner().invoke(main, ["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "b")])
     assert res.exit_code == 0, res.output
     assert "Compression" in res.output and "qat" in res.output
