@@ -140,6 +140,21 @@ def test_feature_hints_pair_each_kept_channel_with_its_original(build):
     assert gap[0] > 1.0 and gap[1:].max() < 1e-3
 
 
+def test_the_teacher_is_a_copy_the_stages_cannot_change(yolo_model):
+    """The stages train and fade the student in place; the teacher must stay the original model."""
+    from mobilekit.compress.run import _teacher_copy
+    from mobilekit.models.loader import load_model
+
+    loaded = load_model(yolo_model)
+    teacher = _teacher_copy(loaded, "keras3")
+    x = np.random.default_rng(0).uniform(0, 1, (2, *loaded.input_shape[1:])).astype(np.float32)
+    before = np.asarray(teacher(x))
+    np.testing.assert_allclose(before, np.asarray(loaded.keras_model(x)), atol=1e-5)
+    for w in loaded.keras_model.trainable_weights:
+        w.assign(w * 0.0)
+    np.testing.assert_array_equal(np.asarray(teacher(x)), before)
+
+
 def test_residual_and_squeeze_excite_channels_are_pruned_as_groups():
     graph, _ = analyse(mobilenet_v3_small())
     groups = graph.prunable()
