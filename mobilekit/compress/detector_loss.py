@@ -29,6 +29,12 @@ POS_WEIGHT_CAP = 10.0
 SCORE_FLOOR, BOX_FLOOR = 1.0, 0.05
 
 
+def spread(t: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Per-channel standard deviation of a teacher output over ``axes``, floored at a thousandth of its largest
+    magnitude: the unit errors are measured in, so no channel dominates by scale and none divides by ~0."""
+    return np.maximum(t.std(axis=axes), 1e-3 * (np.abs(t).max() + 1e-6)).astype(np.float32)
+
+
 def _candidates_last(pred: Any, transposed: bool) -> Any:
     import tensorflow as tf
 
@@ -113,7 +119,7 @@ def pack(outputs: list[np.ndarray], roles: list[str], activation: str, transpose
     targets, losses = [], []
     for role, t in zip(roles, moved, strict=True):
         if role == "boxes":
-            std = np.maximum(t.std(axis=(0, 1)), 1e-3 * (np.abs(t).max() + 1e-6)).astype(np.float32)
+            std = spread(t, (0, 1))
             parts = [t, confidence + BOX_FLOOR]
             parts += [truth.boxes, truth.positive[..., None]] if truth is not None else []
             losses.append(box_loss(std, transposed, label_weight, truth is not None))

@@ -179,6 +179,7 @@ def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, setting
     x = np.concatenate([images, images[:, :, ::-1]]).astype(np.float32)
     targets = _predict(teacher, x, settings.batch_size)
     losses = []
+    truth_targets = None
     if detector is not None:
         truth = detector.get("truth")
         truth_targets = truth(dict(zip(detector["roles"], targets, strict=True))) if truth else None
@@ -199,9 +200,7 @@ def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, setting
             targets[k] = np.concatenate([z, onehot, has], axis=-1)
             losses.append(_logit_match(std, logits, settings.label_weight))
         else:
-            axes = tuple(range(t.ndim - 1))
-            std = np.maximum(t.std(axis=axes), 1e-3 * (np.abs(t).max() + 1e-6)).astype(np.float32)
-            losses.append(_standardized_mse(keras, std))
+            losses.append(_standardized_mse(keras, detector_loss.spread(t, tuple(range(t.ndim - 1)))))
     trained = student
     if feature_hints and settings.hint_weight > 0:
         trained, more = hints.training_model(student, teacher, keras, feature_hints, x, settings.hint_weight)
@@ -220,7 +219,5 @@ def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, setting
     curve = budget.losses or [float("nan")]
     head = float(np.mean(curve[: max(1, len(curve) // 10)]))
     tail = float(np.mean(curve[-max(1, len(curve) // 10):]))
-    used = "boxes" if detector is not None and detector.get("truth") else "none"
-    if detector is None and classification and labels is not None:
-        used = "classes"
+    used = "boxes" if truth_targets is not None else "classes" if classification and labels is not None else "none"
     return DistillReport(budget.epochs, budget.steps, time.monotonic() - start, head, tail, used)

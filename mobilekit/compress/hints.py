@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from mobilekit.compress.channels import Graph
+from mobilekit.compress.probe import layer_outputs
 from mobilekit.compress.prune import PrunePlan
 
 STD_IMAGES = 32  # images the teacher's per-channel spread is measured on
@@ -47,15 +48,12 @@ def hints_for(graph: Graph, plan: PrunePlan, cut: bool) -> list[Hint]:
 
 
 def _spread(teacher: Any, keras: Any, hints: list[Hint], x: np.ndarray) -> list[np.ndarray]:
-    probe = keras.Model(teacher.inputs, [teacher.get_layer(h.layer).output for h in hints])
     s1 = [0.0] * len(hints)
     s2 = [0.0] * len(hints)
     n = [0] * len(hints)  # positions seen per layer (their resolutions differ)
-    for i in range(0, min(len(x), STD_IMAGES), 8):
-        outs = probe(x[i:i + 8], training=False)
-        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    for outs in layer_outputs(teacher, keras, [h.layer for h in hints], x[:STD_IMAGES]):
         for k, o in enumerate(outs):
-            o = np.asarray(o, np.float64).reshape(-1, o.shape[-1])
+            o = o.astype(np.float64)
             s1[k] = s1[k] + o.sum(0)
             s2[k] = s2[k] + np.square(o).sum(0)
             n[k] += o.shape[0]

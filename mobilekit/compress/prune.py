@@ -16,6 +16,7 @@ import numpy as np
 
 from mobilekit.compress.channels import Graph, Node, analyse
 from mobilekit.compress.cost import LayerCost, layer_cost
+from mobilekit.compress.probe import layer_outputs
 from mobilekit.config import PruneSettings
 
 
@@ -49,14 +50,10 @@ def _activation_scores(model: Any, keras: Any, graph: Graph, nodes: list[Node], 
         members = [n for n in g.channelwise if graph.uses[n].kind == "bn"] or g.producers
         watch[root] = [_observed(nodes, n) for n in members]
     names = sorted({n for ns in watch.values() for n in ns})
-    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
     sums = {n: 0.0 for n in names}
-    for i in range(0, len(images), 8):
-        outs = probe(images[i:i + 8], training=False)
-        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    for outs in layer_outputs(model, keras, names, images):
         for n, o in zip(names, outs, strict=True):
-            o = np.abs(np.asarray(o))
-            sums[n] = sums[n] + o.reshape(-1, o.shape[-1]).sum(0)
+            sums[n] = sums[n] + np.abs(o).sum(0)
     out, groups = {}, graph.groups()
     for root, ns in watch.items():
         acc = np.zeros(groups[root].size)

@@ -15,6 +15,7 @@ import numpy as np
 
 from mobilekit.contract import Contract
 from mobilekit.heads.base import get_head
+from mobilekit.postprocess import iou_matrix
 
 MATCH_IOU = 0.5
 TOP_K = 3  # every object gets at least its best-overlapping candidates, even where the teacher missed it
@@ -50,24 +51,12 @@ class Targets:
     classes: np.ndarray  # [B, N, C'] one-hot class (C' includes the background column when the head has one)
 
 
-def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` [K, 4] with every box of ``b`` [N, 4] (xyxy) → [K, N]."""
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def match(gt: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """Index of the object each candidate answers for, -1 for none (see the module docstring)."""
     owner = np.full(len(candidates), -1, np.int64)
     if len(gt) == 0:
         return owner
-    iou = pairwise_iou(np.asarray(gt, np.float64), candidates)
+    iou = iou_matrix(np.asarray(gt, np.float64), candidates)
     chosen = iou >= MATCH_IOU
     k = min(TOP_K, iou.shape[1])
     best = np.argpartition(-iou, k - 1, axis=1)[:, :k]
@@ -84,7 +73,8 @@ def targets(teacher: dict[str, np.ndarray], truth: DetectionTruth, contract: Con
     spec = contract.head
     n_images = len(truth.boxes)
     out_boxes, out_pos, out_cls = [], [], []
-    columns = spec.num_classes + (1 if spec.background_class else 0)
+    shift = 1 if spec.background_class else 0  # class k sits in column k + 1 after a background column
+    columns = spec.num_classes + shift
     for i in range(n_images):
         cands = head.candidates({role: t[i:i + 1] for role, t in teacher.items()}, contract)
         n = len(cands.boxes)
@@ -95,7 +85,6 @@ def targets(teacher: dict[str, np.ndarray], truth: DetectionTruth, contract: Con
             boxes[pos] = head.encode(np.asarray(truth.boxes[i], np.float64)[owner[pos]], np.flatnonzero(pos),
                                      contract)
         onehot = np.zeros((n, columns), np.float32)
-        shift = 1 if spec.background_class else 0
         onehot[np.flatnonzero(pos), np.asarray(truth.classes[i])[owner[pos]] + shift] = 1.0
         if spec.background_class:
             onehot[~pos, 0] = 1.0

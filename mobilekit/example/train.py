@@ -16,6 +16,8 @@ import numpy as np
 from mobilekit.contract import ssd_anchors
 from mobilekit.data.preprocess import letterbox, normalize
 from mobilekit.example.shapes import LABELS, ShapeImage
+from mobilekit.heads.ssd import encode_deltas
+from mobilekit.postprocess import iou_matrix
 
 SIZE = 96
 STRIDE = 8
@@ -150,14 +152,6 @@ def build_ssd(num_classes: int = len(LABELS)) -> Any:
     return keras.Model(inp, [deltas, logits], name="shapes_ssd")
 
 
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area = lambda z: (z[:, 2] - z[:, 0]) * (z[:, 3] - z[:, 1])  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
-
-
 def _ssd_targets(boxes: list[np.ndarray], classes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     anchors = ssd_anchor_array().astype(np.float64)
     cy, cx, ah, aw = anchors.T
@@ -169,16 +163,12 @@ def _ssd_targets(boxes: list[np.ndarray], classes: list[np.ndarray]) -> tuple[np
         if len(bx) == 0:
             continue
         g = bx / SIZE
-        iou = _iou_matrix(anchor_xyxy, g)
+        iou = iou_matrix(anchor_xyxy, g)
         best_gt = iou.argmax(1)
         pos = iou.max(1) >= 0.45
         pos[iou.argmax(0)] = True
         best_gt[iou.argmax(0)] = np.arange(len(g))
-        gg = g[best_gt]
-        gcy, gcx = (gg[:, 1] + gg[:, 3]) / 2, (gg[:, 0] + gg[:, 2]) / 2
-        gh, gw = gg[:, 3] - gg[:, 1], gg[:, 2] - gg[:, 0]
-        enc = np.stack([(gcy - cy) / ah / v[0], (gcx - cx) / aw / v[1], np.log(gh / ah) / v[2],
-                        np.log(gw / aw) / v[3]], 1)
+        enc = encode_deltas(g[best_gt], anchors, v)
         deltas[i, pos, :4] = enc[pos]
         deltas[i, pos, 4] = 1
         labels[i, pos] = cl[best_gt[pos]] + 1

@@ -16,6 +16,17 @@ from mobilekit.errors import ModelError
 from mobilekit.heads.base import Candidates, bind_two, class_scores, register
 
 
+def encode_deltas(boxes: np.ndarray, anchors: np.ndarray, variances: list[float]) -> np.ndarray:
+    """Normalized xyxy boxes against their anchors (``cy, cx, h, w``) → deltas ``ty, tx, th, tw`` (the inverse of
+    the decoding above)."""
+    b, a, v = np.asarray(boxes, np.float64), anchors, variances
+    h = np.maximum(b[:, 3] - b[:, 1], 1e-6)
+    w = np.maximum(b[:, 2] - b[:, 0], 1e-6)
+    return np.stack([((b[:, 1] + b[:, 3]) / 2 - a[:, 0]) / (v[0] * a[:, 2]),
+                     ((b[:, 0] + b[:, 2]) / 2 - a[:, 1]) / (v[1] * a[:, 3]),
+                     np.log(h / a[:, 2]) / v[2], np.log(w / a[:, 3]) / v[3]], axis=1)
+
+
 class SsdHead:
     name = "ssd"
 
@@ -45,14 +56,8 @@ class SsdHead:
 
     def encode(self, boxes: np.ndarray, index: np.ndarray, contract) -> np.ndarray:
         head, inp = contract.head, contract.input
-        a = np.asarray(head.anchors, dtype=np.float64)[index]
         b = np.asarray(boxes, np.float64) / np.array([inp.width, inp.height, inp.width, inp.height])
-        h = np.maximum(b[:, 3] - b[:, 1], 1e-6)
-        w = np.maximum(b[:, 2] - b[:, 0], 1e-6)
-        v = head.variances
-        deltas = np.stack([((b[:, 1] + b[:, 3]) / 2 - a[:, 0]) / (v[0] * a[:, 2]),
-                           ((b[:, 0] + b[:, 2]) / 2 - a[:, 1]) / (v[1] * a[:, 3]),
-                           np.log(h / a[:, 2]) / v[2], np.log(w / a[:, 3]) / v[3]], axis=1)
+        deltas = encode_deltas(b, np.asarray(head.anchors, dtype=np.float64)[index], head.variances)
         return deltas[:, [1, 0, 3, 2]] if head.delta_order == "xywh" else deltas
 
 
