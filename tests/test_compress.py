@@ -130,14 +130,15 @@ def test_feature_hints_pair_each_kept_channel_with_its_original(build):
         trained, losses = hints.training_model(student, teacher, keras, found, x, 1.0)
         gaps = trained(x, training=False)[len(student.outputs):]
         assert len(gaps) == len(losses) == len(found)
-        assert max(float(np.abs(np.asarray(g)).max()) for g in gaps) < 1e-3
+        # gaps are in teacher-spread units: float32 noise reaches 1e-3 in narrow channels
+        assert max(float(np.abs(np.asarray(g)).max()) for g in gaps) < 1e-2
     h = next(h for h in hints.hints_for(graph, plan, cut=True) if h.teacher is not None)
     w = pruned.get_layer(h.layer).get_weights()
     w[1][0] += 5.0  # beta of the first kept channel
     pruned.get_layer(h.layer).set_weights(w)
     trained, _ = hints.training_model(pruned, teacher, keras, [h], x, 1.0)
     gap = np.abs(np.asarray(trained(x, training=False)[-1])).max(axis=(0, 1, 2))
-    assert gap[0] > 1.0 and gap[1:].max() < 1e-3
+    assert gap[0] > 1.0 and gap[1:].max() < 1e-2
 
 
 def test_the_teacher_is_a_copy_the_stages_cannot_change(yolo_model):
