@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -14,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mobilekit import __version__
-from mobilekit.errors import EXIT_INTERNAL, MobilekitError, ParityError
+from mobilekit.errors import EXIT_INTERNAL, InternalError, MobilekitError
 
 err = Console(stderr=True)
 out = Console()
@@ -38,29 +37,44 @@ def _quiet_tf() -> None:
         pass
 
 
+def _failed_check(f: dict[str, Any]) -> dict[str, Any]:
+    """A failing parity check as the JSON and the table show it."""
+    return {"artifact": f["artifact"], "kernels": f["resolver"], "metric": f["metric"], "value": f["value"],
+            "bar": f["bar"], "at_least": f["at_least"]}
+
+
 def _fail(e: MobilekitError, as_json: bool) -> None:
-    if isinstance(e, ParityError):
+    failures = [_failed_check(f) for f in getattr(e, "failures", None) or []]
+    if failures:
         t = Table(title="Parity checks that failed", title_style="bold red")
         for col in ("artifact", "kernels", "metric", "value", "bar"):
             t.add_column(col)
-        for f in e.failures:
-            t.add_row(f["artifact"], f["resolver"], f["metric"], f"{f['value']:.4f}",
+        for f in failures:
+            t.add_row(f["artifact"], f["kernels"], f["metric"], f"{f['value']:.4f}",
                       (">= " if f["at_least"] else "<= ") + f"{f['bar']:g}")
-        err.print(t)
+        if not as_json:
+            err.print(t)
     if as_json:
-        click.echo(json.dumps({"ok": False, "exit_code": e.exit_code, "error": e.one_line()}))
+        click.echo(json.dumps({"ok": False, "exit_code": e.exit_code, "error": e.one_line(),
+                               **({"failures": failures} if failures else {})}, sort_keys=True))
     err.print(f"[bold red]error:[/] {e.one_line()}", highlight=False, soft_wrap=True)
     sys.exit(e.exit_code)
 
 
 def _run(fn, as_json: bool) -> Any:
+    """Every failure ends in one line and a documented exit code; under ``--json`` also one JSON object."""
     try:
         return fn()
     except MobilekitError as e:
         _fail(e, as_json)
     except KeyboardInterrupt:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "exit_code": 130, "error": "interrupted: no bundle was written"}))
         err.print("[bold red]interrupted:[/] no bundle was written")
         sys.exit(130)
+    except Exception as e:  # a bug: still one line, and one JSON object under --json
+        _fail(InternalError(f"internal error: {e.__class__.__name__}: {e}",
+                            fix="this is a bug in mobilekit: please report it with the command and config"), as_json)
 
 
 def _summary(result, as_json: bool) -> None:
@@ -133,30 +147,16 @@ def main() -> None:
     _quiet_tf()
 
 
-@contextlib.contextmanager
-def _stdout_to_stderr():
-    """Native converter/runtime code prints to fd 1; with --json, stdout must hold only the JSON object."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def _build(cfg, out_dir: Path, quiet: bool, as_json: bool, sample_apps: bool = False):
+    """Run the build in a supervised worker process (:mod:`mobilekit.supervise`): a native crash in a converter or
+    runtime becomes one line with its own exit code, and leaves no temporary files."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from mobilekit.pipeline import build
+    from mobilekit.supervise import run
 
-    if as_json:
-        with _stdout_to_stderr():
-            return build(cfg, out_dir, sample_apps=sample_apps)
-    if quiet:
-        return build(cfg, out_dir, sample_apps=sample_apps)
+    job = {"config": cfg, "out": str(out_dir), "sample_apps": sample_apps}
+    if quiet or as_json:
+        return run(job)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=False) as progress:
         state: dict[str, Any] = {}
@@ -166,9 +166,11 @@ def _build(cfg, out_dir: Path, quiet: bool, as_json: bool, sample_apps: bool = F
                 progress.update(state["task"], completed=1, total=1)
             state["task"] = progress.add_task(text, total=None)
 
-        result = build(cfg, out_dir, step, sample_apps=sample_apps)
-        progress.update(state["task"], completed=1, total=1)
-        return result
+        try:
+            return run(job, step)
+        finally:
+            if "task" in state:
+                progress.update(state["task"], completed=1, total=1)
 
 
 @main.command()
@@ -285,9 +287,13 @@ def doctor(as_json: bool) -> None:
 
 
 def entry() -> None:
-    """Console script: an unexpected exception is a bug; say so in one line and exit 1."""
+    """Console script: an unexpected exception outside a command's own handling is a bug; one line, exit 1 (one
+    JSON object too when ``--json`` was given)."""
     try:
         main()
     except Exception as e:
-        err.print(f"[bold red]internal error:[/] {e.__class__.__name__}: {e}")
+        line = f"internal error: {e.__class__.__name__}: {e}"
+        if "--json" in sys.argv[1:]:
+            click.echo(json.dumps({"ok": False, "exit_code": EXIT_INTERNAL, "error": line}))
+        err.print(f"[bold red]{line}[/]", highlight=False, soft_wrap=True)
         sys.exit(EXIT_INTERNAL)

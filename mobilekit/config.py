@@ -100,6 +100,9 @@ class ParitySettings:
     min_detection_precision: float = 0.8
     max_map50_drop: float = 2.0  # points of mAP@0.5
     images: int = 32
+    #: false: measure and report every check (manifest, report, console) but never fail the build on them; for
+    #: exploratory builds and for tests about something other than accuracy. Release builds keep the gate.
+    enforce: bool = True
 
 
 @dataclass

@@ -17,6 +17,7 @@ EXIT_PARITY = 3
 EXIT_CONVERSION = 4
 EXIT_OUTPUT = 5
 EXIT_VERIFY = 6  # mobilekit verify: an artifact is missing or differs from the manifest
+EXIT_CRASH = 7  # native code (converter, LiteRT, coremltools) crashed the build's worker process
 
 
 class MobilekitError(Exception):
@@ -35,6 +36,12 @@ class MobilekitError(Exception):
         if self.fix:
             text += f". Fix: {self.fix}"
         return " ".join(text.split())
+
+
+class InternalError(MobilekitError):
+    """A bug in mobilekit, reported in one line like every other failure."""
+
+    exit_code = EXIT_INTERNAL
 
 
 class ConfigError(MobilekitError):

@@ -16,6 +16,7 @@ from conftest import detector_config, write_config
 
 from mobilekit.cli import main
 from mobilekit.errors import EXIT_OUTPUT, EXIT_PARITY, EXIT_VERIFY
+from mobilekit.supervise import IN_PROCESS
 
 
 def _build(tmp: Path, cfg: dict, out: Path, *extra: str):
@@ -114,7 +115,9 @@ def test_a_failed_write_leaves_the_previous_bundle_untouched(failure, tmp_path, 
     out = tmp_path / "release"
     shutil.copytree(twin_bundles[0], out)
     before = (out / "manifest.json").read_bytes()
-    # the disk fills (or fails) while the Swift package's model resources are copied, late in the write
+    # the disk fills (or fails) while the Swift package's model resources are copied, late in the write (the build
+    # runs in this process so that the patched copy is the one it uses)
+    monkeypatch.setenv(IN_PROCESS, "1")
     monkeypatch.setattr(shutil, "copytree", _failing_copytree(failure))
     cfg = detector_config(yolo_model, shapes_dataset, cache / "labels.txt")
     cfg.update({"parity": {"images": 8}})
@@ -136,6 +139,7 @@ def test_an_interrupted_build_keeps_the_previous_bundle(tmp_path, twin_bundles, 
     def interrupted(self):
         raise KeyboardInterrupt
 
+    monkeypatch.setenv(IN_PROCESS, "1")
     monkeypatch.setattr(BundleWriter, "commit", interrupted)  # Ctrl-C just before the bundle moves into place
     cfg = detector_config(yolo_model, shapes_dataset, cache / "labels.txt")
     cfg.update({"coreml": {"enabled": False}, "parity": {"images": 4}})

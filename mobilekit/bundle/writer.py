@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mobilekit.errors import OutputError
+from mobilekit.supervise import sweep
 
 
 def sha256(data: bytes) -> str:
@@ -44,7 +45,11 @@ class BundleWriter:
         parent = self.target.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=parent))
+            # what builds killed before they could clean up left beside this output (their pid is in the name)
+            sweep(parent, f".{self.target.name}.tmp-")
+            sweep(parent, f".{self.target.name}.old-")
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-{os.getpid()}-", dir=parent))
+            os.chmod(self.tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would become the bundle's mode
         except OSError as e:
             raise OutputError(f"cannot write here ({e.strerror})", path=parent,
                               fix="choose a writable --out directory") from None
@@ -97,6 +102,13 @@ class BundleWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None or self.tmp.exists():
             self.abort()
+
+
+def _umask() -> int:
+    """The process umask (only readable by setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _jsonable(o: Any) -> Any:

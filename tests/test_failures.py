@@ -1,0 +1,125 @@
+"""Every failure ends in one line and a documented exit code, also under ``--json``; nothing is left behind.
+
+Each build here is the real command in its own process (``python -m mobilekit build ... --json``) with a private
+``TMPDIR``, so the tests see exactly what a pipeline sees: stdout holds one JSON object and nothing else, and the
+temporary directory is as it was before the build, whatever the outcome, a native crash (SIGABRT) included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import write_config
+
+from mobilekit.errors import EXIT_BAD_INPUT, EXIT_CONVERSION, EXIT_CRASH, EXIT_INTERNAL, EXIT_OUTPUT, EXIT_PARITY
+from mobilekit.supervise import FAULT, RUN_PREFIX
+
+
+@pytest.fixture(scope="module")
+def cumsum_model(tmp_path_factory) -> Path:
+    """A classifier with an op that has no int8 TFLite kernel (CUMSUM): the int8 file cannot be full-integer."""
+    import keras
+
+    inp = keras.Input((96, 96, 3), name="image")
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, strides=4)(inp))
+    out = keras.layers.Dense(3, activation="softmax")(keras.ops.cumsum(h, axis=-1))
+    path = tmp_path_factory.mktemp("cumsum") / "cumsum.keras"
+    keras.Model(inp, out).save(path)
+    return path
+
+
+def _config(model: Path, images: Path, labels: Path, **extra: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {"model": str(model), "name": "failing", "task": "classification", "labels": str(labels),
+                           "calibration": {"images": str(images), "count": 6}, "coreml": {"enabled": False},
+                           "export": {"fp16": False}, "parity": {"images": 4}}
+    cfg.update(extra)
+    return cfg
+
+
+def _cli(args: list[str], tmp: Path, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
+    """Run the command as a user does, with a private TMPDIR that must be empty again afterwards."""
+    tmpdir = tmp / "tmpdir"
+    tmpdir.mkdir(exist_ok=True)
+    res = subprocess.run([sys.executable, "-m", "mobilekit", *args], capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "TMPDIR": str(tmpdir), **(env or {})})
+    assert sorted(p.name for p in tmpdir.iterdir()) == [], res.stderr[-3000:]
+    return res.returncode, json.loads(res.stdout), res.stderr  # the whole of stdout is one JSON object
+
+
+def _last_line(stderr: str) -> str:
+    return [ln for ln in stderr.splitlines() if ln.strip()][-1]
+
+
+CASES = {
+    # exit code → (config changes, environment, out is a file, what the line says)
+    EXIT_BAD_INPUT: ({"parity": {"imags": 4}}, {}, False, "parity.imags: unknown key"),
+    EXIT_PARITY: ({"parity": {"images": 4, "min_snr_db": 1000.0}}, {}, False, "parity below the configured bar"),
+    EXIT_CONVERSION: ({"model": "cumsum"}, {}, False, "not full-integer"),
+    EXIT_OUTPUT: ({}, {}, True, "output path is a file"),
+    EXIT_INTERNAL: ({}, {FAULT: "raise:Reading calibration images"}, False, "internal error in stage"),
+    EXIT_CRASH: ({}, {FAULT: "abort:Measuring parity"}, False, "crashed natively (SIGABRT) in stage 'Measuring parity"),
+}
+
+
+@pytest.mark.parametrize("code", list(CASES), ids=lambda c: f"exit{c}")
+def test_every_exit_code_is_one_json_object_and_one_line(code, tmp_path, classifier_model, cumsum_model,
+                                                         shapes_dataset, cache):
+    changes, env, out_is_file, says = CASES[code]
+    model = cumsum_model if changes.get("model") == "cumsum" else classifier_model
+    cfg = _config(model, shapes_dataset, cache / "labels.txt", **{k: v for k, v in changes.items() if k != "model"})
+    out = tmp_path / "bundle"
+    if out_is_file:
+        out.write_text("not a folder")
+    rc, obj, stderr = _cli(["build", str(write_config(tmp_path, cfg)), "--out", str(out), "--json"], tmp_path, env)
+    assert rc == code == obj["exit_code"] and obj["ok"] is False, (obj, stderr[-2000:])
+    assert says in obj["error"] and "\n" not in obj["error"]
+    assert _last_line(stderr) == f"error: {obj['error']}"  # the same one line closes the human output
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle")]
+    assert not left and (out.is_file() if out_is_file else not out.exists()), left
+    if code == EXIT_PARITY:  # the failing checks themselves, not only the summary
+        assert obj["failures"] and all(set(f) >= {"artifact", "kernels", "metric", "value", "bar"}
+                                       for f in obj["failures"])
+        assert {f["metric"].split(".")[-1] for f in obj["failures"]} == {"snr_db"}
+        assert {f["kernels"] for f in obj["failures"]} == {"xnnpack", "reference"}
+
+
+def test_a_crash_inside_a_kernel_names_the_artifact_and_kernels(tmp_path, classifier_model, shapes_dataset, cache):
+    """A native abort while LiteRT's reference kernels run the int8 model is reported with that artifact and kernel
+    set; the Core ML conversion's temporary packages (coremltools writes them to TMPDIR) go with the run folder."""
+    cfg = _config(classifier_model, shapes_dataset, cache / "labels.txt", coreml={"enabled": True, "compression": []})
+    rc, obj, _ = _cli(["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "b"), "--json"], tmp_path,
+                      {FAULT: "abort:tflite-int8 with LiteRT reference"})
+    assert rc == EXIT_CRASH == obj["exit_code"], obj
+    assert "in stage 'Measuring parity" in obj["error"] and "on tflite-int8 with LiteRT reference kernels" in \
+        obj["error"] and "last Python frame" in obj["error"], obj
+
+
+def test_a_good_build_sweeps_what_killed_builds_left_and_follows_the_umask(tmp_path, classifier_model,
+                                                                           shapes_dataset, cache):
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs: the builds "killed" below had it
+    tmpdir = tmp_path / "tmpdir"
+    stale = [tmpdir / f"{RUN_PREFIX}{dead.pid}-abcd1234", tmp_path / f".bundle.tmp-{dead.pid}-x1y2",
+             tmp_path / f".bundle.old-{dead.pid}"]
+    live = tmp_path / f".bundle.tmp-{os.getpid()}-live"  # a build that is still running: not ours to remove
+    for d in [*stale, live]:
+        (d / "sub").mkdir(parents=True)
+    cfg = _config(classifier_model, shapes_dataset, cache / "labels.txt", parity={"images": 4, "enforce": False})
+    old = os.umask(0o022)
+    try:
+        rc, obj, stderr = _cli(["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "bundle"),
+                                "--json"], tmp_path)
+    finally:
+        os.umask(old)
+    assert rc == 0 and obj["ok"], stderr[-2000:]
+    assert not any(d.exists() for d in stale) and live.is_dir()
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in [tmp_path / "bundle", *(tmp_path / "bundle").rglob("*")]
+             if p.is_dir()}
+    assert modes == {0o755}, modes
