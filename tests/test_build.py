@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import COCO128, HEAD_SETTINGS, detector_config, write_config
+from conftest import COCO128, HEAD_SETTINGS, NO_GATE, detector_config, write_config
 
 from mobilekit.bundle.writer import digest
 from mobilekit.cli import main
@@ -86,10 +86,10 @@ def test_uint8_io_and_classifier(tmp_path, classifier_model, shapes_dataset, cac
 def test_h5_and_saved_model_sources(tmp_path, h5_classifier, saved_model_dir, shapes_dataset, cache):
     labels = cache / "labels.txt"
     cls_cfg = {"model": str(h5_classifier), "task": "classification", "labels": str(labels),
-               "calibration": {"images": str(shapes_dataset), "count": 20}, "parity": {"images": 12}}
+               "calibration": {"images": str(shapes_dataset), "count": 20}, "parity": {"images": 12, **NO_GATE}}
     code, text = build(tmp_path / "a", cls_cfg, tmp_path / "a" / "out")
     assert code == 0, text
-    det_cfg = detector_config(saved_model_dir, shapes_dataset, labels, "decoded",
+    det_cfg = detector_config(saved_model_dir, shapes_dataset, labels, "decoded", parity=NO_GATE,
                               detection={"head": "decoded", "box_format": "xyxy", "box_units": "normalized"})
     code, text = build(tmp_path / "b", det_cfg, tmp_path / "b" / "out")
     assert code == 0, text

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import detector_config, write_config
+from conftest import NO_GATE, detector_config, write_config
 
 from mobilekit.config import CoreMLSettings
 from mobilekit.emulate.coreml import CoreMLEmulator
@@ -157,7 +157,7 @@ def test_image_input_applies_the_models_own_normalization(tmp_path, classifier_m
 
     cfg = {"model": str(classifier_model), "task": "classification", "labels": str(cache / "labels.txt"),
            "input": {"normalization": {"mean": [10, 20, 30], "std": [255, 255, 255]}},
-           "calibration": {"images": str(shapes_dataset), "count": 10}, "parity": {"images": 10},
+           "calibration": {"images": str(shapes_dataset), "count": 10}, "parity": {"images": 10, **NO_GATE},
            "coreml": {"input": "image", "compression": []}}
     res = CliRunner().invoke(main, ["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "o"), "--quiet"])
     assert res.exit_code == 0, res.output
@@ -181,7 +181,7 @@ def test_vision_pipeline_agrees_with_the_reference(tmp_path, ssd_model, shapes_d
         "outputs": {"boxes": "box_deltas", "scores": "class_logits"},
         "anchors": {"feature_maps": [[12, 12]], "min_scale": 0.35, "max_scale": 0.35,
                     "aspect_ratios": [1.0, 2.0, 0.5]}},
-        coreml={"input": "image", "vision": True, "compression": []})
+        coreml={"input": "image", "vision": True, "compression": []}, parity={"images": 24, **NO_GATE})
     res = CliRunner().invoke(main, ["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "o"), "--quiet"])
     assert res.exit_code == 0, res.output
     import coremltools as ct

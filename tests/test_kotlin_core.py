@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import detector_config, write_config
+from conftest import NO_GATE, detector_config, write_config
 
 from mobilekit.cli import main
 from mobilekit.codegen.android import module_name, names, render_core, render_module
@@ -72,7 +72,8 @@ def bundles(tmp_path_factory, yolo_model, yolo_variants, ssd_model, shapes_datas
     for head, (io, extra) in HEADS.items():
         work = tmp_path_factory.mktemp(head)
         cfg = detector_config(models[head], shapes_dataset, cache / "labels.txt", head, **extra)
-        cfg.update({"name": f"{head} det", "export": {"int8_io": io, "fp16": False}, "coreml": {"enabled": False}})
+        cfg.update({"name": f"{head} det", "export": {"int8_io": io, "fp16": False}, "coreml": {"enabled": False},
+                    "parity": {**cfg["parity"], **NO_GATE}})
         res = CliRunner().invoke(main, ["build", str(write_config(work, cfg)), "--out", str(work / "b"), "--quiet"])
         assert res.exit_code == 0, res.output
         out[head] = work / "b"
@@ -84,7 +85,7 @@ def classifier_bundle(tmp_path_factory, classifier_model, shapes_dataset, cache)
     work = tmp_path_factory.mktemp("cls")
     cfg = {"model": str(classifier_model), "name": "shapes-classifier", "task": "classification",
            "labels": str(cache / "labels.txt"), "calibration": {"images": str(shapes_dataset), "count": 10},
-           "parity": {"images": 8}, "coreml": {"enabled": False}}
+           "parity": {"images": 8, **NO_GATE}, "coreml": {"enabled": False}}
     res = CliRunner().invoke(main, ["build", str(write_config(work, cfg)), "--out", str(work / "b"), "--quiet"])
     assert res.exit_code == 0, res.output
     return work / "b"
@@ -93,36 +94,27 @@ def classifier_bundle(tmp_path_factory, classifier_model, shapes_dataset, cache)
 STUBS = Path(__file__).parent / "stubs" / "android"
 
 
+def shipped_module(bundle: Path) -> Path:
+    """The Android library module as the bundle holds it (what the tests compile and read, never a re-render)."""
+    return bundle / "sdk" / "android" / module_name(Contract.load(bundle / "contract.json"))
+
+
 @pytest.fixture(scope="module")
 def compiled(bundles, classifier_bundle, tmp_path_factory):
-    """Every generated module (core, API) with its golden harness and the API stubs, in one kotlinc run."""
+    """Every shipped module's Kotlin sources (core, API), each with a golden harness added beside them, and the API
+    stubs, in one kotlinc run."""
     src = tmp_path_factory.mktemp("kt_src")
-    harness = jinja2.Template((Path(__file__).parent / "kotlin" / "Golden.kt.j2").read_text())
     sources = sorted(STUBS.rglob("*.java"))
-    contract = Contract.load(classifier_bundle / "contract.json")
-    for rel, text in render_module(contract).items():
-        if rel.endswith(".kt"):
-            p = src / "classifier" / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(text)
-            sources.append(p)
-    package, tname = names(contract)
-    h = src / "classifier" / "GoldenClassifier.kt"
-    h.write_text(jinja2.Template((Path(__file__).parent / "kotlin" / "GoldenClassifier.kt.j2").read_text()).render(
-        package=package, type_name=tname))
-    sources.append(h)
-    for head, bundle in bundles.items():
-        contract = Contract.load(bundle / "contract.json")
-        for rel, text in render_module(contract).items():
-            if not rel.endswith(".kt"):
-                continue
-            p = src / head / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(text)
-            sources.append(p)
-        package, tname = names(contract)
-        h = src / head / "Golden.kt"
-        h.write_text(harness.render(package=package, type_name=tname))
+    for key, bundle, harness in [("classifier", classifier_bundle, "GoldenClassifier.kt.j2"),
+                                 *((head, b, "Golden.kt.j2") for head, b in bundles.items())]:
+        shipped = sorted(shipped_module(bundle).rglob("*.kt"))
+        assert len(shipped) >= 4, shipped
+        sources += shipped
+        package, tname = names(Contract.load(bundle / "contract.json"))
+        h = src / key / "Golden.kt"
+        h.parent.mkdir(parents=True)
+        h.write_text(jinja2.Template((Path(__file__).parent / "kotlin" / harness).read_text()).render(
+            package=package, type_name=tname))
         sources.append(h)
     classes = tmp_path_factory.mktemp("kt_classes")
     warnings = kotlinc(sources, classes)
@@ -149,15 +141,49 @@ def test_compiles_warning_clean(compiled):
 
 def test_module_layout(bundles):
     contract = Contract.load(bundles["yolo"] / "contract.json")
-    files = render_module(contract)
+    module = shipped_module(bundles["yolo"])
+    files = {p.relative_to(module).as_posix(): p for p in module.rglob("*") if p.is_file()}
+    assert {rel: p.read_text() for rel, p in files.items() if not rel.startswith("src/main/assets/")} == \
+        {rel: text for rel, text in render_module(contract).items()}  # the bundle ships what codegen renders
     package_dir = names(contract)[0].replace(".", "/")
     kt = f"src/main/kotlin/{package_dir}"
     want = {"build.gradle.kts", "src/main/AndroidManifest.xml", "README.md", "consumer-rules.pro",
             f"{kt}/YoloDetDetector.kt", f"{kt}/Preprocess.kt", f"{kt}/Postprocess.kt", f"{kt}/YoloDetSpec.kt"}
     assert want <= set(files)
-    gradle = files["build.gradle.kts"]
-    assert 'implementation("com.google.ai.edge.litert:litert-gpu:' in gradle and 'noCompress += "tflite"' in gradle
-    assert module_name(contract) == "yoloDet-sdk" and "NNAPI is deprecated" in files["README.md"]
+    assert module_name(contract) == "yoloDet-sdk" and "NNAPI is deprecated" in files["README.md"].read_text()
+
+
+def _stub_version(pattern: str) -> set[str]:
+    """The API versions the compile-only stubs say they mirror (their first line names it)."""
+    import re
+
+    return {m.group(1) for p in STUBS.rglob("*.java") if (m := re.search(pattern, p.read_text().splitlines()[0]))}
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+def test_shipped_gradle_file_matches_the_sources_and_the_stubs(head, bundles):
+    """The shipped build.gradle.kts, read as it is: its namespace is the Kotlin package, it depends on exactly the
+    LiteRT release the stubs mirror (so the compile test checks the API the app will get), compiles against the
+    Android API level the stubs mirror, keeps .tflite uncompressed, and every asset the sources open is shipped."""
+    import re
+
+    module = shipped_module(bundles[head])
+    gradle = (module / "build.gradle.kts").read_text()
+    package = names(Contract.load(bundles[head] / "contract.json"))[0]
+    assert re.search(r'namespace = "([\w.]+)"', gradle).group(1) == package
+    for kt in (module / "src/main/kotlin").rglob("*.kt"):
+        assert re.search(r"^package ([\w.]+)", kt.read_text(), re.M).group(1) == package, kt
+    deps = dict(re.findall(r'implementation\("([\w.\-]+:[\w.\-]+):([\w.\-]+)"\)', gradle))
+    litert = _stub_version(r"LiteRT (\d+\.\d+)")
+    assert set(deps) == {"com.google.ai.edge.litert:litert", "com.google.ai.edge.litert:litert-gpu",
+                         "com.google.ai.edge.litert:litert-gpu-api"}
+    assert {v.rsplit(".", 1)[0] for v in deps.values()} == litert, (deps, litert)
+    api = _stub_version(r"Android API level (\d+)")
+    assert re.search(r"compileSdk = (\d+)", gradle).group(1) in api and 'noCompress += "tflite"' in gradle
+    sources = "\n".join(p.read_text() for p in (module / "src/main/kotlin").rglob("*.kt"))
+    assets = {p.name for p in (module / "src/main/assets").iterdir()}
+    named = set(re.findall(r'"([\w.\-]+\.(?:tflite|txt))"', sources))
+    assert named and named <= assets, (named, assets)
 
 
 def _open(bundle: Path) -> tuple[Contract, str, LiteRTRunner]:

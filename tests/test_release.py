@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import detector_config, write_config
+from conftest import NO_GATE, detector_config, write_config
 
 from mobilekit.cli import main
 from mobilekit.errors import EXIT_OUTPUT, EXIT_PARITY, EXIT_VERIFY
@@ -28,7 +28,7 @@ def twin_bundles(tmp_path_factory, yolo_model, shapes_dataset, cache):
     """The same model and config built twice (TFLite, Core ML with a compressed variant and Vision, both SDKs)."""
     work = tmp_path_factory.mktemp("twins")
     cfg = detector_config(yolo_model, shapes_dataset, cache / "labels.txt")
-    cfg.update({"parity": {"images": 8}, "coreml": {"input": "image", "vision": True}})
+    cfg.update({"parity": {"images": 8, **NO_GATE}, "coreml": {"input": "image", "vision": True}})
     outs = []
     for i in (1, 2):
         res = _build(work, cfg, work / f"b{i}", "--quiet")
@@ -120,7 +120,7 @@ def test_a_failed_write_leaves_the_previous_bundle_untouched(failure, tmp_path, 
     monkeypatch.setenv(IN_PROCESS, "1")
     monkeypatch.setattr(shutil, "copytree", _failing_copytree(failure))
     cfg = detector_config(yolo_model, shapes_dataset, cache / "labels.txt")
-    cfg.update({"parity": {"images": 8}})
+    cfg.update({"parity": {"images": 8, **NO_GATE}})
     res = _build(tmp_path, cfg, out)
     assert res.exit_code == EXIT_OUTPUT, res.output
     assert "failed" in res.output and "Fix:" in res.output
@@ -142,7 +142,7 @@ def test_an_interrupted_build_keeps_the_previous_bundle(tmp_path, twin_bundles, 
     monkeypatch.setenv(IN_PROCESS, "1")
     monkeypatch.setattr(BundleWriter, "commit", interrupted)  # Ctrl-C just before the bundle moves into place
     cfg = detector_config(yolo_model, shapes_dataset, cache / "labels.txt")
-    cfg.update({"coreml": {"enabled": False}, "parity": {"images": 4}})
+    cfg.update({"coreml": {"enabled": False}, "parity": {"images": 4, **NO_GATE}})
     res = _build(tmp_path, cfg, out)
     assert res.exit_code == 130 and "interrupted" in res.output
     assert (out / "manifest.json").read_bytes() == before
@@ -162,7 +162,7 @@ def _failing_copytree(code: int):
 
 def test_unwritable_output_location(tmp_path, yolo_model, shapes_dataset, cache):
     cfg = detector_config(yolo_model, shapes_dataset, cache / "labels.txt")
-    cfg.update({"coreml": {"enabled": False}, "parity": {"images": 4}})
+    cfg.update({"coreml": {"enabled": False}, "parity": {"images": 4, **NO_GATE}})
     res = _build(tmp_path, cfg, Path("/proc/mobilekit-bundle"))
     assert res.exit_code == EXIT_OUTPUT, res.output
     assert "error: /proc" in res.output and "cannot write here" in res.output and "Fix:" in res.output

@@ -11,7 +11,7 @@ from pathlib import Path
 import jinja2
 import pytest
 from click.testing import CliRunner
-from conftest import detector_config, write_config
+from conftest import NO_GATE, detector_config, write_config
 from test_kotlin_core import STUBS, kotlinc
 from test_swift_sdk import run_swift
 
@@ -27,10 +27,11 @@ HERE = Path(__file__).parent
 def bundles(tmp_path_factory, yolo_model, classifier_model, shapes_dataset, cache):
     work = tmp_path_factory.mktemp("samples")
     det = detector_config(yolo_model, shapes_dataset, cache / "labels.txt")
-    det.update({"name": "street detector", "parity": {"images": 8}, "coreml": {"input": "image", "vision": True}})
+    det.update({"name": "street detector", "parity": {"images": 8, **NO_GATE},
+                "coreml": {"input": "image", "vision": True}})
     cls = {"model": str(classifier_model), "name": "shape classifier", "task": "classification",
            "labels": str(cache / "labels.txt"), "calibration": {"images": str(shapes_dataset), "count": 10},
-           "parity": {"images": 8}}
+           "parity": {"images": 8, **NO_GATE}}
     out = {}
     for key, cfg in (("detector", det), ("classifier", cls)):
         res = CliRunner().invoke(main, ["build", str(write_config(work / key, cfg)), "--out", str(work / key / "b"),
