@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import NO_GATE, detector_config, write_config
+from conftest import NO_GATE, WIDE_BAR, detector_config, write_config
 
 from mobilekit.config import CoreMLSettings
 from mobilekit.emulate.coreml import CoreMLEmulator
@@ -107,7 +107,8 @@ def test_build_ships_coreml_packages_with_parity(tmp_path, yolo_model, shapes_da
     parity = json.loads((out / "report/parity.json").read_text())
     for kind in ("coreml-fp16", "coreml-palettize8", "coreml-linear8"):
         res_ = parity["artifacts"][kind]["resolvers"]["emulator"]
-        assert res_["tensors"]["scores"]["cosine"] > 0.98 and res_["detection"]["recall"] > 0.8
+        assert res_["tensors"]["scores"]["cosine"] > 0.98
+        assert res_["detection"]["recall"] >= WIDE_BAR["min_detection_recall"]
     assert parity["fp16_watch"]["coreml-fp16"]["overflow_values"] == 0
     ane = json.loads((out / "report/ane.json").read_text())
     assert ane["compute_ops"] > 10
