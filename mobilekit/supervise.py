@@ -41,6 +41,8 @@ EVENTS_FD = "MOBILEKIT_EVENTS_FD"
 #: '<artifact> with <kernels>' containing it (``abort:tflite-int8 with LiteRT reference``); ``raise:<text>`` raises
 #: an unexpected Python exception there instead (an internal error).
 FAULT = "MOBILEKIT_FAULT"
+#: The supervisor's pid, for the worker to check that it is still there.
+SUPERVISOR = "MOBILEKIT_SUPERVISOR"
 #: Set to run the build in the CLI's own process (no crash isolation), e.g. under pdb or a profiler.
 IN_PROCESS = "MOBILEKIT_IN_PROCESS"
 RUN_PREFIX = "mobilekit-run-"
@@ -154,10 +156,14 @@ def sweep(folder: Path, prefix: str) -> list[Path]:
     return removed
 
 
-def _die_with_parent() -> None:
-    """In the worker, before exec: the kernel sends SIGKILL to it when the supervisor dies (Linux)."""
-    with contextlib.suppress(OSError):
+def die_with_supervisor() -> None:
+    """In the worker: the kernel kills it when the supervisor dies (Linux), so a build killed with SIGKILL does not
+    go on writing a bundle nobody waits for. Set here rather than in a ``preexec_fn``, which is unsafe in the
+    supervisor (rich's progress display runs a thread); a supervisor already gone by then ends the worker too."""
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(os.environ.get(SUPERVISOR, os.getppid())):
+        os._exit(EXIT_CRASH)
 
 
 def _signal_name(code: int) -> str:
@@ -237,11 +243,10 @@ def run(job: dict[str, Any], step: Callable[[str], None] = lambda s: None) -> An
         if os.environ.get(IN_PROCESS):
             return _in_process(run_dir, step)
         read_fd, write_fd = os.pipe()
-        env = {**os.environ, "TMPDIR": str(run_dir / "tmp"), EVENTS_FD: str(write_fd)}
+        env = {**os.environ, "TMPDIR": str(run_dir / "tmp"), EVENTS_FD: str(write_fd), SUPERVISOR: str(os.getpid())}
         try:
             proc = subprocess.Popen([sys.executable, "-m", "mobilekit.worker", str(run_dir)], env=env,
-                                    pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=2,
-                                    preexec_fn=_die_with_parent)
+                                    pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=2)
         finally:
             os.close(write_fd)
         site: dict[str, str | None] = {"stage": None, "artifact": None, "kernels": None}

@@ -41,8 +41,9 @@ def execute(run_dir: Path, step: Callable[[str], None]) -> int:
 
 def main(run_dir: Path) -> int:
     from mobilekit.cli import _quiet_tf
-    from mobilekit.supervise import stage
+    from mobilekit.supervise import die_with_supervisor, stage
 
+    die_with_supervisor()
     fault = (run_dir / "fault.txt").open("w")
     faulthandler.enable(file=fault, all_threads=False)
     _quiet_tf()

@@ -12,6 +12,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,25 +102,51 @@ def test_a_crash_inside_a_kernel_names_the_artifact_and_kernels(tmp_path, classi
         obj["error"] and "last Python frame" in obj["error"], obj
 
 
-def test_a_good_build_sweeps_what_killed_builds_left_and_follows_the_umask(tmp_path, classifier_model,
-                                                                           shapes_dataset, cache):
-    dead = subprocess.Popen(["true"])
-    dead.wait()  # a pid that no longer runs: the builds "killed" below had it
+def _workers(run_dir: Path) -> list[int]:
+    """Pids of worker processes still running for ``run_dir``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(run_dir) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_a_killed_build_leaves_nothing_the_next_build_keeps(tmp_path, classifier_model, shapes_dataset, cache):
+    """SIGKILL the CLI mid-build: its worker dies with it, and the next build into the same output removes what
+    the dead build left (its run folder in TMPDIR, a bundle temp folder beside the output); a live build's temp
+    folder stays. The bundle's root follows the umask like its subfolders."""
     tmpdir = tmp_path / "tmpdir"
-    stale = [tmpdir / f"{RUN_PREFIX}{dead.pid}-abcd1234", tmp_path / f".bundle.tmp-{dead.pid}-x1y2",
-             tmp_path / f".bundle.old-{dead.pid}"]
+    tmpdir.mkdir()
+    cfg = write_config(tmp_path, _config(classifier_model, shapes_dataset, cache / "labels.txt",
+                                         parity={"images": 4, "enforce": False}))
+    cmd = [sys.executable, "-m", "mobilekit", "build", str(cfg), "--out", str(tmp_path / "bundle"), "--json"]
+    victim = subprocess.Popen(cmd, env={**os.environ, "TMPDIR": str(tmpdir)}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (runs := list(tmpdir.glob(f"{RUN_PREFIX}*"))) or not _workers(runs[0]):
+        assert time.monotonic() < deadline and victim.poll() is None, "the build never started its worker"
+        time.sleep(0.2)
+    time.sleep(2)  # into the build
+    victim.kill()
+    victim.wait()
+    while _workers(runs[0]):  # the kernel ends the worker with its supervisor (PR_SET_PDEATHSIG)
+        assert time.monotonic() < deadline, "the worker outlived its killed supervisor"
+        time.sleep(0.2)
+    assert runs[0].is_dir()  # SIGKILL: nobody could clean up
+    dead = tmp_path / f".bundle.tmp-{victim.pid}-x1y2"  # as if it had died while writing the bundle
     live = tmp_path / f".bundle.tmp-{os.getpid()}-live"  # a build that is still running: not ours to remove
-    for d in [*stale, live]:
+    for d in (dead, live):
         (d / "sub").mkdir(parents=True)
-    cfg = _config(classifier_model, shapes_dataset, cache / "labels.txt", parity={"images": 4, "enforce": False})
     old = os.umask(0o022)
     try:
-        rc, obj, stderr = _cli(["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "bundle"),
-                                "--json"], tmp_path)
+        rc, obj, stderr = _cli(cmd[3:], tmp_path)  # asserts that TMPDIR is empty afterwards
     finally:
         os.umask(old)
     assert rc == 0 and obj["ok"], stderr[-2000:]
-    assert not any(d.exists() for d in stale) and live.is_dir()
+    assert not dead.exists() and live.is_dir()
     modes = {stat.S_IMODE(p.stat().st_mode) for p in [tmp_path / "bundle", *(tmp_path / "bundle").rglob("*")]
              if p.is_dir()}
     assert modes == {0o755}, modes
