@@ -105,6 +105,9 @@ def _summary(result, as_json: bool) -> None:
         p.add_row(c.artifact, c.resolver, c.metric, f"{c.value:.4f}", (">= " if c.at_least else "<= ") + f"{c.bar:g}",
                   "[green]ok[/]" if c.passed else "[red]FAIL[/]")
     out.print(p)
+    if not m["parity"].get("passed", True):
+        out.print(f"[yellow]parity gate off (parity.enforce: false):[/] {len(result.failed_checks)} check(s) below "
+                  "the bar; this bundle is not proven for release")
     if m.get("compression"):
         out.print(_compression_table(m["compression"]["stages"]))
     split = m.get("split") or {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +211,37 @@ def fresh_out(tmp_path: Path) -> Path:
     out = tmp_path / "bundle"
     shutil.rmtree(out, ignore_errors=True)
     return out
+
+
+def swift() -> str:
+    """The Swift driver; a test that needs it fails (never skips) without it, and says how to get it."""
+    found = shutil.which("swift") or ("/opt/swift/usr/bin/swift" if Path("/opt/swift/usr/bin/swift").exists() else None)
+    if found is None:
+        pytest.fail("Swift is missing: install a Swift 6 toolchain for Linux from swift.org (e.g. into /opt/swift) "
+                    "and put its usr/bin on PATH; the generated Swift package is checked with it")
+    return found
+
+
+def run_swift(*args: str, cwd: Path, timeout: int = 1800) -> subprocess.CompletedProcess:
+    res = subprocess.run([swift(), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, f"swift {' '.join(args)} failed:\n{res.stdout[-6000:]}\n{res.stderr[-6000:]}"
+    return res
+
+
+def swift_modules(bin_path: Path) -> Path:
+    """Where a debug build (`.build/debug`) puts its `.swiftmodule`s: `Modules/` since SwiftPM 6."""
+    return bin_path / "Modules" if (bin_path / "Modules").is_dir() else bin_path
+
+
+@pytest.fixture(scope="session")
+def apple_stub_modules(tmp_path_factory) -> Path:
+    """Apple's frameworks as compile-only stub modules (tests/stubs/ios), built once; the folder holding their
+    `.swiftmodule`s, for `swift build -Xswiftc -I <it>` on a shipped package that stays as it is."""
+    here = Path(__file__).parent
+    root = tmp_path_factory.mktemp("apple_stubs")
+    shutil.copytree(here / "stubs" / "ios", root / "Stubs")
+    shutil.copy(here / "swift" / "StubsPackage.swift", root / "Package.swift")
+    run_swift("build", cwd=root)
+    modules = swift_modules(root / ".build" / "debug")
+    assert (modules / "CoreML.swiftmodule").exists() and (modules / "SwiftUI.swiftmodule").exists(), modules
+    return modules

@@ -1,8 +1,10 @@
 """The generated Swift package, built and run with a real Swift toolchain against the Python reference.
 
-Every head format (and a classifier) is built into a bundle with Core ML; one check package holds each generated
-core, its API target type-checked against Apple API stubs (tests/stubs/ios), its shipped XCTests and a golden
-harness. On real images: the Swift pre-processing gives the model input byte for byte as Python does, and the
+Every head format (and a classifier) is built into a bundle with Core ML. Each shipped package is copied as it is
+and built with its own Package.swift (`swift build --build-tests`: the core, the Kit target with its resources,
+type-checked against Apple API stubs from tests/stubs/ios passed with `-Xswiftc -I`, and the shipped tests), then
+tested (`swift test`). A golden check package compiles every core from the shipped sources beside one harness
+executable. On real images: the Swift pre-processing gives the model input byte for byte as Python does, and the
 Core ML emulator's outputs (and the Vision pipeline's) give the same detections (count, labels, order; boxes and
 scores within 1e-4).
 """
@@ -15,12 +17,13 @@ import shutil
 import struct
 import subprocess
 from pathlib import Path
+from typing import NamedTuple
 
 import jinja2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import COCO128, detector_config, write_config
+from conftest import COCO128, NO_GATE, detector_config, run_swift, swift, swift_modules, write_config
 
 from mobilekit.cli import main
 from mobilekit.codegen import ios
@@ -32,21 +35,6 @@ from mobilekit.emulate.coreml.vision import VisionPipelineEmulator
 from mobilekit.postprocess import classify, detect, vision_detections
 
 HERE = Path(__file__).parent
-
-
-def swift() -> str:
-    """The Swift driver; the test fails (never skips) without it, and says how to get it."""
-    found = shutil.which("swift") or ("/opt/swift/usr/bin/swift" if Path("/opt/swift/usr/bin/swift").exists() else None)
-    if found is None:
-        pytest.fail("Swift is missing: install a Swift 6 toolchain for Linux from swift.org (e.g. into /opt/swift) "
-                    "and put its usr/bin on PATH; the generated Swift package is checked with it")
-    return found
-
-
-def run_swift(*args: str, cwd: Path, timeout: int = 1800) -> subprocess.CompletedProcess:
-    res = subprocess.run([swift(), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    assert res.returncode == 0, f"swift {' '.join(args)} failed:\n{res.stdout[-6000:]}\n{res.stderr[-6000:]}"
-    return res
 
 
 #: head → (Core ML input kind, Vision pipeline, extra config)
@@ -71,10 +59,10 @@ def bundles(tmp_path_factory, yolo_model, yolo_variants, ssd_model, classifier_m
     for head, (inp, vision, extra) in HEADS.items():
         cfg = detector_config(models[head], shapes_dataset, cache / "labels.txt", head, **extra)
         cfg.update({"name": f"{head} swift", "export": {"fp16": False},
-                    "coreml": {"input": inp, "vision": vision}, "parity": {"images": 8}})
+                    "coreml": {"input": inp, "vision": vision}, "parity": {"images": 8, **NO_GATE}})
         configs[head] = cfg
     configs["classifier"] = {"model": str(classifier_model), "name": "shapes classifier", "task": "classification",
-                             "labels": str(cache / "labels.txt"), "parity": {"images": 8},
+                             "labels": str(cache / "labels.txt"), "parity": {"images": 8, **NO_GATE},
                              "calibration": {"images": str(shapes_dataset), "count": 10}}
     out = {}
     for key, cfg in configs.items():
@@ -90,17 +78,40 @@ def _package(bundle: Path) -> tuple[Contract, Path]:
     return contract, bundle / "sdk" / "ios" / ios.kit_name(contract)
 
 
+class Shipped(NamedTuple):
+    root: Path  # the copy of the package that was built
+    bin: Path  # its build products
+    build: str  # output of `swift build --build-tests`
+    tests: str  # output of `swift test`
+
+
+@pytest.fixture(scope="module")
+def shipped(bundles, apple_stub_modules, tmp_path_factory) -> dict[str, Shipped]:
+    """Every shipped package, copied as it is and built with its own Package.swift: all its targets (the core, the
+    Kit with its resources, the tests), then its tests run."""
+    stubs = ("-Xswiftc", "-I", "-Xswiftc", str(apple_stub_modules))
+    out = {}
+    for key, bundle in bundles.items():
+        _, pkg = _package(bundle)
+        root = tmp_path_factory.mktemp(f"shipped_{key}") / pkg.name
+        shutil.copytree(pkg, root)
+        build = run_swift("build", "--build-tests", *stubs, cwd=root)
+        tests = run_swift("test", "--skip-build", *stubs, cwd=root)
+        out[key] = Shipped(root, root / ".build" / "debug", build.stdout + build.stderr, tests.stdout + tests.stderr)
+    return out
+
+
 @pytest.fixture(scope="module")
 def check(bundles, tmp_path_factory):
-    """The check package, built (all targets) and tested; returns its root and the build's output."""
+    """The golden check package (every core compiled from the shipped sources, one harness), built; returns its
+    build's output and the harness executable."""
     root = tmp_path_factory.mktemp("swift_check")
-    shutil.copytree(HERE / "stubs" / "ios", root / "Stubs")
     models = []
     for bundle in bundles.values():
         contract, pkg = _package(bundle)
         name = ios.swift_name(contract)
-        shutil.copytree(pkg, root / "Packages" / name)
-        models.append({"name": name, "kit": ios.kit_name(contract), "task": contract.task})
+        shutil.copytree(pkg / "Sources" / f"{name}Core", root / "Cores" / f"{name}Core")
+        models.append({"name": name, "task": contract.task})
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     (root / "Package.swift").write_text(env.from_string((HERE / "swift" / "Package.swift.j2").read_text()).render(
         models=models))
@@ -108,20 +119,18 @@ def check(bundles, tmp_path_factory):
     (root / "Golden" / "main.swift").write_text(env.from_string((HERE / "swift" / "main.swift.j2").read_text()).render(
         models=models))
     build = run_swift("build", cwd=root)
-    tests = run_swift("test", cwd=root)
-    binary = Path(run_swift("build", "--show-bin-path", cwd=root).stdout.strip()) / "Golden"
-    return root, build.stdout + build.stderr, tests.stdout + tests.stderr, binary
+    return build.stdout + build.stderr, root / ".build" / "debug" / "Golden"
 
 
 def test_package_layout_and_manifest(bundles):
-    """The generated manifest parses with SwiftPM and says what the issue asks: two targets, the models and labels
-    as resources, platforms from the deployment target."""
+    """The generated manifest parses with SwiftPM and says what the issue asks: two targets, the models (copied as
+    folders, never processed) and labels as resources, platforms from the deployment target."""
     contract, pkg = _package(bundles["yolo"])
     name = ios.swift_name(contract)
     files = {p.relative_to(pkg).as_posix() for p in pkg.rglob("*") if p.is_file()}
     assert {"Package.swift", "README.md", f"Sources/{name}Core/{name}Spec.swift",
             f"Sources/{name}Core/Preprocess.swift", f"Sources/{name}Core/Postprocess.swift",
-            f"Sources/{name}Kit/{name}Detector.swift",
+            f"Sources/{name}Core/ModelCache.swift", f"Sources/{name}Kit/{name}Detector.swift",
             f"Sources/{name}Kit/Resources/labels.txt", f"Tests/{name}CoreTests/{name}CoreTests.swift"} <= files
     shipped = ios.resources(contract)
     assert list(shipped) == ["coreml-palettize6", "coreml-vision"]
@@ -134,31 +143,51 @@ def test_package_layout_and_manifest(bundles):
     assert set(targets) == {f"{name}Kit", f"{name}Core", f"{name}CoreTests"}
     assert [p["name"] for p in manifest["products"]] == [f"{name}Kit"]
     assert [d["byName"][0] for d in targets[f"{name}Kit"]["dependencies"]] == [f"{name}Core"]
-    assert sorted(r["path"] for r in targets[f"{name}Kit"]["resources"]) == sorted(
-        [f"Resources/{f}" for f in shipped.values()] + ["Resources/labels.txt"])
+    assert sorted((r["path"], *r["rule"]) for r in targets[f"{name}Kit"]["resources"]) == sorted(
+        [(f"Resources/{f}", "copy") for f in shipped.values()] + [("Resources/labels.txt", "copy")])
     api = (pkg / f"Sources/{name}Kit/{name}Detector.swift").read_text()
     assert "computeUnits = .cpuAndNeuralEngine" in api and "func detectWithVision(_ image: CGImage)" in api
+    assert "try MLModel.compileModel(at: $0)" in api and "try await MLModel.compileModel(at: $0)" in api
+    assert "modelNotCompiled" not in api and "ModelCache.applicationSupport()" in api
     core = "\n".join(p.read_text() for p in (pkg / f"Sources/{name}Core").glob("*.swift"))
     assert {ln.strip() for ln in core.splitlines() if ln.startswith("import ")} == {"import Foundation"}
+    assert f'appendingPathComponent("{name}Kit", isDirectory: true)' in core  # Application Support/<Kit>/
 
 
-def test_generated_core_builds_in_its_own_package(bundles):
-    """The shipped package itself: its core target builds with `swift build` (the API target needs Apple's SDK)."""
-    contract, pkg = _package(bundles["classifier"])
-    work = pkg.parent / "own"
-    shutil.copytree(pkg, work)
-    try:
-        run_swift("build", "--target", f"{ios.swift_name(contract)}Core", cwd=work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+@pytest.mark.parametrize("key", [*HEADS, "classifier"])
+def test_shipped_package_builds_with_its_resources(key, bundles, shipped):
+    """`swift build` of the shipped package as it is: both targets compiled, and the Kit's resource bundle holds
+    each `.mlpackage` as a whole folder (so `Bundle.module` finds it for the on-device compile) and the labels."""
+    contract, pkg = _package(bundles[key])
+    name, kit = ios.swift_name(contract), ios.kit_name(contract)
+    built = shipped[key]
+    assert (built.root / "Package.swift").read_bytes() == (pkg / "Package.swift").read_bytes()
+    modules = swift_modules(built.bin)
+    for module in (f"{name}Core", kit):
+        assert (modules / f"{module}.swiftmodule").exists(), (module, sorted(p.name for p in modules.iterdir()))
+    bundle = next(built.bin.glob(f"{kit}_{kit}.resources"), None) or next(built.bin.glob(f"{kit}_{kit}.bundle"))
+    assert (bundle / "labels.txt").read_text() == (pkg / ios.resource_dir(contract) / "labels.txt").read_text()
+    for filename in ios.resources(contract).values():
+        source = pkg / ios.resource_dir(contract) / filename
+        copied = bundle / filename
+        assert (copied / "Manifest.json").is_file()
+        want = {p.relative_to(source).as_posix(): p.read_bytes() for p in source.rglob("*") if p.is_file()}
+        got = {p.relative_to(copied).as_posix(): p.read_bytes() for p in copied.rglob("*") if p.is_file()}
+        assert got == want, filename
+    assert not list(bundle.glob("*.mlmodel")) and not (bundle / "Manifest.json").exists()  # nothing flattened
 
 
-def test_every_package_builds_warning_free_and_its_tests_pass(check):
-    _, build, tests, _ = check
-    ours = [ln for ln in build.splitlines() if "warning:" in ln and "/Stubs/" not in ln]
-    assert not ours, build
-    executed = re.findall(r"Executed (\d+) tests?, with 0 failures", tests)
-    assert executed and int(executed[-1]) >= 3 * len(HEADS) + 3, tests
+def test_every_package_builds_warning_free_and_its_tests_pass(shipped, check):
+    build, _ = check
+    outputs = [build] + [s.build for s in shipped.values()]
+    ours = [ln for out in outputs for ln in out.splitlines() if "warning:" in ln]
+    assert not ours, "\n".join(ours)
+    total = 0
+    for key, built in shipped.items():
+        executed = re.findall(r"Executed (\d+) tests?, with 0 failures", built.tests)
+        assert executed and int(executed[-1]) >= 6, (key, built.tests)
+        total += int(executed[-1])
+    assert total >= 3 * len(HEADS) + 3
 
 
 def test_generation_is_deterministic_and_names_are_sanitized(bundles):
@@ -205,7 +234,7 @@ def _model_input(canvas: np.ndarray, contract: Contract, image: bool) -> bytes:
 
 @pytest.mark.parametrize("key", [*HEADS, "classifier"])
 def test_preprocessing_matches_python_byte_for_byte(key, bundles, check, shapes_dataset, tmp_path):
-    _, _, _, binary = check
+    _, binary = check
     contract, _ = _package(bundles[key])
     name = ios.swift_name(contract)
     image = contract.artifacts[ios.primary_kind(contract)].inputs[0].dtype == "image"
@@ -250,7 +279,7 @@ def _emulate(contract: Contract, canvas: np.ndarray, emulator: CoreMLEmulator) -
 
 @pytest.mark.parametrize("head", list(HEADS))
 def test_postprocessing_matches_python_on_emulator_outputs(head, bundles, check, shapes_dataset, tmp_path):
-    _, _, _, binary = check
+    _, binary = check
     contract, _ = _package(bundles[head])
     name = ios.swift_name(contract)
     emulator = CoreMLEmulator(bundles[head] / contract.artifacts[ios.primary_kind(contract)].path)
@@ -272,7 +301,7 @@ def test_postprocessing_matches_python_on_emulator_outputs(head, bundles, check,
 def test_vision_path_matches_python_on_the_pipeline_emulator(head, bundles, check, shapes_dataset, tmp_path):
     """Vision reports each kept row as a box normalized to the model input with a lower-left origin; the package
     maps it back to the image as the Python reference does."""
-    _, _, _, binary = check
+    _, binary = check
     contract, _ = _package(bundles[head])
     name = ios.swift_name(contract)
     emulator = VisionPipelineEmulator(bundles[head] / contract.artifacts["coreml-vision"].path)
@@ -297,7 +326,7 @@ def test_vision_path_matches_python_on_the_pipeline_emulator(head, bundles, chec
 
 
 def test_classifier_top_k_matches_python(bundles, check, shapes_dataset, tmp_path):
-    _, _, _, binary = check
+    _, binary = check
     contract, _ = _package(bundles["classifier"])
     name = ios.swift_name(contract)
     emulator = CoreMLEmulator(bundles["classifier"] / contract.artifacts[ios.primary_kind(contract)].path)

@@ -1,8 +1,16 @@
 """The Swift package, generated from the contract (``templates/ios/package``).
 
-``<Name>Core`` is pure Swift over Foundation (contract constants, pre- and post-processing), so the tests compile
-and run it on Linux against the Python reference; ``<Name>`` wraps it in Core ML (and Vision when the bundle has the
-Vision-ready pipeline) and carries the ``.mlpackage`` resources that Xcode compiles at build time.
+``<Name>Core`` is pure Swift over Foundation (contract constants, pre- and post-processing, the compiled-model
+cache), so the tests compile and run it on Linux against the Python reference; ``<Name>Kit`` wraps it in Core ML (and
+Vision when the bundle has the Vision-ready pipeline) and carries the ``.mlpackage`` resources.
+
+The resources are declared ``.copy``: an ``.mlpackage`` is a folder whose structure must stay intact (SwiftPM's copy
+rule keeps a directory's structure; ``.process`` flattens its files, so ``swift build`` fails on the duplicate
+``Manifest.json`` / ``model.mlmodel`` / ``weight.bin`` of two packages, and in Xcode it compiles the model and
+generates a public class named after it, which can collide with the SDK's own class). The Kit compiles a package on
+the device with ``MLModel.compileModel(at:)`` the first time a model version runs and keeps the ``.mlmodelc`` in
+Application Support, keyed by the package's name and a digest of its content (``ModelCache`` in the core); a
+compiled ``<stem>.mlmodelc`` in the resources is used as is.
 """
 
 from __future__ import annotations
@@ -68,7 +76,7 @@ def template_context(contract: Contract, deployment_target: str) -> dict[str, An
 
 def render_package(contract: Contract, deployment_target: str) -> dict[str, str]:
     """Relative path → text of every generated file (the ``.mlpackage`` and labels resources are copied by the
-    caller into ``Sources/<Name>/Resources/``); deterministic: sorted, no timestamps."""
+    caller into ``Sources/<Name>Kit/Resources/``); deterministic: sorted, no timestamps."""
     return render_tree("ios/package", contract, template_context(contract, deployment_target))
 
 

@@ -55,5 +55,12 @@ open class MLFeatureValue: NSObject {
 open class MLModel: NSObject {
     public init(contentsOf url: URL, configuration: MLModelConfiguration) throws { fatalError("stub") }
     open func prediction(from input: MLFeatureProvider) throws -> MLFeatureProvider { fatalError("stub") }
+    /// Compiles into a temporary folder; the caller moves the `.mlmodelc` to keep it.
+    @available(iOS, introduced: 11.0, deprecated: 100000,
+               message: "Use the asynchronous interface compileModelAtURL:completionHandler:error: instead.")
+    @available(macOS, introduced: 10.13, deprecated: 100000,
+               message: "Use the asynchronous interface compileModelAtURL:completionHandler:error: instead.")
+    open class func compileModel(at modelURL: URL) throws -> URL { fatalError("stub") }
+    @available(iOS 16.0, macOS 13.0, *)
     open class func compileModel(at url: URL) async throws -> URL { fatalError("stub") }
 }
