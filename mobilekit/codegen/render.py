@@ -16,8 +16,9 @@ import numpy as np
 
 from mobilekit.contract import Contract
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-SAMPLE_APPS = Path(__file__).resolve().parents[2] / "sample_apps"
+#: Package data (``pyproject.toml`` ships it in the wheel), so an installed mobilekit generates SDKs too.
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+SAMPLE_APPS = TEMPLATES / "sample_apps"
 
 KOTLIN_KEYWORDS = {
     "as", "break", "class", "continue", "do", "else", "false", "for", "fun", "if", "in", "interface", "is", "null",

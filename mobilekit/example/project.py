@@ -36,6 +36,9 @@ evaluation:
   count: 64
 parity:
   images: 64
+  # this detector has 0.1 M parameters: 6-bit palettized, it loses 0-2.2 mAP@0.5 points on these 64 images
+  # depending on the CPU it trained on (measured); release models are larger and lose less, keep 2 there
+  max_map50_drop: 4.0
 """
 
 

@@ -1,0 +1,51 @@
+"""What a release pipeline installs: the wheel, not an editable checkout.
+
+`pip install mobilekit` must be able to generate both SDKs and the report, so the templates are package data. The
+test builds the wheel, installs it (no ``-e``) into a fresh virtualenv whose only other packages are this
+environment's dependencies (linked by a ``.pth`` path, so nothing is downloaded), and runs ``mobilekit example``
+from a folder outside the checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
+    res = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=1200,
+                         env={**os.environ, **(env or {})})
+    assert res.returncode == 0, f"{' '.join(args)}:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    return res.stdout
+
+
+def test_installed_wheel_builds_both_sdks_and_the_report(tmp_path):
+    _run(sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w",
+         str(tmp_path / "dist"), cwd=tmp_path)
+    wheel = next((tmp_path / "dist").glob("mobilekit-*.whl"))
+    venv = tmp_path / "venv"
+    _run(sys.executable, "-m", "venv", "--without-pip", str(venv), cwd=tmp_path)
+    python = venv / "bin" / "python"
+    _run(sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q",
+         str(wheel), cwd=tmp_path)
+    site = Path(_run(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+                     cwd=tmp_path).strip())
+    # this environment's packages (tensorflow, coremltools, ...) without its editable mobilekit: a plain path line
+    # does not run the .pth files (the editable finder) of the folder it adds
+    deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (site / "zz_test_dependencies.pth").write_text("\n".join(sorted(deps)) + "\n")
+    where = _run(str(python), "-c", "import mobilekit.codegen.render as r; print(r.TEMPLATES)", cwd=tmp_path)
+    assert where.strip().startswith(str(site)), where  # the installed copy, not the checkout
+    out = tmp_path / "bundle"
+    _run(str(venv / "bin" / "mobilekit"), "example", "--workdir", str(tmp_path / "work"), "--out", str(out),
+         "--quiet", cwd=tmp_path, env={"PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"})
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert any(f.startswith("sdk/android/") and f.endswith("/build.gradle.kts") for f in files), sorted(files)
+    assert any(f.startswith("sdk/ios/") and f.endswith("Kit/Package.swift") for f in files), sorted(files)
+    assert any(f.startswith("sdk/ios/") and f.endswith("ModelCache.swift") for f in files)
+    assert "report/index.html" in files and "manifest.json" in files
