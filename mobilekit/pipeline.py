@@ -1,8 +1,12 @@
-"""The build, stage by stage: config → model → contract → int8/fp16 TFLite → verification → parity → bundle.
+"""The build as an ordered list of stages on one typed state.
 
-Each stage is a call into its own module with plain inputs and outputs; this file only wires them and reports
-progress. The bundle is written atomically at the very end, after the parity gate, so a build that fails leaves
-the previous release untouched.
+load → compress → calibration → TFLite → delegates → Core ML → parity → drift → latency → gate → bundle. Each stage
+is a small function of :class:`BuildState` with its own progress label and a condition for running; :data:`STAGES`
+is the order. A new stage (a quantization search, a sharded parity runner) is one function and one entry in the
+list: it reads what earlier stages left on the state and leaves its own result there. The contract is derived
+from the served model, then completed by each exporter's artifact bindings (:meth:`BuildState.add`). The bundle is
+written atomically at the very end, after the parity gate, so a build that fails leaves the previous release
+untouched.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ from mobilekit.bundle import sdks
 from mobilekit.bundle.manifest import build_manifest
 from mobilekit.bundle.writer import BundleWriter
 from mobilekit.compress import data as compress_data
-from mobilekit.compress.run import compress
+from mobilekit.compress.run import Compressed, compress
 from mobilekit.config import Config, DataSettings
-from mobilekit.contract import Contract, derive_contract
+from mobilekit.contract import ArtifactSpec, Contract, derive_contract
 from mobilekit.data.datasets import ImageRecord, list_dataset, load_image
 from mobilekit.data.preprocess import ResizePlan, letterbox, normalize
 from mobilekit.emulate.coreml import CoreMLEmulator, Fp16Event
@@ -37,8 +41,8 @@ from mobilekit.errors import ParityError
 from mobilekit.export import coreml, delegates, tflite, verify
 from mobilekit.export.ane import ane_report
 from mobilekit.export.vision import convert_vision
-from mobilekit.models.loader import file_sha256, load_model
-from mobilekit.models.serving import build_serving
+from mobilekit.models.loader import LoadedModel, file_sha256, load_model
+from mobilekit.models.serving import Serving, build_serving
 from mobilekit.parity.drift import layer_drift
 from mobilekit.parity.gate import Check, evaluate
 from mobilekit.parity.run import measure
@@ -61,6 +65,60 @@ class BuildResult:
         return [c for c in self.checks if not c.passed]
 
 
+@dataclass
+class BuildState:
+    """What the stages share: the inputs, then each stage's results in the order the stages produce them."""
+
+    cfg: Config
+    out: Path
+    staging: Path
+    step: Step
+    measure_latency: bool = True
+    sample_apps: bool = False
+    loaded: LoadedModel | None = None
+    serving: Serving | None = None  # the float model every artifact is measured against
+    int8_serving: Serving | None = None  # what the int8 converter reads (the QAT model after QAT)
+    contract: Contract | None = None
+    compressed: Compressed | None = None
+    calibration: list[np.ndarray] = field(default_factory=list)  # letterboxed canvases
+    models: dict[str, bytes] = field(default_factory=dict)  # TFLite artifact kind -> flatbuffer
+    integer: verify.IntegerReport | None = None
+    delegates: dict[str, Any] = field(default_factory=dict)
+    coreml_dirs: dict[str, Path] = field(default_factory=dict)  # Core ML artifact kind -> staged .mlpackage
+    ane: dict[str, Any] = field(default_factory=dict)
+    canvases: list[np.ndarray] = field(default_factory=list)  # evaluation canvases
+    plans: list[ResizePlan] = field(default_factory=list)
+    parity: dict[str, Any] = field(default_factory=dict)
+    keep: dict[str, Any] = field(default_factory=dict)  # what the report draws
+    fp16_events: dict[str, list[Fp16Event]] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    latency: dict[str, float] = field(default_factory=dict)
+    result: BuildResult | None = None
+
+    @property
+    def name(self) -> str:
+        return safe_name(self.contract.name)
+
+    def add(self, kind: str, spec: ArtifactSpec) -> None:
+        """An exporter's artifact joins the contract: its path and tensor bindings, which the SDKs read."""
+        self.contract.artifacts[kind] = spec
+
+    def calibration_inputs(self) -> Iterator[np.ndarray]:
+        inp = self.contract.input
+        for c in self.calibration:
+            yield normalize(c, inp.scale, inp.offset, inp.color, inp.layout)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the build: ``run`` when ``when`` holds, announced by ``label`` (text, or made from the state)."""
+
+    name: str
+    run: Callable[[BuildState], None]
+    label: str | Callable[[BuildState], str] | None = None  # None: the stage announces its own steps
+    when: Callable[[BuildState], bool] = lambda st: True
+
+
 def safe_name(name: str) -> str:
     """File-name-safe model name (code identifiers get their own sanitizer in codegen)."""
     return re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "model"
@@ -80,196 +138,241 @@ def _images(cfg: Config, ds: DataSettings, count: int, contract: Contract
     return records, canvases, plans
 
 
+def _serve(st: BuildState, loaded: LoadedModel) -> None:
+    """The served form of ``loaded`` and the contract derived from it (once per model)."""
+    st.loaded = loaded
+    st.serving = build_serving(loaded, st.cfg)
+    s = st.serving
+    st.contract = derive_contract(st.cfg, s.input_shape, s.input_name, s.outputs, s.num_classes, s.split)
+
+
+def load(st: BuildState) -> None:
+    _serve(st, load_model(st.cfg.resolve(st.cfg.model)))
+    st.int8_serving = st.serving
+
+
+def compress_model(st: BuildState) -> None:
+    """Compression stages (their own progress steps); the float reference becomes the compressed model."""
+    images, labels = compress_data.training_set(st.cfg, st.contract)
+    st.compressed = compress(st.loaded, st.cfg, st.contract, images, labels,
+                             compress_data.evaluation_set(st.cfg, st.contract), st.staging, st.step)
+    _serve(st, st.compressed.loaded)
+    qat = st.compressed.qat_loaded
+    st.int8_serving = build_serving(qat, st.cfg) if qat else st.serving
+
+
+def read_calibration(st: BuildState) -> None:
+    _, st.calibration, _ = _images(st.cfg, st.cfg.calibration, st.cfg.calibration.count, st.contract)
+
+
+def export_int8(st: BuildState) -> None:
+    io = st.cfg.export.int8_io
+    path = f"android/{st.name}_int8.tflite"
+    with at("tflite-int8", "the TFLite converter"):
+        model = tflite.convert_int8(st.int8_serving, st.calibration_inputs, io)
+    st.integer = verify.require_full_integer(model, io == "float32", path)
+    st.add("tflite-int8", tflite.bindings(model, st.int8_serving, "tflite-int8", path))
+    st.models["tflite-int8"] = model
+
+
+def _export_float(st: BuildState, kind: str, convert: Callable[[Serving], bytes]) -> None:
+    path = f"android/{st.name}_{kind.removeprefix('tflite-')}.tflite"
+    with at(kind, "the TFLite converter"):
+        st.models[kind] = convert(st.serving)
+    st.add(kind, tflite.bindings(st.models[kind], st.serving, kind, path))
+
+
+def export_fp16(st: BuildState) -> None:
+    _export_float(st, "tflite-fp16", tflite.convert_fp16)
+
+
+def export_float32(st: BuildState) -> None:
+    _export_float(st, "tflite-float32", tflite.convert_float32)
+
+
+def delegate_support(st: BuildState) -> None:
+    for kind, m in st.models.items():
+        counts = st.integer.op_counts if kind == "tflite-int8" else verify.inspect_integer(m, True).op_counts
+        st.delegates[kind] = delegates.delegate_report(m, counts, integer=kind == "tflite-int8")
+
+
+def export_coreml(st: BuildState) -> None:
+    """The fp16 ``mlprogram``, each compressed variant and the Vision pipeline, staged as ``.mlpackage``s."""
+    cfg, target = st.cfg.coreml, coreml.deployment_target(st.cfg.coreml)
+    st.step(f"Converting to Core ML (fp16 mlprogram, {target})")
+    with at("coreml-fp16", "coremltools"):
+        base = coreml.convert(st.serving, st.contract, cfg)
+    variants = {"coreml-fp16": base}
+    for recipe in cfg.compression:
+        st.step(f"Compressing Core ML weights: {recipe}")
+        with at(f"coreml-{recipe}", "coremltools"):
+            variants[f"coreml-{recipe}"] = coreml.compress(base, recipe, st.contract, cfg)
+    if cfg.vision:
+        st.step("Building the Vision-ready pipeline (decoder + NonMaximumSuppression)")
+        with at("coreml-vision", "coremltools"):
+            variants["coreml-vision"] = convert_vision(st.serving, st.contract, cfg, target)
+    for kind, m in variants.items():
+        suffix = "" if kind == "coreml-fp16" else "_" + kind.removeprefix("coreml-")
+        rel = f"ios/{st.name}{suffix}.mlpackage"
+        st.coreml_dirs[kind] = coreml.save(m, st.staging / rel)
+        st.add(kind, coreml.vision_artifact(rel, st.serving, st.contract) if kind == "coreml-vision"
+               else coreml.artifact(kind, rel, st.serving, cfg))
+
+
+def _runners(st: BuildState) -> dict[str, dict[str, Callable]]:
+    """Artifact kind → kernel set → a canvas runner, each saying where it is (for a crash's one line)."""
+    runners: dict[str, dict[str, Callable]] = {}
+    for kind, m in st.models.items():
+        resolvers = ("xnnpack", "reference") if kind == "tflite-int8" else ("xnnpack",)
+        runners[kind] = {r: wrap(kind, f"LiteRT {r} kernels", LiteRTRunner(m, st.contract.artifacts[kind],
+                                                                           st.contract, r).run) for r in resolvers}
+    for kind, path in st.coreml_dirs.items():
+        events = st.fp16_events.setdefault(kind, [])
+        if kind == "coreml-vision":
+            run = _vision_runner(VisionPipelineEmulator(path), st.contract, events)
+        else:
+            emulator = CoreMLEmulator(path)
+            run = _coreml_runner(emulator, st.contract, events)
+            if kind == "coreml-fp16":
+                st.ane = ane_report(emulator.function)
+        runners[kind] = {"emulator": wrap(kind, "the Core ML emulator", run)}
+    return runners
+
+
+def measure_parity(st: BuildState) -> None:
+    records, st.canvases, st.plans = _images(st.cfg, st.cfg.evaluation or st.cfg.calibration, st.cfg.parity.images,
+                                             st.contract)
+    labelled = all(r.labelled for r in records) and st.contract.task == "detection"
+    gt = [(r.boxes, r.classes) for r in records] if labelled else None
+    reference = wrap("keras-float", "TensorFlow", st.serving.run)
+    st.parity = measure(st.contract, st.canvases, st.plans, reference, _runners(st), gt, st.keep)
+    st.checks = evaluate(st.parity, st.cfg.parity, st.contract.task)
+
+
+def find_drift(st: BuildState) -> None:
+    with at("tflite-int8", "TFLite's quantization debugger"):
+        st.parity["drift"] = layer_drift(st.int8_serving, st.calibration_inputs)
+
+
+def watch_fp16(st: BuildState) -> None:
+    """The report's error histograms and the fp16 overflow watch, a check per Core ML artifact."""
+    st.parity["histograms"] = histogram_data(st.keep.get("errors", {}))
+    st.parity["fp16_watch"] = {kind: summarize_fp16(events) for kind, events in st.fp16_events.items()}
+    for kind, summary in st.parity["fp16_watch"].items():
+        bad = summary["overflow_values"] + summary["nonfinite_values"]
+        if not st.cfg.coreml.allow_fp16_overflow:
+            st.checks.append(Check(kind, "emulator", "fp16_overflow_or_nan", float(bad), 0.0, False))
+    st.parity["checks"] = [c.to_dict() for c in st.checks]
+
+
+def measure_latency(st: BuildState) -> None:
+    for kind, m in st.models.items():
+        with at(kind, "LiteRT xnnpack kernels"):
+            runner = LiteRTRunner(m, st.contract.artifacts[kind], st.contract, "xnnpack")
+            st.latency[kind] = runner.latency_ms(st.canvases[0])
+
+
+def gate(st: BuildState) -> None:
+    """Exit 3 below the bar (unless ``parity.enforce`` is off), naming the drifting layer and what to try."""
+    failed = [c for c in st.checks if not c.passed]
+    if failed and st.cfg.parity.enforce:
+        drift = st.parity["drift"].get("drift_start") or st.parity["drift"].get("worst")
+        raise ParityError(f"parity below the configured bar in {len(failed)} check(s)"
+                          + (f"; int8 drift starts at layer {drift}" if drift else ""),
+                          [c.to_dict() for c in failed], path=str(st.cfg.resolve(st.cfg.model)),
+                          fix=_parity_advice(st.cfg, st.contract, drift))
+
+
+def write_bundle(st: BuildState) -> None:
+    """Every artifact, the SDKs, the reports and the manifest, moved into place at once."""
+    with BundleWriter(st.out) as w:
+        for kind, m in st.models.items():
+            w.write(st.contract.artifacts[kind].path, m, kind)
+        for kind, path in st.coreml_dirs.items():
+            w.write_tree(st.contract.artifacts[kind].path, path, "coreml")
+        w.write("android/labels.txt", "\n".join(st.contract.labels) + "\n", "labels")
+        sdks.write_android(w, st.contract, st.models)
+        if st.coreml_dirs:
+            sdks.write_ios(w, st.contract, st.coreml_dirs, coreml.deployment_target(st.cfg.coreml))
+        if st.sample_apps:
+            st.step("Writing the sample apps")
+            sdks.write_sample_apps(w, st.cfg, st.contract, bool(st.coreml_dirs))
+        if st.ane:
+            w.write_json("report/ane.json", st.ane, "ane-report")
+        w.write("contract.json", st.contract.to_json(), "contract")
+        w.write_json("report/parity.json", st.parity, "parity-report")
+        st.step("Writing the HTML report")
+        w.write("report/index.html", render(
+            st.contract, {"artifacts": list(w.artifacts), "latency_ms": st.latency, "mobilekit": __version__,
+                          "compression": st.compressed.to_dict() if st.compressed else None},
+            st.parity, {**st.keep, "canvases": st.canvases[:4], "plans": st.plans[:4]}), "report")
+        w.write_json("report/delegates.json", st.delegates, "delegate-report")
+        manifest = _manifest(st, w.artifacts)
+        w.write_json("manifest.json", manifest, "manifest")
+        w.commit()
+    st.result = BuildResult(st.out, st.contract, manifest, st.checks, st.latency)
+
+
+def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]:
+    cfg, integer = st.cfg, st.integer
+    failed = [c for c in st.checks if not c.passed]
+    config_bytes = json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k != "base_dir"},
+                              sort_keys=True, default=str).encode()
+    summary = {"passed": not failed, "enforced": cfg.parity.enforce, "checks": len(st.checks),
+               "images": st.parity["images"], "worst": _worst(st.checks),
+               **({"map50_float": st.parity["map50_float"]} if "map50_float" in st.parity else {})}
+    return build_manifest(
+        artifacts,
+        model={"path": str(cfg.model), "sha256": file_sha256(cfg.resolve(cfg.model))},
+        config_sha256=hashlib.sha256(config_bytes).hexdigest(),
+        parity=summary,
+        verification={"tflite-int8": {"full_integer": integer.full_integer, "ops": integer.ops,
+                                      "per_channel_weights": integer.per_channel_weights,
+                                      "per_tensor_weights": integer.per_tensor_weights,
+                                      "io_dtype": cfg.export.int8_io}},
+        split=st.contract.head.split,
+        coreml={"deployment_target": coreml.deployment_target(cfg.coreml), "compute_units": cfg.coreml.compute_units,
+                "variants": sorted(st.coreml_dirs), "ane_likely_all": st.ane.get("likely_all_on_ane")}
+        if st.coreml_dirs else None,
+        latency_ms=st.latency,
+        compression=st.compressed.to_dict() if st.compressed else None,
+    )
+
+
+#: The build, in order. Insert a stage here; it sees what the stages before it left on the state.
+STAGES: list[Stage] = [
+    Stage("load", load, "Loading model"),
+    Stage("compress", compress_model, when=lambda st: st.cfg.compression.enabled),
+    Stage("calibration", read_calibration, "Reading calibration images"),
+    Stage("tflite-int8", export_int8,
+          lambda st: f"Converting to full-integer TFLite ({len(st.calibration)} calibration images)"),
+    Stage("tflite-fp16", export_fp16, "Converting to fp16 TFLite (GPU delegate)", lambda st: st.cfg.export.fp16),
+    Stage("tflite-float32", export_float32, None, lambda st: st.cfg.export.float32),
+    Stage("delegates", delegate_support, "Analysing delegate support"),
+    Stage("coreml", export_coreml, when=lambda st: st.cfg.coreml.enabled),
+    Stage("parity", measure_parity,
+          lambda st: "Measuring parity on LiteRT" + (" and the Core ML emulator" if st.coreml_dirs else "")),
+    Stage("drift", find_drift, "Finding which layers drift in int8 (quantization debugger)"),
+    Stage("fp16-watch", watch_fp16),
+    Stage("latency", measure_latency, "Measuring LiteRT CPU latency", lambda st: st.measure_latency),
+    Stage("gate", gate),
+    Stage("bundle", write_bundle, "Writing bundle"),
+]
+
+
 def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: bool = True,
           sample_apps: bool = False) -> BuildResult:
     """Run every stage; the bundle appears at ``out`` only when all of them, and the parity gate, pass."""
     with tempfile.TemporaryDirectory(prefix="mobilekit-staging-") as staging:
-        return _build(cfg, out, step, measure_latency, Path(staging), sample_apps)
-
-
-def _build(cfg: Config, out: Path, step: Step, measure_latency: bool, staging: Path,
-           sample_apps: bool = False) -> BuildResult:
-    step("Loading model")
-    model_path = cfg.resolve(cfg.model)
-    loaded = load_model(model_path)
-    serving = build_serving(loaded, cfg)
-    contract = derive_contract(cfg, serving.input_shape, serving.input_name, serving.outputs,
-                               serving.num_classes, serving.split)
-    compressed = None
-    int8_serving = serving
-    if cfg.compression.enabled:
-        images, labels = compress_data.training_set(cfg, contract)
-        compressed = compress(loaded, cfg, contract, images, labels, compress_data.evaluation_set(cfg, contract),
-                              staging, step)
-        loaded = compressed.loaded
-        serving = build_serving(loaded, cfg)
-        contract = derive_contract(cfg, serving.input_shape, serving.input_name, serving.outputs,
-                                   serving.num_classes, serving.split)
-        int8_serving = build_serving(compressed.qat_loaded, cfg) if compressed.qat_loaded else serving
-    inp = contract.input
-    name = safe_name(contract.name)
-
-    step("Reading calibration images")
-    _, calib, _ = _images(cfg, cfg.calibration, cfg.calibration.count, contract)
-
-    def calibration() -> Iterator[np.ndarray]:
-        for c in calib:
-            yield normalize(c, inp.scale, inp.offset, inp.color, inp.layout)
-
-    step(f"Converting to full-integer TFLite ({len(calib)} calibration images)")
-    io = cfg.export.int8_io
-    int8_path = f"android/{name}_int8.tflite"
-    with at("tflite-int8", "the TFLite converter"):
-        int8 = tflite.convert_int8(int8_serving, calibration, io)
-    integer = verify.require_full_integer(int8, io == "float32", int8_path)
-    contract.artifacts["tflite-int8"] = tflite.bindings(int8, int8_serving, "tflite-int8", int8_path)
-    models: dict[str, bytes] = {"tflite-int8": int8}
-    if cfg.export.fp16:
-        step("Converting to fp16 TFLite (GPU delegate)")
-        fp16_path = f"android/{name}_fp16.tflite"
-        with at("tflite-fp16", "the TFLite converter"):
-            models["tflite-fp16"] = tflite.convert_fp16(serving)
-        contract.artifacts["tflite-fp16"] = tflite.bindings(models["tflite-fp16"], serving, "tflite-fp16", fp16_path)
-    if cfg.export.float32:
-        f32_path = f"android/{name}_float32.tflite"
-        with at("tflite-float32", "the TFLite converter"):
-            models["tflite-float32"] = tflite.convert_float32(serving)
-        contract.artifacts["tflite-float32"] = tflite.bindings(models["tflite-float32"], serving,
-                                                               "tflite-float32", f32_path)
-
-    step("Analysing delegate support")
-    op_counts = {kind: integer.op_counts if kind == "tflite-int8" else verify.inspect_integer(m, True).op_counts
-                 for kind, m in models.items()}
-    delegate_info = {kind: delegates.delegate_report(m, op_counts[kind], integer=kind == "tflite-int8")
-                     for kind, m in models.items()}
-
-    coreml_dirs: dict[str, Path] = {}
-    ane: dict[str, Any] = {}
-    if cfg.coreml.enabled:
-        step(f"Converting to Core ML (fp16 mlprogram, {coreml.deployment_target(cfg.coreml)})")
-        with at("coreml-fp16", "coremltools"):
-            base = coreml.convert(serving, contract, cfg.coreml)
-        variants = {"coreml-fp16": base}
-        for recipe in cfg.coreml.compression:
-            step(f"Compressing Core ML weights: {recipe}")
-            with at(f"coreml-{recipe}", "coremltools"):
-                variants[f"coreml-{recipe}"] = coreml.compress(base, recipe, contract, cfg.coreml)
-        if cfg.coreml.vision:
-            step("Building the Vision-ready pipeline (decoder + NonMaximumSuppression)")
-            with at("coreml-vision", "coremltools"):
-                variants["coreml-vision"] = convert_vision(serving, contract, cfg.coreml,
-                                                           coreml.deployment_target(cfg.coreml))
-        for kind, m in variants.items():
-            suffix = "" if kind == "coreml-fp16" else "_" + kind.removeprefix("coreml-")
-            rel = f"ios/{name}{suffix}.mlpackage"
-            coreml_dirs[kind] = coreml.save(m, staging / rel)
-            contract.artifacts[kind] = (coreml.vision_artifact(rel, serving, contract) if kind == "coreml-vision"
-                                        else coreml.artifact(kind, rel, serving, cfg.coreml))
-
-    step("Measuring parity on LiteRT" + (" and the Core ML emulator" if coreml_dirs else ""))
-    eval_ds = cfg.evaluation or cfg.calibration
-    records, canvases, plans = _images(cfg, eval_ds, cfg.parity.images, contract)
-    labelled = all(r.labelled for r in records) and contract.task == "detection"
-    gt = [(r.boxes, r.classes) for r in records] if labelled else None
-    runners: dict[str, dict[str, Callable]] = {}
-    for kind, m in models.items():
-        resolvers = ("xnnpack", "reference") if kind == "tflite-int8" else ("xnnpack",)
-        runners[kind] = {r: wrap(kind, f"LiteRT {r} kernels", LiteRTRunner(m, contract.artifacts[kind], contract,
-                                                                           r).run) for r in resolvers}
-    fp16_events: dict[str, list[Fp16Event]] = {}
-    for kind, path in coreml_dirs.items():
-        if kind == "coreml-vision":
-            fp16_events[kind] = []
-            runners[kind] = {"emulator": wrap(kind, "the Core ML emulator", _vision_runner(
-                VisionPipelineEmulator(path), contract, fp16_events[kind]))}
-            continue
-        emulator = CoreMLEmulator(path)
-        fp16_events[kind] = []
-        runners[kind] = {"emulator": wrap(kind, "the Core ML emulator", _coreml_runner(emulator, contract,
-                                                                                       fp16_events[kind]))}
-        if kind == "coreml-fp16":
-            ane = ane_report(emulator.function)
-    keep: dict[str, Any] = {}
-    parity = measure(contract, canvases, plans, wrap("keras-float", "TensorFlow", serving.run), runners, gt, keep)
-    checks = evaluate(parity, cfg.parity, contract.task)
-    step("Finding which layers drift in int8 (quantization debugger)")
-    with at("tflite-int8", "TFLite's quantization debugger"):
-        parity["drift"] = layer_drift(int8_serving, calibration)
-    parity["histograms"] = histogram_data(keep.get("errors", {}))
-    parity["fp16_watch"] = {kind: summarize_fp16(events) for kind, events in fp16_events.items()}
-    for kind, summary in parity["fp16_watch"].items():
-        bad = summary["overflow_values"] + summary["nonfinite_values"]
-        if not cfg.coreml.allow_fp16_overflow:
-            checks.append(Check(kind, "emulator", "fp16_overflow_or_nan", float(bad), 0.0, False))
-    parity["checks"] = [c.to_dict() for c in checks]
-
-    latency: dict[str, float] = {}
-    if measure_latency:
-        step("Measuring LiteRT CPU latency")
-        for kind, m in models.items():
-            with at(kind, "LiteRT xnnpack kernels"):
-                latency[kind] = LiteRTRunner(m, contract.artifacts[kind], contract, "xnnpack").latency_ms(canvases[0])
-
-    failed = [c for c in checks if not c.passed]
-    config_bytes = json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k != "base_dir"},
-                              sort_keys=True, default=str).encode()
-    if failed and cfg.parity.enforce:
-        drift = parity["drift"].get("drift_start") or parity["drift"].get("worst")
-        raise ParityError(f"parity below the configured bar in {len(failed)} check(s)"
-                          + (f"; int8 drift starts at layer {drift}" if drift else ""),
-                          [c.to_dict() for c in failed], path=str(model_path),
-                          fix=_parity_advice(cfg, contract, drift))
-
-    step("Writing bundle")
-    with BundleWriter(out) as w:
-        for kind, m in models.items():
-            w.write(contract.artifacts[kind].path, m, kind)
-        for kind, path in coreml_dirs.items():
-            w.write_tree(contract.artifacts[kind].path, path, "coreml")
-        w.write("android/labels.txt", "\n".join(contract.labels) + "\n", "labels")
-        sdks.write_android(w, contract, models)
-        if coreml_dirs:
-            sdks.write_ios(w, contract, coreml_dirs, coreml.deployment_target(cfg.coreml))
-        if sample_apps:
-            step("Writing the sample apps")
-            sdks.write_sample_apps(w, cfg, contract, bool(coreml_dirs))
-        if ane:
-            w.write_json("report/ane.json", ane, "ane-report")
-        w.write("contract.json", contract.to_json(), "contract")
-        w.write_json("report/parity.json", parity, "parity-report")
-        step("Writing the HTML report")
-        w.write("report/index.html", render(
-            contract, {"artifacts": list(w.artifacts), "latency_ms": latency, "mobilekit": __version__,
-                       "compression": compressed.to_dict() if compressed else None},
-            parity, {**keep, "canvases": canvases[:4], "plans": plans[:4]}), "report")
-        w.write_json("report/delegates.json", delegate_info, "delegate-report")
-        summary = {
-            "passed": not failed,
-            "enforced": cfg.parity.enforce,
-            "checks": len(checks),
-            "images": parity["images"],
-            "worst": _worst(checks),
-            **({"map50_float": parity.get("map50_float")} if "map50_float" in parity else {}),
-        }
-        manifest = build_manifest(
-            w.artifacts,
-            model={"path": str(cfg.model), "sha256": file_sha256(model_path)},
-            config_sha256=hashlib.sha256(config_bytes).hexdigest(),
-            parity=summary,
-            verification={"tflite-int8": {"full_integer": integer.full_integer, "ops": integer.ops,
-                                          "per_channel_weights": integer.per_channel_weights,
-                                          "per_tensor_weights": integer.per_tensor_weights,
-                                          "io_dtype": io}},
-            split=contract.head.split,
-            coreml={"deployment_target": coreml.deployment_target(cfg.coreml), "compute_units":
-                    cfg.coreml.compute_units, "variants": sorted(coreml_dirs), "ane_likely_all": ane.get(
-                        "likely_all_on_ane")} if coreml_dirs else None,
-            latency_ms=latency,
-            compression=compressed.to_dict() if compressed else None,
-        )
-        w.write_json("manifest.json", manifest, "manifest")
-        w.commit()
-    return BuildResult(out, contract, manifest, checks, latency)
+        st = BuildState(cfg, out, Path(staging), step, measure_latency, sample_apps)
+        for stage in STAGES:
+            if not stage.when(st):
+                continue
+            if stage.label is not None:
+                step(stage.label if isinstance(stage.label, str) else stage.label(st))
+            stage.run(st)
+        assert st.result is not None
+        return st.result
 
 
 def _parity_advice(cfg: Config, contract: Contract, drift: str | None) -> str:
@@ -287,7 +390,6 @@ def _parity_advice(cfg: Config, contract: Contract, drift: str | None) -> str:
 
 def _coreml_runner(emulator: CoreMLEmulator, contract: Contract, events: list[Fp16Event]) -> Callable:
     inp = contract.input
-
     binding = contract.artifacts["coreml-fp16"].inputs[0]
 
     def run(canvas: np.ndarray) -> dict[str, np.ndarray]:
