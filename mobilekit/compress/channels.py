@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mobilekit.registry import Registry
+
 
 @dataclass
 class Space:
@@ -112,16 +114,8 @@ class Node:
 
 
 Handler = Callable[[_Builder, Node, list[Channels]], Channels]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(*names: str) -> Callable[[Handler], Handler]:
-    def deco(fn: Handler) -> Handler:
-        for n in names:
-            HANDLERS[n] = fn
-        return fn
-
-    return deco
+HANDLERS: Registry[Handler] = Registry("channel handler")
+handles = HANDLERS.register
 
 
 def _width(node: Node) -> int:

@@ -22,6 +22,7 @@ from mobilekit.contract import Contract
 from mobilekit.errors import ConfigError
 from mobilekit.models.loader import LoadedModel
 from mobilekit.models.serving import build_serving
+from mobilekit.registry import Registry
 
 Step = Callable[[str], None]
 
@@ -93,15 +94,8 @@ def _keras_of(kind: str) -> Any:
 
 
 Stage = Callable[[State, Any], dict[str, Any]]
-STAGES: dict[str, Stage] = {}
-
-
-def stage(name: str) -> Callable[[Stage], Stage]:
-    def deco(fn: Stage) -> Stage:
-        STAGES[name] = fn
-        return fn
-
-    return deco
+STAGES: Registry[Stage] = Registry("compression stage")
+stage = STAGES.register
 
 
 @stage("prune")

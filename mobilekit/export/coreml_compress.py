@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mobilekit.registry import Registry
+
 TARGET_ORDER = ["iOS16", "iOS17", "iOS18"]
 
 
@@ -22,12 +24,12 @@ class Recipe:
     apply: Callable[[Any], Any]
 
 
-RECIPES: dict[str, Recipe] = {}
+RECIPES: Registry[Recipe] = Registry("Core ML compression recipe")
 
 
 def _register(name: str, min_target: str, describe: str):
     def deco(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        RECIPES[name] = Recipe(name, min_target, describe, fn)
+        RECIPES.register(name)(Recipe(name, min_target, describe, fn))
         return fn
 
     return deco

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from mobilekit.errors import ModelError
+from mobilekit.registry import Registry
 
 if TYPE_CHECKING:
     from mobilekit.contract import Contract, HeadSpec, InputSpec
@@ -38,16 +39,15 @@ class Head(Protocol):
         values the boxes output holds there (ground-truth targets for fine-tuning)."""
 
 
-HEADS: dict[str, Head] = {}
+HEADS: Registry[Head] = Registry("detection head format")
 
 
 def register(head: Head) -> Head:
-    HEADS[head.name] = head
-    return head
+    return HEADS.register(head.name)(head)
 
 
 def get_head(name: str) -> Head:
-    return HEADS[name]
+    return HEADS.lookup(name)
 
 
 def activate(x: np.ndarray, activation: str, axis: int = -1) -> np.ndarray:

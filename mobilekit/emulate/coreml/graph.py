@@ -16,17 +16,10 @@ import numpy as np
 
 from mobilekit.emulate.coreml.ops_nn import _ints
 from mobilekit.emulate.coreml.ops_nn import pads as mil_pads
+from mobilekit.registry import Registry
 
-TF_OPS: dict[str, Callable[[dict[str, Any]], Any]] = {}
-
-
-def tf_op(*names: str):
-    def deco(fn):
-        for n in names:
-            TF_OPS[n] = fn
-        return fn
-
-    return deco
+TF_OPS: Registry[Callable[[dict[str, Any]], Any]] = Registry("TensorFlow op of the emulator's graph runner")
+tf_op = TF_OPS.register
 
 
 def _tf():

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from mobilekit.errors import ConversionError
+from mobilekit.registry import Registry
 
 OpFn = Callable[[dict[str, Any]], "np.ndarray | tuple[np.ndarray, ...]"]
-OPS: dict[str, OpFn] = {}
+OPS: Registry[OpFn] = Registry("Core ML emulator op")
 
 
 class EmulatorError(ConversionError):
@@ -43,13 +44,7 @@ LAYOUT_FREE = {"relu", "relu6", "clip", "sigmoid", "sigmoid_hard", "silu", "tanh
                "sqrt", "rsqrt", "abs", "square", "add", "sub", "mul", "real_div", "maximum", "minimum"}
 
 
-def op(*names: str) -> Callable[[OpFn], OpFn]:
-    def deco(fn: OpFn) -> OpFn:
-        for n in names:
-            OPS[n] = fn
-        return fn
-
-    return deco
+op = OPS.register
 
 
 def f32(x: Any) -> np.ndarray:
