@@ -18,6 +18,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from mobilekit.errors import ConfigError
+from mobilekit.export.coreml_compress import RECIPES, TARGET_ORDER, required_target
 
 Task = Literal["detection", "classification"]
 HeadName = Literal["yolo", "yolo_transposed", "ssd", "decoded"]
@@ -234,6 +235,24 @@ class Config:
         return self.name or Path(self.model).stem or "Model"
 
 
+def normalization_of(cfg: Config) -> tuple[list[float], list[float]]:
+    """Config normalization (mean/std or scale/offset, scalar or per channel) → per-channel scale and offset."""
+    n = cfg.input.normalization
+
+    def three(v: float | list[float] | None, default: float) -> list[float]:
+        if v is None:
+            return [default] * 3
+        if isinstance(v, list):
+            return [float(x) for x in (v * 3 if len(v) == 1 else v)]
+        return [float(v)] * 3
+
+    if n.mean is not None:
+        mean, std = three(n.mean, 0.0), three(n.std, 1.0)
+        return [1.0 / s for s in std], [-m / s for m, s in zip(mean, std, strict=True)]
+    return three(n.scale, 1.0), three(n.offset, 0.0)
+
+
+
 REQUIRED = {"model": "the path of the trained model (.keras, .h5 or a SavedModel directory)"}
 
 
@@ -428,16 +447,12 @@ def _check_compression(c: CompressionSettings, ld: _Loader) -> None:
 
 
 def _check_coreml(cfg: Config, ld: _Loader) -> None:
-    from mobilekit.export.coreml_compress import RECIPES, TARGET_ORDER, required_target
-
     for i, name in enumerate(cfg.coreml.compression):
         if name not in RECIPES:
             close = difflib.get_close_matches(name, list(RECIPES), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             ld.fail(f"coreml.compression[{i}]", f"unknown recipe '{name}'{hint}", f"use one of: {', '.join(RECIPES)}")
     if cfg.coreml.input == "image":
-        from mobilekit.contract import normalization_of
-
         scale, _ = normalization_of(cfg)
         if max(scale) - min(scale) > 1e-9 * max(abs(v) for v in scale):
             ld.fail("coreml.input", "Core ML image inputs take one scale for all channels, but the normalization has "

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.config import Config
+from mobilekit.config import Config, normalization_of
 from mobilekit.errors import ConfigError
 
 SCHEMA_VERSION = 1
@@ -143,23 +143,6 @@ class Contract:
     @classmethod
     def load(cls, path: str | Path) -> Contract:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-
-def normalization_of(cfg: Config) -> tuple[list[float], list[float]]:
-    """Config normalization (mean/std or scale/offset, scalar or per channel) → per-channel scale and offset."""
-    n = cfg.input.normalization
-
-    def three(v: float | list[float] | None, default: float) -> list[float]:
-        if v is None:
-            return [default] * 3
-        if isinstance(v, list):
-            return [float(x) for x in (v * 3 if len(v) == 1 else v)]
-        return [float(v)] * 3
-
-    if n.mean is not None:
-        mean, std = three(n.mean, 0.0), three(n.std, 1.0)
-        return [1.0 / s for s in std], [-m / s for m, s in zip(mean, std, strict=True)]
-    return three(n.scale, 1.0), three(n.offset, 0.0)
 
 
 def read_labels(cfg: Config, num_classes: int) -> list[str]:
