@@ -19,9 +19,11 @@ import yaml
 
 from mobilekit.errors import ConfigError
 from mobilekit.export.coreml_compress import RECIPES, TARGET_ORDER, required_target
+from mobilekit.heads import HEADS, get_head
 
 Task = Literal["detection", "classification"]
-HeadName = Literal["yolo", "yolo_transposed", "ssd", "decoded"]
+#: Detection head formats: every registered head but the classifier's (a new head module adds its name here).
+HeadName = Literal[tuple(n for n in HEADS if n != "classifier")]  # type: ignore[valid-type]
 BoxFormat = Literal["cxcywh", "xyxy", "yxyx"]
 BoxUnits = Literal["pixels", "normalized"]
 Activation = Literal["none", "sigmoid", "softmax"]
@@ -399,9 +401,7 @@ def _check_semantics(cfg: Config, ld: _Loader) -> None:
             ld.fail("detection.iou_threshold", "must be in (0, 1]", "use e.g. 0.45")
         if det.max_detections < 1:
             ld.fail("detection.max_detections", "must be at least 1", "use e.g. 100")
-        if det.head == "ssd" and not det.anchors.feature_maps:
-            ld.fail("detection.anchors.feature_maps", "an SSD head needs its anchor grids",
-                    "list the feature map sizes, e.g. [[12, 12], [6, 6]]")
+        get_head(det.head).validate(det, ld.fail)
         if len(det.anchors.variances) != 4 or any(v <= 0 for v in det.anchors.variances):
             ld.fail("detection.anchors.variances", "expected 4 positive numbers", "use [0.1, 0.1, 0.2, 0.2]")
         bad = set(det.outputs) - {"boxes", "scores"}

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mobilekit.config import Config, normalization_of
 from mobilekit.errors import ConfigError
+from mobilekit.heads import get_head
+from mobilekit.heads.ssd import ssd_anchors  # noqa: F401  (its home was here; callers import it from here)
 
 SCHEMA_VERSION = 1
 
@@ -158,24 +158,6 @@ def read_labels(cfg: Config, num_classes: int) -> list[str]:
     return labels
 
 
-def ssd_anchors(feature_maps: list[list[int]], min_scale: float, max_scale: float,
-                aspect_ratios: list[float]) -> np.ndarray:
-    """SSD anchors, ``[N, 4]`` as normalized ``cy, cx, h, w``.
-
-    Order: level, then row, then column, then aspect ratio (the order the head's reshape flattens to). Level ``k`` of
-    ``L`` has scale ``min + (max - min) * k / (L - 1)``; ratio ``r`` gives ``h = s / sqrt(r)``, ``w = s * sqrt(r)``.
-    """
-    levels = len(feature_maps)
-    out = []
-    for k, (fh, fw) in enumerate(feature_maps):
-        s = min_scale if levels == 1 else min_scale + (max_scale - min_scale) * k / (levels - 1)
-        for y in range(fh):
-            for x in range(fw):
-                for r in aspect_ratios:
-                    out.append([(y + 0.5) / fh, (x + 0.5) / fw, s / np.sqrt(r), s * np.sqrt(r)])
-    return np.asarray(out, dtype=np.float32).reshape(-1, 4)
-
-
 def derive_contract(cfg: Config, input_shape: list[int], input_name: str, outputs: list[OutputSpec],
                     num_classes: int, split: dict[str, Any]) -> Contract:
     """Build the contract from what the serving graph exposes and what the config says about it."""
@@ -201,14 +183,6 @@ def derive_contract(cfg: Config, input_shape: list[int], input_name: str, output
     det = cfg.detection
     head = HeadSpec(format=det.head, num_classes=num_classes, box_format=det.box_format, box_units=det.box_units,
                     score_activation=det.score_activation, background_class=det.background_class, split=split)
-    if det.head == "ssd":
-        a = det.anchors
-        anchors = ssd_anchors(a.feature_maps, a.min_scale, a.max_scale, a.aspect_ratios)
-        head.anchors = [[float(v) for v in row] for row in anchors]
-        head.anchor_settings = {"feature_maps": [list(fm) for fm in a.feature_maps], "min_scale": a.min_scale,
-                                "max_scale": a.max_scale, "aspect_ratios": list(a.aspect_ratios)}
-        head.variances = list(a.variances)
-        head.delta_order = a.delta_order
-        head.box_format, head.box_units = "cxcywh", "normalized"
+    get_head(det.head).complete(head, det)
     nms = NmsSpec(det.score_threshold, det.iou_threshold, det.max_detections, det.class_agnostic_nms)
     return Contract(cfg.model_name, cfg.task, inp, outputs, head, labels, nms)

@@ -20,6 +20,7 @@ from mobilekit.compress.measure import EvalSet, Reference, StageRow, measure, re
 from mobilekit.config import Config
 from mobilekit.contract import Contract
 from mobilekit.errors import ConfigError
+from mobilekit.heads import get_head
 from mobilekit.models.loader import LoadedModel
 from mobilekit.models.serving import build_serving
 from mobilekit.registry import Registry
@@ -54,7 +55,7 @@ class State:
             student, roles = self.role_model(student, self.kind)
             teacher, _ = self.role_model(self.teacher, self.teacher_kind)
             detector = {"roles": roles, "activation": head.score_activation, "background": head.background_class,
-                        "axis": 1 if head.format == "yolo_transposed" else -1}
+                        "axis": get_head(head.format).channel_axis}
             if isinstance(self.labels, truth.DetectionTruth) and set(roles) == {"boxes", "scores"}:
                 both = self.labels + self.labels.mirrored(self.contract.input.width)  # finetune adds mirror images
                 detector["truth"] = lambda outputs: truth.targets(outputs, both, self.contract)

@@ -16,6 +16,7 @@ import numpy as np
 from mobilekit.config import CoreMLSettings
 from mobilekit.contract import Contract
 from mobilekit.errors import ConversionError
+from mobilekit.heads import get_head
 from mobilekit.models.serving import Serving
 
 CONFIDENCE = "confidence"
@@ -27,37 +28,10 @@ def _decode_tf(outs: dict[str, Any], contract: Contract) -> tuple[Any, Any]:
     import tensorflow as tf
 
     head = contract.head
-    inp = contract.input
-    fmt = head.format
-    if fmt in ("yolo", "yolo_transposed"):
-        boxes, scores = outs["boxes"][0], outs["scores"][0]
-        if fmt == "yolo_transposed":
-            boxes, scores = tf.transpose(boxes), tf.transpose(scores)
-    elif fmt == "decoded":
-        boxes, scores = outs["boxes"][0], outs["scores"][0]
-    elif fmt == "ssd":
-        anchors = tf.constant(np.asarray(head.anchors, np.float32))
-        d = outs["boxes"][0]
-        if head.delta_order == "xywh":
-            d = tf.gather(d, [1, 0, 3, 2], axis=1)
-        v = head.variances
-        cy = d[:, 0] * v[0] * anchors[:, 2] + anchors[:, 0]
-        cx = d[:, 1] * v[1] * anchors[:, 3] + anchors[:, 1]
-        h = tf.exp(d[:, 2] * v[2]) * anchors[:, 2]
-        w = tf.exp(d[:, 3] * v[3]) * anchors[:, 3]
-        boxes = tf.stack([cx, cy, w, h], axis=1)
-        scores = outs["scores"][0]
-    else:
-        raise ConversionError(f"the Vision form needs a detector; head '{fmt}' is not one")
-    if fmt != "ssd":
-        if head.box_format == "xyxy":
-            boxes = tf.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2,
-                              boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
-        elif head.box_format == "yxyx":
-            boxes = tf.stack([(boxes[:, 1] + boxes[:, 3]) / 2, (boxes[:, 0] + boxes[:, 2]) / 2,
-                              boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]], axis=1)
-        if head.box_units == "pixels":
-            boxes = boxes / tf.constant([inp.width, inp.height, inp.width, inp.height], tf.float32)
+    decoder = get_head(head.format)
+    if contract.task != "detection":
+        raise ConversionError(f"the Vision form needs a detector; head '{head.format}' is not one")
+    boxes, scores = decoder.decode_tf(outs, contract)  # the head's own decode, in TensorFlow ops
     if head.score_activation == "sigmoid":
         scores = tf.sigmoid(scores)
     elif head.score_activation == "softmax":

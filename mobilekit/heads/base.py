@@ -1,14 +1,19 @@
 """The head interface and its registry.
 
-A head knows two things: which output roles it needs (and how to recognise them in a model's outputs), and how
-to turn those tensors into candidate boxes with per-class probabilities in model-input pixels. Thresholding,
-NMS and letterbox undo are shared (``mobilekit.postprocess``), so every head is post-processed identically.
+A head owns everything specific to one output format, in one module: the config it needs (``validate``), how to
+recognise its outputs (``bind``, ``channel_axis``), the contract fields it adds (``complete``), decoding in numpy
+(``candidates``, the reference every runtime is compared with) and in TensorFlow ops (``decode_tf``, compiled into
+the Vision pipeline), and its inverse (``encode``, ground truth for fine-tuning). Its Kotlin and Swift decode code
+are template partials under ``mobilekit/templates/heads/<name>/`` that the SDK templates include by head name.
+Thresholding, NMS and letterbox undo are shared (``mobilekit.postprocess``), so every head is post-processed
+identically. Adding a head is adding its module (imported in ``heads/__init__.py``) and its partials.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import numpy as np
 
@@ -16,7 +21,10 @@ from mobilekit.errors import ModelError
 from mobilekit.registry import Registry
 
 if TYPE_CHECKING:
+    from mobilekit.config import DetectionSettings
     from mobilekit.contract import Contract, HeadSpec, InputSpec
+
+    Fail = Callable[[str, str, str], NoReturn]  # (config key, what is wrong, the fix) -> raises ConfigError
 
 
 @dataclass
@@ -27,6 +35,7 @@ class Candidates:
 
 class Head(Protocol):
     name: str
+    channel_axis: int  # where the box/class channels are in a [1, N, C] (2) or [1, C, N] (1) output
 
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
         """Map roles to model output names; return the mapping and the number of classes."""
@@ -37,6 +46,48 @@ class Head(Protocol):
     def encode(self, boxes: np.ndarray, index: np.ndarray, contract: Contract) -> np.ndarray:
         """The inverse of decoding: xyxy boxes in model-input pixels, meant for candidates ``index``, → the raw
         values the boxes output holds there (ground-truth targets for fine-tuning)."""
+
+    def validate(self, det: DetectionSettings, fail: Fail) -> None:
+        """Reject detection settings this head cannot work with (called by the config loader)."""
+
+    def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
+        """Add the contract fields this head needs (anchors, variances, ...) to ``spec``."""
+
+    def decode_tf(self, outs: dict[str, Any], contract: Contract) -> tuple[Any, Any]:
+        """TensorFlow twin of ``candidates`` for one image: normalized ``cx, cy, w, h`` boxes [N, 4] and the raw
+        class scores [N, C(+1)] (activation, background column and NMS are shared)."""
+
+
+class BoxHead:
+    """What heads whose boxes come out already decoded (in one of the box conventions) share."""
+
+    name: str
+    channel_axis = 2
+
+    def validate(self, det: DetectionSettings, fail: Fail) -> None:
+        pass
+
+    def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
+        pass
+
+    def read_tf(self, outs: dict[str, Any]) -> tuple[Any, Any]:
+        """Boxes [N, 4] and scores [N, C] of the first image, as TensorFlow tensors."""
+        return outs["boxes"][0], outs["scores"][0]
+
+    def decode_tf(self, outs: dict[str, Any], contract: Contract) -> tuple[Any, Any]:
+        import tensorflow as tf
+
+        boxes, scores = self.read_tf(outs)
+        head, inp = contract.head, contract.input
+        if head.box_format == "xyxy":
+            boxes = tf.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2,
+                              boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
+        elif head.box_format == "yxyx":
+            boxes = tf.stack([(boxes[:, 1] + boxes[:, 3]) / 2, (boxes[:, 0] + boxes[:, 2]) / 2,
+                              boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]], axis=1)
+        if head.box_units == "pixels":
+            boxes = boxes / tf.constant([inp.width, inp.height, inp.width, inp.height], tf.float32)
+        return boxes, scores
 
 
 HEADS: Registry[Head] = Registry("detection head format")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mobilekit.heads.base import Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy
+from mobilekit.heads.base import BoxHead, Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy
 
 
-class DecodedHead:
+class DecodedHead(BoxHead):
     name = "decoded"
 
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:

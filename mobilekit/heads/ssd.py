@@ -10,10 +10,35 @@ TF Object Detection API's ``scale_factors`` (10, 10, 5, 5) are variances (0.1, 0
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from mobilekit.errors import ModelError
 from mobilekit.heads.base import Candidates, bind_two, class_scores, register
+
+if TYPE_CHECKING:
+    from mobilekit.config import DetectionSettings
+    from mobilekit.contract import Contract, HeadSpec
+    from mobilekit.heads.base import Fail
+
+
+def ssd_anchors(feature_maps: list[list[int]], min_scale: float, max_scale: float,
+                aspect_ratios: list[float]) -> np.ndarray:
+    """SSD anchors, ``[N, 4]`` as normalized ``cy, cx, h, w``.
+
+    Order: level, then row, then column, then aspect ratio (the order the head's reshape flattens to). Level ``k`` of
+    ``L`` has scale ``min + (max - min) * k / (L - 1)``; ratio ``r`` gives ``h = s / sqrt(r)``, ``w = s * sqrt(r)``.
+    """
+    levels = len(feature_maps)
+    out = []
+    for k, (fh, fw) in enumerate(feature_maps):
+        s = min_scale if levels == 1 else min_scale + (max_scale - min_scale) * k / (levels - 1)
+        for y in range(fh):
+            for x in range(fw):
+                for r in aspect_ratios:
+                    out.append([(y + 0.5) / fh, (x + 0.5) / fw, s / np.sqrt(r), s * np.sqrt(r)])
+    return np.asarray(out, dtype=np.float32).reshape(-1, 4)
 
 
 def encode_deltas(boxes: np.ndarray, anchors: np.ndarray, variances: list[float]) -> np.ndarray:
@@ -29,6 +54,24 @@ def encode_deltas(boxes: np.ndarray, anchors: np.ndarray, variances: list[float]
 
 class SsdHead:
     name = "ssd"
+    channel_axis = 2
+
+    def validate(self, det: DetectionSettings, fail: Fail) -> None:
+        if not det.anchors.feature_maps:
+            fail("detection.anchors.feature_maps", "an SSD head needs its anchor grids",
+                 "list the feature map sizes, e.g. [[12, 12], [6, 6]]")
+
+    def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
+        """The anchors (generated once, here), their settings (the SDKs regenerate them), variances and delta order;
+        decoded boxes are normalized ``cx, cy, w, h``."""
+        a = det.anchors
+        anchors = ssd_anchors(a.feature_maps, a.min_scale, a.max_scale, a.aspect_ratios)
+        spec.anchors = [[float(v) for v in row] for row in anchors]
+        spec.anchor_settings = {"feature_maps": [list(fm) for fm in a.feature_maps], "min_scale": a.min_scale,
+                                "max_scale": a.max_scale, "aspect_ratios": list(a.aspect_ratios)}
+        spec.variances = list(a.variances)
+        spec.delta_order = a.delta_order
+        spec.box_format, spec.box_units = "cxcywh", "normalized"
 
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
         roles = bind_two(shapes, wanted, 2, self.name)
@@ -59,6 +102,21 @@ class SsdHead:
         b = np.asarray(boxes, np.float64) / np.array([inp.width, inp.height, inp.width, inp.height])
         deltas = encode_deltas(b, np.asarray(head.anchors, dtype=np.float64)[index], head.variances)
         return deltas[:, [1, 0, 3, 2]] if head.delta_order == "xywh" else deltas
+
+    def decode_tf(self, outs: dict[str, Any], contract: Contract) -> tuple[Any, Any]:
+        import tensorflow as tf
+
+        head = contract.head
+        anchors = tf.constant(np.asarray(head.anchors, np.float32))
+        d = outs["boxes"][0]
+        if head.delta_order == "xywh":
+            d = tf.gather(d, [1, 0, 3, 2], axis=1)
+        v = head.variances
+        cy = d[:, 0] * v[0] * anchors[:, 2] + anchors[:, 0]
+        cx = d[:, 1] * v[1] * anchors[:, 3] + anchors[:, 1]
+        h = tf.exp(d[:, 2] * v[2]) * anchors[:, 2]
+        w = tf.exp(d[:, 3] * v[3]) * anchors[:, 3]
+        return tf.stack([cx, cy, w, h], axis=1), outs["scores"][0]
 
 
 register(SsdHead())

@@ -8,15 +8,16 @@ original single ``predictions`` tensor (when the split was impossible).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy
+from mobilekit.heads.base import BoxHead, Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy
 
 
 @dataclass
-class YoloHead:
+class YoloHead(BoxHead):
     name: str
     transposed: bool
 
@@ -52,6 +53,12 @@ class YoloHead:
     def encode(self, boxes: np.ndarray, index: np.ndarray, contract) -> np.ndarray:
         head = contract.head
         return from_xyxy(boxes, head.box_format, head.box_units, contract.input)
+
+    def read_tf(self, outs: dict[str, Any]) -> tuple[Any, Any]:
+        import tensorflow as tf
+
+        boxes, scores = outs["boxes"][0], outs["scores"][0]
+        return (tf.transpose(boxes), tf.transpose(scores)) if self.transposed else (boxes, scores)
 
 
 register(YoloHead("yolo", transposed=False))

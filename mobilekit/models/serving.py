@@ -76,8 +76,7 @@ def build_serving(loaded: LoadedModel, cfg: Config) -> Serving:
     positions: dict[str, int] = {}
     if "predictions" in roles:
         if keras_model is not None:
-            axis = 1 if cfg.detection.head == "yolo_transposed" else 2
-            new, split = split_concat(keras_model, loaded.keras_module, axis)
+            new, split = split_concat(keras_model, loaded.keras_module, head.channel_axis)
             if new is not None:
                 keras_model = new
                 concat = split["layer"]

@@ -1,0 +1,67 @@
+"""Each head on its own: encode is the inverse of its numpy decode, and its TensorFlow decode (the one compiled
+into the Vision pipeline) agrees with the numpy reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mobilekit.contract import Contract, HeadSpec, InputSpec, NmsSpec, OutputSpec, ssd_anchors
+from mobilekit.heads import HEADS, get_head
+
+DETECTORS = [n for n in HEADS if n != "classifier"]
+N, C = 24, 3
+
+
+def _contract(fmt: str, box_format: str = "cxcywh", units: str = "pixels") -> Contract:
+    inp = InputSpec(name="image", height=64, width=96, channels=3, layout="NHWC", color="RGB", resize="letterbox",
+                    pad_value=114, scale=[1 / 255] * 3, offset=[0.0] * 3)
+    head = HeadSpec(format=fmt, num_classes=C, box_format=box_format, box_units=units, score_activation="sigmoid")
+    if fmt == "ssd":
+        head.anchors = ssd_anchors([[2, 4]], 0.3, 0.3, [1.0, 2.0, 0.5]).tolist()[:N]
+        head.variances, head.delta_order = [0.1, 0.1, 0.2, 0.2], "yxhw"
+        head.box_format, head.box_units = "cxcywh", "normalized"
+    outputs = [OutputSpec("boxes", "boxes", [1, N, 4]), OutputSpec("scores", "scores", [1, N, C])]
+    return Contract("t", "detection", inp, outputs, head, ["a", "b", "c"], NmsSpec(0.25, 0.45, 10, False))
+
+
+def _boxes(rng: np.random.Generator) -> np.ndarray:
+    x0, y0 = rng.uniform(0, 60, N), rng.uniform(0, 40, N)
+    return np.stack([x0, y0, x0 + rng.uniform(4, 30, N), y0 + rng.uniform(4, 20, N)], axis=1)
+
+
+def _raw(fmt: str, contract: Contract, boxes: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
+    enc = get_head(fmt).encode(boxes, np.arange(N), contract)
+    if fmt == "yolo_transposed":
+        return {"boxes": enc.T[None], "scores": scores.T[None]}
+    return {"boxes": enc[None], "scores": scores[None]}
+
+
+@pytest.mark.parametrize("fmt", DETECTORS)
+@pytest.mark.parametrize("convention", [("cxcywh", "pixels"), ("xyxy", "normalized"), ("yxyx", "pixels")])
+def test_encode_then_decode_gives_the_boxes_back(fmt, convention):
+    contract = _contract(fmt, *convention)
+    rng = np.random.default_rng(0)
+    boxes, logits = _boxes(rng), rng.normal(size=(N, C))
+    cand = get_head(fmt).candidates(_raw(fmt, contract, boxes, logits), contract)
+    assert np.allclose(cand.boxes, boxes, atol=1e-6)
+    assert np.allclose(cand.scores, 1 / (1 + np.exp(-logits)))
+
+
+@pytest.mark.parametrize("fmt", DETECTORS)
+def test_tensorflow_decode_matches_the_numpy_reference(fmt):
+    import tensorflow as tf
+
+    contract = _contract(fmt, "xyxy", "pixels")
+    rng = np.random.default_rng(1)
+    raw = _raw(fmt, contract, _boxes(rng), rng.normal(size=(N, C)))
+    ref = get_head(fmt).candidates(raw, contract)
+    boxes, scores = get_head(fmt).decode_tf({k: tf.constant(v, tf.float32) for k, v in raw.items()}, contract)
+    cx, cy, w, h = np.asarray(boxes, np.float64).T * np.array([[96], [64], [96], [64]])
+    assert np.allclose(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), ref.boxes, atol=1e-3)
+    assert np.allclose(1 / (1 + np.exp(-np.asarray(scores, np.float64))), ref.scores, atol=1e-6)
+
+
+def test_every_head_declares_where_its_channels_are():
+    assert {n: get_head(n).channel_axis for n in DETECTORS} == {"decoded": 2, "ssd": 2, "yolo": 2,
+                                                                "yolo_transposed": 1}
