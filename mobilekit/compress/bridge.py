@@ -106,6 +106,18 @@ def _sub(v: Any, tensors: dict[str, Any]) -> Any:
     return v
 
 
+def _op_node(op_layer: Any, name: str, cls_name: str, node: dict[str, Any], tensors: dict[str, Any]) -> Any:
+    """A ``keras.ops`` call node rebuilt as a tf_keras op layer on its inputs; None when its arguments cannot be."""
+    args = node["args"]
+    slots = [_is_tensor(a) for a in args]
+    consts = [_constant(a) for a in args if not _is_tensor(a)]
+    if any(c is None for c in consts) or not any(slots) or node.get("kwargs"):
+        return None
+    layer = op_layer(OPS[cls_name], consts, slots, name=name)
+    ins = [tensors[a["config"]["keras_history"][0]] for a in args if _is_tensor(a)]
+    return layer(ins if len(ins) > 1 else ins[0])
+
+
 def to_tf_keras(model: Any, path: Any = None) -> Any:
     """A tf_keras twin of a Keras 3 model, same weights; :class:`BridgeError` names what cannot be bridged."""
     import keras
@@ -138,15 +150,11 @@ def to_tf_keras(model: Any, path: Any = None) -> Any:
             continue
         node = nodes[0] if nodes else {"args": [], "kwargs": {}}
         if module.startswith("keras.src.ops") and cls_name in OPS:
-            args = node["args"]
-            slots = [_is_tensor(a) for a in args]
-            consts = [_constant(a) for a in args if not _is_tensor(a)]
-            if any(c is None for c in consts) or not any(slots) or node.get("kwargs"):
+            out = _op_node(op_layer, name, cls_name, node, tensors)
+            if out is None:
                 refused.append(f"{name} (keras.ops.{OPS[cls_name]} with arguments it cannot rebuild)")
-                continue
-            layer = op_layer(OPS[cls_name], consts, slots, name=name)
-            ins = [tensors[a["config"]["keras_history"][0]] for a in args if _is_tensor(a)]
-            tensors[name] = layer(ins if len(ins) > 1 else ins[0])
+            else:
+                tensors[name] = out
             continue
         cls = getattr(tf_keras.layers, cls_name, None)
         if not module.startswith("keras.layers") or cls is None:

@@ -156,6 +156,21 @@ def reestimate_batchnorm(model: Any, x: np.ndarray, batch_size: int, updates: in
                 step(tf.constant(x[i:i + batch_size]))
 
 
+def _class_targets(t: np.ndarray, logits: bool, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """A classifier's targets: the teacher's centred logits, the one-hot label and whether there is one (the
+    images, then their mirror images); and the logits' per-class spread."""
+    z = t if logits else np.log(np.clip(t, 1e-7, 1.0))
+    z = (z - z.mean(axis=-1, keepdims=True)).astype(np.float32)
+    std = np.maximum(z.std(axis=0), 1e-3).astype(np.float32)
+    onehot = np.zeros_like(z)
+    has = np.zeros((len(z), 1), np.float32)
+    if labels is not None:
+        both = np.concatenate([labels, labels])
+        onehot[np.arange(len(z)), both] = 1.0
+        has[:] = 1.0
+    return np.concatenate([z, onehot, has], axis=-1), std
+
+
 def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, settings: DistillSettings,
              classification: bool, logits: bool, labels: np.ndarray | None = None,
              callbacks: list | None = None, detector: dict[str, Any] | None = None, share: float = 1.0,
@@ -188,16 +203,7 @@ def finetune(student: Any, teacher: Any, keras: Any, images: np.ndarray, setting
                                              truth_targets)
     for k, t in enumerate(targets if detector is None else []):
         if classification and k == 0:
-            z = t if logits else np.log(np.clip(t, 1e-7, 1.0))
-            z = (z - z.mean(axis=-1, keepdims=True)).astype(np.float32)
-            std = np.maximum(z.std(axis=0), 1e-3).astype(np.float32)
-            onehot = np.zeros_like(z)
-            has = np.zeros((len(z), 1), np.float32)
-            if labels is not None:
-                both = np.concatenate([labels, labels])
-                onehot[np.arange(len(z)), both] = 1.0
-                has[:] = 1.0
-            targets[k] = np.concatenate([z, onehot, has], axis=-1)
+            targets[k], std = _class_targets(t, logits, labels)
             losses.append(_logit_match(std, logits, settings.label_weight))
         else:
             losses.append(_standardized_mse(keras, detector_loss.spread(t, tuple(range(t.ndim - 1)))))

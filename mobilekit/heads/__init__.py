@@ -1,6 +1,13 @@
-"""Head formats: one module each, registered by name. A head turns raw output tensors into candidates."""
+"""Head formats: one module each, registered by name when this package is imported (every module here but
+``base``, in name order), so adding a head is adding its module (and its SDK partials, ``templates/heads``)."""
 
-from mobilekit.heads import classifier, decoded, ssd, yolo  # noqa: F401  (registration side effects)
+import importlib
+import pkgutil
+
 from mobilekit.heads.base import HEADS, Candidates, Head, get_head
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["HEADS", "Candidates", "Head", "get_head"]
