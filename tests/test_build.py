@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import COCO128, HEAD_SETTINGS, NO_GATE, WIDE_BAR, detector_config, write_config
+from helpers import HEAD_SETTINGS, NO_GATE, WIDE_BAR, detector_config, write_config
 
 from mobilekit.bundle.writer import digest
 from mobilekit.cli import main
@@ -176,12 +176,11 @@ def test_grayscale_rgba_and_odd_sizes_calibrate(tmp_path, yolo_model, cache):
     assert code == 0, text
 
 
-@pytest.mark.skipif(not COCO128.is_dir(), reason="../shared/data/coco128 is not beside this checkout")
-def test_coco128_calibration_and_map(tmp_path, yolo_model, cache):
+def test_coco128_calibration_and_map(tmp_path, yolo_model, cache, coco128):
     """Real photographs as calibration data through the YOLO-format reader (the fixture's classes differ, so mAP
     is not meaningful; the point is that real images of every size flow through letterbox and calibration)."""
-    cfg = detector_config(yolo_model, COCO128 / "images" / "train2017", cache / "labels.txt")
-    cfg["calibration"] = {"images": str(COCO128 / "images" / "train2017"), "format": "folder", "count": 32}
+    cfg = detector_config(yolo_model, coco128 / "images" / "train2017", cache / "labels.txt")
+    cfg["calibration"] = {"images": str(coco128 / "images" / "train2017"), "format": "folder", "count": 32}
     cfg["parity"] = {**WIDE_BAR, "images": 16, "min_detection_recall": 0.0, "min_detection_precision": 0.0}
     code, text = build(tmp_path, cfg, tmp_path / "out")
     assert code == 0, text

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import NO_GATE, detector_config, write_config
+from helpers import NO_GATE, detector_config, write_config
 
 from mobilekit.cli import main
 from mobilekit.compress import bridge, cost, fade, hints, prune, tfmot_stages

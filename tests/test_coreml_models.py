@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import NO_GATE, WIDE_BAR, detector_config, write_config
+from helpers import NO_GATE, WIDE_BAR, detector_config, write_config
 
 from mobilekit.config import CoreMLSettings
 from mobilekit.emulate.coreml import CoreMLEmulator

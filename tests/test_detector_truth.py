@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import HEAD_SETTINGS, detector_config
+from helpers import HEAD_SETTINGS, detector_config
 
 from mobilekit.compress import data as compress_data
 from mobilekit.compress import detector_loss, truth

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_config
+from helpers import write_config
 
 from mobilekit.errors import EXIT_BAD_INPUT, EXIT_CONVERSION, EXIT_CRASH, EXIT_INTERNAL, EXIT_OUTPUT, EXIT_PARITY
 from mobilekit.supervise import FAULT, RUN_PREFIX

@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import NO_GATE, detector_config, write_config
+from helpers import NO_GATE, detector_config, write_config
 
 from mobilekit.cli import main
 from mobilekit.codegen.android import module_name, names, render_core, render_module
@@ -199,14 +199,11 @@ def _canvas(path: Path, contract: Contract):
 
 
 @pytest.mark.parametrize("head", list(HEADS))
-def test_preprocessing_matches_python_byte_for_byte(head, bundles, compiled, shapes_dataset, tmp_path):
+def test_preprocessing_matches_python_byte_for_byte(head, bundles, compiled, shapes_dataset, coco128, tmp_path):
     classes, _ = compiled
     contract, package, runner = _open(bundles[head])
     images = [r.path for r in list_yolo(shapes_dataset)[:3]]
-    from conftest import COCO128
-
-    if COCO128.is_dir():
-        images += sorted((COCO128 / "images" / "train2017").glob("*.jpg"))[:3]
+    images += sorted((coco128 / "images" / "train2017").glob("*.jpg"))[:3]  # real photos of every size
     for i, path in enumerate(images):
         rgb = load_image(path).astype(np.uint32)
         h, w = rgb.shape[:2]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import NO_GATE, detector_config, write_config
+from helpers import NO_GATE, detector_config, write_config
 
 from mobilekit.cli import main
 from mobilekit.errors import EXIT_OUTPUT, EXIT_PARITY, EXIT_VERIFY

@@ -11,7 +11,7 @@ from pathlib import Path
 import jinja2
 import pytest
 from click.testing import CliRunner
-from conftest import NO_GATE, detector_config, run_swift, write_config
+from helpers import NO_GATE, detector_config, run_swift, write_config
 from test_kotlin_core import STUBS, kotlinc
 
 from mobilekit.cli import main

@@ -23,7 +23,7 @@ import jinja2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import COCO128, NO_GATE, detector_config, run_swift, swift, swift_modules, write_config
+from helpers import NO_GATE, detector_config, run_swift, swift, swift_modules, write_config
 
 from mobilekit.cli import main
 from mobilekit.codegen import ios
@@ -202,11 +202,10 @@ def test_generation_is_deterministic_and_names_are_sanitized(bundles):
     assert ios.PLATFORMS["iOS18"] == ("18.0", "15.0")
 
 
-def _images(shapes_dataset: Path) -> list[Path]:
-    images = [r.path for r in list_yolo(shapes_dataset)[:3]]
-    if COCO128.is_dir():
-        images += sorted((COCO128 / "images" / "train2017").glob("*.jpg"))[:3]
-    return images
+def _images(shapes_dataset: Path, coco128: Path) -> list[Path]:
+    """Shapes images and real photos of every size."""
+    photos = sorted((coco128 / "images" / "train2017").glob("*.jpg"))[:3]
+    return [r.path for r in list_yolo(shapes_dataset)[:3]] + photos
 
 
 def _pixels(rgb: np.ndarray, order: int, pad: int) -> tuple[bytes, int]:
@@ -233,12 +232,12 @@ def _model_input(canvas: np.ndarray, contract: Contract, image: bool) -> bytes:
 
 
 @pytest.mark.parametrize("key", [*HEADS, "classifier"])
-def test_preprocessing_matches_python_byte_for_byte(key, bundles, check, shapes_dataset, tmp_path):
+def test_preprocessing_matches_python_byte_for_byte(key, bundles, check, shapes_dataset, coco128, tmp_path):
     _, binary = check
     contract, _ = _package(bundles[key])
     name = ios.swift_name(contract)
     image = contract.artifacts[ios.primary_kind(contract)].inputs[0].dtype == "image"
-    for i, path in enumerate(_images(shapes_dataset)):
+    for i, path in enumerate(_images(shapes_dataset, coco128)):
         rgb = load_image(path)
         order, pad = i % 3, (i % 2) * 64
         data, bytes_per_row = _pixels(rgb, order, pad)
