@@ -41,6 +41,7 @@ from mobilekit.errors import ParityError
 from mobilekit.export import coreml, delegates, tflite, verify
 from mobilekit.export.ane import ane_report
 from mobilekit.export.vision import convert_vision
+from mobilekit.kinds import Kind, coreml_variant
 from mobilekit.models.loader import LoadedModel, file_sha256, load_model
 from mobilekit.models.serving import Serving, build_serving
 from mobilekit.parity.drift import layer_drift
@@ -168,11 +169,11 @@ def read_calibration(st: BuildState) -> None:
 def export_int8(st: BuildState) -> None:
     io = st.cfg.export.int8_io
     path = f"android/{st.name}_int8.tflite"
-    with at("tflite-int8", "the TFLite converter"):
+    with at(Kind.TFLITE_INT8, "the TFLite converter"):
         model = tflite.convert_int8(st.int8_serving, st.calibration_inputs, io)
     st.integer = verify.require_full_integer(model, io == "float32", path)
-    st.add("tflite-int8", tflite.bindings(model, st.int8_serving, "tflite-int8", path))
-    st.models["tflite-int8"] = model
+    st.add(Kind.TFLITE_INT8, tflite.bindings(model, st.int8_serving, Kind.TFLITE_INT8, path))
+    st.models[Kind.TFLITE_INT8] = model
 
 
 def _export_float(st: BuildState, kind: str, convert: Callable[[Serving], bytes]) -> None:
@@ -183,39 +184,39 @@ def _export_float(st: BuildState, kind: str, convert: Callable[[Serving], bytes]
 
 
 def export_fp16(st: BuildState) -> None:
-    _export_float(st, "tflite-fp16", tflite.convert_fp16)
+    _export_float(st, Kind.TFLITE_FP16, tflite.convert_fp16)
 
 
 def export_float32(st: BuildState) -> None:
-    _export_float(st, "tflite-float32", tflite.convert_float32)
+    _export_float(st, Kind.TFLITE_FLOAT32, tflite.convert_float32)
 
 
 def delegate_support(st: BuildState) -> None:
     for kind, m in st.models.items():
-        counts = st.integer.op_counts if kind == "tflite-int8" else verify.inspect_integer(m, True).op_counts
-        st.delegates[kind] = delegates.delegate_report(m, counts, integer=kind == "tflite-int8")
+        counts = st.integer.op_counts if kind == Kind.TFLITE_INT8 else verify.inspect_integer(m, True).op_counts
+        st.delegates[kind] = delegates.delegate_report(m, counts, integer=kind == Kind.TFLITE_INT8)
 
 
 def export_coreml(st: BuildState) -> None:
     """The fp16 ``mlprogram``, each compressed variant and the Vision pipeline, staged as ``.mlpackage``s."""
     cfg, target = st.cfg.coreml, coreml.deployment_target(st.cfg.coreml)
     st.step(f"Converting to Core ML (fp16 mlprogram, {target})")
-    with at("coreml-fp16", "coremltools"):
+    with at(Kind.COREML_FP16, "coremltools"):
         base = coreml.convert(st.serving, st.contract, cfg)
-    variants = {"coreml-fp16": base}
+    variants = {Kind.COREML_FP16: base}
     for recipe in cfg.compression:
         st.step(f"Compressing Core ML weights: {recipe}")
-        with at(f"coreml-{recipe}", "coremltools"):
-            variants[f"coreml-{recipe}"] = coreml.compress(base, recipe, st.contract, cfg)
+        with at(coreml_variant(recipe), "coremltools"):
+            variants[coreml_variant(recipe)] = coreml.compress(base, recipe, st.contract, cfg)
     if cfg.vision:
         st.step("Building the Vision-ready pipeline (decoder + NonMaximumSuppression)")
-        with at("coreml-vision", "coremltools"):
-            variants["coreml-vision"] = convert_vision(st.serving, st.contract, cfg, target)
+        with at(Kind.COREML_VISION, "coremltools"):
+            variants[Kind.COREML_VISION] = convert_vision(st.serving, st.contract, cfg, target)
     for kind, m in variants.items():
-        suffix = "" if kind == "coreml-fp16" else "_" + kind.removeprefix("coreml-")
+        suffix = "" if kind == Kind.COREML_FP16 else "_" + kind.removeprefix("coreml-")
         rel = f"ios/{st.name}{suffix}.mlpackage"
         st.coreml_dirs[kind] = coreml.save(m, st.staging / rel)
-        st.add(kind, coreml.vision_artifact(rel, st.serving, st.contract) if kind == "coreml-vision"
+        st.add(kind, coreml.vision_artifact(rel, st.serving, st.contract) if kind == Kind.COREML_VISION
                else coreml.artifact(kind, rel, st.serving, cfg))
 
 
@@ -223,17 +224,17 @@ def _runners(st: BuildState) -> dict[str, dict[str, Callable]]:
     """Artifact kind → kernel set → a canvas runner, each saying where it is (for a crash's one line)."""
     runners: dict[str, dict[str, Callable]] = {}
     for kind, m in st.models.items():
-        resolvers = ("xnnpack", "reference") if kind == "tflite-int8" else ("xnnpack",)
+        resolvers = ("xnnpack", "reference") if kind == Kind.TFLITE_INT8 else ("xnnpack",)
         runners[kind] = {r: wrap(kind, f"LiteRT {r} kernels", LiteRTRunner(m, st.contract.artifacts[kind],
                                                                            st.contract, r).run) for r in resolvers}
     for kind, path in st.coreml_dirs.items():
         events = st.fp16_events.setdefault(kind, [])
-        if kind == "coreml-vision":
+        if kind == Kind.COREML_VISION:
             run = _vision_runner(VisionPipelineEmulator(path), st.contract, events)
         else:
             emulator = CoreMLEmulator(path)
             run = _coreml_runner(emulator, st.contract, events)
-            if kind == "coreml-fp16":
+            if kind == Kind.COREML_FP16:
                 st.ane = ane_report(emulator.function)
         runners[kind] = {"emulator": wrap(kind, "the Core ML emulator", run)}
     return runners
@@ -250,7 +251,7 @@ def measure_parity(st: BuildState) -> None:
 
 
 def find_drift(st: BuildState) -> None:
-    with at("tflite-int8", "TFLite's quantization debugger"):
+    with at(Kind.TFLITE_INT8, "TFLite's quantization debugger"):
         st.parity["drift"] = layer_drift(st.int8_serving, st.calibration_inputs)
 
 
@@ -326,7 +327,7 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
         model={"path": str(cfg.model), "sha256": file_sha256(cfg.resolve(cfg.model))},
         config_sha256=hashlib.sha256(config_bytes).hexdigest(),
         parity=summary,
-        verification={"tflite-int8": {"full_integer": integer.full_integer, "ops": integer.ops,
+        verification={Kind.TFLITE_INT8: {"full_integer": integer.full_integer, "ops": integer.ops,
                                       "per_channel_weights": integer.per_channel_weights,
                                       "per_tensor_weights": integer.per_tensor_weights,
                                       "io_dtype": cfg.export.int8_io}},
@@ -344,10 +345,10 @@ STAGES: list[Stage] = [
     Stage("load", load, "Loading model"),
     Stage("compress", compress_model, when=lambda st: st.cfg.compression.enabled),
     Stage("calibration", read_calibration, "Reading calibration images"),
-    Stage("tflite-int8", export_int8,
+    Stage(Kind.TFLITE_INT8, export_int8,
           lambda st: f"Converting to full-integer TFLite ({len(st.calibration)} calibration images)"),
-    Stage("tflite-fp16", export_fp16, "Converting to fp16 TFLite (GPU delegate)", lambda st: st.cfg.export.fp16),
-    Stage("tflite-float32", export_float32, None, lambda st: st.cfg.export.float32),
+    Stage(Kind.TFLITE_FP16, export_fp16, "Converting to fp16 TFLite (GPU delegate)", lambda st: st.cfg.export.fp16),
+    Stage(Kind.TFLITE_FLOAT32, export_float32, None, lambda st: st.cfg.export.float32),
     Stage("delegates", delegate_support, "Analysing delegate support"),
     Stage("coreml", export_coreml, when=lambda st: st.cfg.coreml.enabled),
     Stage("parity", measure_parity,
@@ -390,7 +391,7 @@ def _parity_advice(cfg: Config, contract: Contract, drift: str | None) -> str:
 
 def _coreml_runner(emulator: CoreMLEmulator, contract: Contract, events: list[Fp16Event]) -> Callable:
     inp = contract.input
-    binding = contract.artifacts["coreml-fp16"].inputs[0]
+    binding = contract.artifacts[Kind.COREML_FP16].inputs[0]
 
     def run(canvas: np.ndarray) -> dict[str, np.ndarray]:
         if binding.dtype == "image":  # the program applies the model's scale and bias itself

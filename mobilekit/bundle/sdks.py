@@ -11,6 +11,7 @@ from mobilekit.codegen import android, ios, sample_apps
 from mobilekit.config import Config
 from mobilekit.contract import Contract
 from mobilekit.data.datasets import list_dataset, load_image
+from mobilekit.kinds import Kind
 
 
 def _labels(contract: Contract) -> str:
@@ -22,7 +23,7 @@ def write_android(w: BundleWriter, contract: Contract, models: dict[str, bytes])
     module = f"sdk/android/{android.module_name(contract)}"
     for rel, text in android.render_module(contract).items():
         w.write(f"{module}/{rel}", text, "android-sdk")
-    for kind in ("tflite-int8", "tflite-fp16"):
+    for kind in (Kind.TFLITE_INT8, Kind.TFLITE_FP16):
         if kind in models:
             asset = contract.artifacts[kind].path.split("/")[-1]
             w.write(f"{module}/src/main/assets/{asset}", models[kind], "android-sdk-asset")

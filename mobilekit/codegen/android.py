@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from mobilekit.codegen.render import api_class, package_name, render_tree, type_name
 from mobilekit.contract import Contract
+from mobilekit.kinds import Kind
 
 #: LiteRT's Maven artifacts (com.google.ai.edge.litert:litert, litert-gpu, litert-gpu-api) used by the module.
 LITERT_VERSION = "1.4.0"
@@ -22,7 +23,7 @@ def template_context(contract: Contract) -> dict[str, str]:
 
 def render_core(contract: Contract) -> dict[str, str]:
     """Relative path → source text, deterministic (sorted, no timestamps)."""
-    if "tflite-int8" not in contract.artifacts:
+    if Kind.TFLITE_INT8 not in contract.artifacts:
         raise ValueError("the Android SDK needs the bundle's int8 TFLite model in the contract")
     return render_tree("android/core", contract, template_context(contract))
 

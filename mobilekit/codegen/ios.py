@@ -19,6 +19,7 @@ from typing import Any
 
 from mobilekit.codegen.render import api_class, render_tree, type_name
 from mobilekit.contract import Contract
+from mobilekit.kinds import Kind
 
 #: Swift's reserved words (declarations, statements, expressions and types) that cannot name a type or module.
 SWIFT_KEYWORDS = {
@@ -49,18 +50,18 @@ def kit_name(contract: Contract) -> str:
 def primary_kind(contract: Contract) -> str:
     """The Core ML model the package runs: the first compressed variant (palettized weights for the Neural
     Engine), by name, else the fp16 package."""
-    variants = sorted(k for k in contract.artifacts if k.startswith("coreml-") and k not in ("coreml-fp16",
-                                                                                            "coreml-vision"))
+    variants = sorted(k for k in contract.artifacts if k.startswith("coreml-") and k not in (Kind.COREML_FP16,
+                                                                                            Kind.COREML_VISION))
     if variants:
         return variants[0]
-    if "coreml-fp16" in contract.artifacts:
-        return "coreml-fp16"
+    if Kind.COREML_FP16 in contract.artifacts:
+        return Kind.COREML_FP16
     raise ValueError("the Swift package needs a Core ML model in the contract (enable coreml in the config)")
 
 
 def resources(contract: Contract) -> dict[str, str]:
     """Artifact kind → file name of each ``.mlpackage`` the package ships (the primary model, then Vision's)."""
-    kinds = [primary_kind(contract)] + (["coreml-vision"] if "coreml-vision" in contract.artifacts else [])
+    kinds = [primary_kind(contract)] + ([Kind.COREML_VISION] if Kind.COREML_VISION in contract.artifacts else [])
     return {k: contract.artifacts[k].path.split("/")[-1] for k in kinds}
 
 
@@ -69,7 +70,7 @@ def template_context(contract: Contract, deployment_target: str) -> dict[str, An
     ios, macos = PLATFORMS[deployment_target]
     files = list(resources(contract).values())
     return {"type_name": base, "kit": kit_name(contract), "cls": api_class(base, contract.task),
-            "coreml_kind": primary_kind(contract), "vision": contract.artifacts.get("coreml-vision"),
+            "coreml_kind": primary_kind(contract), "vision": contract.artifacts.get(Kind.COREML_VISION),
             "resources": files, "stems": [f.removesuffix(".mlpackage") for f in files],
             "platforms": {"ios": ios, "macos": macos}}
 

@@ -21,6 +21,7 @@ from mobilekit.contract import Contract, derive_contract
 from mobilekit.data.preprocess import ResizePlan, normalize
 from mobilekit.emulate.litert import LiteRTRunner
 from mobilekit.export import tflite
+from mobilekit.kinds import Kind
 from mobilekit.models.loader import LoadedModel, from_keras
 from mobilekit.models.serving import Serving, build_serving
 from mobilekit.parity.detection import agreement, map50
@@ -100,7 +101,7 @@ def measure(stage: str, model: Any, kind: str, cfg: Config, data: EvalSet, ref: 
             yield normalize(c, inp.scale, inp.offset, inp.color, inp.layout)
 
     int8 = tflite.convert_int8(int8_serving, calibration, cfg.export.int8_io)
-    art = tflite.bindings(int8, int8_serving, "tflite-int8", "int8.tflite")
+    art = tflite.bindings(int8, int8_serving, Kind.TFLITE_INT8, "int8.tflite")
     runner = LiteRTRunner(int8, art, contract, "xnnpack")
     float_outs = [serving.run(normalize(c, inp.scale, inp.offset, inp.color, inp.layout)) for c in data.canvases]
     int8_outs = [runner.run(c) for c in data.canvases]

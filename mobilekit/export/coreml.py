@@ -18,6 +18,7 @@ from mobilekit.contract import ArtifactSpec, Contract, TensorBinding
 from mobilekit.errors import ConversionError
 from mobilekit.export.coreml_compress import RECIPES, required_target
 from mobilekit.export.tflite import output_position
+from mobilekit.kinds import Kind
 from mobilekit.models.serving import Serving
 
 
@@ -127,4 +128,4 @@ def vision_artifact(rel: str, serving: Serving, contract: Contract) -> ArtifactS
     ins = [TensorBinding("image", 0, serving.input_name, "image", list(serving.input_shape))]
     outs = [TensorBinding(CONFIDENCE, 0, CONFIDENCE, "float32", [-1, contract.head.num_classes]),
             TensorBinding(COORDINATES, 1, COORDINATES, "float32", [-1, 4])]
-    return ArtifactSpec(kind="coreml-vision", path=rel, inputs=ins, outputs=outs)
+    return ArtifactSpec(kind=Kind.COREML_VISION, path=rel, inputs=ins, outputs=outs)

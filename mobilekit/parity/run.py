@@ -9,6 +9,7 @@ import numpy as np
 
 from mobilekit.contract import Contract
 from mobilekit.data.preprocess import ResizePlan, normalize
+from mobilekit.kinds import Kind
 from mobilekit.parity.detection import agreement, map50
 from mobilekit.parity.metrics import tensor_metrics
 from mobilekit.postprocess import Detections, classify, detect, vision_detections
@@ -68,7 +69,7 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
                 dets = top_got  # type: ignore[assignment]
                 res["top1_agreement"] = float(np.mean([a == b for a, b in zip(top_ref, top_got, strict=True)]))
             art["resolvers"][resolver] = res
-            if keep is not None and kind == "tflite-int8" and "converted" not in keep:
+            if keep is not None and kind == Kind.TFLITE_INT8 and "converted" not in keep:
                 keep["reference"] = (ref_det if detection else top_ref)[:4]
                 keep["converted"] = dets[:4]
         result["artifacts"][kind] = art

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from mobilekit.contract import Contract
+from mobilekit.kinds import Kind
 from mobilekit.postprocess import Detections
 
-COLORS = {"float": "#2a9d8f", "tflite-int8": "#e76f51", "tflite-fp16": "#8d99ae", "tflite-float32": "#264653"}
+COLORS = {"float": "#2a9d8f", Kind.TFLITE_INT8: "#e76f51", Kind.TFLITE_FP16: "#8d99ae", Kind.TFLITE_FLOAT32: "#264653"}
 
 
 def _png(fig: Any) -> str:
@@ -115,7 +116,7 @@ def _overlays(canvases: list[np.ndarray], reference: list[Any], converted: list[
         ax.imshow(canvas)
         ax.set_axis_off()
         if isinstance(ref, Detections):
-            for dets, color, ls in ((ref, COLORS["float"], "-"), (got, COLORS["tflite-int8"], "--")):
+            for dets, color, ls in ((ref, COLORS["float"], "-"), (got, COLORS[Kind.TFLITE_INT8], "--")):
                 boxes = plan.to_input(dets.boxes) if len(dets) else np.zeros((0, 4))
                 for (x1, y1, x2, y2), c in zip(boxes, dets.classes, strict=True):
                     ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color=color, ls=ls, lw=1.2))

@@ -1,0 +1,25 @@
+"""Artifact kinds: the names every stage, report, manifest and SDK generator uses for a bundle's models.
+
+A ``str`` enum, so a kind is its plain name wherever it is written (JSON, the manifest, dict keys, templates) and
+compares equal to it; Core ML compressed variants are ``coreml-<recipe>`` (:func:`coreml_variant`).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Kind(str, Enum):
+    TFLITE_INT8 = "tflite-int8"  # full-integer TFLite (CPU/XNNPACK, NNAPI)
+    TFLITE_FP16 = "tflite-fp16"  # fp16 weights, float I/O (GPU delegate)
+    TFLITE_FLOAT32 = "tflite-float32"
+    COREML_FP16 = "coreml-fp16"  # the fp16 mlprogram every Core ML variant starts from
+    COREML_VISION = "coreml-vision"  # decoder + NonMaximumSuppression pipeline
+
+    __str__ = str.__str__  # written as the plain name, in f-strings too
+    __format__ = str.__format__
+
+
+def coreml_variant(recipe: str) -> str:
+    """The kind of the Core ML package compressed by ``recipe``."""
+    return f"coreml-{recipe}"
