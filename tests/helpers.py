@@ -86,3 +86,22 @@ def run_swift(*args: str, cwd: Path, timeout: int = 1800) -> subprocess.Complete
 def swift_modules(bin_path: Path) -> Path:
     """Where a debug build (`.build/debug`) puts its `.swiftmodule`s: `Modules/` since SwiftPM 6."""
     return bin_path / "Modules" if (bin_path / "Modules").is_dir() else bin_path
+
+
+DETECTOR_N = 24
+
+
+def detector_contract(fmt: str, box_format: str = "cxcywh", units: str = "pixels") -> Any:
+    """A hand-made detector contract (96x64 input, DETECTOR_N candidates, 3 classes) for unit tests."""
+    from mobilekit.contract import Contract, HeadSpec, InputSpec, NmsSpec, OutputSpec, ssd_anchors
+
+    N, C = DETECTOR_N, 3
+    inp = InputSpec(name="image", height=64, width=96, channels=3, layout="NHWC", color="RGB", resize="letterbox",
+                    pad_value=114, scale=[1 / 255] * 3, offset=[0.0] * 3)
+    head = HeadSpec(format=fmt, num_classes=C, box_format=box_format, box_units=units, score_activation="sigmoid")
+    if fmt == "ssd":
+        head.anchors = ssd_anchors([[2, 4]], 0.3, 0.3, [1.0, 2.0, 0.5]).tolist()[:N]
+        head.variances, head.delta_order = [0.1, 0.1, 0.2, 0.2], "yxhw"
+        head.box_format, head.box_units = "cxcywh", "normalized"
+    outputs = [OutputSpec("boxes", "boxes", [1, N, 4]), OutputSpec("scores", "scores", [1, N, C])]
+    return Contract("t", "detection", inp, outputs, head, ["a", "b", "c"], NmsSpec(0.25, 0.45, 10, False))

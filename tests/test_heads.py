@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import DETECTOR_N, detector_contract
 
-from mobilekit.contract import Contract, HeadSpec, InputSpec, NmsSpec, OutputSpec, ssd_anchors
+from mobilekit.contract import Contract
 from mobilekit.heads import HEADS, get_head
 
 DETECTORS = [n for n in HEADS if n != "classifier"]
-N, C = 24, 3
-
-
-def _contract(fmt: str, box_format: str = "cxcywh", units: str = "pixels") -> Contract:
-    inp = InputSpec(name="image", height=64, width=96, channels=3, layout="NHWC", color="RGB", resize="letterbox",
-                    pad_value=114, scale=[1 / 255] * 3, offset=[0.0] * 3)
-    head = HeadSpec(format=fmt, num_classes=C, box_format=box_format, box_units=units, score_activation="sigmoid")
-    if fmt == "ssd":
-        head.anchors = ssd_anchors([[2, 4]], 0.3, 0.3, [1.0, 2.0, 0.5]).tolist()[:N]
-        head.variances, head.delta_order = [0.1, 0.1, 0.2, 0.2], "yxhw"
-        head.box_format, head.box_units = "cxcywh", "normalized"
-    outputs = [OutputSpec("boxes", "boxes", [1, N, 4]), OutputSpec("scores", "scores", [1, N, C])]
-    return Contract("t", "detection", inp, outputs, head, ["a", "b", "c"], NmsSpec(0.25, 0.45, 10, False))
+N, C = DETECTOR_N, 3
 
 
 def _boxes(rng: np.random.Generator) -> np.ndarray:
@@ -40,7 +29,7 @@ def _raw(fmt: str, contract: Contract, boxes: np.ndarray, scores: np.ndarray) ->
 @pytest.mark.parametrize("fmt", DETECTORS)
 @pytest.mark.parametrize("convention", [("cxcywh", "pixels"), ("xyxy", "normalized"), ("yxyx", "pixels")])
 def test_encode_then_decode_gives_the_boxes_back(fmt, convention):
-    contract = _contract(fmt, *convention)
+    contract = detector_contract(fmt, *convention)
     rng = np.random.default_rng(0)
     boxes, logits = _boxes(rng), rng.normal(size=(N, C))
     cand = get_head(fmt).candidates(_raw(fmt, contract, boxes, logits), contract)
@@ -52,7 +41,7 @@ def test_encode_then_decode_gives_the_boxes_back(fmt, convention):
 def test_tensorflow_decode_matches_the_numpy_reference(fmt):
     import tensorflow as tf
 
-    contract = _contract(fmt, "xyxy", "pixels")
+    contract = detector_contract(fmt, "xyxy", "pixels")
     rng = np.random.default_rng(1)
     raw = _raw(fmt, contract, _boxes(rng), rng.normal(size=(N, C)))
     ref = get_head(fmt).candidates(raw, contract)

@@ -8,7 +8,6 @@ The numbers behind every figure are in ``report/parity.json``.
 from __future__ import annotations
 
 import base64
-import html
 import io
 from typing import Any
 
@@ -127,24 +126,34 @@ def _overlays(canvases: list[np.ndarray], reference: list[Any], converted: list[
     return _png(fig)
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c if isinstance(c, Markup) else html.escape(str(c))}</td>" for c in r)
-                   + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _environment() -> Any:
+    import jinja2
+
+    from mobilekit.codegen.render import TEMPLATES
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES / "report")), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              keep_trailing_newline=True)
 
 
-class Markup(str):
-    """Trusted HTML (our own badges), not escaped."""
+def _compression(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    if not manifest.get("compression"):
+        return None
+    rows = manifest["compression"]["stages"]
+    name = rows[0]["metric_name"]
+    return {"headers": ["stage", "params", "MACs", "int8 size", "int8 latency", f"{name} float", f"{name} int8"],
+            "rows": [[r["stage"], f"{r['params']:,}", f"{r['macs'] / 1e6:.1f} M", f"{r['int8_bytes'] / 1e3:.1f} kB",
+                      f"{r['latency_ms']:.2f} ms", f"{r['metric_float']:.2f}", f"{r['metric_int8']:.2f}"]
+                     for r in rows]}
 
 
 def render(contract: Contract, manifest: dict[str, Any], parity: dict[str, Any], samples: dict[str, Any]) -> str:
-    """The page; ``samples`` holds the overlay inputs (canvases, plans, reference and int8 predictions)."""
+    """The page (``templates/report/index.html.j2``, autoescaped); ``samples`` holds the overlay inputs (canvases,
+    plans, reference and int8 predictions)."""
     sizes = {a["path"].split("/")[-1]: a["size"] for a in manifest["artifacts"]
              if a["kind"].startswith(("tflite", "coreml"))}
     latency = manifest.get("latency_ms") or {}
     checks = parity.get("checks", [])
-    passed = all(c["passed"] for c in checks)
     figures = [
         ("Error of each converted model against the float model", _histograms(parity.get("histograms", {}))),
         ("Where int8 drifts: per-layer error", _drift(parity.get("drift", {}))),
@@ -157,7 +166,8 @@ def render(contract: Contract, manifest: dict[str, Any], parity: dict[str, Any],
     summary = [["model", contract.name], ["task", f"{contract.task} ({contract.head.format} head)"],
                ["input", f"{contract.input.width}×{contract.input.height} {contract.input.color}, "
                          f"{contract.input.resize}"],
-               ["classes", len(contract.labels)], ["parity", "passed" if passed else "FAILED"],
+               ["classes", len(contract.labels)],
+               ["parity", "passed" if all(c["passed"] for c in checks) else "FAILED"],
                ["images", parity.get("images")],
                ["int8 drift starts at", drift.get("drift_start") or "no layer above the bar"],
                ["mobilekit", manifest.get("mobilekit")]]
@@ -165,31 +175,8 @@ def render(contract: Contract, manifest: dict[str, Any], parity: dict[str, Any],
                   f"{latency[a['kind']]:.2f} ms" if a["kind"] in latency else ""]
                  for a in manifest["artifacts"] if a["kind"].startswith(("tflite", "coreml"))]
     check_rows = [[c["artifact"], c["resolver"], c["metric"], f"{c['value']:.4f}",
-                   (">= " if c["at_least"] else "<= ") + f"{c['bar']:g}",
-                   Markup('<span class="ok">ok</span>' if c["passed"] else '<span class="bad">FAIL</span>')]
+                   (">= " if c["at_least"] else "<= ") + f"{c['bar']:g}", {"passed": c["passed"]}]
                   for c in checks]
-    parts = [f"<h1>{html.escape(contract.name)}: release report</h1>", "<h2>Summary</h2>",
-             _table(["", ""], summary), "<h2>Artifacts</h2>", _table(["path", "kind", "size", "CPU latency"],
-                                                                       artifacts),
-             "<h2>Parity checks</h2>", _table(["artifact", "kernels", "metric", "value", "bar", ""], check_rows)]
-    if manifest.get("compression"):
-        rows = manifest["compression"]["stages"]
-        name = rows[0]["metric_name"]
-        parts += ["<h2>Compression</h2>", _table(
-            ["stage", "params", "MACs", "int8 size", "int8 latency", f"{name} float", f"{name} int8"],
-            [[r["stage"], f"{r['params']:,}", f"{r['macs'] / 1e6:.1f} M", f"{r['int8_bytes'] / 1e3:.1f} kB",
-              f"{r['latency_ms']:.2f} ms", f"{r['metric_float']:.2f}", f"{r['metric_int8']:.2f}"] for r in rows])]
-    for title, uri in figures:
-        if uri:
-            parts += [f"<h2>{html.escape(title)}</h2>", f'<img alt="{html.escape(title)}" src="{uri}">']
-    style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}"
-             "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;"
-             "font-size:13px;text-align:left}th{background:#f3f3f3}img{max-width:100%}.ok{color:#2a9d8f}"
-             ".bad{color:#c0392b;font-weight:bold}")
-    # records how many figures decoded, for the browser test and for anyone checking a damaged file
-    script = ("window.addEventListener('load',function(){var n=0;document.querySelectorAll('img').forEach("
-              "function(i){if(i.complete&&i.naturalWidth>0)n++});document.body.setAttribute('data-images-loaded',"
-              "n);document.body.setAttribute('data-tables',document.querySelectorAll('table').length)});")
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(contract.name)} "
-            f"report</title><style>{style}</style><script>{script}</script></head><body>{''.join(parts)}"
-            "</body></html>\n")
+    return _environment().get_template("index.html.j2").render(
+        name=contract.name, summary=summary, artifacts=artifacts, checks=check_rows,
+        compression=_compression(manifest), figures=figures)

@@ -1,0 +1,52 @@
+"""The gate, the manifest and the report on their own, from hand-made inputs (no model, no converter)."""
+
+from __future__ import annotations
+
+import math
+
+from helpers import detector_contract
+
+from mobilekit.bundle.manifest import MANIFEST_SCHEMA, build_manifest
+from mobilekit.config import ParitySettings
+from mobilekit.parity.gate import Check, evaluate
+from mobilekit.report.html import render
+
+
+def _parity(cosine: float, recall: float, drop: float) -> dict:
+    tensors = {"boxes": {"cosine": cosine, "snr_db": 30.0}, "scores": {"cosine": 0.999, "snr_db": 25.0}}
+    res = {"tensors": tensors, "detection": {"recall": recall, "precision": 1.0}, "map50_drop": drop}
+    return {"images": 3, "artifacts": {"tflite-int8": {"resolvers": {"xnnpack": res, "reference": res}}}}
+
+
+def test_gate_checks_every_metric_of_every_kernel_set_against_its_bar():
+    checks = evaluate(_parity(0.97, 0.9, 2.5), ParitySettings(), "detection")
+    assert len(checks) == 2 * 7  # 2 outputs x (cosine, snr) + recall, precision, mAP drop; per kernel set
+    failed = {(c.resolver, c.metric) for c in checks if not c.passed}
+    assert failed == {(r, m) for r in ("xnnpack", "reference") for m in ("boxes.cosine", "map50_drop")}
+    loose = evaluate(_parity(0.97, 0.9, 2.5), ParitySettings(min_cosine=0.9, max_map50_drop=3.0), "detection")
+    assert all(c.passed for c in loose)
+
+
+def test_an_unmeasurable_metric_is_reported_not_failed():
+    c = Check("tflite-int8", "xnnpack", "map50_drop", math.nan, 2.0, False)
+    assert c.passed and c.to_dict()["passed"] and math.isnan(c.to_dict()["value"])
+
+
+def test_manifest_sorts_artifacts_and_names_its_schema_and_tools():
+    arts = [{"kind": "labels", "path": "b.txt", "size": 1, "sha256": "x"},
+            {"kind": "tflite-int8", "path": "a.tflite", "size": 2, "sha256": "y"}]
+    m = build_manifest(arts, model={"path": "m.keras", "sha256": "z"}, config_sha256="c", parity={"passed": True})
+    assert m["schema_version"] == MANIFEST_SCHEMA and [a["path"] for a in m["artifacts"]] == ["a.tflite", "b.txt"]
+    assert {"tensorflow", "coremltools", "ai-edge-litert"} <= set(m["versions"]) and m["parity"] == {"passed": True}
+    assert "time" not in str(sorted(m)).lower()  # no timestamps: identical builds, identical manifests
+
+
+def test_report_escapes_what_it_is_given_and_marks_failures():
+    contract = detector_contract("yolo")
+    contract.name = 'Cars <script>alert("x")</script>'
+    parity = _parity(0.97, 0.9, 2.5)
+    parity["checks"] = [c.to_dict() for c in evaluate(parity, ParitySettings(), "detection")]
+    page = render(contract, {"artifacts": [], "latency_ms": {}, "mobilekit": "0"}, parity, {})
+    assert "<script>alert" not in page and "Cars &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+    assert page.count('<span class="bad">FAIL</span>') == 4 and '<span class="ok">ok</span>' in page
+    assert page.count("<table>") == 3 and "<td>parity</td><td>FAILED</td>" in page
