@@ -46,7 +46,7 @@ from mobilekit.models.loader import LoadedModel, file_sha256, load_model
 from mobilekit.models.serving import Serving, build_serving
 from mobilekit.parity.drift import layer_drift
 from mobilekit.parity.gate import Check, evaluate
-from mobilekit.parity.run import measure
+from mobilekit.parity.run import ParityReport, Samples, measure
 from mobilekit.report.html import histogram_data, render
 from mobilekit.supervise import at, wrap
 
@@ -89,8 +89,8 @@ class BuildState:
     ane: dict[str, Any] = field(default_factory=dict)
     canvases: list[np.ndarray] = field(default_factory=list)  # evaluation canvases
     plans: list[ResizePlan] = field(default_factory=list)
-    parity: dict[str, Any] = field(default_factory=dict)
-    keep: dict[str, Any] = field(default_factory=dict)  # what the report draws
+    parity: ParityReport | None = None
+    samples: Samples = field(default_factory=Samples)  # what the report draws besides the metrics
     fp16_events: dict[str, list[Fp16Event]] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     latency: dict[str, float] = field(default_factory=dict)
@@ -246,24 +246,24 @@ def measure_parity(st: BuildState) -> None:
     labelled = all(r.labelled for r in records) and st.contract.task == "detection"
     gt = [(r.boxes, r.classes) for r in records] if labelled else None
     reference = wrap("keras-float", "TensorFlow", st.serving.run)
-    st.parity = measure(st.contract, st.canvases, st.plans, reference, _runners(st), gt, st.keep)
+    st.parity = measure(st.contract, st.canvases, st.plans, reference, _runners(st), gt, st.samples)
     st.checks = evaluate(st.parity, st.cfg.parity, st.contract.task)
 
 
 def find_drift(st: BuildState) -> None:
     with at(Kind.TFLITE_INT8, "TFLite's quantization debugger"):
-        st.parity["drift"] = layer_drift(st.int8_serving, st.calibration_inputs)
+        st.parity.drift = layer_drift(st.int8_serving, st.calibration_inputs)
 
 
 def watch_fp16(st: BuildState) -> None:
     """The report's error histograms and the fp16 overflow watch, a check per Core ML artifact."""
-    st.parity["histograms"] = histogram_data(st.keep.get("errors", {}))
-    st.parity["fp16_watch"] = {kind: summarize_fp16(events) for kind, events in st.fp16_events.items()}
-    for kind, summary in st.parity["fp16_watch"].items():
+    st.parity.histograms = histogram_data(st.samples.errors)
+    st.parity.fp16_watch = {kind: summarize_fp16(events) for kind, events in st.fp16_events.items()}
+    for kind, summary in st.parity.fp16_watch.items():
         bad = summary["overflow_values"] + summary["nonfinite_values"]
         if not st.cfg.coreml.allow_fp16_overflow:
             st.checks.append(Check(kind, "emulator", "fp16_overflow_or_nan", float(bad), 0.0, False))
-    st.parity["checks"] = [c.to_dict() for c in st.checks]
+    st.parity.checks = [c.to_dict() for c in st.checks]
 
 
 def measure_latency(st: BuildState) -> None:
@@ -277,7 +277,7 @@ def gate(st: BuildState) -> None:
     """Exit 3 below the bar (unless ``parity.enforce`` is off), naming the drifting layer and what to try."""
     failed = [c for c in st.checks if not c.passed]
     if failed and st.cfg.parity.enforce:
-        drift = st.parity["drift"].get("drift_start") or st.parity["drift"].get("worst")
+        drift = st.parity.drift.get("drift_start") or st.parity.drift.get("worst")
         raise ParityError(f"parity below the configured bar in {len(failed)} check(s)"
                           + (f"; int8 drift starts at layer {drift}" if drift else ""),
                           [c.to_dict() for c in failed], path=str(st.cfg.resolve(st.cfg.model)),
@@ -301,12 +301,12 @@ def write_bundle(st: BuildState) -> None:
         if st.ane:
             w.write_json("report/ane.json", st.ane, "ane-report")
         w.write("contract.json", st.contract.to_json(), "contract")
-        w.write_json("report/parity.json", st.parity, "parity-report")
+        w.write_json("report/parity.json", st.parity.to_dict(), "parity-report")
         st.step("Writing the HTML report")
         w.write("report/index.html", render(
             st.contract, {"artifacts": list(w.artifacts), "latency_ms": st.latency, "mobilekit": __version__,
                           "compression": st.compressed.to_dict() if st.compressed else None},
-            st.parity, {**st.keep, "canvases": st.canvases[:4], "plans": st.plans[:4]}), "report")
+            st.parity, st.samples, st.canvases[:4], st.plans[:4]), "report")
         w.write_json("report/delegates.json", st.delegates, "delegate-report")
         manifest = _manifest(st, w.artifacts)
         w.write_json("manifest.json", manifest, "manifest")
@@ -320,8 +320,8 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
     config_bytes = json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k != "base_dir"},
                               sort_keys=True, default=str).encode()
     summary = {"passed": not failed, "enforced": cfg.parity.enforce, "checks": len(st.checks),
-               "images": st.parity["images"], "worst": _worst(st.checks),
-               **({"map50_float": st.parity["map50_float"]} if "map50_float" in st.parity else {})}
+               "images": st.parity.images, "worst": _worst(st.checks),
+               **({"map50_float": st.parity.map50_float} if st.parity.map50_float is not None else {})}
     return build_manifest(
         artifacts,
         model={"path": str(cfg.model), "sha256": file_sha256(cfg.resolve(cfg.model))},

@@ -9,13 +9,14 @@ from helpers import detector_contract
 from mobilekit.bundle.manifest import MANIFEST_SCHEMA, build_manifest
 from mobilekit.config import ParitySettings
 from mobilekit.parity.gate import Check, evaluate
+from mobilekit.parity.run import ParityReport, Samples
 from mobilekit.report.html import render
 
 
-def _parity(cosine: float, recall: float, drop: float) -> dict:
+def _parity(cosine: float, recall: float, drop: float) -> ParityReport:
     tensors = {"boxes": {"cosine": cosine, "snr_db": 30.0}, "scores": {"cosine": 0.999, "snr_db": 25.0}}
     res = {"tensors": tensors, "detection": {"recall": recall, "precision": 1.0}, "map50_drop": drop}
-    return {"images": 3, "artifacts": {"tflite-int8": {"resolvers": {"xnnpack": res, "reference": res}}}}
+    return ParityReport(3, {"tflite-int8": {"resolvers": {"xnnpack": res, "reference": res}}})
 
 
 def test_gate_checks_every_metric_of_every_kernel_set_against_its_bar():
@@ -45,8 +46,8 @@ def test_report_escapes_what_it_is_given_and_marks_failures():
     contract = detector_contract("yolo")
     contract.name = 'Cars <script>alert("x")</script>'
     parity = _parity(0.97, 0.9, 2.5)
-    parity["checks"] = [c.to_dict() for c in evaluate(parity, ParitySettings(), "detection")]
-    page = render(contract, {"artifacts": [], "latency_ms": {}, "mobilekit": "0"}, parity, {})
+    parity.checks = [c.to_dict() for c in evaluate(parity, ParitySettings(), "detection")]
+    page = render(contract, {"artifacts": [], "latency_ms": {}, "mobilekit": "0"}, parity, Samples(), [], [])
     assert "<script>alert" not in page and "Cars &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
     assert page.count('<span class="bad">FAIL</span>') == 4 and '<span class="ok">ok</span>' in page
     assert page.count("<table>") == 3 and "<td>parity</td><td>FAILED</td>" in page

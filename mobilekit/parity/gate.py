@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mobilekit.config import ParitySettings
+from mobilekit.parity.run import ParityReport
 
 
 @dataclass
@@ -28,9 +29,9 @@ class Check:
         return {**asdict(self), "passed": self.passed}
 
 
-def evaluate(parity: dict[str, Any], bar: ParitySettings, task: str) -> list[Check]:
+def evaluate(parity: ParityReport, bar: ParitySettings, task: str) -> list[Check]:
     checks: list[Check] = []
-    for kind, art in parity["artifacts"].items():
+    for kind, art in parity.artifacts.items():
         for resolver, res in art["resolvers"].items():
             for role, m in res["tensors"].items():
                 checks.append(Check(kind, resolver, f"{role}.cosine", m["cosine"], bar.min_cosine, True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,27 +18,54 @@ from mobilekit.postprocess import Detections, classify, detect, vision_detection
 Runner = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 
+@dataclass
+class ParityReport:
+    """What parity measured (``report/parity.json``): per artifact kind and kernel set, the tensor metrics and the
+    detection agreement (or top-1 agreement); later stages add the int8 drift, the error histograms, the fp16 watch
+    and the gate's checks."""
+
+    images: int
+    artifacts: dict[str, Any] = field(default_factory=dict)  # kind -> {"resolvers": {kernels: metrics}}
+    map50_float: float | None = None  # the float model's mAP@0.5, when the evaluation images are labelled
+    drift: dict[str, Any] = field(default_factory=dict)
+    histograms: dict[str, Any] = field(default_factory=dict)
+    fp16_watch: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"images": self.images, "artifacts": self.artifacts, "drift": self.drift,
+               "histograms": self.histograms, "fp16_watch": self.fp16_watch, "checks": self.checks}
+        return out if self.map50_float is None else {**out, "map50_float": self.map50_float}
+
+
+@dataclass
+class Samples:
+    """What the report draws besides the metrics: each artifact's raw errors against the float model (first kernel
+    set, per role), and the float and int8 predictions of the first images."""
+
+    errors: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    reference: list[Any] = field(default_factory=list)
+    converted: list[Any] = field(default_factory=list)
+
+
 def _stack(outs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
 def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePlan],
             float_model: Runner, runners: dict[str, dict[str, Runner]],
-            ground_truth: list[tuple[np.ndarray, np.ndarray]] | None, keep: dict[str, Any] | None = None
-            ) -> dict[str, Any]:
-    """``runners`` maps artifact kind → resolver → canvas runner (dequantized outputs keyed by role).
-
-    ``keep``, when given, receives what the report draws: per artifact (first resolver) and role the raw errors
-    against the float model, and the float and int8 predictions of the first images.
-    """
+            ground_truth: list[tuple[np.ndarray, np.ndarray]] | None, keep: Samples | None = None
+            ) -> ParityReport:
+    """``runners`` maps artifact kind → resolver → canvas runner (dequantized outputs keyed by role); ``keep``,
+    when given, receives what the report draws."""
     inp = contract.input
     ref = [float_model(normalize(c, inp.scale, inp.offset, inp.color, inp.layout)) for c in canvases]
-    result: dict[str, Any] = {"images": len(canvases), "artifacts": {}}
+    result = ParityReport(len(canvases))
     detection = contract.task == "detection"
     ref_det: list[Detections] = [detect(o, contract, p) for o, p in zip(ref, plans, strict=True)] if detection \
         else []
     if detection and ground_truth is not None:
-        result["map50_float"] = map50(ref_det, [g[0] for g in ground_truth], [g[1] for g in ground_truth],
+        result.map50_float = map50(ref_det, [g[0] for g in ground_truth], [g[1] for g in ground_truth],
                                       contract.head.num_classes)
     ref_stack = _stack(ref)
     for kind, by_resolver in runners.items():
@@ -52,8 +80,8 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
             else:
                 got = _stack(outs)
                 res = {"tensors": {r: tensor_metrics(ref_stack[r], got[r]) for r in contract.roles}}
-                if keep is not None and kind not in keep.setdefault("errors", {}):
-                    keep["errors"][kind] = {r: (got[r].astype(np.float64) - ref_stack[r]).ravel()[:200_000]
+                if keep is not None and kind not in keep.errors:
+                    keep.errors[kind] = {r: (got[r].astype(np.float64) - ref_stack[r]).ravel()[:200_000]
                                             for r in contract.roles}
                 dets = [detect(o, contract, p) for o, p in zip(outs, plans, strict=True)] if detection else []
             if detection:
@@ -62,15 +90,15 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
                     m = map50(dets, [g[0] for g in ground_truth], [g[1] for g in ground_truth],
                               contract.head.num_classes)
                     res["map50"] = m
-                    res["map50_drop"] = result["map50_float"] - m
+                    res["map50_drop"] = result.map50_float - m
             else:
                 top_ref = [classify(o, contract)[0][0] for o in ref]
                 top_got = [classify(o, contract)[0][0] for o in outs]
                 dets = top_got  # type: ignore[assignment]
                 res["top1_agreement"] = float(np.mean([a == b for a, b in zip(top_ref, top_got, strict=True)]))
             art["resolvers"][resolver] = res
-            if keep is not None and kind == Kind.TFLITE_INT8 and "converted" not in keep:
-                keep["reference"] = (ref_det if detection else top_ref)[:4]
-                keep["converted"] = dets[:4]
-        result["artifacts"][kind] = art
+            if keep is not None and kind == Kind.TFLITE_INT8 and not keep.converted:
+                keep.reference = (ref_det if detection else top_ref)[:4]
+                keep.converted = dets[:4]
+        result.artifacts[kind] = art
     return result

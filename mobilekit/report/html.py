@@ -15,6 +15,7 @@ import numpy as np
 
 from mobilekit.contract import Contract
 from mobilekit.kinds import Kind
+from mobilekit.parity.run import ParityReport, Samples
 from mobilekit.postprocess import Detections
 
 COLORS = {"float": "#2a9d8f", Kind.TFLITE_INT8: "#e76f51", Kind.TFLITE_FP16: "#8d99ae", Kind.TFLITE_FLOAT32: "#264653"}
@@ -147,28 +148,28 @@ def _compression(manifest: dict[str, Any]) -> dict[str, Any] | None:
                      for r in rows]}
 
 
-def render(contract: Contract, manifest: dict[str, Any], parity: dict[str, Any], samples: dict[str, Any]) -> str:
-    """The page (``templates/report/index.html.j2``, autoescaped); ``samples`` holds the overlay inputs (canvases,
-    plans, reference and int8 predictions)."""
+def render(contract: Contract, manifest: dict[str, Any], parity: ParityReport, samples: Samples,
+           canvases: list[np.ndarray], plans: list[Any]) -> str:
+    """The page (``templates/report/index.html.j2``, autoescaped); the first ``canvases`` (with their letterbox
+    ``plans``) get the reference and int8 predictions of ``samples`` drawn on them."""
     sizes = {a["path"].split("/")[-1]: a["size"] for a in manifest["artifacts"]
              if a["kind"].startswith(("tflite", "coreml"))}
     latency = manifest.get("latency_ms") or {}
-    checks = parity.get("checks", [])
+    checks = parity.checks
     figures = [
-        ("Error of each converted model against the float model", _histograms(parity.get("histograms", {}))),
-        ("Where int8 drifts: per-layer error", _drift(parity.get("drift", {}))),
+        ("Error of each converted model against the float model", _histograms(parity.histograms)),
+        ("Where int8 drifts: per-layer error", _drift(parity.drift)),
         ("Size and latency", _bars(sizes, latency) if sizes else None),
         ("Evaluation images: float (solid) and int8 (dashed)",
-         _overlays(samples.get("canvases", []), samples.get("reference", []), samples.get("converted", []),
-                   contract, samples.get("plans", []), "int8")),
+         _overlays(canvases, samples.reference, samples.converted, contract, plans, "int8")),
     ]
-    drift = parity.get("drift", {})
+    drift = parity.drift
     summary = [["model", contract.name], ["task", f"{contract.task} ({contract.head.format} head)"],
                ["input", f"{contract.input.width}×{contract.input.height} {contract.input.color}, "
                          f"{contract.input.resize}"],
                ["classes", len(contract.labels)],
                ["parity", "passed" if all(c["passed"] for c in checks) else "FAILED"],
-               ["images", parity.get("images")],
+               ["images", parity.images],
                ["int8 drift starts at", drift.get("drift_start") or "no layer above the bar"],
                ["mobilekit", manifest.get("mobilekit")]]
     artifacts = [[a["path"], a["kind"], f"{a['size'] / 1e3:.1f} kB",
