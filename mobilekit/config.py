@@ -11,9 +11,10 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, NoReturn, Union
 
 import yaml
 
@@ -22,6 +23,9 @@ from mobilekit.export.coreml_compress import RECIPES, TARGET_ORDER, required_tar
 from mobilekit.heads import HEADS, get_head
 
 Task = Literal["detection", "classification"]
+#: (config key, what is wrong, the fix) -> raises ConfigError; each section's ``check`` reports through it.
+Fail = Callable[[str, str, str], NoReturn]
+
 #: Detection head formats: every registered head but the classifier's (a new head module adds its name here).
 HeadName = Literal[tuple(n for n in HEADS if n != "classifier")]  # type: ignore[valid-type]
 BoxFormat = Literal["cxcywh", "xyxy", "yxyx"]
@@ -40,6 +44,25 @@ class Normalization:
     scale: float | list[float] | None = None
     offset: float | list[float] | None = None
 
+    def check(self, fail: Fail) -> None:
+        has_ms = self.mean is not None or self.std is not None
+        has_so = self.scale is not None or self.offset is not None
+        if has_ms == has_so:
+            fail("input.normalization", "give either mean/std or scale/offset",
+                 "write 'mean: [..], std: [..]' or 'scale: 0.0039, offset: 0'")
+        if has_ms:
+            for k in ("mean", "std"):
+                vals = getattr(self, k)
+                if vals is None or len(vals) not in (1, 3):
+                    fail(f"input.normalization.{k}", "expected 1 or 3 numbers", f"write {k}: [a, b, c]")
+            if any(s == 0 for s in self.std or []):
+                fail("input.normalization.std", "a std of 0 divides by zero", "use the std your model was trained with")
+        else:
+            for k in ("scale", "offset"):
+                vals = getattr(self, k)
+                if isinstance(vals, list) and len(vals) not in (1, 3):
+                    fail(f"input.normalization.{k}", "expected a number or 3 numbers", f"write {k}: 0.0039")
+
 
 @dataclass
 class InputSettings:
@@ -49,6 +72,14 @@ class InputSettings:
     normalization: Normalization = field(default_factory=lambda: Normalization(scale=1 / 255, offset=0.0))
     resize: Literal["letterbox", "stretch"] = "letterbox"
     pad_value: int = 114
+
+    def check(self, fail: Fail) -> None:
+        if self.size is not None and (len(self.size) != 2 or min(self.size) < 8):
+            fail("input.size", f"expected [height, width] of at least 8 pixels, got {self.size}",
+                 "write e.g. [320, 320]")
+        self.normalization.check(fail)
+        if not 0 <= self.pad_value <= 255:
+            fail("input.pad_value", f"{self.pad_value} is not a pixel value", "use 0..255 (114 is YOLO's grey)")
 
 
 @dataclass
@@ -77,6 +108,21 @@ class DetectionSettings:
     outputs: dict[str, str] = field(default_factory=dict)  # role -> model output name, for two-output heads
     anchors: AnchorSettings = field(default_factory=AnchorSettings)
 
+    def check(self, fail: Fail) -> None:
+        if not 0 <= self.score_threshold < 1:
+            fail("detection.score_threshold", "must be in [0, 1)", "use e.g. 0.25")
+        if not 0 < self.iou_threshold <= 1:
+            fail("detection.iou_threshold", "must be in (0, 1]", "use e.g. 0.45")
+        if self.max_detections < 1:
+            fail("detection.max_detections", "must be at least 1", "use e.g. 100")
+        get_head(self.head).validate(self, fail)
+        if len(self.anchors.variances) != 4 or any(v <= 0 for v in self.anchors.variances):
+            fail("detection.anchors.variances", "expected 4 positive numbers", "use [0.1, 0.1, 0.2, 0.2]")
+        bad = set(self.outputs) - {"boxes", "scores"}
+        if bad:
+            fail(f"detection.outputs.{sorted(bad)[0]}", "unknown output role",
+                 "map 'boxes' and 'scores' to your model's output names")
+
 
 @dataclass
 class ClassificationSettings:
@@ -90,6 +136,15 @@ class DataSettings:
     format: DataFormat = "folder"
     annotations: str | None = None  # COCO json; YOLO labels are found beside the images
     count: int = 100
+
+    def check(self, fail: Fail, section: str) -> None:
+        if section == "calibration" and not self.images:
+            fail("calibration.images", "is missing",
+                 "name a folder of representative images (the int8 model is calibrated on them)")
+        if self.count < 1:
+            fail(f"{section}.count", "must be at least 1", "use e.g. 100")
+        if self.format == "coco" and not self.annotations:
+            fail(f"{section}.annotations", "a COCO dataset needs its json", "name the instances_*.json file")
 
 
 @dataclass
@@ -106,6 +161,13 @@ class ParitySettings:
     #: false: measure and report every check (manifest, report, console) but never fail the build on them; for
     #: exploratory builds and for tests about something other than accuracy. Release builds keep the gate.
     enforce: bool = True
+
+    def check(self, fail: Fail) -> None:
+        for k in ("min_cosine", "min_top1_agreement", "min_detection_recall", "min_detection_precision"):
+            if not 0 <= getattr(self, k) <= 1:
+                fail(f"parity.{k}", "must be in [0, 1]", "use e.g. 0.9")
+        if self.images < 1:
+            fail("parity.images", "must be at least 1", "use e.g. 32")
 
 
 @dataclass
@@ -129,6 +191,29 @@ class CoreMLSettings:
     allow_fp16_overflow: bool = False
     author: str = "mobilekit"
     version: str = "1.0"
+
+    def check(self, fail: Fail, cfg: Config) -> None:
+        for i, name in enumerate(self.compression):
+            if name not in RECIPES:
+                close = difflib.get_close_matches(name, list(RECIPES), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                fail(f"coreml.compression[{i}]", f"unknown recipe '{name}'{hint}", f"use one of: {', '.join(RECIPES)}")
+        if self.input == "image":
+            scale, _ = normalization_of(cfg)
+            if max(scale) - min(scale) > 1e-9 * max(abs(v) for v in scale):
+                fail("coreml.input", "Core ML image inputs take one scale for all channels, but the normalization "
+                     f"has per-channel scales {[round(v, 6) for v in scale]}",
+                     "use coreml.input: tensor (the app normalizes), or a single std")
+            if cfg.input.layout != "NHWC":
+                fail("coreml.input", "image inputs need an NHWC model", "use coreml.input: tensor")
+        if self.vision and (cfg.task != "detection" or self.input != "image"):
+            fail("coreml.vision", "the Vision-ready form needs a detector with an image input (Vision feeds images)",
+                 "set task: detection and coreml.input: image, or remove coreml.vision")
+        need = required_target(self.compression)
+        have = self.deployment_target
+        if have and TARGET_ORDER.index(have) < TARGET_ORDER.index(need):
+            fail("coreml.deployment_target", f"{have} cannot run {', '.join(self.compression)} (needs {need})",
+                 f"set deployment_target: {need} or choose iOS 16 recipes (palettize2/4/6/8, linear8)")
 
 
 @dataclass
@@ -205,6 +290,23 @@ class CompressionSettings:
     @property
     def enabled(self) -> bool:
         return any(s is not None for s in (self.prune, self.sparsity, self.cluster, self.qat))
+
+    def check(self, fail: Fail) -> None:
+        if self.prune and not 0 < self.prune.ratio < 0.95:
+            fail("compression.prune.ratio", "must be in (0, 0.95)", "use e.g. 0.5 (half the MACs or parameters)")
+        if self.prune and not 0 <= self.prune.fade <= 0.9:
+            fail("compression.prune.fade", "must be in [0, 0.9] (the rest of the budget fine-tunes the cut model)",
+                 "use e.g. 0.5, or 0 to cut at once")
+        if self.qat and not 0 < self.qat.learning_rate_scale <= 1:
+            fail("compression.qat.learning_rate_scale", "must be in (0, 1]", "use e.g. 0.1")
+        d = self.distill
+        if d.minutes is not None and d.minutes <= 0:
+            fail("compression.distill.minutes", "must be positive", "use e.g. 5, or remove it to train by epochs")
+        if d.learning_rate <= 0 or d.epochs < 1:
+            fail("compression.distill", "needs a positive learning_rate and epochs >= 1", "use e.g. 0.001 and 10")
+        for key in ("label_weight", "hint_weight"):
+            if getattr(d, key) < 0:
+                fail(f"compression.distill.{key}", "must be >= 0", "use e.g. 0.5, or 0 to turn it off")
 
 
 @dataclass
@@ -369,102 +471,15 @@ def load_config(path: str | Path) -> Config:
 
 
 def _check_semantics(cfg: Config, ld: _Loader) -> None:
-    """Rules that span several keys; types were checked already."""
-    inp = cfg.input
-    if inp.size is not None and (len(inp.size) != 2 or min(inp.size) < 8):
-        ld.fail("input.size", f"expected [height, width] of at least 8 pixels, got {inp.size}", "write e.g. [320, 320]")
-    norm = inp.normalization
-    has_ms = norm.mean is not None or norm.std is not None
-    has_so = norm.scale is not None or norm.offset is not None
-    if has_ms == has_so:
-        ld.fail("input.normalization", "give either mean/std or scale/offset",
-                "write 'mean: [..], std: [..]' or 'scale: 0.0039, offset: 0'")
-    if has_ms:
-        for k in ("mean", "std"):
-            vals = getattr(norm, k)
-            if vals is None or len(vals) not in (1, 3):
-                ld.fail(f"input.normalization.{k}", "expected 1 or 3 numbers", f"write {k}: [a, b, c]")
-        if any(s == 0 for s in norm.std or []):
-            ld.fail("input.normalization.std", "a std of 0 divides by zero", "use the std your model was trained with")
-    else:
-        for k in ("scale", "offset"):
-            vals = getattr(norm, k)
-            if isinstance(vals, list) and len(vals) not in (1, 3):
-                ld.fail(f"input.normalization.{k}", "expected a number or 3 numbers", f"write {k}: 0.0039")
-    if not 0 <= inp.pad_value <= 255:
-        ld.fail("input.pad_value", f"{inp.pad_value} is not a pixel value", "use 0..255 (114 is YOLO's grey)")
-    det = cfg.detection
+    """Each section checks its own rules (types were checked already); the sections a task does not use are
+    skipped."""
+    cfg.input.check(ld.fail)
     if cfg.task == "detection":
-        if not 0 <= det.score_threshold < 1:
-            ld.fail("detection.score_threshold", "must be in [0, 1)", "use e.g. 0.25")
-        if not 0 < det.iou_threshold <= 1:
-            ld.fail("detection.iou_threshold", "must be in (0, 1]", "use e.g. 0.45")
-        if det.max_detections < 1:
-            ld.fail("detection.max_detections", "must be at least 1", "use e.g. 100")
-        get_head(det.head).validate(det, ld.fail)
-        if len(det.anchors.variances) != 4 or any(v <= 0 for v in det.anchors.variances):
-            ld.fail("detection.anchors.variances", "expected 4 positive numbers", "use [0.1, 0.1, 0.2, 0.2]")
-        bad = set(det.outputs) - {"boxes", "scores"}
-        if bad:
-            ld.fail(f"detection.outputs.{sorted(bad)[0]}", "unknown output role",
-                    "map 'boxes' and 'scores' to your model's output names")
+        cfg.detection.check(ld.fail)
     for section in ("calibration", "evaluation"):
         ds = getattr(cfg, section)
-        if ds is None:
-            continue
-        if section == "calibration" and not ds.images:
-            ld.fail("calibration.images", "is missing",
-                    "name a folder of representative images (the int8 model is calibrated on them)")
-        if ds.count < 1:
-            ld.fail(f"{section}.count", "must be at least 1", "use e.g. 100")
-        if ds.format == "coco" and not ds.annotations:
-            ld.fail(f"{section}.annotations", "a COCO dataset needs its json", "name the instances_*.json file")
-    _check_coreml(cfg, ld)
-    _check_compression(cfg.compression, ld)
-    p = cfg.parity
-    for k in ("min_cosine", "min_top1_agreement", "min_detection_recall", "min_detection_precision"):
-        if not 0 <= getattr(p, k) <= 1:
-            ld.fail(f"parity.{k}", "must be in [0, 1]", "use e.g. 0.9")
-    if p.images < 1:
-        ld.fail("parity.images", "must be at least 1", "use e.g. 32")
-
-
-def _check_compression(c: CompressionSettings, ld: _Loader) -> None:
-    if c.prune and not 0 < c.prune.ratio < 0.95:
-        ld.fail("compression.prune.ratio", "must be in (0, 0.95)", "use e.g. 0.5 (half the MACs or parameters)")
-    if c.prune and not 0 <= c.prune.fade <= 0.9:
-        ld.fail("compression.prune.fade", "must be in [0, 0.9] (the rest of the budget fine-tunes the cut model)",
-                "use e.g. 0.5, or 0 to cut at once")
-    if c.qat and not 0 < c.qat.learning_rate_scale <= 1:
-        ld.fail("compression.qat.learning_rate_scale", "must be in (0, 1]", "use e.g. 0.1")
-    if c.distill.minutes is not None and c.distill.minutes <= 0:
-        ld.fail("compression.distill.minutes", "must be positive", "use e.g. 5, or remove it to train by epochs")
-    if c.distill.learning_rate <= 0 or c.distill.epochs < 1:
-        ld.fail("compression.distill", "needs a positive learning_rate and epochs >= 1", "use e.g. 0.001 and 10")
-    for key in ("label_weight", "hint_weight"):
-        if getattr(c.distill, key) < 0:
-            ld.fail(f"compression.distill.{key}", "must be >= 0", "use e.g. 0.5, or 0 to turn it off")
-
-
-def _check_coreml(cfg: Config, ld: _Loader) -> None:
-    for i, name in enumerate(cfg.coreml.compression):
-        if name not in RECIPES:
-            close = difflib.get_close_matches(name, list(RECIPES), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            ld.fail(f"coreml.compression[{i}]", f"unknown recipe '{name}'{hint}", f"use one of: {', '.join(RECIPES)}")
-    if cfg.coreml.input == "image":
-        scale, _ = normalization_of(cfg)
-        if max(scale) - min(scale) > 1e-9 * max(abs(v) for v in scale):
-            ld.fail("coreml.input", "Core ML image inputs take one scale for all channels, but the normalization has "
-                    f"per-channel scales {[round(v, 6) for v in scale]}",
-                    "use coreml.input: tensor (the app normalizes), or a single std")
-        if cfg.input.layout != "NHWC":
-            ld.fail("coreml.input", "image inputs need an NHWC model", "use coreml.input: tensor")
-    if cfg.coreml.vision and (cfg.task != "detection" or cfg.coreml.input != "image"):
-        ld.fail("coreml.vision", "the Vision-ready form needs a detector with an image input (Vision feeds images)",
-                "set task: detection and coreml.input: image, or remove coreml.vision")
-    need = required_target(cfg.coreml.compression)
-    have = cfg.coreml.deployment_target
-    if have and TARGET_ORDER.index(have) < TARGET_ORDER.index(need):
-        ld.fail("coreml.deployment_target", f"{have} cannot run {', '.join(cfg.coreml.compression)} (needs {need})",
-                f"set deployment_target: {need} or choose iOS 16 recipes (palettize2/4/6/8, linear8)")
+        if ds is not None:
+            ds.check(ld.fail, section)
+    cfg.coreml.check(ld.fail, cfg)
+    cfg.compression.check(ld.fail)
+    cfg.parity.check(ld.fail)
