@@ -97,6 +97,13 @@ def yolo_variants(cache: Path, yolo_model: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def detector_models(yolo_model: Path, yolo_variants: dict[str, Path], ssd_model: Path) -> dict[str, Path]:
+    """The fixture detector of each head format."""
+    return {"yolo": yolo_model, "yolo_transposed": yolo_variants["transposed"], "ssd": ssd_model,
+            "decoded": yolo_variants["decoded"]}
+
+
+@pytest.fixture(scope="session")
 def ssd_model(cache: Path, train_images) -> Path:
     from mobilekit.example import train
 

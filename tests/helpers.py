@@ -105,3 +105,34 @@ def detector_contract(fmt: str, box_format: str = "cxcywh", units: str = "pixels
         head.box_format, head.box_units = "cxcywh", "normalized"
     outputs = [OutputSpec("boxes", "boxes", [1, N, 4]), OutputSpec("scores", "scores", [1, N, C])]
     return Contract("t", "detection", inp, outputs, head, ["a", "b", "c"], NmsSpec(0.25, 0.45, 10, False))
+
+
+#: Every head format once, as the SDK tests build the fixture detectors (config changes per head).
+SDK_HEADS: dict[str, dict[str, Any]] = {
+    "yolo": {},
+    "yolo_transposed": {},
+    "ssd": {"detection": {"head": "ssd", "score_activation": "softmax", "background_class": True,
+                          "score_threshold": 0.15, "max_detections": 20,
+                          "outputs": {"boxes": "box_deltas", "scores": "class_logits"},
+                          "anchors": {"feature_maps": [[12, 12]], "min_scale": 0.35, "max_scale": 0.35,
+                                      "aspect_ratios": [1.0, 2.0, 0.5]}}},
+    "decoded": {"detection": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized",
+                              "score_threshold": 0.2, "max_detections": 20}},
+}
+
+
+def build_bundles(tmp_path_factory: Any, configs: dict[str, dict[str, Any]], *flags: str) -> dict[str, Path]:
+    """Each config built with the CLI (``mobilekit build CONFIG --out DIR --quiet *flags``); key → bundle."""
+    from click.testing import CliRunner
+
+    from mobilekit.cli import main
+
+    out = {}
+    for key, cfg in configs.items():
+        work = tmp_path_factory.mktemp(key)
+        res = CliRunner().invoke(main, ["build", str(write_config(work, cfg)), "--out", str(work / "b"), "--quiet",
+                                        *flags])
+        assert res.exit_code == 0, res.output
+        out[key] = work / "b"
+    return out
+

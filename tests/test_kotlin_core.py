@@ -15,10 +15,8 @@ from pathlib import Path
 import jinja2
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from helpers import NO_GATE, detector_config, write_config
+from helpers import NO_GATE, SDK_HEADS, build_bundles, detector_config
 
-from mobilekit.cli import main
 from mobilekit.codegen.android import module_name, names, render_core, render_module
 from mobilekit.contract import Contract
 from mobilekit.data.datasets import list_yolo, load_image
@@ -51,44 +49,28 @@ def jvm(classes: Path, main_class: str, *args: str) -> None:
     subprocess.run(["java", "-cp", f"{classes}{os.pathsep}{stdlib}", main_class, *args], check=True, timeout=300)
 
 
-HEADS = {
-    "yolo": ("int8", {}),
-    "ssd": ("uint8", {"detection": {"head": "ssd", "score_activation": "softmax", "background_class": True,
-                                    "score_threshold": 0.15, "max_detections": 20,
-                                    "outputs": {"boxes": "box_deltas", "scores": "class_logits"},
-                                    "anchors": {"feature_maps": [[12, 12]], "min_scale": 0.35, "max_scale": 0.35,
-                                                "aspect_ratios": [1.0, 2.0, 0.5]}}}),
-    "yolo_transposed": ("int8", {}),
-    "decoded": ("uint8", {"detection": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized",
-                                        "score_threshold": 0.2, "max_detections": 20}}),
-}
+#: head → the int8 model's I/O type (both are covered)
+HEADS = {"yolo": "int8", "ssd": "uint8", "yolo_transposed": "int8", "decoded": "uint8"}
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory, yolo_model, yolo_variants, ssd_model, shapes_dataset, cache):
-    out = {}
-    models = {"yolo": yolo_model, "yolo_transposed": yolo_variants["transposed"], "ssd": ssd_model,
-              "decoded": yolo_variants["decoded"]}
-    for head, (io, extra) in HEADS.items():
-        work = tmp_path_factory.mktemp(head)
-        cfg = detector_config(models[head], shapes_dataset, cache / "labels.txt", head, **extra)
+def bundles(tmp_path_factory, detector_models, shapes_dataset, cache):
+    configs = {}
+    for head, io in HEADS.items():
+        cfg = detector_config(detector_models[head], shapes_dataset, cache / "labels.txt", head,
+                              **SDK_HEADS[head])
         cfg.update({"name": f"{head} det", "export": {"int8_io": io, "fp16": False}, "coreml": {"enabled": False},
                     "parity": {"images": 8, **NO_GATE}})
-        res = CliRunner().invoke(main, ["build", str(write_config(work, cfg)), "--out", str(work / "b"), "--quiet"])
-        assert res.exit_code == 0, res.output
-        out[head] = work / "b"
-    return out
+        configs[head] = cfg
+    return build_bundles(tmp_path_factory, configs)
 
 
 @pytest.fixture(scope="module")
 def classifier_bundle(tmp_path_factory, classifier_model, shapes_dataset, cache):
-    work = tmp_path_factory.mktemp("cls")
     cfg = {"model": str(classifier_model), "name": "shapes-classifier", "task": "classification",
            "labels": str(cache / "labels.txt"), "calibration": {"images": str(shapes_dataset), "count": 10},
            "parity": {"images": 8, **NO_GATE}, "coreml": {"enabled": False}}
-    res = CliRunner().invoke(main, ["build", str(write_config(work, cfg)), "--out", str(work / "b"), "--quiet"])
-    assert res.exit_code == 0, res.output
-    return work / "b"
+    return build_bundles(tmp_path_factory, {"cls": cfg})["cls"]
 
 
 STUBS = Path(__file__).parent / "stubs" / "android"

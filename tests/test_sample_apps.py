@@ -10,11 +10,9 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from click.testing import CliRunner
-from helpers import NO_GATE, detector_config, run_swift, write_config
+from helpers import NO_GATE, build_bundles, detector_config, run_swift
 from test_kotlin_core import STUBS, kotlinc
 
-from mobilekit.cli import main
 from mobilekit.codegen import android, ios
 from mobilekit.codegen.sample_apps import ANDROID_VERSIONS
 from mobilekit.contract import Contract
@@ -24,20 +22,13 @@ HERE = Path(__file__).parent
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory, yolo_model, classifier_model, shapes_dataset, cache):
-    work = tmp_path_factory.mktemp("samples")
     det = detector_config(yolo_model, shapes_dataset, cache / "labels.txt")
     det.update({"name": "street detector", "parity": {"images": 8, **NO_GATE},
                 "coreml": {"input": "image", "vision": True}})
     cls = {"model": str(classifier_model), "name": "shape classifier", "task": "classification",
            "labels": str(cache / "labels.txt"), "calibration": {"images": str(shapes_dataset), "count": 10},
            "parity": {"images": 8, **NO_GATE}}
-    out = {}
-    for key, cfg in (("detector", det), ("classifier", cls)):
-        res = CliRunner().invoke(main, ["build", str(write_config(work / key, cfg)), "--out", str(work / key / "b"),
-                                        "--quiet", "--with-sample-app"])
-        assert res.exit_code == 0, res.output
-        out[key] = work / key / "b"
-    return out
+    return build_bundles(tmp_path_factory, {"detector": det, "classifier": cls}, "--with-sample-app")
 
 
 @pytest.mark.parametrize("key", ["detector", "classifier"])

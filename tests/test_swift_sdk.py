@@ -22,10 +22,8 @@ from typing import NamedTuple
 import jinja2
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from helpers import NO_GATE, detector_config, run_swift, swift, swift_modules, write_config
+from helpers import NO_GATE, SDK_HEADS, build_bundles, detector_config, run_swift, swift, swift_modules
 
-from mobilekit.cli import main
 from mobilekit.codegen import ios
 from mobilekit.contract import Contract
 from mobilekit.data.datasets import list_yolo, load_image
@@ -37,40 +35,24 @@ from mobilekit.postprocess import classify, detect, vision_detections
 HERE = Path(__file__).parent
 
 
-#: head → (Core ML input kind, Vision pipeline, extra config)
-HEADS = {
-    "yolo": ("image", True, {}),
-    "yolo_transposed": ("tensor", False, {}),
-    "ssd": ("tensor", False, {"detection": {"head": "ssd", "score_activation": "softmax", "background_class": True,
-                                           "score_threshold": 0.15, "max_detections": 20,
-                                           "outputs": {"boxes": "box_deltas", "scores": "class_logits"},
-                                           "anchors": {"feature_maps": [[12, 12]], "min_scale": 0.35,
-                                                       "max_scale": 0.35, "aspect_ratios": [1.0, 2.0, 0.5]}}}),
-    "decoded": ("image", True, {"detection": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized",
-                                               "score_threshold": 0.2, "max_detections": 20}}),
-}
+#: head → (Core ML input kind, Vision pipeline)
+HEADS = {"yolo": ("image", True), "yolo_transposed": ("tensor", False), "ssd": ("tensor", False),
+         "decoded": ("image", True)}
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory, yolo_model, yolo_variants, ssd_model, classifier_model, shapes_dataset, cache):
-    models = {"yolo": yolo_model, "yolo_transposed": yolo_variants["transposed"], "ssd": ssd_model,
-              "decoded": yolo_variants["decoded"]}
+def bundles(tmp_path_factory, detector_models, classifier_model, shapes_dataset, cache):
     configs = {}
-    for head, (inp, vision, extra) in HEADS.items():
-        cfg = detector_config(models[head], shapes_dataset, cache / "labels.txt", head, **extra)
+    for head, (inp, vision) in HEADS.items():
+        cfg = detector_config(detector_models[head], shapes_dataset, cache / "labels.txt", head,
+                              **SDK_HEADS[head])
         cfg.update({"name": f"{head} swift", "export": {"fp16": False},
                     "coreml": {"input": inp, "vision": vision}, "parity": {"images": 8, **NO_GATE}})
         configs[head] = cfg
     configs["classifier"] = {"model": str(classifier_model), "name": "shapes classifier", "task": "classification",
                              "labels": str(cache / "labels.txt"), "parity": {"images": 8, **NO_GATE},
                              "calibration": {"images": str(shapes_dataset), "count": 10}}
-    out = {}
-    for key, cfg in configs.items():
-        work = tmp_path_factory.mktemp(key)
-        res = CliRunner().invoke(main, ["build", str(write_config(work, cfg)), "--out", str(work / "b"), "--quiet"])
-        assert res.exit_code == 0, res.output
-        out[key] = work / "b"
-    return out
+    return build_bundles(tmp_path_factory, configs)
 
 
 def _package(bundle: Path) -> tuple[Contract, Path]:
@@ -296,7 +278,7 @@ def test_postprocessing_matches_python_on_emulator_outputs(head, bundles, check,
     assert total > 0, "the fixture must produce detections to compare"
 
 
-@pytest.mark.parametrize("head", [h for h, (_, vision, _) in HEADS.items() if vision])
+@pytest.mark.parametrize("head", [h for h, (_, vision) in HEADS.items() if vision])
 def test_vision_path_matches_python_on_the_pipeline_emulator(head, bundles, check, shapes_dataset, tmp_path):
     """Vision reports each kept row as a box normalized to the model input with a lower-left origin; the package
     maps it back to the image as the Python reference does."""
