@@ -70,6 +70,12 @@ def swift_string(v: str) -> str:
     return f'"{out}"'
 
 
+def kotlin_string(v: str) -> str:
+    """A Kotlin string literal: backslashes, quotes and ``$`` (no ``${...}`` templates) escaped."""
+    out = v.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{out}"'
+
+
 def f64(v: float) -> str:
     """A double literal that parses back to the same double (Python's shortest round-trip repr)."""
     return repr(float(v))
@@ -82,6 +88,7 @@ def environment(root: Path = TEMPLATES) -> jinja2.Environment:
     env.filters["f64"] = f64
     env.filters["swift_f32"] = swift_f32
     env.filters["swift_string"] = swift_string
+    env.filters["kotlin_string"] = kotlin_string
     return env
 
 
