@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mobilekit import __version__
@@ -57,7 +60,7 @@ def _fail(e: MobilekitError, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"ok": False, "exit_code": e.exit_code, "error": e.one_line(),
                                **({"failures": failures} if failures else {})}, sort_keys=True))
-    err.print(f"[bold red]error:[/] {e.one_line()}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(e.one_line())}", highlight=False, soft_wrap=True)
     sys.exit(e.exit_code)
 
 
@@ -148,6 +151,18 @@ def _size(n: int) -> str:
 def main() -> None:
     """Turn a trained Keras vision model into a proven Android/iOS release bundle."""
     _quiet_tf()
+    _sigterm_is_an_interrupt()
+
+
+def _sigterm_is_an_interrupt() -> None:
+    """``kill`` / ``timeout`` end a command like Ctrl-C: exit 130 with its one line (and JSON), and a running build's
+    worker and temporary files are cleaned up on the way out."""
+
+    def interrupted(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding host): keep the default
+        signal.signal(signal.SIGTERM, interrupted)
 
 
 def _build(cfg, out_dir: Path, quiet: bool, as_json: bool, sample_apps: bool = False):
@@ -298,5 +313,5 @@ def entry() -> None:
         line = f"internal error: {e.__class__.__name__}: {e}"
         if "--json" in sys.argv[1:]:
             click.echo(json.dumps({"ok": False, "exit_code": EXIT_INTERNAL, "error": line}))
-        err.print(f"[bold red]{line}[/]", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]{escape(line)}[/]", highlight=False, soft_wrap=True)
         sys.exit(EXIT_INTERNAL)

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mobilekit.errors import EXIT_CRASH, EXIT_INTERNAL, MobilekitError
+from mobilekit.errors import EXIT_CRASH, EXIT_INTERNAL, InternalError, MobilekitError
 
 #: The worker writes its events to this file descriptor (set by the supervisor).
 EVENTS_FD = "MOBILEKIT_EVENTS_FD"
@@ -46,6 +46,7 @@ SUPERVISOR = "MOBILEKIT_SUPERVISOR"
 #: Set to run the build in the CLI's own process (no crash isolation), e.g. under pdb or a profiler.
 IN_PROCESS = "MOBILEKIT_IN_PROCESS"
 RUN_PREFIX = "mobilekit-run-"
+WORKER_MAIN = "import sys; del sys.path[0]; from mobilekit.worker import entry; entry()"
 
 _site: dict[str, str | None] = {"stage": None, "artifact": None, "kernels": None}
 
@@ -78,6 +79,9 @@ def _fault(text: str) -> None:
     kind, _, match = fault.partition(":")
     if match and match.lower() in text.lower():
         if kind == "abort":
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an injected crash leaves no core file
             os.abort()
         if kind == "raise":
             raise RuntimeError(f"fault injected by {FAULT}={fault}")
@@ -137,22 +141,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def dead_owner(name: str, prefix: str) -> bool:
+    """Whether ``<prefix><pid>-...`` names a process that is gone (not this one)."""
+    m = re.match(re.escape(prefix) + r"(\d{1,9})(?:-|$)", name)
+    return bool(m) and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1)))
+
+
 def sweep(folder: Path, prefix: str) -> list[Path]:
-    """Remove ``<prefix><pid>-*`` entries in ``folder`` whose process is gone (left by killed builds)."""
+    """Remove ``<prefix><pid>-*`` entries in ``folder`` whose process is gone (left by killed builds). Best effort:
+    an entry that cannot be removed (another user's) is left."""
     removed = []
     try:
         entries = list(folder.iterdir())
     except OSError:
         return removed
-    pattern = re.compile(re.escape(prefix) + r"(\d+)(?:-|$)")
     for entry in entries:
-        m = pattern.match(entry.name)
-        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
-            if entry.is_dir():
-                shutil.rmtree(entry, ignore_errors=True)
+        if not dead_owner(entry.name, prefix):
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
             else:
                 entry.unlink(missing_ok=True)
             removed.append(entry)
+        except OSError:
+            continue
     return removed
 
 
@@ -174,7 +187,9 @@ def _signal_name(code: int) -> str:
 
 
 def _crash_line(rc: int, site: dict[str, str | None], frame: str | None) -> str:
-    how = f"crashed natively ({_signal_name(rc)})" if rc < 0 else f"exited with code {rc} without a result"
+    how = f"crashed natively ({_signal_name(rc)})"
+    if rc == -signal.SIGKILL:
+        how = "was killed (SIGKILL: often the kernel's out-of-memory killer)"
     text = f"the build {how} in stage '{site['stage'] or 'starting up'}'"
     if site["artifact"]:
         text += f" on {site['artifact']}"
@@ -213,12 +228,22 @@ def _in_process(run_dir: Path, step: Callable[[str], None]) -> Any:
     still go under the run folder, but a native crash takes this process down with it."""
     from mobilekit.worker import execute
 
-    saved = tempfile.tempdir
-    tempfile.tempdir = str(run_dir / "tmp")
+    saved, saved_env = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir = os.environ["TMPDIR"] = str(run_dir / "tmp")
+    sys.stdout.flush()
+    saved_fd = os.dup(1)
+    os.dup2(2, 1)  # native code prints to fd 1; --json needs stdout for its one object, as in the worker
     try:
         execute(run_dir, lambda text: (stage(text), step(text)))
     finally:
+        sys.stdout.flush()
+        os.dup2(saved_fd, 1)
+        os.close(saved_fd)
         tempfile.tempdir = saved
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
     return _outcome(run_dir)
 
 
@@ -228,25 +253,20 @@ def run(job: dict[str, Any], step: Callable[[str], None] = lambda s: None) -> An
     sweep(tmp_root, RUN_PREFIX)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-", dir=tmp_root))
     proc: subprocess.Popen | None = None
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def terminated(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, terminated)
-    except ValueError:  # not the main thread: SIGTERM keeps its default
-        previous = None
     try:
         (run_dir / "tmp").mkdir()
         (run_dir / "job.pkl").write_bytes(pickle.dumps(job))
-        if os.environ.get(IN_PROCESS):
+        if os.environ.get(IN_PROCESS, "").lower() in ("1", "true", "yes", "on"):
             return _in_process(run_dir, step)
         read_fd, write_fd = os.pipe()
         env = {**os.environ, "TMPDIR": str(run_dir / "tmp"), EVENTS_FD: str(write_fd), SUPERVISOR: str(os.getpid())}
-        try:
-            proc = subprocess.Popen([sys.executable, "-m", "mobilekit.worker", str(run_dir)], env=env,
-                                    pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=2)
+        try:  # `-c` with sys.path[0] (the cwd) dropped: the worker imports the mobilekit this CLI is, never a
+            # checkout that happens to be the current directory
+            proc = subprocess.Popen([sys.executable, "-c", WORKER_MAIN, str(run_dir)], env=env, pass_fds=(write_fd,),
+                                    stdin=subprocess.DEVNULL, stdout=2)
+        except BaseException:
+            os.close(read_fd)
+            raise
         finally:
             os.close(write_fd)
         site: dict[str, str | None] = {"stage": None, "artifact": None, "kernels": None}
@@ -261,6 +281,10 @@ def run(job: dict[str, Any], step: Callable[[str], None] = lambda s: None) -> An
         rc = proc.wait()
         if (run_dir / "result.pkl").is_file() or (run_dir / "error.json").is_file():
             return _outcome(run_dir)
+        if rc >= 0:  # a Python-level exit (a library's sys.exit) without a result: a bug, not a native crash
+            raise InternalError(f"internal error: the build's worker exited with code {rc} in stage "
+                                f"'{site['stage'] or 'starting up'}' without a result",
+                                fix="this is a bug in mobilekit: please report it with the command and config")
         raise NativeCrash(_crash_line(rc, site, _last_frame(run_dir / "fault.txt")),
                           fix="run `mobilekit doctor`, and report the line above with the model if it persists")
     finally:
@@ -272,9 +296,7 @@ def run(job: dict[str, Any], step: Callable[[str], None] = lambda s: None) -> An
                 proc.kill()
                 proc.wait()
         if proc is not None and job.get("out"):
-            out = Path(job["out"]).resolve()
-            sweep(out.parent, f".{out.name}.tmp-")
-            sweep(out.parent, f".{out.name}.old-")
+            from mobilekit.bundle.writer import recover
+
+            recover(Path(job["out"]).resolve())
         shutil.rmtree(run_dir, ignore_errors=True)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)

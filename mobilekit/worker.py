@@ -1,4 +1,4 @@
-"""The build worker: ``python -m mobilekit.worker RUN_DIR`` runs one job that :mod:`mobilekit.supervise` prepared.
+"""The build worker: runs one job that :mod:`mobilekit.supervise` prepared in a run folder (:func:`entry`).
 
 It reads ``job.pkl`` (the parsed config, output folder and options), runs the pipeline, and leaves ``result.pkl``
 or ``error.json`` in the run folder. Its stdout is the supervisor's stderr (native code prints there, and
@@ -21,34 +21,46 @@ def execute(run_dir: Path, step: Callable[[str], None]) -> int:
     """Run the job in ``run_dir``; leave ``result.pkl`` or ``error.json`` there; return the exit code."""
     from mobilekit.supervise import error_record
 
-    job = pickle.loads((run_dir / "job.pkl").read_bytes())
     try:
         from mobilekit.pipeline import build
 
+        job = pickle.loads((run_dir / "job.pkl").read_bytes())
         result = build(job["config"], Path(job["out"]), step, measure_latency=job.get("measure_latency", True),
                        sample_apps=job.get("sample_apps", False))
-        part = run_dir / "result.pkl.part"
-        part.write_bytes(pickle.dumps(result))
-        os.replace(part, run_dir / "result.pkl")
+        _write(run_dir / "result.pkl", pickle.dumps(result))
         return 0
     except KeyboardInterrupt:
         record = {"line": "interrupted: no bundle was written", "exit_code": 130}
-    except Exception as e:  # every error, a bug included, reaches the user as one line with its exit code
+    except BaseException as e:  # every error, a bug or a library's sys.exit included: one line, its exit code
         record = error_record(e)
-    (run_dir / "error.json").write_text(json.dumps(record, default=str))
+    _write(run_dir / "error.json", json.dumps(record, default=str).encode())
     return int(record["exit_code"])
 
 
-def main(run_dir: Path) -> int:
+def _write(path: Path, data: bytes) -> None:
+    """Whole or not at all: the supervisor never reads half a result."""
+    part = path.with_name(path.name + ".part")
+    part.write_bytes(data)
+    os.replace(part, path)
+
+
+def entry() -> None:
+    """``python -c`` entry used by the supervisor (``sys.argv[1]`` is the run folder). Ends with ``os._exit``: a
+    native library's threads must not hold the process in interpreter teardown once the result is written."""
+    import signal
+
     from mobilekit.cli import _quiet_tf
     from mobilekit.supervise import die_with_supervisor, stage
 
     die_with_supervisor()
-    fault = (run_dir / "fault.txt").open("w")
-    faulthandler.enable(file=fault, all_threads=False)
-    _quiet_tf()
-    return execute(run_dir, stage)
-
-
-if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1])))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which stops this process
+    run_dir = Path(sys.argv[1])
+    code = 1
+    try:
+        faulthandler.enable(file=(run_dir / "fault.txt").open("w"), all_threads=False)
+        _quiet_tf()
+        code = execute(run_dir, stage)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

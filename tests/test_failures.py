@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import write_config
+from helpers import NO_GATE, write_config
 
 from mobilekit.errors import EXIT_BAD_INPUT, EXIT_CONVERSION, EXIT_CRASH, EXIT_INTERNAL, EXIT_OUTPUT, EXIT_PARITY
 from mobilekit.supervise import FAULT, RUN_PREFIX
@@ -39,7 +39,7 @@ def cumsum_model(tmp_path_factory) -> Path:
 def _config(model: Path, images: Path, labels: Path, **extra: Any) -> dict[str, Any]:
     cfg: dict[str, Any] = {"model": str(model), "name": "failing", "task": "classification", "labels": str(labels),
                            "calibration": {"images": str(images), "count": 6}, "coreml": {"enabled": False},
-                           "export": {"fp16": False}, "parity": {"images": 4}}
+                           "export": {"fp16": False}, "parity": {"images": 4, **NO_GATE}}
     cfg.update(extra)
     return cfg
 
@@ -49,7 +49,7 @@ def _cli(args: list[str], tmp: Path, env: dict[str, str] | None = None) -> tuple
     tmpdir = tmp / "tmpdir"
     tmpdir.mkdir(exist_ok=True)
     res = subprocess.run([sys.executable, "-m", "mobilekit", *args], capture_output=True, text=True, timeout=900,
-                         env={**os.environ, "TMPDIR": str(tmpdir), **(env or {})})
+                         env={**os.environ, "TMPDIR": str(tmpdir), **(env or {})}, cwd=tmp)
     assert sorted(p.name for p in tmpdir.iterdir()) == [], res.stderr[-3000:]
     return res.returncode, json.loads(res.stdout), res.stderr  # the whole of stdout is one JSON object
 
@@ -60,8 +60,11 @@ def _last_line(stderr: str) -> str:
 
 CASES = {
     # exit code → (config changes, environment, out is a file, what the line says)
-    EXIT_BAD_INPUT: ({"parity": {"imags": 4}}, {}, False, "parity.imags: unknown key"),
-    EXIT_PARITY: ({"parity": {"images": 4, "min_snr_db": 1000.0}}, {}, False, "parity below the configured bar"),
+    # (its fix, "write mean: [a, b, c]", has brackets: the human line must keep them as the JSON does)
+    EXIT_BAD_INPUT: ({"input": {"normalization": {"mean": [1, 2], "std": [1, 1, 1]}}}, {}, False,
+                     "input.normalization.mean: expected 1 or 3 numbers"),
+    EXIT_PARITY: ({"parity": {"images": 4, "min_snr_db": 1000.0, "min_cosine": 0.0, "min_top1_agreement": 0.0}},
+                  {}, False, "parity below the configured bar"),
     EXIT_CONVERSION: ({"model": "cumsum"}, {}, False, "not full-integer"),
     EXIT_OUTPUT: ({}, {}, True, "output path is a file"),
     EXIT_INTERNAL: ({}, {FAULT: "raise:Reading calibration images"}, False, "internal error in stage"),
@@ -120,11 +123,10 @@ def test_a_killed_build_leaves_nothing_the_next_build_keeps(tmp_path, classifier
     folder stays. The bundle's root follows the umask like its subfolders."""
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
-    cfg = write_config(tmp_path, _config(classifier_model, shapes_dataset, cache / "labels.txt",
-                                         parity={"images": 4, "enforce": False}))
+    cfg = write_config(tmp_path, _config(classifier_model, shapes_dataset, cache / "labels.txt"))
     cmd = [sys.executable, "-m", "mobilekit", "build", str(cfg), "--out", str(tmp_path / "bundle"), "--json"]
     victim = subprocess.Popen(cmd, env={**os.environ, "TMPDIR": str(tmpdir)}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.DEVNULL, cwd=tmp_path)
     deadline = time.monotonic() + 300
     while not (runs := list(tmpdir.glob(f"{RUN_PREFIX}*"))) or not _workers(runs[0]):
         assert time.monotonic() < deadline and victim.poll() is None, "the build never started its worker"
@@ -150,3 +152,20 @@ def test_a_killed_build_leaves_nothing_the_next_build_keeps(tmp_path, classifier
     modes = {stat.S_IMODE(p.stat().st_mode) for p in [tmp_path / "bundle", *(tmp_path / "bundle").rglob("*")]
              if p.is_dir()}
     assert modes == {0o755}, modes
+
+
+def test_a_previous_bundle_caught_mid_commit_is_restored(tmp_path):
+    """A build that died between commit's two renames left the previous bundle as .<out>.old-<pid> and no <out>:
+    the next build puts it back before anything else (and only sweeps what is really stale)."""
+    from mobilekit.bundle.writer import BundleWriter
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    previous = tmp_path / f".release.old-{dead.pid}"
+    (previous / "android").mkdir(parents=True)
+    (previous / "manifest.json").write_text("{}")
+    with BundleWriter(tmp_path / "release") as w:
+        assert (tmp_path / "release" / "manifest.json").read_text() == "{}" and not previous.exists()
+        w.abort()
+    assert (tmp_path / "release" / "manifest.json").is_file()
+

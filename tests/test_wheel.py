@@ -9,6 +9,7 @@ from a folder outside the checkout.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -25,7 +26,12 @@ def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
 
 
 def test_installed_wheel_builds_both_sdks_and_the_report(tmp_path):
-    _run(sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w",
+    # built from a copy of the sources: an in-tree build would leave build/ behind, whose stale files later
+    # wheels would pack
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__",
+                                                             ".pytest_cache", ".ruff_cache", ".hypothesis"))
+    _run(sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q", "-w",
          str(tmp_path / "dist"), cwd=tmp_path)
     wheel = next((tmp_path / "dist").glob("mobilekit-*.whl"))
     venv = tmp_path / "venv"

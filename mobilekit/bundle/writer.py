@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mobilekit.errors import OutputError
-from mobilekit.supervise import sweep
+from mobilekit.supervise import dead_owner, sweep
 
 
 def sha256(data: bytes) -> str:
@@ -46,8 +46,7 @@ class BundleWriter:
         try:
             parent.mkdir(parents=True, exist_ok=True)
             # what builds killed before they could clean up left beside this output (their pid is in the name)
-            sweep(parent, f".{self.target.name}.tmp-")
-            sweep(parent, f".{self.target.name}.old-")
+            recover(self.target)
             self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-{os.getpid()}-", dir=parent))
             os.chmod(self.tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would become the bundle's mode
         except OSError as e:
@@ -102,6 +101,20 @@ class BundleWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None or self.tmp.exists():
             self.abort()
+
+
+def recover(target: Path) -> None:
+    """Clean up beside ``target`` after builds that died: a previous bundle that a commit had moved aside
+    (``.<out>.old-<pid>``) goes back into place when ``target`` is missing (the build died between the two renames
+    of :meth:`BundleWriter.commit`); the rest of their temporary folders are removed."""
+    if not target.exists():
+        for old in sorted(target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime,
+                          reverse=True):
+            if old.is_dir() and dead_owner(old.name, f".{target.name}.old-"):
+                os.replace(old, target)
+                break
+    sweep(target.parent, f".{target.name}.tmp-")
+    sweep(target.parent, f".{target.name}.old-")
 
 
 def _umask() -> int:
