@@ -107,6 +107,9 @@ class DetectionSettings:
     class_agnostic_nms: bool = False
     outputs: dict[str, str] = field(default_factory=dict)  # role -> model output name, for two-output heads
     anchors: AnchorSettings = field(default_factory=AnchorSettings)
+    #: settings of the chosen head's own (strides, reg_max, ...): the head module checks them (``validate``) and
+    #: puts what decoding needs into the contract (``complete``), so a new head needs no new config fields
+    params: dict[str, Any] = field(default_factory=dict)
 
     def check(self, fail: Fail) -> None:
         if not 0 <= self.score_threshold < 1:
@@ -428,6 +431,8 @@ class _Loader:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 self.fail(key, f"expected a number, got {_show(v)}", "write a number such as 0.5")
             return float(v)
+        if tp is Any:  # free-form (a head's params): the owner checks it
+            return v
         if tp is str:
             if not isinstance(v, str) or not v:
                 self.fail(key, f"expected a non-empty string, got {_show(v)}", "write a text value")

@@ -67,6 +67,7 @@ class HeadSpec:
     delta_order: str = "yxhw"
     top_k: int = 5
     split: dict[str, Any] = field(default_factory=dict)  # whether a concatenated output was split, and why (not)
+    params: dict[str, Any] = field(default_factory=dict)  # what the head's ``complete`` adds for its decoding
 
 
 @dataclass
@@ -118,7 +119,10 @@ class Contract:
         return [o.role for o in self.outputs]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not d["head"]["params"]:
+            del d["head"]["params"]  # heads without params write the contract they always wrote
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"

@@ -54,3 +54,21 @@ def test_tensorflow_decode_matches_the_numpy_reference(fmt):
 def test_every_head_declares_where_its_channels_are():
     assert {n: get_head(n).channel_axis for n in DETECTORS} == {"decoded": 2, "ssd": 2, "yolo": 2,
                                                                 "yolo_transposed": 1}
+
+
+def test_head_params_are_the_heads_to_check_and_stay_out_of_contracts_without_them(tmp_path):
+    """``detection.params`` belong to the chosen head: a head without any rejects them by name; a contract whose
+    head added none is written as before (no empty ``params``)."""
+    from helpers import write_config
+
+    from mobilekit.config import load_config
+    from mobilekit.errors import ConfigError
+
+    cfg = {"model": "m.keras", "task": "detection", "detection": {"head": "yolo", "params": {"reg_max": 16}},
+           "calibration": {"images": "imgs"}}
+    with pytest.raises(ConfigError, match=r"detection\.params\.reg_max: the 'yolo' head takes no params"):
+        load_config(write_config(tmp_path, cfg))
+    contract = detector_contract("yolo")
+    assert "params" not in contract.to_dict()["head"]
+    contract.head.params = {"strides": [8, 16, 32]}
+    assert Contract.from_dict(contract.to_dict()).head.params == {"strides": [8, 16, 32]}

@@ -58,6 +58,13 @@ class Head(Protocol):
         class scores [N, C(+1)] (activation, background column and NMS are shared)."""
 
 
+def no_params(head: str, det: DetectionSettings, fail: Fail) -> None:
+    """A head that takes no ``detection.params`` says so instead of ignoring them."""
+    if det.params:
+        fail(f"detection.params.{sorted(det.params)[0]}", f"the '{head}' head takes no params",
+             "remove detection.params, or choose the head these settings belong to")
+
+
 class BoxHead:
     """What heads whose boxes come out already decoded (in one of the box conventions) share."""
 
@@ -65,7 +72,7 @@ class BoxHead:
     channel_axis = 2
 
     def validate(self, det: DetectionSettings, fail: Fail) -> None:
-        pass
+        no_params(self.name, det, fail)
 
     def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
         pass
