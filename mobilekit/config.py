@@ -27,7 +27,8 @@ Task = Literal["detection", "classification"]
 Fail = Callable[[str, str, str], NoReturn]
 
 #: Detection head formats: every registered head but the classifier's (a new head module adds its name here).
-HeadName = Literal[tuple(n for n in HEADS if n != "classifier")]  # type: ignore[valid-type]
+HeadName = Literal[tuple(sorted((n for n in HEADS if n != "classifier"),  # type: ignore[valid-type]
+                               key=lambda n: (getattr(HEADS[n], "rank", 50), n)))]
 BoxFormat = Literal["cxcywh", "xyxy", "yxyx"]
 BoxUnits = Literal["pixels", "normalized"]
 Activation = Literal["none", "sigmoid", "softmax"]

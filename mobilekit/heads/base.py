@@ -36,6 +36,7 @@ class Candidates:
 class Head(Protocol):
     name: str
     channel_axis: int  # where the box/class channels are in a [1, N, C] (2) or [1, C, N] (1) output
+    rank: int  # listing order for users (optional; detection heads default to 50)
 
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
         """Map roles to model output names; return the mapping and the number of classes."""
@@ -70,6 +71,7 @@ class BoxHead:
 
     name: str
     channel_axis = 2
+    rank = 50  # where the head is listed to users (config errors, docs): the most common formats first
 
     def validate(self, det: DetectionSettings, fail: Fail) -> None:
         no_params(self.name, det, fail)

@@ -9,6 +9,7 @@ from mobilekit.heads.base import BoxHead, Candidates, bind_two, class_scores, fr
 
 class DecodedHead(BoxHead):
     name = "decoded"
+    rank = 3
 
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
         roles = bind_two(shapes, wanted, 2, self.name)

@@ -55,6 +55,7 @@ def encode_deltas(boxes: np.ndarray, anchors: np.ndarray, variances: list[float]
 class SsdHead:
     name = "ssd"
     channel_axis = 2
+    rank = 2
 
     def validate(self, det: DetectionSettings, fail: Fail) -> None:
         no_params(self.name, det, fail)

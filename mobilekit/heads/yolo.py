@@ -22,6 +22,10 @@ class YoloHead(BoxHead):
     transposed: bool
 
     @property
+    def rank(self) -> int:
+        return 1 if self.transposed else 0
+
+    @property
     def channel_axis(self) -> int:
         return 1 if self.transposed else 2
 
