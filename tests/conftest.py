@@ -132,6 +132,21 @@ def saved_model_dir(cache: Path, yolo_variants: dict[str, Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
+def unsplit_models(cache: Path, yolo_model: Path, yolo_variants: dict[str, Path]) -> dict[str, Path]:
+    """The concatenating YOLO detectors as SavedModels: a graph cannot be rewired, so boxes and scores stay one
+    ``predictions`` output (the unsplit form every SDK must handle too)."""
+    import keras
+
+    out = {}
+    for head, src in (("yolo", yolo_model), ("yolo_transposed", yolo_variants["transposed"])):
+        path = cache / f"{head}_unsplit_savedmodel"
+        if not path.exists():
+            keras.saving.load_model(src, compile=False).export(str(path), format="tf_saved_model", verbose=False)
+        out[head] = path
+    return out
+
+
+@pytest.fixture(scope="session")
 def h5_classifier(cache: Path) -> Path:
     """A tf_keras (Keras 2) classifier saved as .h5, trained briefly on shapes."""
     import numpy as np

@@ -49,19 +49,21 @@ def jvm(classes: Path, main_class: str, *args: str) -> None:
     subprocess.run(["java", "-cp", f"{classes}{os.pathsep}{stdlib}", main_class, *args], check=True, timeout=300)
 
 
-#: head → the int8 model's I/O type (both are covered)
-HEADS = {"yolo": "int8", "ssd": "uint8", "yolo_transposed": "int8", "decoded": "uint8"}
+#: bundle → the int8 model's I/O type (both are covered); "_unsplit": the same head as one predictions output
+HEADS = {"yolo": "int8", "ssd": "uint8", "yolo_transposed": "int8", "decoded": "uint8", "yolo_unsplit": "int8",
+         "yolo_transposed_unsplit": "uint8"}
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory, detector_models, shapes_dataset, cache):
+def bundles(tmp_path_factory, detector_models, unsplit_models, shapes_dataset, cache):
     configs = {}
-    for head, io in HEADS.items():
-        cfg = detector_config(detector_models[head], shapes_dataset, cache / "labels.txt", head,
-                              **SDK_HEADS[head])
-        cfg.update({"name": f"{head} det", "export": {"int8_io": io, "fp16": False}, "coreml": {"enabled": False},
+    for key, io in HEADS.items():
+        head = key.removesuffix("_unsplit")
+        model = unsplit_models[head] if key.endswith("_unsplit") else detector_models[head]
+        cfg = detector_config(model, shapes_dataset, cache / "labels.txt", head, **SDK_HEADS[head])
+        cfg.update({"name": f"{key} det", "export": {"int8_io": io, "fp16": False}, "coreml": {"enabled": False},
                     "parity": {"images": 8, **NO_GATE}})
-        configs[head] = cfg
+        configs[key] = cfg
     return build_bundles(tmp_path_factory, configs)
 
 
@@ -92,11 +94,12 @@ def compiled(bundles, classifier_bundle, tmp_path_factory):
         shipped = sorted(shipped_module(bundle).rglob("*.kt"))
         assert len(shipped) >= 4, shipped
         sources += shipped
-        package, tname = names(Contract.load(bundle / "contract.json"))
+        contract = Contract.load(bundle / "contract.json")
+        package, tname = names(contract)
         h = src / key / "Golden.kt"
         h.parent.mkdir(parents=True)
         h.write_text(jinja2.Template((Path(__file__).parent / "kotlin" / harness).read_text()).render(
-            package=package, type_name=tname))
+            package=package, type_name=tname, unsplit="predictions" in contract.roles))
         sources.append(h)
     classes = tmp_path_factory.mktemp("kt_classes")
     warnings = kotlinc(sources, classes)
@@ -208,9 +211,9 @@ def test_postprocessing_matches_python_on_litert_outputs(head, bundles, compiled
         canvas, plan = _canvas(rec.path, contract)
         raw = runner.run_raw(runner.input_tensor(canvas))
         want = detect(runner.dequantize(raw), contract, plan)
-        b, s = raw["boxes"].tobytes(), raw["scores"].tobytes()
-        payload = struct.pack("<ii", img.shape[1], img.shape[0]) + struct.pack("<i", len(b)) + b + \
-            struct.pack("<i", len(s)) + s + struct.pack("<i", 1 if signed else 0)
+        arrays = [raw["predictions"]] if "predictions" in raw else [raw["boxes"], raw["scores"]]
+        payload = struct.pack("<ii", img.shape[1], img.shape[0]) + b"".join(
+            struct.pack("<i", a.nbytes) + a.tobytes() for a in arrays) + struct.pack("<i", 1 if signed else 0)
         (tmp_path / f"raw{i}").write_bytes(payload)
         jvm(classes, f"{package}.golden.Golden", "post", str(tmp_path / f"raw{i}"), str(tmp_path / f"det{i}"))
         lines = [ln.split(" ", 6) for ln in (tmp_path / f"det{i}").read_text().splitlines() if ln.strip()]

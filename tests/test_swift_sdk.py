@@ -35,20 +35,21 @@ from mobilekit.postprocess import classify, detect, vision_detections
 HERE = Path(__file__).parent
 
 
-#: head → (Core ML input kind, Vision pipeline)
+#: bundle → (Core ML input kind, Vision pipeline); "_unsplit": the same head as one predictions output
 HEADS = {"yolo": ("image", True), "yolo_transposed": ("tensor", False), "ssd": ("tensor", False),
-         "decoded": ("image", True)}
+         "decoded": ("image", True), "yolo_unsplit": ("image", True), "yolo_transposed_unsplit": ("tensor", False)}
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory, detector_models, classifier_model, shapes_dataset, cache):
+def bundles(tmp_path_factory, detector_models, unsplit_models, classifier_model, shapes_dataset, cache):
     configs = {}
-    for head, (inp, vision) in HEADS.items():
-        cfg = detector_config(detector_models[head], shapes_dataset, cache / "labels.txt", head,
-                              **SDK_HEADS[head])
-        cfg.update({"name": f"{head} swift", "export": {"fp16": False},
+    for key, (inp, vision) in HEADS.items():
+        head = key.removesuffix("_unsplit")
+        model = unsplit_models[head] if key.endswith("_unsplit") else detector_models[head]
+        cfg = detector_config(model, shapes_dataset, cache / "labels.txt", head, **SDK_HEADS[head])
+        cfg.update({"name": f"{key} swift", "export": {"fp16": False},
                     "coreml": {"input": inp, "vision": vision}, "parity": {"images": 8, **NO_GATE}})
-        configs[head] = cfg
+        configs[key] = cfg
     configs["classifier"] = {"model": str(classifier_model), "name": "shapes classifier", "task": "classification",
                              "labels": str(cache / "labels.txt"), "parity": {"images": 8, **NO_GATE},
                              "calibration": {"images": str(shapes_dataset), "count": 10}}
@@ -93,7 +94,7 @@ def check(bundles, tmp_path_factory):
         contract, pkg = _package(bundle)
         name = ios.swift_name(contract)
         shutil.copytree(pkg / "Sources" / f"{name}Core", root / "Cores" / f"{name}Core")
-        models.append({"name": name, "task": contract.task})
+        models.append({"name": name, "task": contract.task, "unsplit": "predictions" in contract.roles})
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     (root / "Package.swift").write_text(env.from_string((HERE / "swift" / "Package.swift.j2").read_text()).render(
         models=models))
@@ -270,7 +271,8 @@ def test_postprocessing_matches_python_on_emulator_outputs(head, bundles, check,
         canvas, plan = _canvas(path, contract)
         outs = _emulate(contract, canvas, emulator)
         want = detect(outs, contract, plan)
-        payload = struct.pack("<ii", img.shape[1], img.shape[0]) + _floats(outs["boxes"]) + _floats(outs["scores"])
+        arrays = [outs["predictions"]] if "predictions" in outs else [outs["boxes"], outs["scores"]]
+        payload = struct.pack("<ii", img.shape[1], img.shape[0]) + b"".join(_floats(a) for a in arrays)
         (tmp_path / f"raw{i}").write_bytes(payload)
         subprocess.run([str(binary), name, "post", str(tmp_path / f"raw{i}"), str(tmp_path / f"det{i}")], check=True)
         _compare(_parse((tmp_path / f"det{i}").read_text()), want, contract, (head, path))

@@ -61,6 +61,10 @@ class YoloHead(BoxHead):
     def read_tf(self, outs: dict[str, Any]) -> tuple[Any, Any]:
         import tensorflow as tf
 
+        if "predictions" in outs:  # the concatenation could not be split: boxes are its first 4 channels
+            p = outs["predictions"][0]
+            p = tf.transpose(p) if self.transposed else p
+            return p[:, :4], p[:, 4:]
         boxes, scores = outs["boxes"][0], outs["scores"][0]
         return (tf.transpose(boxes), tf.transpose(scores)) if self.transposed else (boxes, scores)
 
