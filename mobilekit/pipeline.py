@@ -34,6 +34,7 @@ from mobilekit.contract import ArtifactSpec, Contract, derive_contract
 from mobilekit.data.datasets import ImageRecord, list_dataset, load_image
 from mobilekit.data.preprocess import ResizePlan, letterbox, normalize
 from mobilekit.emulate.coreml import CoreMLEmulator, Fp16Event
+from mobilekit.emulate.coreml.runtime import require_supported
 from mobilekit.emulate.coreml.vision import VisionPipelineEmulator
 from mobilekit.emulate.coreml.watch import summarize_fp16
 from mobilekit.emulate.litert import LiteRTRunner
@@ -203,21 +204,25 @@ def export_coreml(st: BuildState) -> None:
     st.step(f"Converting to Core ML (fp16 mlprogram, {target})")
     with at(Kind.COREML_FP16, "coremltools"):
         base = coreml.convert(st.serving, st.contract, cfg)
-    variants = {Kind.COREML_FP16: base}
+        _stage_coreml(st, Kind.COREML_FP16, base)
+    # every op must run in the emulator, or parity cannot prove the package: say so before minutes of variants
+    require_supported(st.coreml_dirs[Kind.COREML_FP16], st.cfg.resolve(st.cfg.model))
     for recipe in cfg.compression:
         st.step(f"Compressing Core ML weights: {recipe}")
         with at(coreml_variant(recipe), "coremltools"):
-            variants[coreml_variant(recipe)] = coreml.compress(base, recipe, st.contract, cfg)
+            _stage_coreml(st, coreml_variant(recipe), coreml.compress(base, recipe, st.contract, cfg))
     if cfg.vision:
         st.step("Building the Vision-ready pipeline (decoder + NonMaximumSuppression)")
         with at(Kind.COREML_VISION, "coremltools"):
-            variants[Kind.COREML_VISION] = convert_vision(st.serving, st.contract, cfg, target)
-    for kind, m in variants.items():
-        suffix = "" if kind == Kind.COREML_FP16 else "_" + kind.removeprefix("coreml-")
-        rel = f"ios/{st.name}{suffix}.mlpackage"
-        st.coreml_dirs[kind] = coreml.save(m, st.staging / rel)
-        st.add(kind, coreml.vision_artifact(rel, st.serving, st.contract) if kind == Kind.COREML_VISION
-               else coreml.artifact(kind, rel, st.serving, cfg))
+            _stage_coreml(st, Kind.COREML_VISION, convert_vision(st.serving, st.contract, cfg, target))
+
+
+def _stage_coreml(st: BuildState, kind: str, model: Any) -> None:
+    suffix = "" if kind == Kind.COREML_FP16 else "_" + kind.removeprefix("coreml-")
+    rel = f"ios/{st.name}{suffix}.mlpackage"
+    st.coreml_dirs[kind] = coreml.save(model, st.staging / rel)
+    st.add(kind, coreml.vision_artifact(rel, st.serving, st.contract) if kind == Kind.COREML_VISION
+           else coreml.artifact(kind, rel, st.serving, st.cfg.coreml))
 
 
 def _runners(st: BuildState) -> dict[str, dict[str, Callable]]:

@@ -6,7 +6,13 @@ program is read back from the ``.mlpackage`` with coremltools, then each MIL op 
 reports overflow, underflow and NaN/Inf per op.
 """
 
-from mobilekit.emulate.coreml import ops_constexpr, ops_elementwise, ops_nn, ops_tensor  # noqa: F401 (registration)
+from mobilekit.emulate.coreml import (  # noqa: F401 (registration)
+    ops_constexpr,
+    ops_elementwise,
+    ops_nn,
+    ops_resize,
+    ops_tensor,
+)
 from mobilekit.emulate.coreml.registry import OPS, EmulatorError
 from mobilekit.emulate.coreml.runtime import CoreMLEmulator, Fp16Event
 

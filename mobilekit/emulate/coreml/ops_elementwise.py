@@ -56,6 +56,14 @@ def leaky_relu(a):
     return np.where(x >= 0, x, alpha * x)
 
 
+@op("prelu")
+def prelu(a):
+    """Per-channel slope on the channel axis (axis 1 of ``[B, C, ...]``) for negative inputs."""
+    x = f32(a["x"])
+    alpha = f32(a["alpha"]).reshape([1, -1] + [1] * (x.ndim - 2))
+    return np.where(x >= 0, x, alpha * x)
+
+
 @op("elu")
 def elu(a):
     x = f32(a["x"])

@@ -177,9 +177,3 @@ def layer_norm(a):
     return y
 
 
-@op("upsample_nearest_neighbor")
-def upsample_nearest(a):
-    x = np.asarray(a["x"])
-    sh = round(float(a.get("scale_factor_height") or 1))
-    sw = round(float(a.get("scale_factor_width") or 1))
-    return x.repeat(sh, axis=2).repeat(sw, axis=3)

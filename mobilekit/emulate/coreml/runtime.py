@@ -68,6 +68,18 @@ def _nptype(var: Any) -> Any:
     return types.nptype_from_builtin(var.dtype)
 
 
+def require_supported(path: str | Path, model: str | Path | None = None) -> None:
+    """Fail at once, naming every MIL op of the package the emulator lacks (checked right after conversion, before
+    compressed variants and parity spend minutes on a package that cannot be proven)."""
+    function, _ = load_program(path)
+    missing = sorted({o.op_type for o in function.operations if o.op_type != "const"
+                      and not o.op_type.startswith("constexpr_") and o.op_type not in OPS})
+    if missing:
+        raise EmulatorError(f"the Core ML program uses MIL op(s) the emulator does not implement: {', '.join(missing)}",
+                            path=model, fix="set coreml.enabled: false to build the Android bundle alone, or report "
+                                            "the model so the op is added (parity cannot be proven without it)")
+
+
 def load_program(path: str | Path) -> tuple[Any, Any]:
     """The MIL ``main`` function of a saved package, and its spec."""
     import coremltools as ct
