@@ -142,6 +142,11 @@ def _training(details: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+#: ``--import MODULE`` (repeatable) on every command that loads a model: modules that register custom layers.
+IMPORT_OPTION = click.option("--import", "imports", multiple=True, metavar="MODULE",
+                             help="Import MODULE before the model loads (registers custom layers); repeatable.")
+
+
 def _size(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MiB"
 
@@ -198,13 +203,16 @@ def _build(cfg, out_dir: Path, quiet: bool, as_json: bool, sample_apps: bool = F
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for pipelines).")
 @click.option("--with-sample-app", "sample_apps", is_flag=True,
               help="Also write sample_apps/ (Android, and iOS with Core ML) wired to the SDKs of this bundle.")
-def build(config: Path, out_dir: Path | None, quiet: bool, as_json: bool, sample_apps: bool) -> None:
+@IMPORT_OPTION
+def build(config: Path, out_dir: Path | None, quiet: bool, as_json: bool, sample_apps: bool,
+          imports: tuple[str, ...]) -> None:
     """Build the release bundle described by CONFIG (mobilekit.yaml)."""
     from mobilekit.config import load_config
     from mobilekit.errors import ConfigError
 
     def go():
         cfg = load_config(config)
+        cfg.imports = [*cfg.imports, *imports]
         target = out_dir or (cfg.resolve(cfg.output) if cfg.output else None)
         if target is None:
             raise ConfigError("no output directory", path=config, fix="pass --out DIR or set 'output:' in the config")
@@ -237,12 +245,18 @@ def example(out_dir: Path, workdir: Path | None, quiet: bool, as_json: bool) -> 
 @main.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
-def inspect(model: Path, as_json: bool) -> None:
+@IMPORT_OPTION
+def inspect(model: Path, as_json: bool, imports: tuple[str, ...]) -> None:
     """Show a model's inputs, outputs, parameters, MACs and per-layer table."""
     from mobilekit.models.inspect import describe
     from mobilekit.models.loader import load_model
+    from mobilekit.models.plugins import import_modules
 
-    info = _run(lambda: describe(load_model(model)), as_json)
+    def go():
+        import_modules(imports, Path.cwd(), "--import")
+        return describe(load_model(model))
+
+    info = _run(go, as_json)
     if as_json:
         click.echo(json.dumps(info, sort_keys=True))
         return

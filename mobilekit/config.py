@@ -329,6 +329,9 @@ class Config:
     coreml: CoreMLSettings = field(default_factory=CoreMLSettings)
     compression: CompressionSettings = field(default_factory=CompressionSettings)
     output: str | None = None
+    #: modules imported before the model loads: those that register the model's custom layers (a model zoo's
+    #: package, or a module beside this file); ``--import MODULE`` on the command line adds to them
+    imports: list[str] = field(default_factory=list)
 
     #: Directory relative paths in the file are resolved against (not a YAML key).
     base_dir: Path = field(default=Path("."), metadata={"internal": True})

@@ -44,6 +44,7 @@ from mobilekit.export.ane import ane_report
 from mobilekit.export.vision import convert_vision
 from mobilekit.kinds import Kind, coreml_variant
 from mobilekit.models.loader import LoadedModel, file_sha256, load_model
+from mobilekit.models.plugins import import_modules
 from mobilekit.models.serving import Serving, build_serving
 from mobilekit.parity.drift import layer_drift
 from mobilekit.parity.gate import Check, evaluate
@@ -149,6 +150,7 @@ def _serve(st: BuildState, loaded: LoadedModel) -> None:
 
 
 def load(st: BuildState) -> None:
+    import_modules(st.cfg.imports, st.cfg.base_dir)  # custom layers register before the model loads
     _serve(st, load_model(st.cfg.resolve(st.cfg.model)))
     st.int8_serving = st.serving
 

@@ -52,17 +52,44 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-_CUSTOM = [re.compile(p) for p in (r"Could not locate class '([^']+)'", r"Unknown (?:layer|object)\W*'?([A-Za-z_]\w*)")]
+#: the full registered name (``package>Class``, ``zoo/coco>DecodePredictions``), not just its first word
+_CUSTOM = [re.compile(p) for p in (r"Could not locate class '([^']+)'", r"Unknown (?:layer|object)\W*'([^']+)'",
+                                   r"Unknown (?:layer|object)\W*([^\s'.,]+)")]
+
+
+def _registered_name(path: Path, name: str) -> str:
+    """The name a custom class was registered under (``zoo/coco>Scale``), read from the ``.keras`` file's config:
+    Keras' own message names the bare class."""
+    import json
+    import zipfile
+
+    if ">" in name or not zipfile.is_zipfile(path):
+        return name
+    try:
+        with zipfile.ZipFile(path) as z:
+            config = json.loads(z.read("config.json"))
+    except (OSError, KeyError, ValueError):
+        return name
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("class_name") == name and isinstance(node.get("registered_name"), str):
+                return node["registered_name"]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return name
 
 
 def _load_error(path: Path, e: Exception) -> ModelError:
     text = str(e)
     m = next((m for m in (p.search(text) for p in _CUSTOM) if m), None)
     if m or "custom_objects" in text or "register_keras_serializable" in text:
-        name = m.group(1) if m else "a custom object"
+        name = _registered_name(path, m.group(1)) if m else "a custom object"
         return ModelError(f"custom layer '{name}' cannot be resolved", path=path,
-                          fix="decorate the class with @keras.saving.register_keras_serializable() and import its "
-                              "module before running mobilekit, or rebuild the model from standard layers")
+                          fix="name the module that registers it under imports: in mobilekit.yaml (or pass --import "
+                              "MODULE); a class of your own needs @keras.saving.register_keras_serializable()")
     first = text.strip().splitlines()[0][:160] if text.strip() else e.__class__.__name__
     return ModelError(f"could not be loaded as a model ({e.__class__.__name__}: {first})", path=path,
                       fix="re-save the model with model.save('model.keras') and check the file is complete")
