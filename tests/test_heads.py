@@ -72,3 +72,13 @@ def test_head_params_are_the_heads_to_check_and_stay_out_of_contracts_without_th
     assert "params" not in contract.to_dict()["head"]
     contract.head.params = {"strides": [8, 16, 32]}
     assert Contract.from_dict(contract.to_dict()).head.params == {"strides": [8, 16, 32]}
+
+
+@pytest.mark.parametrize("shapes", [{"box": [1, 4], "prob": [1, 10]}, {"box": [1, 5, 4], "prob": [1, 5]}])
+def test_two_output_heads_refuse_outputs_of_another_rank_in_one_line(shapes):
+    """A face detector's rank-2 outputs (box, probability) used to end in an IndexError (exit 1)."""
+    from mobilekit.errors import ModelError
+
+    with pytest.raises(ModelError) as e:
+        get_head("decoded").bind(shapes, {"boxes": "box", "scores": "prob"})
+    assert e.value.exit_code == 2 and "[1, N, 4]" in e.value.one_line() and "Fix:" in e.value.one_line()
