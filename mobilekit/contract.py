@@ -181,8 +181,10 @@ def derive_contract(cfg: Config, input_shape: list[int], input_name: str, output
                     resize=cfg.input.resize, pad_value=cfg.input.pad_value, scale=scale, offset=offset)
     labels = read_labels(cfg, num_classes)
     if cfg.task == "classification":
+        # a final softmax/sigmoid cut out of the graph (models/activation_cut) runs in post-processing instead
         head = HeadSpec(format="classifier", num_classes=num_classes,
-                        score_activation=cfg.classification.score_activation, top_k=cfg.classification.top_k)
+                        score_activation=split.get("activation", cfg.classification.score_activation),
+                        top_k=cfg.classification.top_k, split=split)
         return Contract(cfg.model_name, cfg.task, inp, outputs, head, labels)
     det = cfg.detection
     head = HeadSpec(format=det.head, num_classes=num_classes, box_format=det.box_format, box_units=det.box_units,

@@ -15,6 +15,7 @@ from mobilekit.config import Config
 from mobilekit.contract import OutputSpec
 from mobilekit.errors import ConfigError, ModelError
 from mobilekit.heads import get_head
+from mobilekit.models.activation_cut import cut_activation
 from mobilekit.models.loader import LoadedModel
 from mobilekit.models.split import split_concat
 
@@ -85,6 +86,10 @@ def build_serving(loaded: LoadedModel, cfg: Config) -> Serving:
         else:
             split = {"applied": False, "reason": "a SavedModel graph cannot be rewired; boxes and scores share one "
                                                  "int8 scale. Export the Keras model instead, or separate outputs"}
+    if cfg.task == "classification" and keras_model is not None:
+        new, split = cut_activation(keras_model, loaded.keras_module)
+        if new is not None:
+            keras_model, positions = new, {"scores": 0}
     order = list(roles)
 
     if keras_model is not None:

@@ -10,12 +10,15 @@ import numpy as np
 
 from mobilekit.contract import Contract
 from mobilekit.data.preprocess import ResizePlan, normalize
+from mobilekit.heads.base import activate
 from mobilekit.kinds import Kind
 from mobilekit.parity.detection import agreement, map50
 from mobilekit.parity.metrics import tensor_metrics
 from mobilekit.postprocess import Detections, classify, detect, vision_detections
 
 Runner = Callable[[np.ndarray], dict[str, np.ndarray]]
+#: float top-1 minus top-2 probability below which an image's top-1 is a tie (excluded from top-1 agreement)
+TIE = 1e-3
 
 
 @dataclass
@@ -48,6 +51,13 @@ class Samples:
     converted: list[Any] = field(default_factory=list)
 
 
+def _compared(contract: Contract, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What the tensor metrics compare: the outputs, or the probabilities when the classifier's final activation
+    was cut out of the graph (its logits' cosine is not what the app sees)."""
+    activation = contract.head.split.get("activation") if contract.task == "classification" else None
+    return {r: activate(v, activation) for r, v in outputs.items()} if activation else outputs
+
+
 def _stack(outs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
@@ -67,7 +77,7 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
     if detection and ground_truth is not None:
         result.map50_float = map50(ref_det, [g[0] for g in ground_truth], [g[1] for g in ground_truth],
                                       contract.head.num_classes)
-    ref_stack = _stack(ref)
+    ref_stack = _compared(contract, _stack(ref))
     for kind, by_resolver in runners.items():
         art: dict[str, Any] = {"resolvers": {}}
         for resolver, run in by_resolver.items():
@@ -78,7 +88,7 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
                 dets = [vision_detections(o["confidence"], o["coordinates"], contract, p)
                         for o, p in zip(outs, plans, strict=True)]
             else:
-                got = _stack(outs)
+                got = _compared(contract, _stack(outs))
                 res = {"tensors": {r: tensor_metrics(ref_stack[r], got[r]) for r in contract.roles}}
                 if keep is not None and kind not in keep.errors:
                     keep.errors[kind] = {r: (got[r].astype(np.float64) - ref_stack[r]).ravel()[:200_000]
@@ -92,10 +102,15 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
                     res["map50"] = m
                     res["map50_drop"] = result.map50_float - m
             else:
-                top_ref = [classify(o, contract)[0][0] for o in ref]
+                ranked = [classify(o, contract) for o in ref]
+                top_ref = [r[0][0] for r in ranked]
                 top_got = [classify(o, contract)[0][0] for o in outs]
                 dets = top_got  # type: ignore[assignment]
-                res["top1_agreement"] = float(np.mean([a == b for a, b in zip(top_ref, top_got, strict=True)]))
+                # a float top-2 gap below TIE decides nothing (numerical noise flips it): those images do not count
+                decided = [len(r) < 2 or r[0][1] - r[1][1] >= TIE for r in ranked]
+                agree = [a == b for a, b, d in zip(top_ref, top_got, decided, strict=True) if d]
+                res["top1_agreement"] = float(np.mean(agree)) if agree else float("nan")
+                res["top1_ties"] = len(decided) - sum(decided)
             art["resolvers"][resolver] = res
             if keep is not None and kind == Kind.TFLITE_INT8 and not keep.converted:
                 keep.reference = (ref_det if detection else top_ref)[:4]
