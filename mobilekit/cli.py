@@ -156,7 +156,6 @@ def _size(n: int) -> str:
 def main() -> None:
     """Turn a trained Keras vision model into a proven Android/iOS release bundle."""
     _quiet_tf()
-    _sigterm_is_an_interrupt()
 
 
 def _sigterm_is_an_interrupt() -> None:
@@ -321,6 +320,7 @@ def doctor(as_json: bool) -> None:
 def entry() -> None:
     """Console script: an unexpected exception outside a command's own handling is a bug; one line, exit 1 (one
     JSON object too when ``--json`` was given)."""
+    _sigterm_is_an_interrupt()  # the console script only: an embedding host (or a test runner) keeps its own
     try:
         main()
     except Exception as e:
