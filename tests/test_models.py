@@ -126,3 +126,23 @@ def test_split_explains_when_it_cannot(tmp_path):
     out = keras.layers.Reshape((36, 7))(keras.layers.Conv2D(7, 3)(inp))
     new, info = split_concat(keras.Model(inp, out), keras, 2)
     assert new is None and "Reshape" in info["reason"] and not info["applied"]
+
+
+def test_split_looks_through_a_float32_cast():
+    """Mixed-precision detectors end in Activation('linear', dtype='float32') after the concatenation: the split
+    still applies, and each part keeps the values of the concatenation's."""
+    import keras
+
+    from mobilekit.models.split import split_concat
+
+    inp = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(8, 3)(inp)
+    boxes = keras.layers.Reshape((36, 4))(keras.layers.Conv2D(4, 1)(h))
+    scores = keras.layers.Reshape((36, 3))(keras.layers.Conv2D(3, 1, activation="sigmoid")(h))
+    out = keras.layers.Activation("linear", dtype="float32")(keras.layers.Concatenate(axis=-1)([boxes, scores]))
+    model = keras.Model(inp, out)
+    new, info = split_concat(model, keras, 2)
+    assert info["applied"] and info["parts"] == [4, 3]
+    x = np.random.default_rng(0).normal(size=(1, 8, 8, 3)).astype("float32")
+    b, s = new(x)
+    assert np.allclose(np.concatenate([b, s], -1), model(x), atol=1e-6)

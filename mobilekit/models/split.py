@@ -19,11 +19,23 @@ def _producer(tensor: Any) -> tuple[Any, list[Any]]:
     return op, list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
 
 
+def _passthrough(op: Any) -> bool:
+    """A layer that leaves values as they are: ``Identity``, or ``Activation('linear')`` (the float32 output cast
+    of mixed-precision models); the concatenation behind it can be split just the same."""
+    kind = type(op).__name__
+    if kind == "Identity":
+        return True
+    fn = getattr(op, "activation", None)
+    return kind == "Activation" and getattr(fn, "__name__", fn) == "linear"
+
+
 def split_concat(model: Any, keras_mod: Any, channel_axis: int) -> tuple[Any | None, dict[str, Any]]:
     """Return ``(model with [boxes, scores] outputs, info)`` or ``(None, info with the reason)``."""
     if len(model.outputs) != 1:
         return None, {"applied": False, "reason": f"the model has {len(model.outputs)} outputs"}
     op, inputs = _producer(model.outputs[0])
+    while _passthrough(op) and len(inputs) == 1:  # a float32 cast (mixed precision), an identity
+        op, inputs = _producer(inputs[0])
     permute = None
     if type(op).__name__ == "Permute" and tuple(op.dims) == (2, 1):
         permute = op
