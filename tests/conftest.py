@@ -160,6 +160,7 @@ def h5_classifier(cache: Path) -> Path:
     imgs = shapes.make_images(300, SEED + 3, max_objects=1)
     x, _ = train._canvas(imgs)
     y = np.asarray([im.classes[0] for im in imgs])
+    tf_keras.backend.clear_session()  # the same layer names whatever the session built before
     tf_keras.utils.set_random_seed(SEED)
     inp = tf_keras.Input((train.SIZE, train.SIZE, 3))
     h = inp

@@ -106,6 +106,7 @@ def yolo_loss(keras: Any, num_classes: int, size: int) -> Any:
 def train_yolo(images: list[ShapeImage], epochs: int = 12, seed: int = 0) -> Any:
     import keras
 
+    keras.backend.clear_session()  # fresh layer-name counters: the same names whatever was built before
     keras.utils.set_random_seed(seed)
     c = len(LABELS)
     x, boxes = _canvas(images)
@@ -178,6 +179,7 @@ def _ssd_targets(boxes: list[np.ndarray], classes: list[np.ndarray]) -> tuple[np
 def train_ssd(images: list[ShapeImage], epochs: int = 12, seed: int = 0) -> Any:
     import keras
 
+    keras.backend.clear_session()  # fresh layer-name counters: the same names whatever was built before
     keras.utils.set_random_seed(seed)
     x, boxes = _canvas(images)
     deltas, labels = _ssd_targets(boxes, [im.classes for im in images])
@@ -205,6 +207,7 @@ def train_classifier(images: list[ShapeImage], epochs: int = 8, seed: int = 0) -
     """Classify the largest shape in the image."""
     import keras
 
+    keras.backend.clear_session()  # fresh layer-name counters: the same names whatever was built before
     keras.utils.set_random_seed(seed)
     x, _ = _canvas(images)
     area = [((im.boxes[:, 2] - im.boxes[:, 0]) * (im.boxes[:, 3] - im.boxes[:, 1])) for im in images]
