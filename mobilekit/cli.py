@@ -211,7 +211,9 @@ def build(config: Path, out_dir: Path | None, quiet: bool, as_json: bool, sample
 
     def go():
         cfg = load_config(config)
-        cfg.imports = [*cfg.imports, *imports]
+        if imports:  # searched in the shell's folder, as inspect does, and beside the config
+            cfg.imports = [*cfg.imports, *imports]
+            cfg.import_dirs = [Path.cwd()]
         target = out_dir or (cfg.resolve(cfg.output) if cfg.output else None)
         if target is None:
             raise ConfigError("no output directory", path=config, fix="pass --out DIR or set 'output:' in the config")

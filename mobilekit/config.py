@@ -335,6 +335,8 @@ class Config:
 
     #: Directory relative paths in the file are resolved against (not a YAML key).
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
+    #: Where ``--import`` modules are searched besides ``base_dir`` (the shell's folder; not a YAML key).
+    import_dirs: list[Path] = field(default_factory=list, metadata={"internal": True})
 
     def resolve(self, path: str) -> Path:
         """Paths in the config are relative to the config file, not the shell's cwd."""

@@ -141,16 +141,17 @@ def _images(cfg: Config, ds: DataSettings, count: int, contract: Contract
     return records, canvases, plans
 
 
-def _serve(st: BuildState, loaded: LoadedModel) -> None:
+def _serve(st: BuildState, loaded: LoadedModel, cut: bool = True) -> None:
     """The served form of ``loaded`` and the contract derived from it (once per model)."""
     st.loaded = loaded
-    st.serving = build_serving(loaded, st.cfg)
+    st.serving = build_serving(loaded, st.cfg, cut)
     s = st.serving
     st.contract = derive_contract(st.cfg, s.input_shape, s.input_name, s.outputs, s.num_classes, s.split)
 
 
 def load(st: BuildState) -> None:
-    import_modules(st.cfg.imports, st.cfg.base_dir)  # custom layers register before the model loads
+    # custom layers register before the model loads
+    import_modules(st.cfg.imports, [st.cfg.base_dir, *st.cfg.import_dirs], st.cfg.base_dir / "mobilekit.yaml")
     _serve(st, load_model(st.cfg.resolve(st.cfg.model)))
     st.int8_serving = st.serving
 
@@ -163,6 +164,11 @@ def compress_model(st: BuildState) -> None:
     _serve(st, st.compressed.loaded)
     qat = st.compressed.qat_loaded
     st.int8_serving = build_serving(qat, st.cfg) if qat else st.serving
+    if st.int8_serving.split.get("activation") != st.serving.split.get("activation"):
+        # QAT wraps the final layer, so its activation cannot be cut there: keep it in every graph, so the
+        # contract (and every SDK) and the int8 model agree on what the output is
+        _serve(st, st.compressed.loaded, cut=False)
+        st.int8_serving = build_serving(qat, st.cfg, cut=False)
 
 
 def read_calibration(st: BuildState) -> None:

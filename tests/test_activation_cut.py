@@ -36,3 +36,27 @@ def test_a_linear_output_is_left_alone():
     inp = keras.Input((8, 8, 3))
     model = keras.Model(inp, keras.layers.Dense(5)(keras.layers.Flatten()(inp)))
     assert cut_activation(model, keras) == (None, {})
+
+
+def test_qat_keeps_the_activation_where_it_cannot_be_cut(tmp_path, classifier_model, shapes_dataset, cache):
+    """QAT wraps the final Dense(softmax), so its int8 model still outputs probabilities: the contract must then
+    keep the activation in the graph too (no softmax applied twice by the SDKs)."""
+    import json
+
+    from click.testing import CliRunner
+    from helpers import NO_GATE, write_config
+
+    from mobilekit.cli import main
+
+    cfg = {"model": str(classifier_model), "task": "classification", "labels": str(cache / "labels.txt"),
+           "calibration": {"images": str(shapes_dataset), "count": 10}, "coreml": {"enabled": False},
+           "export": {"fp16": False}, "parity": {"images": 8, **NO_GATE},
+           "compression": {"qat": True, "distill": {"epochs": 1}}}
+    res = CliRunner().invoke(main, ["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "b"),
+                                    "--quiet"])
+    assert res.exit_code == 0, res.output
+    contract = json.loads((tmp_path / "b" / "contract.json").read_text())
+    assert contract["head"]["score_activation"] == "none" and not contract["head"]["split"], contract["head"]
+    parity = json.loads((tmp_path / "b" / "report" / "parity.json").read_text())
+    assert parity["artifacts"]["tflite-int8"]["resolvers"]["xnnpack"]["tensors"]["scores"]["cosine"] > 0.9
+

@@ -15,6 +15,9 @@ LAYERS = {
     "resize_nearest_down": lambda k: k.layers.Resizing(5, 7, interpolation="nearest"),
     "resize_bilinear_up": lambda k: k.layers.Resizing(30, 20, interpolation="bilinear"),
     "resize_bilinear_down": lambda k: k.layers.Resizing(5, 7, interpolation="bilinear"),
+    # half_pixel_centers=False at a fractional scale (1.5): coremltools emits upsample_nearest_neighbor
+    "upsample_nearest_fractional": lambda k: k.layers.Lambda(
+        lambda t: __import__("tensorflow").compat.v1.image.resize_nearest_neighbor(t, (18, 15))),
     "prelu": lambda k: k.layers.PReLU(shared_axes=[1, 2]),
     "elu": lambda k: k.layers.ELU(),
     # exact GELU (erfc) has no coremltools conversion: that build fails in conversion (exit 4), not here

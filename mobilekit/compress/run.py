@@ -61,7 +61,8 @@ class State:
                 detector["truth"] = lambda outputs: truth.targets(outputs, both, self.contract)
         return distill.finetune(student, teacher, self.keras, self.images, self.cfg.compression.distill,
                                 classification=self.contract.task == "classification",
-                                logits=head.score_activation == "softmax",
+                                # the models trained here keep their final activation even when serving cuts it
+                                logits=head.score_activation == "softmax" and not head.split.get("activation"),
                                 labels=self.labels if isinstance(self.labels, np.ndarray) else None,
                                 callbacks=callbacks, detector=detector, share=share, on_progress=on_progress,
                                 lr_scale=lr_scale, feature_hints=feature_hints)

@@ -157,7 +157,7 @@ def bind_two(shapes: dict[str, list[int]], wanted: dict[str, str], box_axis: int
         if missing:
             raise ModelError(f"output '{missing[0]}' named in detection.outputs is not a model output "
                              f"(outputs: {', '.join(shapes)})", fix="correct detection.outputs")
-        return _rank3({"boxes": wanted["boxes"], "scores": wanted["scores"]}, shapes, head)
+        return _rank3({"boxes": wanted["boxes"], "scores": wanted["scores"]}, shapes, head, box_axis)
     if len(shapes) != 2:
         raise ModelError(f"a '{head}' head needs two outputs (boxes and scores); the model has {len(shapes)}",
                          fix="set detection.head to the model's format, or map detection.outputs")
@@ -166,14 +166,16 @@ def bind_two(shapes: dict[str, list[int]], wanted: dict[str, str], box_axis: int
         raise ModelError(f"cannot tell boxes from scores among outputs {shapes}",
                          fix="name them in detection.outputs: {boxes: <name>, scores: <name>}")
     other = next(n for n in shapes if n != fours[0])
-    return _rank3({"boxes": fours[0], "scores": other}, shapes, head)
+    return _rank3({"boxes": fours[0], "scores": other}, shapes, head, box_axis)
 
 
-def _rank3(roles: dict[str, str], shapes: dict[str, list[int]], head: str) -> dict[str, str]:
-    """Both outputs batch-first and rank 3, with a known class count: what every two-output head decodes."""
-    bad = {r: shapes[n] for r, n in roles.items() if len(shapes[n]) != 3 or shapes[n][-1] in (None, -1)}
+def _rank3(roles: dict[str, str], shapes: dict[str, list[int]], head: str, box_axis: int) -> dict[str, str]:
+    """Both outputs batch-first and rank 3, with a known channel count (``box_axis`` holds the 4 box and the C
+    class channels): what every two-output head decodes."""
+    bad = {r: shapes[n] for r, n in roles.items() if len(shapes[n]) != 3 or shapes[n][box_axis] in (None, -1)}
     if bad:
-        raise ModelError(f"a '{head}' head reads boxes [1, N, 4] and scores [1, N, C], but the model's outputs are "
+        want = "[1, 4, N] and [1, C, N]" if box_axis == 1 else "[1, N, 4] and [1, N, C]"
+        raise ModelError(f"a '{head}' head reads boxes and scores as {want}, but the model's outputs are "
                          f"{shapes}", fix="choose the head format that matches the outputs (yolo, yolo_transposed, "
                          "ssd, decoded), or export the detector with its decoded boxes and class scores as outputs")
     return roles

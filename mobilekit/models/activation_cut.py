@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mobilekit.models.split import _producer
+from mobilekit.models.split import _producer, float32
 
 #: final activations that squash values far below one int8 step, by name
 CUT = ("softmax", "sigmoid")
@@ -42,7 +42,8 @@ def cut_activation(model: Any, keras_mod: Any) -> tuple[Any | None, dict[str, An
         twin = type(layer).from_config(config)
         logits = twin(inputs[0])
         twin.set_weights(layer.get_weights())
-    new = keras_mod.Model(model.inputs, logits, name=f"{model.name}_logits")
+    new = keras_mod.Model(model.inputs, float32(logits, keras_mod, f"{layer.name}_logits_float32"),
+                          name=f"{model.name}_logits")
     return new, {"applied": True, "layer": layer.name, "activation": activation,
                  "reason": f"the final {activation} runs in post-processing: the int8 model outputs logits with a "
                            "scale of their own (probabilities far below one int8 step would quantize to zero)"}

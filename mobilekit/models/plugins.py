@@ -15,15 +15,17 @@ from pathlib import Path
 from mobilekit.errors import ConfigError
 
 
-def import_modules(names: Iterable[str], near: Path | None = None, source: Path | str | None = None) -> None:
-    """Import each module; ``near`` (the config's folder) is searched first, so ``imports: [my_layers]`` finds
-    ``my_layers.py`` beside the config. A module that cannot be imported is a config error naming it."""
+def import_modules(names: Iterable[str], near: Path | Iterable[Path] | None = None,
+                   source: Path | str | None = None) -> None:
+    """Import each module; the ``near`` folders (the config's, the shell's) are searched first, so
+    ``imports: [my_layers]`` finds ``my_layers.py`` beside the config. A module that cannot be imported is a
+    config error naming it."""
     names = list(names)
     if not names:
         return
-    added = near is not None and str(near) not in sys.path
-    if added:
-        sys.path.insert(0, str(near))
+    folders = [near] if isinstance(near, Path) else list(near or [])
+    added = [str(f) for f in folders if str(f) not in sys.path]
+    sys.path[:0] = added
     try:
         for i, name in enumerate(names):
             try:
@@ -33,5 +35,5 @@ def import_modules(names: Iterable[str], near: Path | None = None, source: Path 
                                   path=source, fix="install the package that provides it, or correct the module "
                                                    "name (a module beside the config file imports too)") from None
     finally:
-        if added:
-            sys.path.remove(str(near))
+        for f in added:
+            sys.path.remove(f)

@@ -59,7 +59,7 @@ def _input_shape(loaded: LoadedModel, cfg: Config) -> list[int]:
     return [int(d) for d in shape]
 
 
-def build_serving(loaded: LoadedModel, cfg: Config) -> Serving:
+def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving:
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -86,7 +86,7 @@ def build_serving(loaded: LoadedModel, cfg: Config) -> Serving:
         else:
             split = {"applied": False, "reason": "a SavedModel graph cannot be rewired; boxes and scores share one "
                                                  "int8 scale. Export the Keras model instead, or separate outputs"}
-    if cfg.task == "classification" and keras_model is not None:
+    if cut and cfg.task == "classification" and keras_model is not None:
         new, split = cut_activation(keras_model, loaded.keras_module)
         if new is not None:
             keras_model, positions = new, {"scores": 0}

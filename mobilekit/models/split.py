@@ -19,6 +19,14 @@ def _producer(tensor: Any) -> tuple[Any, list[Any]]:
     return op, list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
 
 
+def float32(t: Any, keras_mod: Any, name: str) -> Any:
+    """``t`` as float32: a mixed-precision model's outputs behind its final cast are float16, and the served
+    outputs (the float reference of every parity check) must stay float32."""
+    if str(getattr(t, "dtype", "float32")).endswith("float32"):
+        return t
+    return keras_mod.layers.Activation("linear", dtype="float32", name=name)(t)
+
+
 def _passthrough(op: Any) -> bool:
     """A layer that leaves values as they are: ``Identity``, or ``Activation('linear')`` (the float32 output cast
     of mixed-precision models); the concatenation behind it can be split just the same."""
@@ -70,7 +78,7 @@ def split_concat(model: Any, keras_mod: Any, channel_axis: int) -> tuple[Any | N
                                                                         name=f"{op.name}_{role}")(part)
         if permute is not None:
             t = keras_mod.layers.Permute((2, 1), name=f"{op.name}_{role}_transposed")(t)
-        groups.append(t)
+        groups.append(float32(t, keras_mod, f"{op.name}_{role}_float32"))
     new = keras_mod.Model(model.inputs, groups, name=f"{model.name}_split")
     return new, {"applied": True, "layer": op.name, "parts": sizes,
                  "reason": "boxes and scores are separate int8 outputs with their own scales"}

@@ -30,6 +30,8 @@ def _grid(n_in: int, n_out: int, mode: str) -> np.ndarray:
     elif mode == "UNALIGN_CORNERS":
         spacing = n_in / n_out
         g = i * spacing + 0.5 * spacing - 0.5
+    elif mode == "ASYMMETRIC":  # upsample_bilinear with neither aligned corners nor half-pixel centres
+        g = i * n_in / n_out
     else:
         raise EmulatorError(f"resize sampling mode '{mode}' is not one the MIL spec defines")
     return np.clip(g, 0, n_in - 1)
@@ -60,9 +62,12 @@ def upsample_nearest(a):
     if sh.is_integer() and sw.is_integer():
         return x.repeat(int(sh), axis=-2).repeat(int(sw), axis=-1)
     h, w = math.floor(x.shape[-2] * sh), math.floor(x.shape[-1] * sw)
-    rows = np.minimum(np.floor(np.arange(h) / sh).astype(np.int64), x.shape[-2] - 1)
-    cols = np.minimum(np.floor(np.arange(w) / sw).astype(np.int64), x.shape[-1] - 1)
-    return np.take(np.take(x, rows, axis=-2), cols, axis=-1)
+
+    def index(n_in: int, n_out: int) -> np.ndarray:
+        # by the sizes, not the scale: coremltools passes (n_out + 1e-4) / n_in, whose inverse lands one short
+        return np.minimum(np.floor(np.arange(n_out) * n_in / n_out).astype(np.int64), n_in - 1)
+
+    return np.take(np.take(x, index(x.shape[-2], h), axis=-2), index(x.shape[-1], w), axis=-1)
 
 
 @op("resize_nearest_neighbor")
@@ -80,12 +85,14 @@ def resize_nearest(a):
 
 @op("upsample_bilinear")
 def upsample_bilinear(a):
-    """Scale factors; the output size is ``floor(n * s)`` and the grid follows ``align_corners`` (default true)."""
+    """Scale factors; the output size is ``floor(n * s)``; the grid follows ``align_corners`` (default true) and,
+    from iOS 16, ``half_pixel_centers`` (default: not ``align_corners``)."""
     x = np.asarray(a["x"])
     sh = float(a.get("scale_factor_height") or 1)
     sw = float(a.get("scale_factor_width") or 1)
     align = True if a.get("align_corners") is None else bool(a["align_corners"])
-    mode = "STRICT_ALIGN_CORNERS" if align else "UNALIGN_CORNERS"
+    half = (not align) if a.get("half_pixel_centers") is None else bool(a["half_pixel_centers"])
+    mode = "STRICT_ALIGN_CORNERS" if align else "UNALIGN_CORNERS" if half else "ASYMMETRIC"
     return _bilinear(x, math.floor(x.shape[-2] * sh), math.floor(x.shape[-1] * sw), mode)
 
 
