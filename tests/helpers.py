@@ -107,17 +107,20 @@ def detector_contract(fmt: str, box_format: str = "cxcywh", units: str = "pixels
     return Contract("t", "detection", inp, outputs, head, ["a", "b", "c"], NmsSpec(0.25, 0.45, 10, False))
 
 
-#: Every head format once, as the SDK tests build the fixture detectors (config changes per head).
+#: Every head format once, as the SDK tests build the fixture detectors (config changes per head). The score
+#: threshold is low on purpose: the golden tests compare detections, and how confident a fixture trained on this CPU
+#: and seed came out (seed 2 with oneDNN left the YOLO fixture below 0.2 on every image) must not decide whether
+#: there are any to compare.
 SDK_HEADS: dict[str, dict[str, Any]] = {
-    "yolo": {},
-    "yolo_transposed": {},
+    "yolo": {"detection": {"score_threshold": 0.01}},
+    "yolo_transposed": {"detection": {"score_threshold": 0.01}},
     "ssd": {"detection": {"head": "ssd", "score_activation": "softmax", "background_class": True,
-                          "score_threshold": 0.15, "max_detections": 20,
+                          "score_threshold": 0.01, "max_detections": 20,
                           "outputs": {"boxes": "box_deltas", "scores": "class_logits"},
                           "anchors": {"feature_maps": [[12, 12]], "min_scale": 0.35, "max_scale": 0.35,
                                       "aspect_ratios": [1.0, 2.0, 0.5]}}},
     "decoded": {"detection": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized",
-                              "score_threshold": 0.2, "max_detections": 20}},
+                              "score_threshold": 0.01, "max_detections": 20}},
 }
 
 
