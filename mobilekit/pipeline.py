@@ -290,9 +290,8 @@ def gate(st: BuildState) -> None:
     """Exit 3 below the bar (unless ``parity.enforce`` is off), naming the drifting layer and what to try."""
     failed = [c for c in st.checks if not c.passed]
     if failed and st.cfg.parity.enforce:
-        drift = st.parity.drift.get("drift_start") or st.parity.drift.get("worst")
-        raise ParityError(f"parity below the configured bar in {len(failed)} check(s)"
-                          + (f"; int8 drift starts at layer {drift}" if drift else ""),
+        words, drift = _drift_words(st.parity.drift, failed)
+        raise ParityError(f"parity below the configured bar in {len(failed)} check(s){words}",
                           [c.to_dict() for c in failed], path=str(st.cfg.resolve(st.cfg.model)),
                           fix=_parity_advice(st.cfg, st.contract, drift))
 
@@ -387,6 +386,19 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
             stage.run(st)
         assert st.result is not None
         return st.result
+
+
+def _drift_words(drift: dict[str, Any], failed: list[Check]) -> tuple[str, str | None]:
+    """What the quantization debugger says, when an int8 check failed: the first layer whose error exceeds the
+    bar, or (none does) the layer with the largest error, said as such; and that layer."""
+    if not any(c.artifact.startswith(Kind.TFLITE_INT8) for c in failed):
+        return "", None
+    if drift.get("drift_start"):
+        return f"; int8 drift starts at layer {drift['drift_start']}", drift["drift_start"]
+    if drift.get("worst"):
+        return (f"; no int8 layer drifts above {drift.get('bar_steps', 1.0):g} int8 step, the largest int8 error is "
+                f"at layer {drift['worst']}"), drift["worst"]
+    return "", None
 
 
 def _parity_advice(cfg: Config, contract: Contract, drift: str | None) -> str:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import yaml
 from helpers import NO_GATE, write_config
 
 LAYERS = '''
@@ -65,3 +67,69 @@ def test_custom_layers_resolve_through_imports(tmp_path, shapes_dataset, cache):
     code, obj = _cli("build", str(write_config(tmp_path, {**cfg, "imports": ["no_such_zoo"]})), "--out",
                      str(tmp_path / "b"), "--json", cwd=work)
     assert code == 2 and "imports[0]: module 'no_such_zoo' cannot be imported" in obj["error"], obj
+
+
+SUBCLASSED = '''
+import keras
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class TinyNet(keras.Model):
+    def __init__(self, classes=3, **kw):
+        super().__init__(**kw)
+        self.classes = classes
+        self.conv = keras.layers.Conv2D(4, 3, strides=4)
+        self.pool = keras.layers.GlobalAveragePooling2D()
+        self.dense = keras.layers.Dense(classes)
+
+    def call(self, x):
+        return self.dense(self.pool(self.conv(x)))
+
+    def get_config(self):
+        return {**super().get_config(), "classes": self.classes}
+'''
+
+
+def _classifier_cfg(shapes_dataset, cache, **extra) -> dict:
+    return {"task": "classification", "labels": str(cache / "labels.txt"),
+            "calibration": {"images": str(shapes_dataset), "count": 4}, "coreml": {"enabled": False},
+            "export": {"fp16": False}, "parity": {"images": 4, **NO_GATE}, **extra}
+
+
+def test_subclassed_model_is_traced_or_refused_in_one_line(tmp_path, shapes_dataset, cache):
+    """A model zoo's subclassed model builds when it was saved built (traced at its input shape); saved unbuilt,
+    it is refused in one line that says how to export it."""
+
+    (tmp_path / "zoo_nets.py").write_text(SUBCLASSED)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        zoo = importlib.import_module("zoo_nets")
+        net = zoo.TinyNet()
+        net(np.zeros((1, 96, 96, 3), "float32"))  # built by a call, as training builds it
+        net.save(tmp_path / "built.keras")
+        zoo.TinyNet().save(tmp_path / "unbuilt.keras")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("zoo_nets", None)
+    for name, want in (("built", 0), ("unbuilt", 2)):
+        cfg = _classifier_cfg(shapes_dataset, cache, model=f"{name}.keras", imports=["zoo_nets"])
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(yaml.safe_dump(cfg))
+        code, obj = _cli("build", str(config), "--out", str(tmp_path / f"b-{name}"), "--json", cwd=tmp_path)
+        assert code == want, obj
+    assert "subclassed Keras model saved without an input shape" in obj["error"], obj
+    assert "keras.Model(inp, model(inp))" in obj["error"]
+
+
+def test_dynamic_input_counts_classes_at_the_serving_size(tmp_path, shapes_dataset, cache):
+    """A model that takes any image size, bound by input.size: its outputs (unknown until then) are measured at
+    that size, so the labels are counted against 3 classes, not -1."""
+    import keras
+
+    inp = keras.Input((None, None, 3), name="image")
+    x = keras.layers.Conv2D(3, 8, strides=8)(inp)  # 32 x 32 -> 4 x 4 x 3
+    x = keras.layers.Conv2D(3, 4)(x)  # -> 1 x 1 x 3, flattened to 3 logits only once the size is known
+    keras.Model(inp, keras.layers.Flatten()(x)).save(tmp_path / "dyn.keras")
+    cfg = _classifier_cfg(shapes_dataset, cache, model="dyn.keras", input={"size": [32, 32]})
+    code, obj = _cli("build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "b"), "--json", cwd=tmp_path)
+    assert code == 0 and obj["ok"], obj

@@ -90,7 +90,8 @@ def _load_error(path: Path, e: Exception) -> ModelError:
         return ModelError(f"custom layer '{name}' cannot be resolved", path=path,
                           fix="name the module that registers it under imports: in mobilekit.yaml (or pass --import "
                               "MODULE); a class of your own needs @keras.saving.register_keras_serializable()")
-    first = text.strip().splitlines()[0][:160] if text.strip() else e.__class__.__name__
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()] or [e.__class__.__name__]
+    first = " ".join(lines[:2] if lines[0].endswith(":") else lines[:1])[:200]  # "...: <the example error>"
     return ModelError(f"could not be loaded as a model ({e.__class__.__name__}: {first})", path=path,
                       fix="re-save the model with model.save('model.keras') and check the file is complete")
 
@@ -102,7 +103,34 @@ def _finite_weights(path: Path, weights: list[np.ndarray]) -> None:
                              fix="re-export from a checkpoint taken before training diverged")
 
 
+def _functional(path: Path, model: Any) -> Any:
+    """A subclassed model (``call`` only, no graph of layers) traced once into a functional one at the input shape
+    it was built with; the layers inside stay the user's, so weights and outputs are identical."""
+    try:
+        model.inputs  # noqa: B018 (raises on a subclassed model)
+        return model
+    except (AttributeError, ValueError):
+        pass
+    build = model.get_build_config() if hasattr(model, "get_build_config") else None
+    shape = (build or {}).get("input_shape")
+    how = ("build it before saving (model.build((None, H, W, 3))), or save a functional model: "
+           "inp = keras.Input((H, W, 3)); keras.Model(inp, model(inp)).save('model.keras')")
+    if not shape or len(shape) != 4:
+        raise ModelError("is a subclassed Keras model saved without an input shape, so it cannot be traced",
+                         path=path, fix=how)
+    import keras
+
+    try:
+        inp = keras.Input(tuple(shape[1:]), name="image")
+        return keras.Model(inp, model(inp), name=model.name)
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise ModelError(f"is a subclassed Keras model that cannot be traced at {list(shape)}: {first}", path=path,
+                         fix=how) from None
+
+
 def _from_keras(path: Path, model: Any, kind: str) -> LoadedModel:
+    model = _functional(path, model)
     if len(model.inputs) != 1:
         raise ModelError(f"the model takes {len(model.inputs)} inputs; mobilekit exports single-image models",
                          path=path, fix="export a model with one [1, H, W, 3] image input")

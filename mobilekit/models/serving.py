@@ -59,6 +59,23 @@ def _input_shape(loaded: LoadedModel, cfg: Config) -> list[int]:
     return [int(d) for d in shape]
 
 
+def _bound_shapes(loaded: LoadedModel, shape: list[int]) -> dict[str, list[int]]:
+    """Output shapes at the serving input size: a model that accepts any image size has outputs of unknown size
+    (``-1``) until the input is bound, and a head must count classes and anchors from the bound ones."""
+    if all(d >= 0 for s in loaded.output_shapes.values() for d in s):
+        return loaded.output_shapes
+    import tensorflow as tf
+
+    x = tf.zeros(shape, tf.float32)
+    if loaded.keras_model is not None:
+        y = loaded.keras_model(x, training=False)
+        if not isinstance(y, dict):
+            y = dict(zip(loaded.output_shapes, y if isinstance(y, (list, tuple)) else [y], strict=True))
+    else:
+        y = loaded.signature(**{loaded.input_name: x})
+    return {name: [1, *[int(d) for d in y[name].shape[1:]]] for name in loaded.output_shapes}
+
+
 def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving:
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -68,7 +85,7 @@ def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving
     keras_model = loaded.keras_model
     split: dict[str, Any] = {}
     try:
-        roles, num_classes = head.bind(loaded.output_shapes, cfg.detection.outputs)
+        roles, num_classes = head.bind(_bound_shapes(loaded, shape), cfg.detection.outputs)
     except ModelError as e:
         e.path = e.path or str(loaded.path)
         raise

@@ -6,14 +6,15 @@ program is read back from the ``.mlpackage`` with coremltools, then each MIL op 
 reports overflow, underflow and NaN/Inf per op.
 """
 
-from mobilekit.emulate.coreml import (  # noqa: F401 (registration)
-    ops_constexpr,
-    ops_elementwise,
-    ops_nn,
-    ops_resize,
-    ops_tensor,
-)
+import importlib
+import pkgutil
+
 from mobilekit.emulate.coreml.registry import OPS, EmulatorError
 from mobilekit.emulate.coreml.runtime import CoreMLEmulator, Fp16Event
+
+# Every ``ops_*.py`` registers its ops on import: adding an op family is adding a file.
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name.startswith("ops_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["OPS", "CoreMLEmulator", "EmulatorError", "Fp16Event"]

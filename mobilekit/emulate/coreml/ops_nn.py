@@ -7,6 +7,7 @@ slow for CI); MIL's NCHW layout is transposed at the boundary. Padding follows t
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -47,16 +48,17 @@ def _ints(v, n: int, default: int) -> list[int]:
 _CONV_CACHE: dict[int, tuple[np.ndarray, object]] = {}
 
 
-def _filters(w: np.ndarray, depthwise: bool):
-    """Weights in TensorFlow's layout, converted once per constant weight array (they are reused every image)."""
+def _filters(w: np.ndarray, groups: int):
+    """Weights in TensorFlow's layout, converted once per constant weight array (they are reused every image).
+    A depthwise conv (``groups`` = input channels) with a depth multiplier M has ``groups * M`` output channels,
+    ordered input channel first, as TensorFlow's ``[kH, kW, C_in, M]`` filter expects."""
     import tensorflow as tf
 
     hit = _CONV_CACHE.get(id(w))
     if hit is not None and hit[0] is w:
         return hit[1]
-    if depthwise:
-        c_in = w.shape[0] // (w.shape[0] // w.shape[0]) if w.shape[1] == 1 else w.shape[1]
-        k = tf.constant(np.transpose(w.reshape(c_in, w.shape[0] // c_in, *w.shape[2:]), (2, 3, 0, 1)))
+    if groups != 1:
+        k = tf.constant(np.transpose(w.reshape(groups, w.shape[0] // groups, *w.shape[2:]), (2, 3, 0, 1)))
     else:
         k = tf.constant(np.transpose(w, (2, 3, 1, 0)))
     _CONV_CACHE[id(w)] = (w, k)
@@ -98,7 +100,7 @@ def conv(a):
         xh = np.transpose(x, (0, 2, 3, 1))
     if groups == 1 or (groups == c_in and w.shape[1] == 1):
         depthwise = groups != 1
-        return NHWC(_conv_nhwc(xh, _filters(w, depthwise), bias, p, strides, dil, depthwise))
+        return NHWC(_conv_nhwc(xh, _filters(w, groups), bias, p, strides, dil, depthwise))
     outs = []
     for xi, wi, bi in zip(np.split(xh, groups, axis=3), np.split(w, groups, axis=0), np.split(bias, groups),
                           strict=True):
@@ -177,3 +179,45 @@ def layer_norm(a):
     return y
 
 
+
+
+def conv_transpose_nchw(x, w: np.ndarray, bias, a) -> Any:
+    """MIL ``conv_transpose`` on TensorFlow tensors or arrays (shared by both paths): the full transposed conv
+    (``(D_in - 1) * stride + (K - 1) * dilation + 1``), then cropped as the op's ``pad_type`` says: ``custom``
+    crops ``pad`` before, ``same`` crops half the excess before (TensorFlow's convention), and ``output_shape``,
+    when given, sets the size kept."""
+    import tensorflow as tf
+
+    w = np.asarray(w, np.float32)  # [C_in, C_out / groups, kH, kW]
+    groups = int(a.get("groups") or 1)
+    strides = _ints(a.get("strides"), 2, 1)
+    dil = _ints(a.get("dilations"), 2, 1)
+    n, _, h, wd = (int(d) for d in x.shape)
+    full = [(s - 1) * st + (k - 1) * d + 1 for s, st, k, d in zip((h, wd), strides, w.shape[2:], dil, strict=True)]
+    xh = tf.transpose(tf.cast(x, tf.float32), (0, 2, 3, 1))
+    outs = []
+    for xi, wi in zip(tf.split(xh, groups, axis=3), np.split(w, groups, axis=0), strict=True):
+        outs.append(tf.nn.conv2d_transpose(xi, np.transpose(wi, (2, 3, 1, 0)), [n, *full, wi.shape[1]],
+                                           [1, *strides, 1], "VALID", dilations=dil))
+    y = tf.concat(outs, axis=3) if groups > 1 else outs[0]
+    kind = a.get("pad_type") or "valid"
+    p = np.atleast_1d(a.get("pad") if a.get("pad") is not None else np.zeros(4)).astype(int)
+    if a.get("output_shape") is not None:
+        size = [int(v) for v in np.atleast_1d(a["output_shape"])[-2:]]
+    elif kind == "same":
+        size = [h * strides[0], wd * strides[1]]
+    else:
+        size = [full[i] - (p[2 * i] + p[2 * i + 1] if kind == "custom" else 0) for i in range(2)]
+    if any(s > f for s, f in zip(size, full, strict=True)):
+        raise EmulatorError(f"conv_transpose output {size} is larger than its full extent {full}")
+    before = [int(p[2 * i]) if kind == "custom" else (full[i] - size[i]) // 2 if kind == "same" else 0
+              for i in range(2)]
+    y = y[:, before[0]:before[0] + size[0], before[1]:before[1] + size[1], :]
+    if bias is not None:
+        y = tf.nn.bias_add(y, np.asarray(bias, np.float32))
+    return tf.transpose(y, (0, 3, 1, 2))
+
+
+@op("conv_transpose")
+def conv_transpose(a):
+    return conv_transpose_nchw(f32(a["x"]), a["weight"], a.get("bias"), a).numpy()
