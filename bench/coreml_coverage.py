@@ -22,6 +22,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -86,12 +87,15 @@ def main() -> None:
     ops: dict[str, set[str]] = defaultdict(set)
     failed: dict[str, str] = {}
     spawn = multiprocessing.get_context("spawn")
-    with tempfile.TemporaryDirectory() as tmp, Progress() as progress, \
-            ProcessPoolExecutor(1, mp_context=spawn, max_tasks_per_child=1) as pool:
+    with tempfile.TemporaryDirectory() as tmp, Progress() as progress:
         task = progress.add_task("converting", total=len(entries))
         for e in entries:
             progress.update(task, description=f"{e.name:28}")
-            found, error = pool.submit(_ops_in_child, e.name, args.quick, tmp).result()
+            try:
+                with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+                    found, error = pool.submit(_ops_in_child, e.name, args.quick, tmp).result()
+            except BrokenProcessPool:  # ConvNeXt's failing conversions grow past 20 GB: the OOM killer
+                found, error = {}, "the conversion process died (killed: out of memory)"
             for op, names in found.items():
                 ops[op] |= names
             if error:

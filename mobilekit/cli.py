@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from mobilekit import __version__
 from mobilekit.errors import EXIT_INTERNAL, InternalError, MobilekitError
@@ -108,6 +109,10 @@ def _summary(result, as_json: bool) -> None:
         p.add_row(c.artifact, c.resolver, c.metric, f"{c.value:.4f}", (">= " if c.at_least else "<= ") + f"{c.bar:g}",
                   "[green]ok[/]" if c.passed else "[red]FAIL[/]")
     out.print(p)
+    for crash in m["parity"].get("kernel_crashes", []):
+        out.print(Text(f"contained: LiteRT {crash['kernels']} kernels crashed ({crash['signal']}) on "
+                       f"{crash['artifact']} in op {crash['op'] or '(not isolated)'}; parity on them is not measured",
+                       style="yellow"))
     if not m["parity"].get("passed", True):
         out.print(f"[yellow]parity gate off (parity.enforce: false):[/] {len(result.failed_checks)} check(s) below "
                   "the bar; this bundle is not proven for release")

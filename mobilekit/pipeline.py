@@ -38,6 +38,7 @@ from mobilekit.emulate.coreml.runtime import require_supported
 from mobilekit.emulate.coreml.vision import VisionPipelineEmulator
 from mobilekit.emulate.coreml.watch import summarize_fp16
 from mobilekit.emulate.litert import LiteRTRunner
+from mobilekit.emulate.litert_contained import KernelCrash, run_contained
 from mobilekit.errors import ParityError
 from mobilekit.export import coreml, delegates, tflite, verify
 from mobilekit.export.ane import ane_report
@@ -96,6 +97,7 @@ class BuildState:
     fp16_events: dict[str, list[Fp16Event]] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     latency: dict[str, float] = field(default_factory=dict)
+    kernel_crashes: list[KernelCrash] = field(default_factory=list)  # contained kernel sets that aborted
     result: BuildResult | None = None
 
     @property
@@ -237,9 +239,12 @@ def _runners(st: BuildState) -> dict[str, dict[str, Callable]]:
     """Artifact kind → kernel set → a canvas runner, each saying where it is (for a crash's one line)."""
     runners: dict[str, dict[str, Callable]] = {}
     for kind, m in st.models.items():
-        resolvers = ("xnnpack", "reference") if kind == Kind.TFLITE_INT8 else ("xnnpack",)
-        runners[kind] = {r: wrap(kind, f"LiteRT {r} kernels", LiteRTRunner(m, st.contract.artifacts[kind],
-                                                                           st.contract, r).run) for r in resolvers}
+        runners[kind] = {"xnnpack": wrap(kind, "LiteRT xnnpack kernels",
+                                         LiteRTRunner(m, st.contract.artifacts[kind], st.contract).run)}
+        if kind == Kind.TFLITE_INT8:
+            reference = _contained_reference(st, kind, m)
+            if reference is not None:
+                runners[kind]["reference"] = reference
     for kind, path in st.coreml_dirs.items():
         events = st.fp16_events.setdefault(kind, [])
         if kind == Kind.COREML_VISION:
@@ -253,6 +258,20 @@ def _runners(st: BuildState) -> dict[str, dict[str, Callable]]:
     return runners
 
 
+def _contained_reference(st: BuildState, kind: str, model: bytes) -> Callable | None:
+    """LiteRT's reference kernels on every evaluation canvas, in a child process (they abort on some int8 models);
+    a runner replaying their outputs, or None after a crash, which is recorded and said."""
+    with tempfile.TemporaryDirectory(prefix="litert-") as tmp, \
+            at(kind, "a contained child running LiteRT reference kernels"):
+        got = run_contained(model, kind, st.contract, "reference", st.canvases, Path(tmp))
+    if isinstance(got, KernelCrash):
+        st.kernel_crashes.append(got)
+        st.step(f"{got.line()}; the gate judges {kind} on XNNPACK (the kernels phones run) alone")
+        return None
+    outputs = {id(c): o for c, o in zip(st.canvases, got, strict=True)}
+    return lambda canvas: outputs[id(canvas)]
+
+
 def measure_parity(st: BuildState) -> None:
     records, st.canvases, st.plans = _images(st.cfg, st.cfg.evaluation or st.cfg.calibration, st.cfg.parity.images,
                                              st.contract)
@@ -260,6 +279,7 @@ def measure_parity(st: BuildState) -> None:
     gt = [(r.boxes, r.classes) for r in records] if labelled else None
     reference = wrap("keras-float", "TensorFlow", st.serving.run)
     st.parity = measure(st.contract, st.canvases, st.plans, reference, _runners(st), gt, st.samples)
+    st.parity.kernel_crashes = [c.to_dict() for c in st.kernel_crashes]
     st.checks = evaluate(st.parity, st.cfg.parity, st.contract.task)
 
 
@@ -333,7 +353,8 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
                               sort_keys=True, default=str).encode()
     summary = {"passed": not failed, "enforced": cfg.parity.enforce, "checks": len(st.checks),
                "images": st.parity.images, "worst": _worst(st.checks),
-               **({"map50_float": st.parity.map50_float} if st.parity.map50_float is not None else {})}
+               **({"map50_float": st.parity.map50_float} if st.parity.map50_float is not None else {}),
+               **({"kernel_crashes": st.parity.kernel_crashes} if st.parity.kernel_crashes else {})}
     return build_manifest(
         artifacts,
         model={"path": str(cfg.model), "sha256": file_sha256(cfg.resolve(cfg.model))},

@@ -95,14 +95,30 @@ def test_every_exit_code_is_one_json_object_and_one_line(code, tmp_path, classif
 
 
 def test_a_crash_inside_a_kernel_names_the_artifact_and_kernels(tmp_path, classifier_model, shapes_dataset, cache):
-    """A native abort while LiteRT's reference kernels run the int8 model is reported with that artifact and kernel
+    """A native abort while XNNPACK (what phones run) runs the int8 model is reported with that artifact and kernel
     set; the Core ML conversion's temporary packages (coremltools writes them to TMPDIR) go with the run folder."""
     cfg = _config(classifier_model, shapes_dataset, cache / "labels.txt", coreml={"enabled": True, "compression": []})
     rc, obj, _ = _cli(["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "b"), "--json"], tmp_path,
-                      {FAULT: "abort:tflite-int8 with LiteRT reference"})
+                      {FAULT: "abort:tflite-int8 with LiteRT xnnpack"})
     assert rc == EXIT_CRASH == obj["exit_code"], obj
-    assert "in stage 'Measuring parity" in obj["error"] and "on tflite-int8 with LiteRT reference kernels" in \
+    assert "in stage 'Measuring parity" in obj["error"] and "on tflite-int8 with LiteRT xnnpack kernels" in \
         obj["error"] and "last Python frame" in obj["error"], obj
+
+
+def test_an_abort_in_the_reference_kernels_is_contained(tmp_path, classifier_model, shapes_dataset, cache):
+    """LiteRT's reference kernels run in a child: when they abort (a real SIGABRT, injected in the child), the
+    build goes on, the int8 model keeps its XNNPACK parity, and the crash is said and recorded."""
+    cfg = _config(classifier_model, shapes_dataset, cache / "labels.txt")
+    rc, obj, stderr = _cli(["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "b"), "--json"],
+                           tmp_path, {FAULT: "abort:tflite-int8 with LiteRT reference kernels"})
+    assert rc == 0 and obj["ok"], (obj, stderr[-2000:])
+    parity = json.loads((tmp_path / "b" / "report" / "parity.json").read_text())
+    assert set(parity["artifacts"]["tflite-int8"]["resolvers"]) == {"xnnpack"}
+    crash = parity["kernel_crashes"][0]
+    assert (crash["artifact"], crash["kernels"], crash["signal"], crash["image"]) == \
+        ("tflite-int8", "reference", "SIGABRT", 0), crash
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["parity"]["kernel_crashes"] == parity["kernel_crashes"]
 
 
 def _workers(run_dir: Path) -> list[int]:

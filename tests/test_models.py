@@ -146,3 +146,24 @@ def test_split_looks_through_a_float32_cast():
     x = np.random.default_rng(0).normal(size=(1, 8, 8, 3)).astype("float32")
     b, s = new(x)
     assert np.allclose(np.concatenate([b, s], -1), model(x), atol=1e-6)
+
+
+def test_split_applies_per_level_to_fpn_heads():
+    """A YOLOX-style head (per level: [box, cls, obj] on channels, reshaped to anchors; levels concatenated along
+    the anchor axis; a float32 linear Activation last) is split in every level and concatenated per role: the
+    parts hold exactly the single output's values. A DFL head (64 box channels) cannot separate 4 box channels,
+    and the reason names the layers walked."""
+    import catalogue
+    import keras
+
+    from mobilekit.models.split import split_concat
+
+    keras.utils.set_random_seed(0)
+    model = catalogue.yolox_head(classes=6)
+    new, info = split_concat(model, keras, 2)
+    assert info["applied"] and info["levels"] == 3 and info["parts"] == [4, 7], info
+    x = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype("float32")
+    boxes, scores = new(x)
+    np.testing.assert_array_equal(np.concatenate([boxes, scores], -1), model(x))
+    new, info = split_concat(catalogue.yolov8_pan(classes=6), keras, 2)
+    assert new is None and "Concatenate > Reshape > Concatenate > Conv2D" in info["reason"], info

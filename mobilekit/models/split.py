@@ -1,13 +1,22 @@
-"""Split a detector's final ``concat([boxes, scores])`` into two outputs before int8 conversion.
+"""Split a detector's single ``[boxes | scores]`` output into one output per role before int8 conversion.
 
 Boxes (0..640 pixels) and class scores (0..1) quantized with one int8 scale lose either the scores (a step of
-~2.5 against a range of 1) or the boxes. Rewiring the Keras graph to output the concatenation's inputs gives
-each its own scale. Walks through a final ``Permute((2, 1))`` (``[1, 4+C, N]`` exports) and regroups any
-number of concat inputs whose channel sizes add up to 4 box channels and C score channels.
+~2.5 against a range of 1) or the boxes. Rewiring the Keras graph to output each role's channels from where they
+are computed gives each its own scale. The walk goes back from the output through layers that only move values:
+- a final ``Permute((2, 1))`` (``[1, 4+C, N]`` exports), an ``Identity``, a linear ``Activation`` (the float32
+  cast of mixed-precision models);
+- a concatenation along the channel axis, whose inputs are regrouped by role (an input holding several roles is
+  walked into in turn);
+- a concatenation along the anchor axis of per-level blocks (FPN/PAN heads): every level is split by role, and the
+  levels are concatenated per role;
+- a ``Reshape`` of a ``[1, H, W, K]`` feature map into ``[1, H*W, K]`` anchors, whose channels are split before it.
+Anything else stops the walk, and the reason (the layers walked) goes to the manifest and the console.
 """
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -37,48 +46,92 @@ def _passthrough(op: Any) -> bool:
     return kind == "Activation" and getattr(fn, "__name__", fn) == "linear"
 
 
+class _Stop(Exception):
+    """The walk met a layer it cannot see through."""
+
+
+@dataclass
+class _Walk:
+    km: Any
+    roles: list[str]
+    trail: list[str] = field(default_factory=list)
+    levels: int = 1
+
+    def split(self, t: Any, axis: int, sizes: list[int]) -> list[Any]:
+        """``t`` cut along ``axis`` into consecutive parts of ``sizes``, rewired from where the parts are made."""
+        if len(sizes) == 1:
+            return [t]
+        op, inputs = _producer(t)
+        kind = type(op).__name__
+        self.trail.append(kind)
+        rank = len(t.shape)
+        if _passthrough(op) and len(inputs) == 1:
+            return self.split(inputs[0], axis, sizes)
+        if kind == "Concatenate" and op.axis % rank == axis % rank:
+            return self._channels(op, inputs, axis, sizes)
+        if kind == "Concatenate":
+            per = [self.split(x, axis, sizes) for x in inputs]
+            self.levels = max(self.levels, len(inputs))
+            return [self.km.layers.Concatenate(axis=op.axis, name=f"{op.name}_{self.roles[r]}")([p[r] for p in per])
+                    for r in range(len(sizes))]
+        src = inputs[0] if inputs else None
+        if kind == "Reshape" and rank == 3 and axis % rank == 2 and len(src.shape) == 4 and \
+                src.shape[-1] == t.shape[-1]:
+            parts = self.split(src, 3, sizes)
+            return [self.km.layers.Reshape((-1, s), name=f"{op.name}_{self.roles[r]}")(p)
+                    for r, (p, s) in enumerate(zip(parts, sizes, strict=True))]
+        raise _Stop(kind)
+
+    def _channels(self, op: Any, inputs: list[Any], axis: int, sizes: list[int]) -> list[Any]:
+        """Regroup a channel concatenation's inputs by role; an input that straddles a role boundary is split."""
+        bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+        pieces: list[list[Any]] = [[] for _ in sizes]
+        offset = 0
+        for x in inputs:
+            size = int(x.shape[axis])
+            inside = [b - offset for b in bounds if offset < b < offset + size]
+            cuts = [0, *inside, size]
+            first = max(i for i, b in enumerate(bounds) if b <= offset)
+            for k, part in enumerate(self.split(x, axis, [b - a for a, b in itertools.pairwise(cuts)])):
+                pieces[first + k].append(part)
+            offset += size
+        return [p[0] if len(p) == 1 else
+                self.km.layers.Concatenate(axis=axis, name=f"{op.name}_{self.roles[r]}")(p)
+                for r, p in enumerate(pieces)]
+
+
 def split_concat(model: Any, keras_mod: Any, channel_axis: int) -> tuple[Any | None, dict[str, Any]]:
     """Return ``(model with [boxes, scores] outputs, info)`` or ``(None, info with the reason)``."""
     if len(model.outputs) != 1:
         return None, {"applied": False, "reason": f"the model has {len(model.outputs)} outputs"}
-    op, inputs = _producer(model.outputs[0])
+    out = model.outputs[0]
+    op, inputs = _producer(out)
     while _passthrough(op) and len(inputs) == 1:  # a float32 cast (mixed precision), an identity
-        op, inputs = _producer(inputs[0])
+        out = inputs[0]
+        op, inputs = _producer(out)
     permute = None
     if type(op).__name__ == "Permute" and tuple(op.dims) == (2, 1):
-        permute = op
-        op, inputs = _producer(inputs[0])
+        permute, out = op, inputs[0]
         channel_axis = 2 if channel_axis == 1 else 1
-    kind = type(op).__name__
-    if kind != "Concatenate":
+    channels = int(out.shape[channel_axis])
+    walk = _Walk(keras_mod, ["boxes", "scores"])
+    try:
+        parts = walk.split(out, channel_axis, [4, channels - 4])
+    except _Stop as stop:
+        path = " > ".join(walk.trail) or str(stop)
         return None, {"applied": False,
-                      "reason": f"the output comes from a {kind} layer, not a concatenation, so boxes and scores "
-                                "share one int8 scale; export the model with separate boxes and scores outputs "
-                                "(head: decoded) to give each its own"}
-    rank = len(model.outputs[0].shape)
-    axis = op.axis % rank
-    if axis != channel_axis:
-        return None, {"applied": False, "reason": f"the final concatenation joins axis {axis}, not the box/class "
-                                                  f"axis {channel_axis}"}
-    sizes = [int(t.shape[channel_axis]) for t in inputs]
-    total, cut = 0, None
-    for i, s in enumerate(sizes):
-        total += s
-        if total == 4:
-            cut = i + 1
-            break
-    if cut is None or cut == len(inputs):
-        return None, {"applied": False, "reason": f"the concatenation's parts {sizes} do not separate 4 box "
-                                                  "channels from the class channels"}
+                      "reason": f"the output's channels cannot be traced to separate box and class layers (walked "
+                                f"{path}), so boxes and scores share one int8 scale; export the model with "
+                                "separate boxes and scores outputs (head: decoded) to give each its own"}
+    name = _producer(out)[0].name
     groups = []
     # explicit names: auto-named layers get per-process counters, which would leak into the converted graphs'
     # tensor names and make two identical builds differ
-    for role, part in (("boxes", inputs[:cut]), ("scores", inputs[cut:])):
-        t = part[0] if len(part) == 1 else keras_mod.layers.Concatenate(axis=channel_axis,
-                                                                        name=f"{op.name}_{role}")(part)
+    for role, t in zip(walk.roles, parts, strict=True):
         if permute is not None:
-            t = keras_mod.layers.Permute((2, 1), name=f"{op.name}_{role}_transposed")(t)
-        groups.append(float32(t, keras_mod, f"{op.name}_{role}_float32"))
+            t = keras_mod.layers.Permute((2, 1), name=f"{name}_{role}_transposed")(t)
+        groups.append(float32(t, keras_mod, f"{name}_{role}_float32"))
     new = keras_mod.Model(model.inputs, groups, name=f"{model.name}_split")
-    return new, {"applied": True, "layer": op.name, "parts": sizes,
-                 "reason": "boxes and scores are separate int8 outputs with their own scales"}
+    return new, {"applied": True, "layer": name, "parts": [4, channels - 4], "levels": walk.levels,
+                 "reason": "boxes and scores are separate int8 outputs with their own scales"
+                           + (f" (split in each of {walk.levels} levels)" if walk.levels > 1 else "")}

@@ -36,10 +36,13 @@ class ParityReport:
     histograms: dict[str, Any] = field(default_factory=dict)
     fp16_watch: dict[str, Any] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    #: kernel sets that aborted in their contained child: artifact, kernels, signal, image, op at fault
+    kernel_crashes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"images": self.images, "artifacts": self.artifacts, "drift": self.drift,
-               "histograms": self.histograms, "fp16_watch": self.fp16_watch, "checks": self.checks}
+               "histograms": self.histograms, "fp16_watch": self.fp16_watch, "checks": self.checks,
+               "kernel_crashes": self.kernel_crashes}
         return out if self.map50_float is None else {**out, "map50_float": self.map50_float}
 
 

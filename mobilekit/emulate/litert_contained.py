@@ -1,0 +1,136 @@
+"""LiteRT kernels that can abort, run in a child process: a crash costs that kernel set's parity, not the build.
+
+LiteRT's reference kernels (``BUILTIN_REF``) abort the process on some int8 inputs (``reference_ops::Softmax<int8>``
+on MobileNetV3 and EfficientNet with a real photo: SIGABRT, nothing printed). They are a second opinion (they tell
+kernel bugs from quantization error), not what phones run, so they run contained: all evaluation images in one
+child process that hands back the outputs. When the child dies from a signal, the op at fault is found by
+bisection on the crashing image: prefixes of the model's operator list (a TFLite subgraph is stored in execution
+order, so every prefix is a valid model) run in a child each, and the shortest one that crashes ends in that op.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mobilekit.contract import Contract
+
+CHILD = "import sys; from mobilekit.emulate.litert_contained import child; child(sys.argv[1])"
+
+
+@dataclass
+class KernelCrash:
+    """A kernel set that aborted: where (image, op) and how (signal)."""
+
+    artifact: str
+    kernels: str
+    signal: str
+    image: int
+    op: str | None  # "#57 SOFTMAX (tensor 'model/softmax')", or None when bisection could not tell
+
+    def line(self) -> str:
+        where = f"in op {self.op}" if self.op else "in an op bisection could not isolate"
+        return (f"LiteRT {self.kernels} kernels crashed ({self.signal}) on {self.artifact} {where}, evaluation "
+                f"image {self.image}: parity on those kernels is not measured")
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _child_run(work: Path, job: str) -> int:
+    """Run a child on ``work`` (``job.json`` says what); its return code (negative: the signal)."""
+    (work / "job.json").write_text(job)
+    res = subprocess.run([sys.executable, "-c", CHILD, str(work)], capture_output=True, text=True, check=False)
+    if res.returncode > 0:
+        raise RuntimeError(f"LiteRT child failed: {(res.stderr.strip().splitlines() or ['?'])[-1][:200]}")
+    return res.returncode
+
+
+def run_contained(model: bytes, kind: str, contract: Contract, kernels: str, canvases: list[np.ndarray],
+                  work: Path) -> list[dict[str, np.ndarray]] | KernelCrash:
+    """Outputs of every canvas (dequantized, keyed by role), or the crash."""
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "model.tflite").write_bytes(model)
+    np.save(work / "canvases.npy", np.stack(canvases))
+    code = _child_run(work, json.dumps({"mode": "run", "kind": kind, "kernels": kernels,
+                                        "contract": contract.to_dict()}))
+    if code == 0:
+        with np.load(work / "out.npz") as z:
+            return [{r: z[f"{i}/{r}"] for r in contract.roles} for i in range(len(canvases))]
+    image = int((work / "progress").read_text() or 0)
+    op = _bisect(model, kind, contract, kernels, canvases[image], work)
+    return KernelCrash(kind, kernels, signal.Signals(-code).name, image, op)
+
+
+def _bisect(model: bytes, kind: str, contract: Contract, kernels: str, canvas: np.ndarray, work: Path) -> str | None:
+    """The first operator whose execution crashes on this canvas, by bisection over model prefixes."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils as fb
+
+    from mobilekit.emulate.litert import LiteRTRunner
+
+    tensor = LiteRTRunner(model, contract.artifacts[kind], contract, kernels).input_tensor(canvas)
+    np.save(work / "tensor.npy", tensor)
+    full = fb.convert_bytearray_to_object(bytearray(model))
+    ops = full.subgraphs[0].operators
+
+    def crashes(k: int) -> bool:
+        m = copy.deepcopy(full)
+        sg = m.subgraphs[0]
+        sg.operators = sg.operators[:k]
+        sg.outputs = list(ops[k - 1].outputs[:1])
+        m.signatureDefs = []
+        (work / "prefix.tflite").write_bytes(bytes(fb.convert_object_to_bytearray(m)))
+        return _child_run(work, json.dumps({"mode": "probe", "kernels": kernels})) < 0
+
+    if not crashes(len(ops)):
+        return None  # the crash needs state of earlier images, or the full model's outputs
+    lo, hi = 1, len(ops)  # invariant: prefix hi crashes; find the smallest such
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if crashes(mid) else (mid + 1, hi)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    op = ops[hi - 1]
+    code = full.operatorCodes[op.opcodeIndex]
+    name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+    tensor_name = full.subgraphs[0].tensors[op.outputs[0]].name
+    tensor_name = tensor_name.decode() if isinstance(tensor_name, bytes) else str(tensor_name)
+    return f"#{hi - 1} {name} (output '{tensor_name.split(';')[0]}')"
+
+
+def child(folder: str) -> None:
+    """The child's side: run every canvas (writing the image index before each, so a crash says which), or
+    probe one prefix model on one input tensor."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from mobilekit.emulate.litert import LiteRTRunner
+    from mobilekit.supervise import _fault
+
+    work = Path(folder)
+    job = json.loads((work / "job.json").read_text())
+    if job["mode"] == "probe":
+        kind = {"xnnpack": OpResolverType.AUTO, "reference": OpResolverType.BUILTIN_REF}[job["kernels"]]
+        it = Interpreter(str(work / "prefix.tflite"), experimental_op_resolver_type=kind)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], np.load(work / "tensor.npy"))
+        it.invoke()
+        return
+    contract = Contract.from_dict(job["contract"])
+    runner = LiteRTRunner((work / "model.tflite").read_bytes(), contract.artifacts[job["kind"]], contract,
+                          job["kernels"])
+    out = {}
+    progress = work / "progress"
+    for i, canvas in enumerate(np.load(work / "canvases.npy")):
+        progress.write_text(str(i))
+        if i == 0:  # MOBILEKIT_FAULT=abort:"<artifact> with LiteRT <kernels> kernels" aborts here, in the child
+            _fault(f"{job['kind']} with LiteRT {job['kernels']} kernels")
+        for role, v in runner.run(canvas).items():
+            out[f"{i}/{role}"] = v
+    np.savez(work / "out.npz", **out)
