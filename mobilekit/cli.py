@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mobilekit import __version__
+from mobilekit.emulate.litert_contained import KernelCrash
 from mobilekit.errors import EXIT_INTERNAL, InternalError, MobilekitError
 
 err = Console(stderr=True)
@@ -110,9 +111,7 @@ def _summary(result, as_json: bool) -> None:
                   "[green]ok[/]" if c.passed else "[red]FAIL[/]")
     out.print(p)
     for crash in m["parity"].get("kernel_crashes", []):
-        out.print(Text(f"contained: LiteRT {crash['kernels']} kernels crashed ({crash['signal']}) on "
-                       f"{crash['artifact']} in op {crash['op'] or '(not isolated)'}; parity on them is not measured",
-                       style="yellow"))
+        out.print(Text(f"contained: {KernelCrash(**crash).line()}", style="yellow"))
     if not m["parity"].get("passed", True):
         out.print(f"[yellow]parity gate off (parity.enforce: false):[/] {len(result.failed_checks)} check(s) below "
                   "the bar; this bundle is not proven for release")

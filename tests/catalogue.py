@@ -262,12 +262,12 @@ def yolov8_pan(classes: int = 6, reg_max: int = 16) -> Any:
     return k.Model(inp, k.layers.Activation("linear", dtype="float32")(out))
 
 
-def yolox_head(classes: int = 6) -> Any:
+def yolox_head(classes: int = 6, size: int = 64) -> Any:
     """YOLOX's layout (Keras model zoos): decoupled ``[box, cls, obj]`` per level, concatenated on channels,
     reshaped to anchors and concatenated along the anchor axis, ending in a float32 linear Activation."""
     import keras as k
 
-    inp = k.Input((64, 64, 3))
+    inp = k.Input((size, size, 3))
     c3, c4, c5 = _backbone(k, inp)[2:]
     p4 = k.layers.Concatenate()([k.layers.UpSampling2D(2, interpolation="nearest")(c5), c4])
     p3 = k.layers.Concatenate()([k.layers.UpSampling2D(2, interpolation="nearest")(p4), c3])
@@ -287,9 +287,80 @@ def detectors() -> list[Entry]:
             for fn in (retinanet_fpn, yolov8_pan, yolox_head)]
 
 
+#: How keras-hub and keras-cv RetinaNets lay out anchors: levels P3-P7 of a 320 input, 3 scales x 3 ratios per
+#: cell. mobilekit's ``ssd`` head has one scale per level, so decoded boxes are approximate until the multi-level
+#: anchor head exists; the tensor parity (what int8 and Core ML do to the raw head) is exact.
+RETINA_ANCHORS = {"feature_maps": [[40, 40], [20, 20], [10, 10], [5, 5], [3, 3]], "min_scale": 0.1,
+                  "max_scale": 0.9, "aspect_ratios": [0.5, 1.0, 2.0] * 3, "delta_order": "xywh"}
+
+
+def _hub_retinanet() -> Any:
+    import keras
+    import keras_hub
+
+    enc = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 128, 256, 512],
+        stackwise_num_blocks=[2, 2, 2, 2], stackwise_num_strides=[1, 2, 2, 2], block_type="basic_block",
+        use_pre_activation=False, image_shape=(320, 320, 3))
+    backbone = keras_hub.models.RetinaNetBackbone(image_encoder=enc, min_level=3, max_level=7, use_p5=False,
+                                                  image_shape=(320, 320, 3))
+    det = keras_hub.models.RetinaNetObjectDetector(backbone=backbone, num_classes=80)
+    return keras.Model(det.inputs, det.outputs, name="hub_retinanet_r18")
+
+
+def _cv_retinanet() -> Any:
+    import keras
+    import keras_cv
+
+    backbone = keras_cv.models.ResNetBackbone(
+        stackwise_filters=[64, 128, 256, 512], stackwise_blocks=[2, 2, 2, 2], stackwise_strides=[1, 2, 2, 2],
+        include_rescaling=True, block_type="basic_block", input_shape=(320, 320, 3))
+    det = keras_cv.models.RetinaNet(num_classes=80, bounding_box_format="xyxy", backbone=backbone)
+    return keras.Model(det.inputs, det.outputs, name="cv_retinanet_r18")
+
+
+def _cv_yolov8() -> Any:
+    import keras
+    import keras_cv
+
+    backbone = keras_cv.models.YOLOV8Backbone(stackwise_channels=[32, 64, 128, 256], stackwise_depth=[1, 2, 2, 1],
+                                              include_rescaling=True, activation="swish", input_shape=(320, 320, 3))
+    det = keras_cv.models.YOLOV8Detector(num_classes=80, bounding_box_format="xyxy", backbone=backbone, fpn_depth=1)
+    return keras.Model(det.inputs, det.outputs, name="cv_yolov8_xs")
+
+
+def _yolox_320() -> Any:
+    return yolox_head(classes=79, size=320)  # 79 classes + objectness: 80 score channels, as coco128 has names
+
+
+#: name -> (builder, package, how a user hands it over, the detection config, input scale)
+THIRD_PARTY: dict[str, tuple[Callable[[], Any], str, str, dict[str, Any], float]] = {
+    # keras-hub 0.32 cannot reload its own RetinaNet from .keras (PredictionHead.build gets a list): a SavedModel,
+    # the fix mobilekit's load error names
+    "keras-hub RetinaNet R18": (_hub_retinanet, "keras_hub", "savedmodel",
+                                {"head": "ssd", "score_activation": "sigmoid",
+                                 "outputs": {"boxes": "bbox_regression", "scores": "cls_logits"},
+                                 "anchors": {**RETINA_ANCHORS, "variances": [1.0, 1.0, 1.0, 1.0]}}, 1 / 255),
+    "keras-cv RetinaNet R18": (_cv_retinanet, "keras_cv", "keras",
+                               {"head": "ssd", "score_activation": "sigmoid",
+                                "outputs": {"boxes": "box", "scores": "classification"},
+                                "anchors": {**RETINA_ANCHORS, "variances": [0.1, 0.1, 0.2, 0.2]}}, 1.0),
+    "keras-cv YOLOV8 xs": (_cv_yolov8, "keras_cv", "keras",
+                           {"head": "decoded", "box_format": "xyxy", "box_units": "pixels", "score_activation": "none",
+                            "outputs": {"boxes": "box", "scores": "class"}}, 1.0),
+    "YOLOX-style head (own)": (_yolox_320, "keras", "keras",
+                               {"head": "yolo", "box_format": "cxcywh", "box_units": "pixels",
+                                "score_activation": "none"}, 1 / 255),
+}
+
+
 def third_party() -> list[Entry]:
     """keras-hub's and keras-cv's detectors, built without weights, when those packages are installed."""
-    return []
+    import importlib.util
+
+    return [Entry(name, "third-party detectors", build, (1, 320, 320, 3), pixels=True, family=name)
+            for name, (build, package, *_rest) in THIRD_PARTY.items()
+            if package != "keras" and importlib.util.find_spec(package) is not None]
 
 
 # ---------------------------------------------------------------------------------------------------- conversion

@@ -185,3 +185,24 @@ def test_a_previous_bundle_caught_mid_commit_is_restored(tmp_path):
         w.abort()
     assert (tmp_path / "release" / "manifest.json").is_file()
 
+
+
+def test_an_op_the_reference_kernels_lack_is_contained(tmp_path, shapes_dataset, cache):
+    """FPN necks upsample with UpSampling2D, an int8 TILE (version 3) that LiteRT's reference kernels cannot load
+    (every keras-hub and keras-cv detector): the build goes on with XNNPACK's parity and names the op."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((96, 96, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, strides=4, activation="relu")(inp)
+    x = keras.layers.Conv2D(4, 1)(keras.layers.UpSampling2D(2)(x))
+    out = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+    keras.Model(inp, out).save(tmp_path / "fpn.keras")
+    cfg = _config(tmp_path / "fpn.keras", shapes_dataset, cache / "labels.txt")
+    rc, obj, stderr = _cli(["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "b"), "--json"],
+                           tmp_path)
+    assert rc == 0 and obj["ok"], (obj, stderr[-2000:])
+    parity = json.loads((tmp_path / "b" / "report" / "parity.json").read_text())
+    assert set(parity["artifacts"]["tflite-int8"]["resolvers"]) == {"xnnpack"}
+    crash = parity["kernel_crashes"][0]
+    assert crash["op"] == "TILE version 3" and "Didn't find op for builtin opcode 'TILE'" in crash["error"], crash

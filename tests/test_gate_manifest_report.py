@@ -51,3 +51,18 @@ def test_report_escapes_what_it_is_given_and_marks_failures():
     assert "<script>alert" not in page and "Cars &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
     assert page.count('<span class="bad">FAIL</span>') == 4 and '<span class="ok">ok</span>' in page
     assert page.count("<table>") == 3 and "<td>parity</td><td>FAILED</td>" in page
+
+
+def test_the_parity_line_names_a_drift_start_only_when_there_is_one():
+    """The debugger's first layer above one int8 step is "where drift starts"; when no layer is above it, the
+    line names the largest error as such; when only Core ML checks failed, int8 layers are not mentioned."""
+    from mobilekit.pipeline import _drift_words
+
+    int8 = [Check("tflite-int8", "xnnpack", "scores.snr_db", 5.0, 20.0, True)]
+    coreml = [Check("coreml-fp16", "emulator", "scores.snr_db", 5.0, 20.0, True)]
+    drift = {"drift_start": "conv_3", "worst": "conv_9", "bar_steps": 1.0}
+    assert _drift_words(drift, int8) == ("; int8 drift starts at layer conv_3", "conv_3")
+    words, layer = _drift_words({**drift, "drift_start": None}, int8)
+    assert layer == "conv_9" and "drift starts" not in words and "largest int8 error is at layer conv_9" in words
+    assert _drift_words(drift, coreml) == ("", None)
+    assert _drift_words({"layers": [], "drift_start": None, "error": "x"}, int8) == ("", None)

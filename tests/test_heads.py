@@ -82,3 +82,16 @@ def test_two_output_heads_refuse_outputs_of_another_rank_in_one_line(shapes):
     with pytest.raises(ModelError) as e:
         get_head("decoded").bind(shapes, {"boxes": "box", "scores": "prob"})
     assert e.value.exit_code == 2 and "[1, N, 4]" in e.value.one_line() and "Fix:" in e.value.one_line()
+
+
+def test_a_dfl_box_output_is_refused_with_what_it_is():
+    """keras-cv's YOLOV8 outputs 64 DFL bins per anchor as 'box': a head that reads 4 box channels says so (exit 2)
+    instead of decoding bins as coordinates."""
+    import pytest
+
+    from mobilekit.errors import ModelError
+    from mobilekit.heads import get_head
+
+    shapes = {"box": [1, 2100, 64], "class": [1, 2100, 80]}
+    with pytest.raises(ModelError, match=r"has 64 \(16 distribution bins per side: a DFL head"):
+        get_head("decoded").bind(shapes, {"boxes": "box", "scores": "class"})

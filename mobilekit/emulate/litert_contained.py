@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -27,30 +28,39 @@ CHILD = "import sys; from mobilekit.emulate.litert_contained import child; child
 
 @dataclass
 class KernelCrash:
-    """A kernel set that aborted: where (image, op) and how (signal)."""
+    """A kernel set that aborted (``signal``: where, by image and op) or could not run the model (``error``: the
+    interpreter's own line, e.g. an op version its kernels lack)."""
 
     artifact: str
     kernels: str
-    signal: str
-    image: int
-    op: str | None  # "#57 SOFTMAX (tensor 'model/softmax')", or None when bisection could not tell
+    signal: str | None
+    image: int | None  # the evaluation image it died on; None when it died loading the model
+    op: str | None  # "#57 SOFTMAX (output 'model/softmax')", or None when bisection could not tell
+    error: str | None = None
 
     def line(self) -> str:
-        where = f"in op {self.op}" if self.op else "in an op bisection could not isolate"
-        return (f"LiteRT {self.kernels} kernels crashed ({self.signal}) on {self.artifact} {where}, evaluation "
-                f"image {self.image}: parity on those kernels is not measured")
+        if self.error:
+            what = f"cannot run {self.artifact}: {self.error}"
+        else:
+            where = f"in op {self.op}" if self.op else "in an op bisection could not isolate"
+            when = f"evaluation image {self.image}" if self.image is not None else "loading the model"
+            what = f"crashed ({self.signal}) on {self.artifact} {where}, {when}"
+        return f"LiteRT {self.kernels} kernels {what}: parity on those kernels is not measured"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def _child_run(work: Path, job: str) -> int:
-    """Run a child on ``work`` (``job.json`` says what); its return code (negative: the signal)."""
+def _child_run(work: Path, job: str) -> tuple[int, str]:
+    """Run a child on ``work`` (``job.json`` says what); its return code (negative: the signal) and the last line
+    it wrote to stderr."""
     (work / "job.json").write_text(job)
     res = subprocess.run([sys.executable, "-c", CHILD, str(work)], capture_output=True, text=True, check=False)
-    if res.returncode > 0:
-        raise RuntimeError(f"LiteRT child failed: {(res.stderr.strip().splitlines() or ['?'])[-1][:200]}")
-    return res.returncode
+    lines = res.stderr.strip().splitlines()
+    # an exception's message starts on its "SomethingError: " line and may go on (LiteRT adds "Registration failed.")
+    start = max((i for i, ln in enumerate(lines) if re.match(r"^[\w.]+(Error|Exception): ", ln)), default=None)
+    text = " ".join(ln.strip() for ln in lines[start:]) if start is not None else (lines or [""])[-1]
+    return res.returncode, re.sub(r"^[\w.]+(Error|Exception): ", "", text)[:300]
 
 
 def run_contained(model: bytes, kind: str, contract: Contract, kernels: str, canvases: list[np.ndarray],
@@ -59,13 +69,19 @@ def run_contained(model: bytes, kind: str, contract: Contract, kernels: str, can
     work.mkdir(parents=True, exist_ok=True)
     (work / "model.tflite").write_bytes(model)
     np.save(work / "canvases.npy", np.stack(canvases))
-    code = _child_run(work, json.dumps({"mode": "run", "kind": kind, "kernels": kernels,
-                                        "contract": contract.to_dict()}))
+    code, last = _child_run(work, json.dumps({"mode": "run", "kind": kind, "kernels": kernels,
+                                              "contract": contract.to_dict()}))
     if code == 0:
         with np.load(work / "out.npz") as z:
             return [{r: z[f"{i}/{r}"] for r in contract.roles} for i in range(len(canvases))]
-    image = int((work / "progress").read_text() or 0)
-    op = _bisect(model, kind, contract, kernels, canvases[image], work)
+    if code > 0:  # a Python error in the child: the interpreter refused the model
+        missing = re.search(r"builtin opcode '(\w+)' version '(\d+)'", last)
+        op = f"{missing.group(1)} version {missing.group(2)}" if missing else None
+        return KernelCrash(kind, kernels, None, None, op, error=last or f"exit {code}")
+    progress = work / "progress"
+    image = int(progress.read_text()) if progress.is_file() else None
+    # a crash while loading (an op's Prepare) shows on any input: bisect on the first image then
+    op = _bisect(model, kind, contract, kernels, canvases[image or 0], work)
     return KernelCrash(kind, kernels, signal.Signals(-code).name, image, op)
 
 
@@ -76,7 +92,8 @@ def _bisect(model: bytes, kind: str, contract: Contract, kernels: str, canvas: n
 
     from mobilekit.emulate.litert import LiteRTRunner
 
-    tensor = LiteRTRunner(model, contract.artifacts[kind], contract, kernels).input_tensor(canvas)
+    # the input tensor is the same for every kernel set: XNNPACK prepares it here (the suspect set may abort)
+    tensor = LiteRTRunner(model, contract.artifacts[kind], contract, "xnnpack").input_tensor(canvas)
     np.save(work / "tensor.npy", tensor)
     full = fb.convert_bytearray_to_object(bytearray(model))
     ops = full.subgraphs[0].operators
@@ -88,7 +105,7 @@ def _bisect(model: bytes, kind: str, contract: Contract, kernels: str, canvas: n
         sg.outputs = list(ops[k - 1].outputs[:1])
         m.signatureDefs = []
         (work / "prefix.tflite").write_bytes(bytes(fb.convert_object_to_bytearray(m)))
-        return _child_run(work, json.dumps({"mode": "probe", "kernels": kernels})) < 0
+        return _child_run(work, json.dumps({"mode": "probe", "kernels": kernels}))[0] < 0
 
     if not crashes(len(ops)):
         return None  # the crash needs state of earlier images, or the full model's outputs

@@ -21,6 +21,16 @@ from mobilekit.export.tflite import output_position
 from mobilekit.kinds import Kind
 from mobilekit.models.serving import Serving
 
+#: TensorFlow ops coremltools 9 cannot convert that Keras models emit, and what to do (the coverage catalogue,
+#: ``tests/test_coreml_catalogue.py``, finds them).
+KNOWN_GAPS = {
+    "StatefulPartitionedCall": "a grouped Conv2D (ConvNeXt, ResNeXt: Keras runs it through an XLA-compiled function "
+                               "on CPU, which the converter cannot inline) has no Core ML conversion; use "
+                               "DepthwiseConv2D where groups equal the channels, or set coreml.enabled: false",
+    "Erfc": "exact GELU has no Core ML conversion; use gelu(approximate=True), or set coreml.enabled: false",
+    "Expm1": "expm1 (the CELU activation) has no Core ML conversion; use ELU, or set coreml.enabled: false",
+}
+
 
 def deployment_target(settings: CoreMLSettings) -> str:
     return settings.deployment_target or required_target(settings.compression)
@@ -50,8 +60,9 @@ def convert(serving: Serving, contract: Contract, settings: CoreMLSettings, fp32
         )
     except Exception as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
-        raise ConversionError(f"Core ML conversion failed: {first}",
-                              fix="check the ops against coremltools' TensorFlow support, or disable coreml") from None
+        fix = next((f for op, f in KNOWN_GAPS.items() if f"'{op}'" in first),
+                   "check the ops against coremltools' TensorFlow support, or disable coreml")
+        raise ConversionError(f"Core ML conversion failed: {first}", fix=fix) from None
     spec = model.get_spec()
     for out in list(spec.description.output):
         role = serving.roles[output_position(out.name)]

@@ -178,4 +178,11 @@ def _rank3(roles: dict[str, str], shapes: dict[str, list[int]], head: str, box_a
         raise ModelError(f"a '{head}' head reads boxes and scores as {want}, but the model's outputs are "
                          f"{shapes}", fix="choose the head format that matches the outputs (yolo, yolo_transposed, "
                          "ssd, decoded), or export the detector with its decoded boxes and class scores as outputs")
+    boxes = shapes[roles["boxes"]][box_axis]
+    if boxes != 4:
+        dfl = f" ({boxes // 4} distribution bins per side: a DFL head, decoded with a softmax over bins)" \
+            if boxes % 4 == 0 and boxes > 4 else ""
+        raise ModelError(f"a '{head}' head reads 4 box channels, but output '{roles['boxes']}' has {boxes}{dfl}",
+                         fix="export the detector with decoded [x, y, x, y] boxes as an output, or map "
+                             "detection.outputs to the output that holds 4 box channels")
     return roles

@@ -90,6 +90,12 @@ def _load_error(path: Path, e: Exception) -> ModelError:
         return ModelError(f"custom layer '{name}' cannot be resolved", path=path,
                           fix="name the module that registers it under imports: in mobilekit.yaml (or pass --import "
                               "MODULE); a class of your own needs @keras.saving.register_keras_serializable()")
+    if "could not be deserialized" in text and "Exception encountered:" in text:
+        cause = text.rsplit("Exception encountered:", 1)[1].strip().splitlines()[0][:200]
+        return ModelError(f"could not be rebuilt from its config: its layers' code raised: {cause}", path=path,
+                          fix="the package that defines its layers (imports:) fails to rebuild them: pin the "
+                              "version the model was saved with, or export it as a SavedModel "
+                              "(model.export('saved_model')) and point model: at that folder")
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()] or [e.__class__.__name__]
     first = " ".join(lines[:2] if lines[0].endswith(":") else lines[:1])[:200]  # "...: <the example error>"
     return ModelError(f"could not be loaded as a model ({e.__class__.__name__}: {first})", path=path,
