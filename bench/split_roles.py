@@ -2,10 +2,12 @@
 
     python bench/split_roles.py [--images 32]
 
-A YOLOX-style head (``tests/catalogue.py``: per level ``[box, cls, obj]`` on channels, reshaped to anchors, levels
-concatenated along the anchor axis, a float32 linear Activation last; 320 px, 79 classes + objectness, weights
-seeded) and the same head at every level of a PAN neck, converted to full-integer TFLite twice on the same
-calibration photos (held-out halves of coco128):
+Two single-output heads, each converted to full-integer TFLite twice on the same calibration images:
+- a YOLOX-style head (``tests/catalogue.py``: per level ``[box, cls, obj]`` on channels, reshaped to anchors, levels
+  concatenated along the anchor axis, a float32 linear Activation last; 320 px, 79 classes + objectness, seeded
+  weights), on held-out halves of coco128: the per-level split, on value ranges of an untrained net;
+- mobilekit's YOLO fixture trained on the shapes set (decoded pixel boxes next to sigmoid scores, one level), on
+  shapes images it never saw: the value ranges of a trained detector;
 - **raw**: the TFLite converter on the model as it is: one output, one int8 scale for boxes and scores;
 - **split**: mobilekit's split (``models/split.py``): one int8 output per role, each with its own scale.
 Each runs on LiteRT (XNNPACK) on the evaluation half; the table gives each role's cosine and SNR against the float
@@ -39,8 +41,11 @@ def _photos(size: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 def _int8(model, calib: list[np.ndarray]) -> bytes:
     import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    fn = convert_variables_to_constants_v2(tf.function(lambda x: model(x, training=False)).get_concrete_function(
+        tf.TensorSpec([1, *model.inputs[0].shape[1:]], tf.float32)))  # frozen, batch 1: as mobilekit serves
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn])
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = lambda: ([x / 255.0] for x in calib)
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -86,10 +91,20 @@ def main() -> None:
     args = ap.parse_args()
     calib, evaluation = _photos(320)
     calib, evaluation = calib[: args.images], evaluation[: args.images]
-    table = Table(title=f"int8 per role vs float, {len(evaluation)} held-out coco128 photos (LiteRT XNNPACK)")
+    table = Table(title=f"int8 per role vs float, {len(evaluation)} held-out images each (LiteRT XNNPACK)")
     for col in ("head", "role", "range (float)", "raw: one scale", "split: own scale", "float noise floor (±1 grey)"):
         table.add_column(col)
-    for name, build in (("YOLOX-style", lambda: catalogue.yolox_head(classes=79, size=320)),):
+    from PIL import Image
+
+    from mobilekit.example import shapes, train
+
+    held_out = [np.asarray(Image.fromarray(s.pixels).resize((train.SIZE, train.SIZE)), np.float32)[None]
+                for s in shapes.make_images(2 * args.images, seed=7)]
+    heads = (("YOLOX-style (3 levels, untrained)", lambda: catalogue.yolox_head(classes=79, size=320),
+              calib, evaluation),
+             ("YOLO fixture (trained)", lambda: train.train_yolo(shapes.make_images(700, seed=0), epochs=8),
+              held_out[: args.images], held_out[args.images:]))
+    for name, build, calib, evaluation in heads:
         keras.utils.set_random_seed(0)
         model = build()
         split, info = split_concat(model, keras, 2)
@@ -105,7 +120,7 @@ def main() -> None:
                      _metrics(f, np.concatenate([y[..., sl] for y in shifted]))]
             table.add_row(name, role, f"{f.min():.3g} .. {f.max():.3g}",
                           *[f"cos {c:.4f}, {s:.1f} dB" for c, s in cells])
-    Console().print(table)
+    Console(width=150).print(table)
 
 
 if __name__ == "__main__":
