@@ -105,7 +105,8 @@ def run(arch: str, size: int, coreml: bool) -> dict:
     if out.get("ok"):
         parity = json.loads((work / "bundle" / "report" / "parity.json").read_text())
         int8 = parity["artifacts"]["tflite-int8"]["resolvers"]["xnnpack"]["tensors"]
-        row["contained"] = [c.get("op") or c.get("error") for c in parity.get("kernel_crashes", [])]
+        row["contained"] = [c.get("op") or c.get("error") or f"{c['signal']}, op not isolated"
+                            for c in parity.get("kernel_crashes", [])]
         row["int8_cosine"] = {role: round(m["cosine"], 4) for role, m in int8.items()}
         manifest = out["manifest"]
         row["coreml"] = (manifest.get("coreml") or {}).get("variants", [])

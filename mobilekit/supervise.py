@@ -117,7 +117,7 @@ class ReportedError(MobilekitError):
 
 
 class NativeCrash(MobilekitError):
-    """The worker died from a signal (or exited without a word) inside native code."""
+    """The worker died from a signal inside native code (a worker that exits without a word is an internal error)."""
 
     exit_code = EXIT_CRASH
 

@@ -124,6 +124,9 @@ LAYERS: dict[str, Callable[[Any], Any]] = {
     "depthwise": lambda k: k.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same"),
     "separable": lambda k: k.layers.SeparableConv2D(6, 3, padding="same"),
     "conv_transpose": lambda k: k.layers.Conv2DTranspose(5, 3, strides=2, padding="same"),
+    # outputs beyond the full extent (stride above the kernel, output_padding): rows no input reaches
+    "conv_transpose_sparse": lambda k: k.layers.Conv2DTranspose(4, 1, strides=2, padding="same"),
+    "conv_transpose_output_padding": lambda k: k.layers.Conv2DTranspose(4, 3, strides=2, output_padding=1),
     "max_pool": lambda k: k.layers.MaxPooling2D(3, strides=2, padding="same"),
     "avg_pool": lambda k: k.layers.AveragePooling2D(2),
     "global_avg_pool": lambda k: k.layers.GlobalAveragePooling2D(keepdims=True),

@@ -206,3 +206,14 @@ def test_an_op_the_reference_kernels_lack_is_contained(tmp_path, shapes_dataset,
     assert set(parity["artifacts"]["tflite-int8"]["resolvers"]) == {"xnnpack"}
     crash = parity["kernel_crashes"][0]
     assert crash["op"] == "TILE version 3" and "Didn't find op for builtin opcode 'TILE'" in crash["error"], crash
+
+
+def test_a_contained_child_that_fails_for_its_own_reasons_is_an_internal_error(tmp_path, classifier_model,
+                                                                                 shapes_dataset, cache):
+    """Only LiteRT refusing the model or a kernel's crash costs the reference parity; any other error of the child
+    (here an injected exception) is not passed off as the kernels' and ends the build as an internal error."""
+    cfg = _config(classifier_model, shapes_dataset, cache / "labels.txt")
+    rc, obj, _ = _cli(["build", str(write_config(tmp_path, cfg)), "--out", str(tmp_path / "b"), "--json"], tmp_path,
+                      {FAULT: "raise:tflite-int8 with LiteRT reference kernels"})
+    assert rc == EXIT_INTERNAL == obj["exit_code"], obj
+    assert "contained LiteRT reference child failed" in obj["error"] and "fault injected" in obj["error"], obj

@@ -167,3 +167,25 @@ def test_split_applies_per_level_to_fpn_heads():
     np.testing.assert_array_equal(np.concatenate([boxes, scores], -1), model(x))
     new, info = split_concat(catalogue.yolov8_pan(classes=6), keras, 2)
     assert new is None and "Concatenate > Reshape > Concatenate > Conv2D" in info["reason"], info
+
+
+def test_split_names_layers_uniquely_when_levels_share_a_layer():
+    """One Reshape instance applied to every level (a common way to write a head) is walked once per level: the
+    split's new layers get distinct names instead of a Keras name clash."""
+    import keras
+
+    from mobilekit.models.split import split_concat
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((32, 32, 3))
+    to_anchors = keras.layers.Reshape((-1, 7), name="to_anchors")
+    levels = []
+    for stride in (4, 8):
+        f = keras.layers.Conv2D(8, 3, strides=stride, padding="same")(inp)
+        levels.append(to_anchors(keras.layers.Concatenate()([keras.layers.Conv2D(4, 1)(f),
+                                                             keras.layers.Conv2D(3, 1)(f)])))
+    model = keras.Model(inp, keras.layers.Concatenate(axis=1)(levels))
+    new, info = split_concat(model, keras, 2)
+    assert info["applied"] and info["levels"] == 2, info
+    x = np.random.default_rng(0).normal(size=(1, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(np.concatenate(new(x), -1), model(x))

@@ -10,8 +10,11 @@ order, so every prefix is a valid model) run in a child each, and the shortest o
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import ctypes
 import json
+import os
 import re
 import signal
 import subprocess
@@ -44,18 +47,29 @@ class KernelCrash:
         else:
             where = f"in op {self.op}" if self.op else "in an op bisection could not isolate"
             when = f"evaluation image {self.image}" if self.image is not None else "loading the model"
-            what = f"crashed ({self.signal}) on {self.artifact} {where}, {when}"
+            how = "hung (no answer in time)" if self.signal == "hung" else f"crashed ({self.signal})"
+            what = f"{how} on {self.artifact} {where}, {when}"
         return f"LiteRT {self.kernels} kernels {what}: parity on those kernels is not measured"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def _child_run(work: Path, job: str) -> tuple[int, str]:
-    """Run a child on ``work`` (``job.json`` says what); its return code (negative: the signal) and the last line
-    it wrote to stderr."""
-    (work / "job.json").write_text(job)
-    res = subprocess.run([sys.executable, "-c", CHILD, str(work)], capture_output=True, text=True, check=False)
+#: LiteRT's own words when a kernel set lacks an op (or an op version): the one child error that is about kernels
+REFUSED = re.compile(r"Didn't find op for builtin opcode|Registration failed|is not supported by this interpreter")
+#: Seconds a child may take per image (reference kernels are slow, not this slow) before it counts as hung.
+SECONDS_PER_IMAGE = 120
+
+
+def _child_run(work: Path, job: dict[str, object], images: int = 1) -> tuple[int, str]:
+    """Run a child on ``work`` (``job`` says what); its return code (negative: the signal; ``-SIGALRM`` after the
+    timeout) and its error message, if it raised one."""
+    (work / "job.json").write_text(json.dumps({**job, "parent": os.getpid()}))
+    try:
+        res = subprocess.run([sys.executable, "-c", CHILD, str(work)], capture_output=True, text=True, check=False,
+                             timeout=60 + SECONDS_PER_IMAGE * images)
+    except subprocess.TimeoutExpired:
+        return -signal.SIGALRM, ""
     lines = res.stderr.strip().splitlines()
     # an exception's message starts on its "SomethingError: " line and may go on (LiteRT adds "Registration failed.")
     start = max((i for i, ln in enumerate(lines) if re.match(r"^[\w.]+(Error|Exception): ", ln)), default=None)
@@ -65,24 +79,29 @@ def _child_run(work: Path, job: str) -> tuple[int, str]:
 
 def run_contained(model: bytes, kind: str, contract: Contract, kernels: str, canvases: list[np.ndarray],
                   work: Path) -> list[dict[str, np.ndarray]] | KernelCrash:
-    """Outputs of every canvas (dequantized, keyed by role), or the crash."""
+    """Outputs of every canvas (dequantized, keyed by role), or the kernels' crash. Anything else that ends the
+    child (an error of its own, the OOM killer) is raised: it says nothing about the kernels."""
     work.mkdir(parents=True, exist_ok=True)
+    progress = work / "progress"
+    progress.unlink(missing_ok=True)
     (work / "model.tflite").write_bytes(model)
     np.save(work / "canvases.npy", np.stack(canvases))
-    code, last = _child_run(work, json.dumps({"mode": "run", "kind": kind, "kernels": kernels,
-                                              "contract": contract.to_dict()}))
+    code, last = _child_run(work, {"mode": "run", "kind": kind, "kernels": kernels, "contract": contract.to_dict()},
+                            len(canvases))
     if code == 0:
         with np.load(work / "out.npz") as z:
             return [{r: z[f"{i}/{r}"] for r in contract.roles} for i in range(len(canvases))]
-    if code > 0:  # a Python error in the child: the interpreter refused the model
+    if code > 0 and REFUSED.search(last):  # the interpreter refused the model: an op its kernels lack
         missing = re.search(r"builtin opcode '(\w+)' version '(\d+)'", last)
         op = f"{missing.group(1)} version {missing.group(2)}" if missing else None
-        return KernelCrash(kind, kernels, None, None, op, error=last or f"exit {code}")
-    progress = work / "progress"
+        return KernelCrash(kind, kernels, None, None, op, error=last)
+    if code > 0 or code == -signal.SIGKILL:
+        why = last or ("killed (often the OOM killer)" if code < 0 else f"exit status {code}")
+        raise RuntimeError(f"the contained LiteRT {kernels} child failed: {why}")
     image = int(progress.read_text()) if progress.is_file() else None
     # a crash while loading (an op's Prepare) shows on any input: bisect on the first image then
-    op = _bisect(model, kind, contract, kernels, canvases[image or 0], work)
-    return KernelCrash(kind, kernels, signal.Signals(-code).name, image, op)
+    op = None if code == -signal.SIGALRM else _bisect(model, kind, contract, kernels, canvases[image or 0], work)
+    return KernelCrash(kind, kernels, "hung" if code == -signal.SIGALRM else signal.Signals(-code).name, image, op)
 
 
 def _bisect(model: bytes, kind: str, contract: Contract, kernels: str, canvas: np.ndarray, work: Path) -> str | None:
@@ -105,7 +124,7 @@ def _bisect(model: bytes, kind: str, contract: Contract, kernels: str, canvas: n
         sg.outputs = list(ops[k - 1].outputs[:1])
         m.signatureDefs = []
         (work / "prefix.tflite").write_bytes(bytes(fb.convert_object_to_bytearray(m)))
-        return _child_run(work, json.dumps({"mode": "probe", "kernels": kernels}))[0] < 0
+        return _child_run(work, {"mode": "probe", "kernels": kernels})[0] < 0
 
     if not crashes(len(ops)):
         return None  # the crash needs state of earlier images, or the full model's outputs
@@ -132,6 +151,10 @@ def child(folder: str) -> None:
 
     work = Path(folder)
     job = json.loads((work / "job.json").read_text())
+    with contextlib.suppress(OSError, AttributeError):  # die with the worker (PR_SET_PDEATHSIG), on Linux
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    if os.getppid() != job["parent"]:
+        return  # the worker is already gone
     if job["mode"] == "probe":
         kind = {"xnnpack": OpResolverType.AUTO, "reference": OpResolverType.BUILTIN_REF}[job["kernels"]]
         it = Interpreter(str(work / "prefix.tflite"), experimental_op_resolver_type=kind)

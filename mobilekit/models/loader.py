@@ -91,7 +91,7 @@ def _load_error(path: Path, e: Exception) -> ModelError:
                           fix="name the module that registers it under imports: in mobilekit.yaml (or pass --import "
                               "MODULE); a class of your own needs @keras.saving.register_keras_serializable()")
     if "could not be deserialized" in text and "Exception encountered:" in text:
-        cause = text.rsplit("Exception encountered:", 1)[1].strip().splitlines()[0][:200]
+        cause = (text.rsplit("Exception encountered:", 1)[1].strip().splitlines() or ["(no message)"])[0][:200]
         return ModelError(f"could not be rebuilt from its config: its layers' code raised: {cause}", path=path,
                           fix="the package that defines its layers (imports:) fails to rebuild them: pin the "
                               "version the model was saved with, or export it as a SavedModel "

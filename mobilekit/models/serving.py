@@ -107,6 +107,10 @@ def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving
         new, split = cut_activation(keras_model, loaded.keras_module)
         if new is not None:
             keras_model, positions = new, {"scores": 0}
+            configured = cfg.classification.score_activation
+            if configured not in ("none", split["activation"]):  # the model's own activation wins: say so
+                split["reason"] += (f"; classification.score_activation: {configured} is not applied on top "
+                                    "(the model ends in its own activation)")
     order = list(roles)
 
     if keras_model is not None:

@@ -56,6 +56,16 @@ class _Walk:
     roles: list[str]
     trail: list[str] = field(default_factory=list)
     levels: int = 1
+    used: set[str] = field(default_factory=set)
+
+    def name(self, base: str) -> str:
+        """A layer name unique in the new model (a layer shared by several levels is walked once per level)."""
+        name, k = base, 1
+        while name in self.used:
+            k += 1
+            name = f"{base}_{k}"
+        self.used.add(name)
+        return name
 
     def split(self, t: Any, axis: int, sizes: list[int]) -> list[Any]:
         """``t`` cut along ``axis`` into consecutive parts of ``sizes``, rewired from where the parts are made."""
@@ -72,13 +82,14 @@ class _Walk:
         if kind == "Concatenate":
             per = [self.split(x, axis, sizes) for x in inputs]
             self.levels = max(self.levels, len(inputs))
-            return [self.km.layers.Concatenate(axis=op.axis, name=f"{op.name}_{self.roles[r]}")([p[r] for p in per])
+            return [self.km.layers.Concatenate(axis=op.axis, name=self.name(f"{op.name}_{self.roles[r]}"))(
+                [p[r] for p in per])
                     for r in range(len(sizes))]
         src = inputs[0] if inputs else None
         if kind == "Reshape" and rank == 3 and axis % rank == 2 and len(src.shape) == 4 and \
                 src.shape[-1] == t.shape[-1]:
             parts = self.split(src, 3, sizes)
-            return [self.km.layers.Reshape((-1, s), name=f"{op.name}_{self.roles[r]}")(p)
+            return [self.km.layers.Reshape((-1, s), name=self.name(f"{op.name}_{self.roles[r]}"))(p)
                     for r, (p, s) in enumerate(zip(parts, sizes, strict=True))]
         raise _Stop(kind)
 
@@ -96,7 +107,7 @@ class _Walk:
                 pieces[first + k].append(part)
             offset += size
         return [p[0] if len(p) == 1 else
-                self.km.layers.Concatenate(axis=axis, name=f"{op.name}_{self.roles[r]}")(p)
+                self.km.layers.Concatenate(axis=axis, name=self.name(f"{op.name}_{self.roles[r]}"))(p)
                 for r, p in enumerate(pieces)]
 
 
@@ -114,7 +125,7 @@ def split_concat(model: Any, keras_mod: Any, channel_axis: int) -> tuple[Any | N
         permute, out = op, inputs[0]
         channel_axis = 2 if channel_axis == 1 else 1
     channels = int(out.shape[channel_axis])
-    walk = _Walk(keras_mod, ["boxes", "scores"])
+    walk = _Walk(keras_mod, ["boxes", "scores"], used={layer.name for layer in model.layers})
     try:
         parts = walk.split(out, channel_axis, [4, channels - 4])
     except _Stop as stop:
@@ -129,8 +140,8 @@ def split_concat(model: Any, keras_mod: Any, channel_axis: int) -> tuple[Any | N
     # tensor names and make two identical builds differ
     for role, t in zip(walk.roles, parts, strict=True):
         if permute is not None:
-            t = keras_mod.layers.Permute((2, 1), name=f"{name}_{role}_transposed")(t)
-        groups.append(float32(t, keras_mod, f"{name}_{role}_float32"))
+            t = keras_mod.layers.Permute((2, 1), name=walk.name(f"{name}_{role}_transposed"))(t)
+        groups.append(float32(t, keras_mod, walk.name(f"{name}_{role}_float32")))
     new = keras_mod.Model(model.inputs, groups, name=f"{model.name}_split")
     return new, {"applied": True, "layer": name, "parts": [4, channels - 4], "levels": walk.levels,
                  "reason": "boxes and scores are separate int8 outputs with their own scales"

@@ -208,8 +208,12 @@ def conv_transpose_nchw(x, w: np.ndarray, bias, a) -> Any:
         size = [h * strides[0], wd * strides[1]]
     else:
         size = [full[i] - (p[2 * i] + p[2 * i + 1] if kind == "custom" else 0) for i in range(2)]
-    if any(s > f for s, f in zip(size, full, strict=True)):
-        raise EmulatorError(f"conv_transpose output {size} is larger than its full extent {full}")
+    # an output larger than the full extent (stride above the kernel, output_padding) ends in rows no input
+    # reaches: zeros (then the bias), as TensorFlow computes them
+    extra = [max(s - f, 0) for s, f in zip(size, full, strict=True)]
+    if any(extra):
+        y = tf.pad(y, [[0, 0], [0, extra[0]], [0, extra[1]], [0, 0]])
+        full = [f + e for f, e in zip(full, extra, strict=True)]
     before = [int(p[2 * i]) if kind == "custom" else (full[i] - size[i]) // 2 if kind == "same" else 0
               for i in range(2)]
     y = y[:, before[0]:before[0] + size[0], before[1]:before[1] + size[1], :]

@@ -70,6 +70,8 @@ def topk(a):
     values, indices = tf.math.top_k(-xt if a.get("ascending") else xt, k=k, sorted=True)
     values = -values if a.get("ascending") else values
     back = np.argsort(perm).tolist()
+    if a.get("return_indices") is False:  # iOS 16+: values only
+        return tf.transpose(values, back)
     return tf.transpose(values, back), tf.cast(tf.transpose(indices, back), tf.int32)
 
 
