@@ -82,8 +82,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--only", nargs="*", help="catalogue names to convert (--write then adds to the stored list)")
     args = ap.parse_args()
-    entries = _entries(args.quick)
+    entries = [e for e in _entries(args.quick) if not args.only or e.name in args.only]
     ops: dict[str, set[str]] = defaultdict(set)
     failed: dict[str, str] = {}
     spawn = multiprocessing.get_context("spawn")
@@ -120,9 +121,15 @@ def main() -> None:
     if args.write:
         import coremltools
 
+        path = ROOT / "tests" / "coreml_ops.json"
+        if args.only and path.is_file():  # a partial run adds to the stored list
+            stored = json.loads(path.read_text())
+            for op, names in stored["ops"].items():
+                ops[op] |= set(names) - {e.name for e in entries}
+            failed = {**{k: v for k, v in stored["not_converted"].items() if k not in args.only}, **failed}
         out = {"coremltools": coremltools.__version__, "ops": {op: sorted(n) for op, n in sorted(ops.items())},
                "not_converted": failed}
-        (ROOT / "tests" / "coreml_ops.json").write_text(json.dumps(out, indent=1) + "\n")
+        path.write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -341,8 +341,8 @@ THIRD_PARTY: dict[str, tuple[Callable[[], Any], str, str, dict[str, Any], float]
     # keras-hub 0.32 cannot reload its own RetinaNet from .keras (PredictionHead.build gets a list): a SavedModel,
     # the fix mobilekit's load error names
     "keras-hub RetinaNet R18": (_hub_retinanet, "keras_hub", "savedmodel",
+                                # the SavedModel names its outputs output_0/1: the 4-channel one is found alone
                                 {"head": "ssd", "score_activation": "sigmoid",
-                                 "outputs": {"boxes": "bbox_regression", "scores": "cls_logits"},
                                  "anchors": {**RETINA_ANCHORS, "variances": [1.0, 1.0, 1.0, 1.0]}}, 1 / 255),
     "keras-cv RetinaNet R18": (_cv_retinanet, "keras_cv", "keras",
                                {"head": "ssd", "score_activation": "sigmoid",
