@@ -31,6 +31,9 @@ DEFAULT = ["MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "
            "ResNet50", "ResNet50V2", "DenseNet121", "NASNetMobile", "ConvNeXtTiny", "Xception", "InceptionV3",
            "VGG16"]
 MIN_SIZE = {"Xception": 71, "InceptionV3": 75, "NASNetMobile": 224}
+#: The gate measures and reports but does not stop the build: with random weights, top-1 and detection agreement
+#: are decided by noise (near-equal scores), so the table shows every figure and which checks would fail.
+PARITY = {"images": 16, "enforce": False}
 
 
 def _halves(work: Path) -> None:
@@ -59,7 +62,7 @@ def _project(arch: str, size: int, work: Path, coreml: bool) -> Path:
            # keras.applications rescale inside the model: feed 0..255 pixels
            "input": {"normalization": {"scale": 1.0, "offset": 0.0}},
            "calibration": {"images": "calib/images", "count": 32}, "evaluation": {"images": "eval/images"},
-           "parity": {"images": 16}, "coreml": {"enabled": coreml}}
+           "parity": PARITY, "coreml": {"enabled": coreml}}
     path = work / "mobilekit.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
@@ -84,7 +87,7 @@ def _detector_project(name: str, work: Path, coreml: bool) -> Path:
            "input": {"normalization": {"scale": scale, "offset": 0.0}}, "detection": detection,
            "calibration": {"images": "calib/images", "format": "yolo", "count": 32},
            "evaluation": {"images": "eval/images", "format": "yolo"},
-           "parity": {"images": 16}, "coreml": {"enabled": coreml}}
+           "parity": PARITY, "coreml": {"enabled": coreml}}
     path = work / "mobilekit.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
@@ -112,6 +115,11 @@ def run(arch: str, size: int, coreml: bool) -> dict:
         row["coreml"] = (manifest.get("coreml") or {}).get("variants", [])
         row["sdks"] = sorted({a["kind"] for a in manifest["artifacts"] if a["kind"] in ("android-sdk", "ios-sdk")})
         row["cut"] = (manifest.get("split") or {}).get("activation")
+        split = manifest.get("split") or {}
+        row["split"] = (f"split in {split.get('levels', 1)} level(s)" if split.get("applied") and
+                        "activation" not in split else "")
+        row["gate"] = sorted({f"{c['artifact']}:{c['metric'].split('.')[-1]}"
+                              for c in parity["checks"] if not c["passed"]})
     else:
         failed = sorted({f"{f['artifact']}:{f['metric'].split('.')[-1]}={f['value']:.3g}"
                          for f in out.get("failures", [])})
@@ -130,7 +138,8 @@ def main() -> None:
     for arch in args.arch:
         r = run(arch, max(args.size, MIN_SIZE.get(arch, 0)), not args.no_coreml)
         tail = (f"{r['int8_cosine']} {','.join(v.removeprefix('coreml-') for v in r['coreml'])} "
-                f"{'+'.join(r['sdks'])}{' (softmax cut)' if r.get('cut') else ''}"
+                f"{'+'.join(r['sdks'])}{' (softmax cut)' if r.get('cut') else ''} {r.get('split', '')}"
+                f" gate: {', '.join(r['gate']) + ' below the bar' if r.get('gate') else 'passed'}"
                 f"{' reference kernels contained: ' + '; '.join(r['contained']) if r.get('contained') else ''}"
                 if "error" not in r else r["error"])
         print(f"{arch:24} {r['exit']:>4} {r['seconds']:6.0f}s {r['rss_mb']:7.0f}MB  {tail}", flush=True)
