@@ -189,6 +189,10 @@ def derive_contract(cfg: Config, input_shape: list[int], input_name: str, output
     det = cfg.detection
     head = HeadSpec(format=det.head, num_classes=num_classes, box_format=det.box_format, box_units=det.box_units,
                     score_activation=det.score_activation, background_class=det.background_class, split=split)
-    get_head(det.head).complete(head, det)
+    impl = get_head(det.head)
+    impl.complete(head, det)
     nms = NmsSpec(det.score_threshold, det.iou_threshold, det.max_detections, det.class_agnostic_nms)
-    return Contract(cfg.model_name, cfg.task, inp, outputs, head, labels, nms)
+    contract = Contract(cfg.model_name, cfg.task, inp, outputs, head, labels, nms)
+    if hasattr(impl, "check"):  # a head whose candidates follow from the input size checks their count
+        impl.check(contract)
+    return contract

@@ -348,9 +348,10 @@ THIRD_PARTY: dict[str, tuple[Callable[[], Any], str, str, dict[str, Any], float]
                                {"head": "ssd", "score_activation": "sigmoid",
                                 "outputs": {"boxes": "box", "scores": "classification"},
                                 "anchors": {**RETINA_ANCHORS, "variances": [0.1, 0.1, 0.2, 0.2]}}, 1.0),
+    # YOLOV8's raw head: 64 DFL bins per anchor point and sigmoid class scores, strides 8/16/32
     "keras-cv YOLOV8 xs": (_cv_yolov8, "keras_cv", "keras",
-                           {"head": "decoded", "box_format": "xyxy", "box_units": "pixels", "score_activation": "none",
-                            "outputs": {"boxes": "box", "scores": "class"}}, 1.0),
+                           {"head": "dfl", "score_activation": "none", "outputs": {"boxes": "box", "scores": "class"},
+                            "params": {"strides": [8, 16, 32], "reg_max": 16}}, 1.0),
     "YOLOX-style head (own)": (_yolox_320, "keras", "keras",
                                {"head": "yolo", "box_format": "cxcywh", "box_units": "pixels",
                                 "score_activation": "none"}, 1 / 255),

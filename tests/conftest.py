@@ -87,7 +87,7 @@ def yolo_variants(cache: Path, yolo_model: Path) -> dict[str, Path]:
     from mobilekit.example import train
 
     out = {}
-    for variant in ("transposed", "decoded"):
+    for variant in ("transposed", "decoded", "dfl"):
         path = cache / f"yolo_{variant}.keras"
         if not path.exists():
             m = keras.saving.load_model(yolo_model, compile=False)
@@ -100,7 +100,7 @@ def yolo_variants(cache: Path, yolo_model: Path) -> dict[str, Path]:
 def detector_models(yolo_model: Path, yolo_variants: dict[str, Path], ssd_model: Path) -> dict[str, Path]:
     """The fixture detector of each head format."""
     return {"yolo": yolo_model, "yolo_transposed": yolo_variants["transposed"], "ssd": ssd_model,
-            "decoded": yolo_variants["decoded"]}
+            "decoded": yolo_variants["decoded"], "dfl": yolo_variants["dfl"]}
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,10 @@ def write_config(folder: Path, data: dict[str, Any]) -> Path:
 
 
 # what the config must say for the fixture models whose head cannot be read from the outputs alone
+#: The DFL fixture: the YOLO fixture's boxes as YOLOv8's raw bins (one level, stride 8) and class logits.
+DFL = {"head": "dfl", "score_activation": "sigmoid", "params": {"strides": [8], "reg_max": 16}}
 HEAD_SETTINGS: dict[str, dict[str, Any]] = {
+    "dfl": {**DFL, "score_threshold": 0.2, "max_detections": 20},
     "decoded": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized", "score_threshold": 0.2,
                 "max_detections": 20},
     "ssd": {"head": "ssd", "score_activation": "softmax", "background_class": True, "score_threshold": 0.3,
@@ -103,7 +106,11 @@ def detector_contract(fmt: str, box_format: str = "cxcywh", units: str = "pixels
         head.anchors = ssd_anchors([[2, 4]], 0.3, 0.3, [1.0, 2.0, 0.5]).tolist()[:N]
         head.variances, head.delta_order = [0.1, 0.1, 0.2, 0.2], "yxhw"
         head.box_format, head.box_units = "cxcywh", "normalized"
-    outputs = [OutputSpec("boxes", "boxes", [1, N, 4]), OutputSpec("scores", "scores", [1, N, C])]
+    box = 4
+    if fmt == "dfl":  # stride 16 on 96x64: 6 x 4 = 24 cells, one candidate each
+        head.params, head.box_format, head.box_units = {"strides": [16], "reg_max": 16}, "xyxy", "pixels"
+        box = 64
+    outputs = [OutputSpec("boxes", [1, N, box], "boxes"), OutputSpec("scores", [1, N, C], "scores")]
     return Contract("t", "detection", inp, outputs, head, ["a", "b", "c"], NmsSpec(0.25, 0.45, 10, False))
 
 
@@ -121,6 +128,7 @@ SDK_HEADS: dict[str, dict[str, Any]] = {
                                       "aspect_ratios": [1.0, 2.0, 0.5]}}},
     "decoded": {"detection": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized",
                               "score_threshold": 0.01, "max_detections": 20}},
+    "dfl": {"detection": {**DFL, "score_threshold": 0.01, "max_detections": 20}},
 }
 
 

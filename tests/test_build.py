@@ -41,12 +41,12 @@ def check_bundle(out: Path) -> dict:
     return manifest
 
 
-@pytest.mark.parametrize("head", ["yolo", "yolo_transposed", "decoded", "ssd"])
+@pytest.mark.parametrize("head", ["yolo", "yolo_transposed", "decoded", "ssd", "dfl"])
 def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variants, ssd_model, shapes_dataset,
                                         cache):
     labels = cache / "labels.txt"
     model = {"yolo": yolo_model, "yolo_transposed": yolo_variants["transposed"],
-             "decoded": yolo_variants["decoded"], "ssd": ssd_model}[head]
+             "decoded": yolo_variants["decoded"], "ssd": ssd_model, "dfl": yolo_variants["dfl"]}[head]
     extra = {"detection": HEAD_SETTINGS[head]} if head in HEAD_SETTINGS else {}
     out = tmp_path / "bundle"
     code, text = build(tmp_path, detector_config(model, shapes_dataset, labels, head, **extra), out)
@@ -61,6 +61,9 @@ def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variant
     if head in ("yolo", "yolo_transposed"):
         assert manifest["split"]["applied"]
         assert roles["scores"].scale < 0.01 < roles["boxes"].scale
+    if head == "dfl":  # one raw output, split into 64 bins and 3 class logits, each with its own scale
+        assert manifest["split"]["applied"] and manifest["split"]["parts"] == [64, 3]
+        assert roles["boxes"].shape == [1, 144, 64] and roles["scores"].shape == [1, 144, 3]
     parity = json.loads((out / "report/parity.json").read_text())
     det = parity["artifacts"]["tflite-int8"]["resolvers"]["reference"]["detection"]
     assert det["reference_detections"] > 0, "the fixture must actually detect something"

@@ -14,7 +14,12 @@ DETECTORS = [n for n in HEADS if n != "classifier"]
 N, C = DETECTOR_N, 3
 
 
-def _boxes(rng: np.random.Generator) -> np.ndarray:
+def _boxes(rng: np.random.Generator, fmt: str = "", contract: Contract | None = None) -> np.ndarray:
+    if fmt == "dfl":  # a DFL candidate's box holds its cell centre (distances are non-negative)
+        from mobilekit.heads.dfl import anchor_points
+
+        pts = anchor_points(contract.head.params["strides"], contract.input)
+        return np.concatenate([pts[:, :2] - rng.uniform(1, 30, (N, 2)), pts[:, :2] + rng.uniform(1, 30, (N, 2))], 1)
     x0, y0 = rng.uniform(0, 60, N), rng.uniform(0, 40, N)
     return np.stack([x0, y0, x0 + rng.uniform(4, 30, N), y0 + rng.uniform(4, 20, N)], axis=1)
 
@@ -31,7 +36,7 @@ def _raw(fmt: str, contract: Contract, boxes: np.ndarray, scores: np.ndarray) ->
 def test_encode_then_decode_gives_the_boxes_back(fmt, convention):
     contract = detector_contract(fmt, *convention)
     rng = np.random.default_rng(0)
-    boxes, logits = _boxes(rng), rng.normal(size=(N, C))
+    boxes, logits = _boxes(rng, fmt, contract), rng.normal(size=(N, C))
     cand = get_head(fmt).candidates(_raw(fmt, contract, boxes, logits), contract)
     assert np.allclose(cand.boxes, boxes, atol=1e-6)
     assert np.allclose(cand.scores, 1 / (1 + np.exp(-logits)))
@@ -43,7 +48,7 @@ def test_tensorflow_decode_matches_the_numpy_reference(fmt):
 
     contract = detector_contract(fmt, "xyxy", "pixels")
     rng = np.random.default_rng(1)
-    raw = _raw(fmt, contract, _boxes(rng), rng.normal(size=(N, C)))
+    raw = _raw(fmt, contract, _boxes(rng, fmt, contract), rng.normal(size=(N, C)))
     ref = get_head(fmt).candidates(raw, contract)
     boxes, scores = get_head(fmt).decode_tf({k: tf.constant(v, tf.float32) for k, v in raw.items()}, contract)
     cx, cy, w, h = np.asarray(boxes, np.float64).T * np.array([[96], [64], [96], [64]])
@@ -52,7 +57,7 @@ def test_tensorflow_decode_matches_the_numpy_reference(fmt):
 
 
 def test_every_head_declares_where_its_channels_are():
-    assert {n: get_head(n).channel_axis for n in DETECTORS} == {"decoded": 2, "ssd": 2, "yolo": 2,
+    assert {n: get_head(n).channel_axis for n in DETECTORS} == {"decoded": 2, "ssd": 2, "yolo": 2, "dfl": 2,
                                                                 "yolo_transposed": 1}
 
 
@@ -93,5 +98,26 @@ def test_a_dfl_box_output_is_refused_with_what_it_is():
     from mobilekit.heads import get_head
 
     shapes = {"box": [1, 2100, 64], "class": [1, 2100, 80]}
-    with pytest.raises(ModelError, match=r"has 64 \(16 distribution bins per side: a DFL head"):
+    with pytest.raises(ModelError, match=r"has 64 \(16 distribution bins per side: a DFL head\)"):
         get_head("decoded").bind(shapes, {"boxes": "box", "scores": "class"})
+
+
+def test_dfl_settings_and_candidate_count_are_checked_in_one_line(tmp_path):
+    """The DFL head needs its strides; the candidates must be the strides' cells at the input size; a single
+    [1, N, 4 * reg_max + C] output counts classes after the bins."""
+    from mobilekit.config import parse_config
+    from mobilekit.errors import ConfigError, ModelError
+    from mobilekit.heads.dfl import DflHead
+
+    base = {"model": "m.keras", "task": "detection", "detection": {"head": "dfl"}}
+    with pytest.raises(ConfigError, match=r"detection.params.strides: a DFL head needs the stride"):
+        parse_config(base, tmp_path)
+    bad = {**base, "detection": {"head": "dfl", "params": {"strides": [8], "reg_max": 1}}}
+    with pytest.raises(ConfigError, match=r"detection.params.reg_max"):
+        parse_config(bad, tmp_path)
+    contract = detector_contract("dfl")
+    contract.head.params["strides"] = [8]  # 12 x 8 = 96 cells, not the model's 24
+    with pytest.raises(ModelError, match=r"has 24 candidates, but strides \[8\] at 96x64 give 96 cells"):
+        DflHead().check(contract)
+    roles, _ = DflHead().bind({"raw": [1, 24, 67]}, {})
+    assert roles == {"predictions": "raw"}

@@ -117,12 +117,47 @@ def train_yolo(images: list[ShapeImage], epochs: int = 12, seed: int = 0) -> Any
     return model
 
 
+#: Bins per box side of the DFL variant, and how sharply its bins peak at the distance (logits -SHARPNESS * |k - d|)
+REG_MAX = 16
+DFL_SHARPNESS = 3.0
+
+
+def _dfl_head(keras: Any, xy: Any, wh: Any, cls: Any) -> Any:
+    """YOLOv8's raw head from the trained one's boxes: per cell, the left/top/right/bottom distances from the cell
+    centre (in strides, clipped to the bins) as REG_MAX logits peaked at each distance, then class logits; one
+    ``[1, N, 4 * REG_MAX + C]`` output, as a raw YOLOv8 export."""
+    ops = keras.ops
+    grid = SIZE // STRIDE
+    gy, gx = np.mgrid[0:grid, 0:grid]
+    centres = ((np.stack([gx, gy], -1).reshape(1, grid * grid, 2) + 0.5) * STRIDE).astype("float32")
+    half = ops.multiply(wh, 0.5)
+    lt = ops.divide(ops.subtract(centres, ops.subtract(xy, half)), float(STRIDE))
+    rb = ops.divide(ops.subtract(ops.add(xy, half), centres), float(STRIDE))
+    d = ops.clip(ops.concatenate([lt, rb], axis=-1), 0.0, REG_MAX - 1.0)
+    bins = np.arange(REG_MAX, dtype="float32")
+    logits = ops.multiply(ops.abs(ops.subtract(ops.expand_dims(d, -1), bins)), -DFL_SHARPNESS)
+    logits = keras.layers.Reshape((grid * grid, 4 * REG_MAX), name="dfl_bins")(logits)
+    p = ops.clip(cls, 1e-6, 1 - 1e-6)
+    class_logits = ops.subtract(ops.log(p), ops.log(ops.subtract(1.0, p)))
+    return keras.layers.Concatenate(axis=-1, name="raw_head")([logits, class_logits])
+
+
 def yolo_variant(model: Any, variant: str) -> Any:
-    """Re-head a trained YOLO model: ``transposed`` ([1, 4+C, N]) or ``decoded`` (xyxy normalized + scores)."""
+    """Re-head a trained YOLO model: ``transposed`` ([1, 4+C, N]), ``decoded`` (xyxy normalized + scores) or
+    ``dfl`` (YOLOv8's raw DFL bins + class logits, one output)."""
     import keras
 
     pred = model.get_layer("predictions")
     xy, wh, cls = pred.input
+    if variant == "dfl":
+        # rebuilt in a fresh session with the trained weights: the raw head's ops are auto-named ("multiply"), and
+        # names counted afresh in this process would repeat the loaded model's
+        weights, classes = model.get_weights(), int(cls.shape[-1])
+        keras.utils.clear_session()
+        fresh = build_yolo(classes)
+        fresh.set_weights(weights)
+        xy, wh, cls = fresh.get_layer("predictions").input
+        return keras.Model(fresh.inputs, _dfl_head(keras, xy, wh, cls), name="shapes_dfl")
     if variant == "transposed":
         out = keras.layers.Permute((2, 1), name="transpose")(
             keras.layers.Concatenate(axis=-1, name="joined")([xy, wh, cls]))

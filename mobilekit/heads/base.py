@@ -180,9 +180,10 @@ def _rank3(roles: dict[str, str], shapes: dict[str, list[int]], head: str, box_a
                          "ssd, decoded), or export the detector with its decoded boxes and class scores as outputs")
     boxes = shapes[roles["boxes"]][box_axis]
     if boxes != 4:
-        dfl = f" ({boxes // 4} distribution bins per side: a DFL head, decoded with a softmax over bins)" \
-            if boxes % 4 == 0 and boxes > 4 else ""
-        raise ModelError(f"a '{head}' head reads 4 box channels, but output '{roles['boxes']}' has {boxes}{dfl}",
-                         fix="export the detector with decoded [x, y, x, y] boxes as an output, or map "
-                             "detection.outputs to the output that holds 4 box channels")
+        dfl = boxes % 4 == 0 and boxes > 4
+        what = f" ({boxes // 4} distribution bins per side: a DFL head)" if dfl else ""
+        raise ModelError(f"a '{head}' head reads 4 box channels, but output '{roles['boxes']}' has {boxes}{what}",
+                         fix=f"set detection.head: dfl with detection.params.strides (reg_max: {boxes // 4})" if dfl
+                         else "export the detector with decoded [x, y, x, y] boxes as an output, or map "
+                              "detection.outputs to the output that holds 4 box channels")
     return roles

@@ -84,17 +84,22 @@ def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving
     shape = _input_shape(loaded, cfg)
     keras_model = loaded.keras_model
     split: dict[str, Any] = {}
+    bound = _bound_shapes(loaded, shape)
     try:
-        roles, num_classes = head.bind(_bound_shapes(loaded, shape), cfg.detection.outputs)
+        roles, num_classes = head.bind(bound, cfg.detection.outputs)
     except ModelError as e:
         e.path = e.path or str(loaded.path)
         raise
+    # channels of the box role: 4, or 4 x reg_max DFL bins (a head with more says so)
+    box = head.box_channels(cfg.detection) if hasattr(head, "box_channels") else 4
+    if "predictions" in roles:
+        num_classes = bound[roles["predictions"]][head.channel_axis] - box
     if cfg.task == "detection" and cfg.detection.background_class:
         num_classes -= 1  # the leading background column is not a class
     positions: dict[str, int] = {}
     if "predictions" in roles:
         if keras_model is not None:
-            new, split = split_concat(keras_model, loaded.keras_module, head.channel_axis)
+            new, split = split_concat(keras_model, loaded.keras_module, head.channel_axis, box)
             if new is not None:
                 keras_model = new
                 concat = split["layer"]

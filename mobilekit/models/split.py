@@ -111,8 +111,9 @@ class _Walk:
                 for r, p in enumerate(pieces)]
 
 
-def split_concat(model: Any, keras_mod: Any, channel_axis: int) -> tuple[Any | None, dict[str, Any]]:
-    """Return ``(model with [boxes, scores] outputs, info)`` or ``(None, info with the reason)``."""
+def split_concat(model: Any, keras_mod: Any, channel_axis: int, box: int = 4) -> tuple[Any | None, dict[str, Any]]:
+    """Return ``(model with [boxes, scores] outputs, info)`` or ``(None, info with the reason)``; the box role is
+    the first ``box`` channels (4 coordinates, or 4 x reg_max DFL bins)."""
     if len(model.outputs) != 1:
         return None, {"applied": False, "reason": f"the model has {len(model.outputs)} outputs"}
     out = model.outputs[0]
@@ -127,7 +128,7 @@ def split_concat(model: Any, keras_mod: Any, channel_axis: int) -> tuple[Any | N
     channels = int(out.shape[channel_axis])
     walk = _Walk(keras_mod, ["boxes", "scores"], used={layer.name for layer in model.layers})
     try:
-        parts = walk.split(out, channel_axis, [4, channels - 4])
+        parts = walk.split(out, channel_axis, [box, channels - box])
     except _Stop as stop:
         path = " > ".join(walk.trail) or str(stop)
         return None, {"applied": False,
@@ -143,6 +144,6 @@ def split_concat(model: Any, keras_mod: Any, channel_axis: int) -> tuple[Any | N
             t = keras_mod.layers.Permute((2, 1), name=walk.name(f"{name}_{role}_transposed"))(t)
         groups.append(float32(t, keras_mod, walk.name(f"{name}_{role}_float32")))
     new = keras_mod.Model(model.inputs, groups, name=f"{model.name}_split")
-    return new, {"applied": True, "layer": name, "parts": [4, channels - 4], "levels": walk.levels,
+    return new, {"applied": True, "layer": name, "parts": [box, channels - box], "levels": walk.levels,
                  "reason": "boxes and scores are separate int8 outputs with their own scales"
                            + (f" (split in each of {walk.levels} levels)" if walk.levels > 1 else "")}
