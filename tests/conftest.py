@@ -87,7 +87,7 @@ def yolo_variants(cache: Path, yolo_model: Path) -> dict[str, Path]:
     from mobilekit.example import train
 
     out = {}
-    for variant in ("transposed", "decoded", "dfl"):
+    for variant in ("transposed", "decoded", "dfl", "grid_decoded", "grid_yolox", "grid_anchors"):
         path = cache / f"yolo_{variant}.keras"
         if not path.exists():
             m = keras.saving.load_model(yolo_model, compile=False)
@@ -100,7 +100,8 @@ def yolo_variants(cache: Path, yolo_model: Path) -> dict[str, Path]:
 def detector_models(yolo_model: Path, yolo_variants: dict[str, Path], ssd_model: Path) -> dict[str, Path]:
     """The fixture detector of each head format."""
     return {"yolo": yolo_model, "yolo_transposed": yolo_variants["transposed"], "ssd": ssd_model,
-            "decoded": yolo_variants["decoded"], "dfl": yolo_variants["dfl"]}
+            "decoded": yolo_variants["decoded"], "dfl": yolo_variants["dfl"],
+            **{k: v for k, v in yolo_variants.items() if k.startswith("grid_")}}
 
 
 @pytest.fixture(scope="session")

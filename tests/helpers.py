@@ -41,7 +41,17 @@ def write_config(folder: Path, data: dict[str, Any]) -> Path:
 # what the config must say for the fixture models whose head cannot be read from the outputs alone
 #: The DFL fixture: the YOLO fixture's boxes as YOLOv8's raw bins (one level, stride 8) and class logits.
 DFL = {"head": "dfl", "score_activation": "sigmoid", "params": {"strides": [8], "reg_max": 16}}
+#: The grid fixtures: [box, objectness, classes] with boxes decoded (probabilities), or raw as YOLOX and YOLOv5
+#: emit them (logits), one level at stride 8; the YOLOv5 one has one 48-pixel anchor per cell.
+GRID = {
+    "grid_decoded": {"head": "grid", "params": {"box": "decoded", "objectness": "first"}},
+    "grid_yolox": {"head": "grid", "score_activation": "sigmoid",
+                   "params": {"box": "yolox", "objectness": "first", "strides": [8]}},
+    "grid_anchors": {"head": "grid", "score_activation": "sigmoid",
+                     "params": {"box": "anchors", "objectness": "first", "strides": [8], "anchors": [[[48, 48]]]}},
+}
 HEAD_SETTINGS: dict[str, dict[str, Any]] = {
+    **{k: {**v, "score_threshold": 0.2, "max_detections": 20} for k, v in GRID.items()},
     "dfl": {**DFL, "score_threshold": 0.2, "max_detections": 20},
     "decoded": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized", "score_threshold": 0.2,
                 "max_detections": 20},
@@ -110,7 +120,12 @@ def detector_contract(fmt: str, box_format: str = "cxcywh", units: str = "pixels
     if fmt == "dfl":  # stride 16 on 96x64: 6 x 4 = 24 cells, one candidate each
         head.params, head.box_format, head.box_units = {"strides": [16], "reg_max": 16}, "xyxy", "pixels"
         box = 64
-    outputs = [OutputSpec("boxes", [1, N, box], "boxes"), OutputSpec("scores", [1, N, C], "scores")]
+    extra = 0
+    if fmt == "grid":  # [box | objectness, classes]: boxes as the conventions say, objectness first
+        head.params = {"box": "decoded", "objectness": "first", "strides": [16], "anchors": [],
+                       "order": "anchor_first", "objectness_channels": 1}
+        extra = 1
+    outputs = [OutputSpec("boxes", [1, N, box], "boxes"), OutputSpec("scores", [1, N, C + extra], "scores")]
     return Contract("t", "detection", inp, outputs, head, ["a", "b", "c"], NmsSpec(0.25, 0.45, 10, False))
 
 
@@ -129,6 +144,7 @@ SDK_HEADS: dict[str, dict[str, Any]] = {
     "decoded": {"detection": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized",
                               "score_threshold": 0.01, "max_detections": 20}},
     "dfl": {"detection": {**DFL, "score_threshold": 0.01, "max_detections": 20}},
+    **{k: {"detection": {**v, "score_threshold": 0.01, "max_detections": 20}} for k, v in GRID.items()},
 }
 
 

@@ -41,19 +41,22 @@ def check_bundle(out: Path) -> dict:
     return manifest
 
 
-@pytest.mark.parametrize("head", ["yolo", "yolo_transposed", "decoded", "ssd", "dfl"])
+@pytest.mark.parametrize("head", ["yolo", "yolo_transposed", "decoded", "ssd", "dfl", "grid_decoded", "grid_yolox",
+                                  "grid_anchors"])
 def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variants, ssd_model, shapes_dataset,
                                         cache):
     labels = cache / "labels.txt"
-    model = {"yolo": yolo_model, "yolo_transposed": yolo_variants["transposed"],
-             "decoded": yolo_variants["decoded"], "ssd": ssd_model, "dfl": yolo_variants["dfl"]}[head]
+    # yolo_variants: decoded, dfl and the grid forms, re-headed from the trained YOLO fixture
+    fixtures = {"yolo": yolo_model, "yolo_transposed": yolo_variants["transposed"], "ssd": ssd_model}
+    model = {**fixtures, **yolo_variants}[head]
     extra = {"detection": HEAD_SETTINGS[head]} if head in HEAD_SETTINGS else {}
     out = tmp_path / "bundle"
     code, text = build(tmp_path, detector_config(model, shapes_dataset, labels, head, **extra), out)
     assert code == 0, text
     manifest = check_bundle(out)
     contract = Contract.load(out / "contract.json")
-    assert contract.head.format == head and contract.labels == ["circle", "square", "triangle"]
+    assert contract.head.format == head.removesuffix("_decoded").removesuffix("_yolox").removesuffix("_anchors")
+    assert contract.labels == ["circle", "square", "triangle"]
     int8 = contract.artifacts["tflite-int8"]
     roles = {b.role: b for b in int8.outputs}
     assert set(roles) == {"boxes", "scores"}
@@ -61,6 +64,8 @@ def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variant
     if head in ("yolo", "yolo_transposed"):
         assert manifest["split"]["applied"]
         assert roles["scores"].scale < 0.01 < roles["boxes"].scale
+    if head.startswith("grid"):  # one raw output: 4 box channels, and objectness with the 3 classes
+        assert manifest["split"]["applied"] and manifest["split"]["parts"] == [4, 4]
     if head == "dfl":  # one raw output, split into 64 bins and 3 class logits, each with its own scale
         assert manifest["split"]["applied"] and manifest["split"]["parts"] == [64, 3]
         assert roles["boxes"].shape == [1, 144, 64] and roles["scores"].shape == [1, 144, 3]

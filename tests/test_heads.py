@@ -26,6 +26,8 @@ def _boxes(rng: np.random.Generator, fmt: str = "", contract: Contract | None = 
 
 def _raw(fmt: str, contract: Contract, boxes: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
     enc = get_head(fmt).encode(boxes, np.arange(N), contract)
+    if fmt == "grid":  # objectness first, certain (sigmoid(40) == 1 in float64): the scores are the classes'
+        scores = np.concatenate([np.full((len(scores), 1), 40.0), scores], 1)
     if fmt == "yolo_transposed":
         return {"boxes": enc.T[None], "scores": scores.T[None]}
     return {"boxes": enc[None], "scores": scores[None]}
@@ -57,7 +59,7 @@ def test_tensorflow_decode_matches_the_numpy_reference(fmt):
 
 
 def test_every_head_declares_where_its_channels_are():
-    assert {n: get_head(n).channel_axis for n in DETECTORS} == {"decoded": 2, "ssd": 2, "yolo": 2, "dfl": 2,
+    assert {n: get_head(n).channel_axis for n in DETECTORS} == {"decoded": 2, "ssd": 2, "yolo": 2, "dfl": 2, "grid": 2,
                                                                 "yolo_transposed": 1}
 
 
@@ -121,3 +123,35 @@ def test_dfl_settings_and_candidate_count_are_checked_in_one_line(tmp_path):
         DflHead().check(contract)
     roles, _ = DflHead().bind({"raw": [1, 24, 67]}, {})
     assert roles == {"predictions": "raw"}
+
+
+@pytest.mark.parametrize("box", ["yolox", "anchors"])
+@pytest.mark.parametrize("order", ["anchor_first", "cell_first"])
+def test_raw_grid_boxes_round_trip_and_match_tensorflow(box, order):
+    """YOLOX and YOLOv5 raw boxes: encode then decode gives the boxes back (two anchors per cell, in either
+    candidate order), the TensorFlow decode agrees, and scores are objectness x class."""
+    import tensorflow as tf
+
+    contract = detector_contract("grid")
+    contract.head.params.update(box=box, order=order, strides=[32],  # 3 x 2 cells x 2 anchors = 12 candidates
+                                anchors=[[[20, 30], [50, 40]]] if box == "anchors" else [])
+    if box == "yolox":
+        contract.head.params["strides"] = [16]  # 6 x 4 cells, one candidate each
+    n = 12 if box == "anchors" else N
+    head = get_head("grid")
+    rng = np.random.default_rng(3)
+    cells = __import__("mobilekit.heads.grid", fromlist=["cells"]).cells(contract.head.params, contract.input)
+    assert len(cells) == n
+    centre = (cells[:, :2] + 0.5) * cells[:, 2:3] + rng.uniform(-4, 4, (n, 2))
+    size = rng.uniform(10, 60, (n, 2))
+    boxes = np.concatenate([centre - size / 2, centre + size / 2], 1)
+    obj, cls = rng.normal(size=(n, 1)), rng.normal(size=(n, C))
+    raw = {"boxes": head.encode(boxes, np.arange(n), contract)[None], "scores": np.concatenate([obj, cls], 1)[None]}
+    cand = head.candidates(raw, contract)
+    assert np.allclose(cand.boxes, boxes, atol=1e-6)
+    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    assert np.allclose(cand.scores, sig(obj) * sig(cls))
+    tf_boxes, tf_scores = head.decode_tf({k: tf.constant(v, tf.float32) for k, v in raw.items()}, contract)
+    cx, cy, w, h = np.asarray(tf_boxes, np.float64).T * np.array([[96], [64], [96], [64]])
+    assert np.allclose(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), boxes, atol=1e-3)
+    assert np.allclose(sig(np.asarray(tf_scores, np.float64)), sig(obj) * sig(cls), atol=1e-5)

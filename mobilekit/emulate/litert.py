@@ -13,6 +13,7 @@ import numpy as np
 
 from mobilekit.contract import ArtifactSpec, Contract
 from mobilekit.data.preprocess import dequantize, normalize, quantize_canvas, quantize_table
+from mobilekit.errors import ConversionError
 
 RESOLVERS = ("xnnpack", "reference")
 
@@ -27,6 +28,7 @@ class LiteRTRunner:
         self.interpreter.allocate_tensors()
         self.artifact = artifact
         self.contract = contract
+        self.resolver = resolver
         self._in = self.interpreter.get_input_details()[0]
         self._outs = self.interpreter.get_output_details()
         b = artifact.inputs[0]
@@ -42,9 +44,17 @@ class LiteRTRunner:
         return normalize(canvas, inp.scale, inp.offset, inp.color, inp.layout)
 
     def run_raw(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw output tensors (quantized if the model's outputs are), keyed by role."""
+        """Raw output tensors (quantized if the model's outputs are), keyed by role. A kernel that refuses its
+        inputs (an int8 divisor rounded to 0) means the model as converted cannot run on this kernel set."""
         self.interpreter.set_tensor(self._in["index"], tensor)
-        self.interpreter.invoke()
+        try:
+            self.interpreter.invoke()
+        except RuntimeError as e:
+            line = " ".join(str(e).split())[:240]
+            raise ConversionError(f"the {self.artifact.kind} model fails on LiteRT's {self.resolver} kernels: {line}",
+                                  fix="find the op in report/delegates.json; an int8 divide or log needs inputs "
+                                      "that stay away from 0 after quantization: move it out of the graph or "
+                                      "keep it in float") from None
         return {b.role: self.interpreter.get_tensor(self._outs[b.position]["index"]).copy()
                 for b in self.artifact.outputs}
 

@@ -56,7 +56,8 @@ class KernelCrash:
 
 
 #: LiteRT's own words when a kernel set lacks an op (or an op version): the one child error that is about kernels
-REFUSED = re.compile(r"Didn't find op for builtin opcode|Registration failed|is not supported by this interpreter")
+REFUSED = re.compile(r"Didn't find op for builtin opcode|Registration failed|is not supported by this interpreter|"
+                     r"Node number \d+ \(\w+\) failed to (invoke|prepare)")
 #: Seconds a child may take per image (reference kernels are slow, not this slow) before it counts as hung.
 SECONDS_PER_IMAGE = 120
 
@@ -91,9 +92,11 @@ def run_contained(model: bytes, kind: str, contract: Contract, kernels: str, can
     if code == 0:
         with np.load(work / "out.npz") as z:
             return [{r: z[f"{i}/{r}"] for r in contract.roles} for i in range(len(canvases))]
-    if code > 0 and REFUSED.search(last):  # the interpreter refused the model: an op its kernels lack
+    if code > 0 and REFUSED.search(last):  # the interpreter refused the model, or one of its kernels failed
         missing = re.search(r"builtin opcode '(\w+)' version '(\d+)'", last)
-        op = f"{missing.group(1)} version {missing.group(2)}" if missing else None
+        node = re.search(r"Node number (\d+) \((\w+)\) failed", last)
+        op = (f"{missing.group(1)} version {missing.group(2)}" if missing
+              else f"#{node.group(1)} {node.group(2)}" if node else None)
         return KernelCrash(kind, kernels, None, None, op, error=last)
     if code > 0 or code == -signal.SIGKILL:
         why = last or ("killed (often the OOM killer)" if code < 0 else f"exit status {code}")

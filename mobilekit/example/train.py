@@ -142,14 +142,45 @@ def _dfl_head(keras: Any, xy: Any, wh: Any, cls: Any) -> Any:
     return keras.layers.Concatenate(axis=-1, name="raw_head")([logits, class_logits])
 
 
+#: The anchor of the YOLOv5-style variant (one per cell, input pixels): (2 sigmoid)^2 * 48 covers the fixture's sizes
+GRID_ANCHOR = 48.0
+
+
+def _grid_head(keras: Any, xy: Any, wh: Any, cls: Any, box: str) -> Any:
+    """``[box, objectness, classes]`` from the trained head: objectness is the best class probability, the
+    classes stay (no division in the graph: an int8 divisor can round to 0). ``decoded``: cx, cy, w, h in pixels, all as
+    probabilities; ``yolox`` and ``anchors``: the raw channels of YOLOX and YOLOv5 for the same boxes, scores as
+    logits."""
+    ops = keras.ops
+    grid = SIZE // STRIDE
+    gy, gx = np.mgrid[0:grid, 0:grid]
+    cell = np.stack([gx, gy], -1).reshape(1, grid * grid, 2).astype("float32")
+    obj = ops.max(cls, axis=-1, keepdims=True)  # score = obj x class: the best class squared, its ranking kept
+    probs = cls
+    if box == "decoded":
+        return keras.layers.Concatenate(axis=-1, name="raw_head")([xy, wh, obj, probs])
+
+    def logit(p):
+        p = ops.clip(p, 1e-6, 1 - 1e-6)
+        return ops.subtract(ops.log(p), ops.log(ops.subtract(1.0, p)))
+
+    if box == "yolox":
+        raw = [ops.subtract(ops.divide(xy, float(STRIDE)), cell), ops.log(ops.divide(ops.maximum(wh, 1e-3), STRIDE))]
+    else:
+        raw = [logit(ops.divide(ops.add(ops.subtract(ops.divide(xy, float(STRIDE)), cell), 0.5), 2.0)),
+               logit(ops.divide(ops.sqrt(ops.divide(wh, GRID_ANCHOR)), 2.0))]
+    return keras.layers.Concatenate(axis=-1, name="raw_head")([*raw, logit(obj), logit(probs)])
+
+
 def yolo_variant(model: Any, variant: str) -> Any:
-    """Re-head a trained YOLO model: ``transposed`` ([1, 4+C, N]), ``decoded`` (xyxy normalized + scores) or
-    ``dfl`` (YOLOv8's raw DFL bins + class logits, one output)."""
+    """Re-head a trained YOLO model: ``transposed`` ([1, 4+C, N]), ``decoded`` (xyxy normalized + scores), ``dfl``
+    (YOLOv8's raw DFL bins + class logits, one output) or ``grid_decoded`` / ``grid_yolox`` / ``grid_anchors``
+    (``[box, objectness, classes]``, boxes decoded or raw as YOLOX and YOLOv5 emit them)."""
     import keras
 
     pred = model.get_layer("predictions")
     xy, wh, cls = pred.input
-    if variant == "dfl":
+    if variant == "dfl" or variant.startswith("grid_"):
         # rebuilt in a fresh session with the trained weights: the raw head's ops are auto-named ("multiply"), and
         # names counted afresh in this process would repeat the loaded model's
         weights, classes = model.get_weights(), int(cls.shape[-1])
@@ -157,7 +188,8 @@ def yolo_variant(model: Any, variant: str) -> Any:
         fresh = build_yolo(classes)
         fresh.set_weights(weights)
         xy, wh, cls = fresh.get_layer("predictions").input
-        return keras.Model(fresh.inputs, _dfl_head(keras, xy, wh, cls), name="shapes_dfl")
+        out = _dfl_head(keras, xy, wh, cls) if variant == "dfl" else _grid_head(keras, xy, wh, cls, variant[5:])
+        return keras.Model(fresh.inputs, out, name=f"shapes_{variant}")
     if variant == "transposed":
         out = keras.layers.Permute((2, 1), name="transpose")(
             keras.layers.Concatenate(axis=-1, name="joined")([xy, wh, cls]))

@@ -92,8 +92,8 @@ def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving
         raise
     # channels of the box role: 4, or 4 x reg_max DFL bins (a head with more says so)
     box = head.box_channels(cfg.detection) if hasattr(head, "box_channels") else 4
-    if "predictions" in roles:
-        num_classes = bound[roles["predictions"]][head.channel_axis] - box
+    if "predictions" in roles:  # less the box channels, and objectness where the head has it
+        num_classes = bound[roles["predictions"]][head.channel_axis] - box - getattr(head, "extra_score_channels", 0)
     if cfg.task == "detection" and cfg.detection.background_class:
         num_classes -= 1  # the leading background column is not a class
     positions: dict[str, int] = {}

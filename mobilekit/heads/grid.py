@@ -1,0 +1,220 @@
+"""Grid heads with objectness: YOLOX (anchor-free, raw), YOLOv5/v7/YOLOR (anchor grid, raw) and decoded boxes with
+an objectness channel; ``[1, N, 4 + 1 + C]`` or ``[1, N, 4 + C + 1]``, or boxes ``[1, N, 4]`` next to ``[1, N, 1 + C]``.
+
+Described by ``detection.params`` rather than by one format per model family:
+
+- ``box``: how the 4 box channels encode the box. ``decoded`` (``box_format`` / ``box_units`` as for any head),
+  ``yolox`` (centre ``(raw + cell) * stride``, size ``exp(raw) * stride``) or ``anchors`` (YOLOv5: centre
+  ``(2 * sigmoid(raw) - 0.5 + cell) * stride``, size ``(2 * sigmoid(raw))^2 * anchor``);
+- ``objectness``: where the objectness channel sits among the score channels, ``first`` or ``last``; the score of
+  a class is objectness x class probability (``score_activation`` applies to both);
+- ``strides`` (per level, output order) and, for ``anchors``, ``anchors``: per level a list of ``[w, h]`` in input
+  pixels; candidates run level by level, then anchor by anchor, then over the cells row-major (Ultralytics' export
+  order), or cell first with ``order: cell_first``.
+
+The single output is split before int8 like any ``[boxes | scores]`` output: the box channels get their own scale,
+objectness and classes share theirs (both probabilities or logits of the same range).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mobilekit.errors import ModelError
+from mobilekit.heads.base import Candidates, activate, register, to_xyxy
+
+if TYPE_CHECKING:
+    from mobilekit.config import DetectionSettings
+    from mobilekit.contract import Contract, HeadSpec, InputSpec
+    from mobilekit.heads.base import Fail
+
+BOXES = ("decoded", "yolox", "anchors")
+
+
+def cells(params: dict[str, Any], inp: InputSpec) -> np.ndarray:
+    """``[N, 5]`` per candidate: cell x, cell y, stride, anchor w, anchor h (0 without anchors), in head order."""
+    rows = []
+    for level, s in enumerate(params.get("strides") or []):
+        anchors = (params.get("anchors") or [[[0, 0]]] * (level + 1))[level]
+        gy, gx = np.mgrid[0:inp.height // s, 0:inp.width // s]
+        grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)
+        per = [np.concatenate([grid, np.full((len(grid), 1), s), np.tile(np.asarray(a, np.float64), (len(grid), 1))],
+                              1) for a in anchors]
+        if params.get("order", "anchor_first") == "anchor_first":
+            rows.extend(per)
+        else:  # cell by cell, the anchors of a cell together
+            rows.append(np.stack(per, 1).reshape(-1, 5))
+    return np.concatenate(rows) if rows else np.zeros((0, 5))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class GridHead:
+    name = "grid"
+    channel_axis = 2
+    rank = 5
+
+    def validate(self, det: DetectionSettings, fail: Fail) -> None:
+        p = det.params
+        unknown = set(p) - {"box", "objectness", "strides", "anchors", "order"}
+        if unknown:
+            fail(f"detection.params.{sorted(unknown)[0]}", "not a 'grid' head setting",
+                 "use box, objectness, strides, anchors, order")
+        if p.get("box", "decoded") not in BOXES:
+            fail("detection.params.box", f"must be one of {', '.join(BOXES)}",
+                 "decoded: boxes as the model outputs them; yolox: YOLOX raw; anchors: YOLOv5/v7 raw")
+        if p.get("objectness", "last") not in ("first", "last"):
+            fail("detection.params.objectness", "must be first or last (where objectness sits among the scores)",
+                 "YOLOv5 and YOLOX put it first: [box, obj, classes]")
+        if det.score_activation not in ("none", "sigmoid") or det.background_class:
+            fail("detection.score_activation", "a 'grid' head scores objectness x class with sigmoid or none",
+                 "use sigmoid for logits, none for probabilities; no background class")
+        if p.get("order", "anchor_first") not in ("anchor_first", "cell_first"):
+            fail("detection.params.order", "must be anchor_first or cell_first", "Ultralytics exports anchor_first")
+        strides = p.get("strides")
+        if p.get("box", "decoded") != "decoded" and (
+                not isinstance(strides, list) or not strides or not all(isinstance(s, int) and s > 0 for s in strides)):
+            fail("detection.params.strides", "raw grid boxes need the stride of each output level, in output order",
+                 "e.g. strides: [8, 16, 32]")
+        if p.get("box") == "anchors":
+            anchors = p.get("anchors")
+            if not isinstance(anchors, list) or len(anchors) != len(strides) or not all(
+                    isinstance(level, list) and level and all(isinstance(a, list) and len(a) == 2 for a in level)
+                    for level in anchors):
+                fail("detection.params.anchors", "needs one list of [w, h] anchors (input pixels) per stride",
+                     "e.g. YOLOv5s: [[[10, 13], [16, 30], [33, 23]], [[30, 61], [62, 45], [59, 119]], "
+                     "[[116, 90], [156, 198], [373, 326]]]")
+
+    def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
+        p = det.params
+        spec.params = {"box": p.get("box", "decoded"), "objectness": p.get("objectness", "last"),
+                       "strides": list(p.get("strides") or []), "anchors": p.get("anchors") or [],
+                       "order": p.get("order", "anchor_first"), "objectness_channels": 1}
+        if spec.params["box"] != "decoded":
+            spec.box_format, spec.box_units = "cxcywh", "pixels"
+
+    #: score channels that are not classes: objectness
+    extra_score_channels = 1
+
+    def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
+        """Roles and classes (the score channels less objectness)."""
+        if len(shapes) == 1:
+            name, shape = next(iter(shapes.items()))
+            if len(shape) != 3 or shape[2] < 6:
+                raise ModelError(f"output '{name}' has shape {shape}; a 'grid' head expects [1, N, 4 + 1 + C]",
+                                 fix="set detection.head to the model's format")
+            return {"predictions": name}, shape[2] - 5
+        from mobilekit.heads.base import bind_two
+
+        roles = bind_two(shapes, wanted, 2, self.name)
+        return roles, shapes[roles["scores"]][2] - 1
+
+    def check(self, contract: Contract) -> None:
+        p = contract.head.params
+        if p["box"] == "decoded":
+            return
+        n = len(cells(p, contract.input))
+        out = contract.outputs[0].shape[1]
+        if out != n:
+            raise ModelError(f"the model has {out} candidates, but strides {p['strides']}"
+                             f"{' with their anchors' if p['anchors'] else ''} at {contract.input.width}x"
+                             f"{contract.input.height} give {n}",
+                             fix="list detection.params.strides (and anchors) in the order of the model's levels")
+
+    def _split(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        if "predictions" in outputs:
+            p = outputs["predictions"][0]
+            return p[:, :4], p[:, 4:]
+        return outputs["boxes"][0], outputs["scores"][0]
+
+    def scores(self, raw: np.ndarray, head: HeadSpec) -> np.ndarray:
+        """Objectness x class probability, ``[N, C]``."""
+        p = activate(raw, head.score_activation)
+        obj, cls = (p[:, :1], p[:, 1:]) if head.params["objectness"] == "first" else (p[:, -1:], p[:, :-1])
+        return obj * cls
+
+    def boxes(self, raw: np.ndarray, contract: Contract) -> np.ndarray:
+        head = contract.head
+        mode = head.params["box"]
+        if mode == "decoded":
+            return to_xyxy(raw, head.box_format, head.box_units, contract.input)
+        c = cells(head.params, contract.input)
+        r = raw.astype(np.float64)
+        if mode == "yolox":
+            cx, cy = (r[:, 0] + c[:, 0]) * c[:, 2], (r[:, 1] + c[:, 1]) * c[:, 2]
+            w, h = np.exp(r[:, 2]) * c[:, 2], np.exp(r[:, 3]) * c[:, 2]
+        else:
+            s = _sigmoid(r)
+            cx, cy = (2 * s[:, 0] - 0.5 + c[:, 0]) * c[:, 2], (2 * s[:, 1] - 0.5 + c[:, 1]) * c[:, 2]
+            w, h = (2 * s[:, 2]) ** 2 * c[:, 3], (2 * s[:, 3]) ** 2 * c[:, 4]
+        return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+
+    def candidates(self, outputs: dict[str, np.ndarray], contract: Contract) -> Candidates:
+        box, score = self._split(outputs)
+        return Candidates(self.boxes(box, contract), self.scores(np.asarray(score), contract.head))
+
+    def encode(self, boxes: np.ndarray, index: np.ndarray, contract: Contract) -> np.ndarray:
+        """xyxy pixels → the raw box channels of candidates ``index`` (the inverse of ``boxes``)."""
+        from mobilekit.heads.base import from_xyxy
+
+        head = contract.head
+        mode = head.params["box"]
+        if mode == "decoded":
+            return from_xyxy(boxes, head.box_format, head.box_units, contract.input)
+        c = cells(head.params, contract.input)[index]
+        b = np.asarray(boxes, np.float64)
+        cx, cy, w, h = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        if mode == "yolox":
+            return np.stack([cx / c[:, 2] - c[:, 0], cy / c[:, 2] - c[:, 1], np.log(w / c[:, 2]),
+                             np.log(h / c[:, 2])], 1)
+
+        def logit(p: np.ndarray) -> np.ndarray:
+            p = np.clip(p, 1e-9, 1 - 1e-9)
+            return np.log(p / (1 - p))
+
+        return np.stack([logit((cx / c[:, 2] - c[:, 0] + 0.5) / 2), logit((cy / c[:, 2] - c[:, 1] + 0.5) / 2),
+                         logit(np.sqrt(w / c[:, 3]) / 2), logit(np.sqrt(h / c[:, 4]) / 2)], 1)
+
+    def decode_tf(self, outs: dict[str, Any], contract: Contract) -> tuple[Any, Any]:
+        """Normalized cxcywh boxes and, as the shared post-processing expects raw class scores, logits of
+        objectness x class probability (so the shared activation gives the product back)."""
+        import tensorflow as tf
+
+        head, inp = contract.head, contract.input
+        if "predictions" in outs:
+            p = outs["predictions"][0]
+            raw, score = p[:, :4], p[:, 4:]
+        else:
+            raw, score = outs["boxes"][0], outs["scores"][0]
+        mode = head.params["box"]
+        size = tf.constant([inp.width, inp.height, inp.width, inp.height], tf.float32)
+        if mode == "decoded":
+            from mobilekit.heads.base import BoxHead
+
+            boxes, _ = BoxHead().decode_tf({"boxes": raw[None], "scores": score[None]}, contract)
+        else:
+            c = tf.constant(cells(head.params, inp).astype(np.float32))
+            if mode == "yolox":
+                xy = (raw[:, :2] + c[:, :2]) * c[:, 2:3]
+                wh = tf.exp(raw[:, 2:]) * c[:, 2:3]
+            else:
+                s = tf.sigmoid(raw)
+                xy = (2 * s[:, :2] - 0.5 + c[:, :2]) * c[:, 2:3]
+                wh = (2 * s[:, 2:]) ** 2 * c[:, 3:5]
+            boxes = tf.concat([xy, wh], 1) / size
+        return boxes, self.scores_tf(score, head)
+
+    def scores_tf(self, raw: Any, head: HeadSpec) -> Any:
+        import tensorflow as tf
+
+        p = tf.sigmoid(raw) if head.score_activation == "sigmoid" else raw
+        obj, cls = (p[:, :1], p[:, 1:]) if head.params["objectness"] == "first" else (p[:, -1:], p[:, :-1])
+        prod = tf.clip_by_value(obj * cls, 1e-7, 1 - 1e-7)
+        return tf.math.log(prod / (1 - prod)) if head.score_activation == "sigmoid" else prod
+
+
+register(GridHead())
