@@ -279,6 +279,47 @@ def inspect(model: Path, as_json: bool, imports: tuple[str, ...]) -> None:
 
 
 @main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--out", "out_file", type=click.Path(path_type=Path), default=Path("mobilekit.yaml"), show_default=True)
+@click.option("--images", type=click.Path(path_type=Path), default=None,
+              help="Representative images: each candidate decoding is run on them and ranked by plausibility.")
+@click.option("--force", is_flag=True, help="Overwrite an existing OUT.")
+@click.option("--json", "as_json", is_flag=True)
+@IMPORT_OPTION
+def init(model: Path, out_file: Path, images: Path | None, force: bool, as_json: bool,
+         imports: tuple[str, ...]) -> None:
+    """Write a commented mobilekit.yaml for MODEL: read what the model says, mark every guess."""
+    from mobilekit.errors import OutputError
+    from mobilekit.models.guess import guess
+    from mobilekit.models.loader import load_model
+    from mobilekit.models.plugins import import_modules
+
+    def go():
+        if out_file.exists() and not force:
+            raise OutputError("exists; init does not overwrite a config", path=out_file,
+                              fix="pass --force, or choose another --out")
+        import_modules(imports, Path.cwd(), "--import")
+        found = guess(model, load_model(model), images, list(imports))
+        out_file.write_text(found.text, encoding="utf-8")
+        return found
+
+    found = _run(go, as_json)
+    rows = [{"detection": c.detection, "why": c.why, "plausibility": c.plausibility} for c in found.candidates]
+    if as_json:
+        click.echo(json.dumps({"ok": True, "config": str(out_file), "task": found.facts["task"],
+                               "candidates": rows}, sort_keys=True, default=str))
+        return
+    if rows:
+        t = Table(title=f"How the outputs of {model.name} can be read (best first)")
+        for col in ("head", "why", "plausibility"):
+            t.add_column(col)
+        for c in found.candidates:
+            t.add_row(c.name, c.why, "" if c.plausibility is None else f"{c.plausibility:.2f}")
+        out.print(t)
+    out.print(Text(f"wrote {out_file}: check every line marked GUESS, then: mobilekit build {out_file}"))
+
+
+@main.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 def verify(bundle: Path, as_json: bool) -> None:

@@ -1,0 +1,303 @@
+"""``mobilekit init``: a commented config for a model mobilekit has never seen.
+
+Everything is read from the model where it can be: the input size, in-graph preprocessing (a leading
+``Rescaling``: the model takes 0..255 pixels), the task and the class count (output shapes), which head formats can
+bind the outputs, and the strides that make a raw head's candidate count. What cannot be read is guessed and
+marked as a guess, with the alternatives. With images, each candidate decoding is run on the float model and
+ranked by plausibility: the top-scoring boxes of a right decoding lie inside the image with a positive size, and
+its scores are probabilities of which few are high.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mobilekit.errors import ModelError
+from mobilekit.models.loader import LoadedModel
+
+#: Stride sets of the detector families mobilekit knows, tried in this order against a raw head's candidate count.
+STRIDE_SETS = [[8, 16, 32], [8, 16, 32, 64], [16, 32, 64], [4, 8, 16, 32], [8], [16], [32], [4]]
+#: YOLOv5's COCO anchors, the guess for a three-level anchor-grid head (input pixels, per level).
+YOLOV5_ANCHORS = [[[10, 13], [16, 30], [33, 23]], [[30, 61], [62, 45], [59, 119]], [[116, 90], [156, 198], [373, 326]]]
+
+
+@dataclass
+class Candidate:
+    """One way to read the outputs: the detection settings, why it fits, and (with images) how plausible it is."""
+
+    detection: dict[str, Any]
+    why: str
+    plausibility: float | None = None
+    guesses: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        box = self.detection.get("params", {}).get("box")
+        return self.detection["head"] + (f" ({box})" if box else "")
+
+
+def _cells(strides: list[int], h: int, w: int) -> int:
+    return sum((h // s) * (w // s) for s in strides)
+
+
+def _strides_for(n: int, h: int, w: int, per_cell: int = 1) -> list[int] | None:
+    return next((s for s in STRIDE_SETS if _cells(s, h, w) * per_cell == n), None)
+
+
+def candidates(shapes: dict[str, list[int]], h: int, w: int) -> list[Candidate]:
+    """Every head format that binds these outputs, with the parameters their shapes imply."""
+    from mobilekit.heads import HEADS
+
+    out: list[Candidate] = []
+    # two outputs: 'decoded' says it plainly (yolo and yolo_transposed also bind a pair, and would decode the same)
+    first = "decoded" if len(shapes) == 2 else ""
+    for name in sorted(HEADS, key=lambda n: (n != first, getattr(HEADS[n], "rank", 50))):
+        if name in ("classifier", "ssd"):  # ssd needs its anchor settings: not guessable from shapes
+            continue
+        try:
+            HEADS[name].bind(shapes, {})
+        except ModelError:
+            continue
+        out.extend(_with_params(name, shapes, h, w))
+    return out
+
+
+def _with_params(head: str, shapes: dict[str, list[int]], h: int, w: int) -> list[Candidate]:
+    n = next((s[1] for s in shapes.values() if len(s) == 3), 0)
+    if head == "dfl":
+        box = next((s[2] for s in shapes.values() if len(s) == 3 and s[2] % 4 == 0 and s[2] > 4), 64) \
+            if len(shapes) == 2 else 64
+        strides = _strides_for(n, h, w)
+        if strides is None:
+            return []
+        return [Candidate({"head": "dfl", "score_activation": "sigmoid",
+                           "params": {"strides": strides, "reg_max": box // 4}},
+                          f"{n} candidates = the cells of strides {strides}", guesses=["score_activation"])]
+    if head == "grid":
+        found = [Candidate({"head": "grid", "params": {"box": "decoded", "objectness": where}},
+                           f"4 decoded box channels, objectness {where}, classes", guesses=["params.objectness"])
+                 for where in ("first", "last")]
+        strides = _strides_for(n, h, w)
+        if strides:
+            found.append(Candidate({"head": "grid", "score_activation": "sigmoid",
+                                    "params": {"box": "yolox", "objectness": "first", "strides": strides}},
+                                   f"raw YOLOX: {n} candidates = the cells of strides {strides}",
+                                   guesses=["params.objectness"]))
+        if strides:  # one anchor per cell, of a size that cannot be read: 4 strides, marked as a guess
+            found.append(Candidate({"head": "grid", "score_activation": "sigmoid",
+                                    "params": {"box": "anchors", "objectness": "first", "strides": strides,
+                                               "anchors": [[[4 * s, 4 * s]] for s in strides]}},
+                                   f"raw anchor grid: one anchor on each cell of strides {strides}",
+                                   guesses=["params.anchors (sizes unknown: 4 strides)", "params.objectness"]))
+        strides3 = _strides_for(n, h, w, per_cell=3)
+        if strides3 == [8, 16, 32]:
+            found.append(Candidate({"head": "grid", "score_activation": "sigmoid",
+                                    "params": {"box": "anchors", "objectness": "first", "strides": strides3,
+                                               "anchors": YOLOV5_ANCHORS}},
+                                   f"raw YOLOv5: {n} candidates = 3 anchors on the cells of strides {strides3}",
+                                   guesses=["params.anchors (YOLOv5's COCO anchors)", "params.objectness"]))
+        return found
+    # boxes the model decodes itself: every box convention is a candidate, the images decide
+    return [Candidate({"head": head, "box_format": fmt, "box_units": units},
+                      f"outputs {list(shapes.values())} match a '{head}' head with {fmt} {units} boxes",
+                      guesses=["box_format", "box_units"])
+            for fmt, units in (("cxcywh", "pixels"), ("xyxy", "pixels"), ("xyxy", "normalized"),
+                               ("cxcywh", "normalized"), ("yxyx", "normalized"))]
+
+
+def _contract(cand: Candidate, h: int, w: int, classes: int) -> Any:
+    from mobilekit.config import parse_config
+    from mobilekit.contract import Contract, HeadSpec, InputSpec, NmsSpec
+    from mobilekit.heads import get_head
+
+    det = parse_config({"model": "m", "task": "detection", "detection": cand.detection,
+                        "calibration": {"images": "."}}, Path("x.yaml")).detection
+    inp = InputSpec("image", h, w, 3, "NHWC", "RGB", "letterbox", 114, [1.0] * 3, [0.0] * 3)
+    spec = HeadSpec(format=det.head, num_classes=classes, box_format=det.box_format, box_units=det.box_units,
+                    score_activation=det.score_activation)
+    get_head(det.head).complete(spec, det)
+    return Contract("guess", "detection", inp, [], spec, [], NmsSpec(0.25, 0.45, 100, False))
+
+
+def _agreement(b: np.ndarray) -> float:
+    """Share of boxes that overlap another (IoU > 0.3): a right decoding's top candidates cluster on the objects
+    (neighbouring cells see the same one); a wrong one scatters them, one per cell."""
+    x1, y1 = np.maximum(b[:, None, 0], b[None, :, 0]), np.maximum(b[:, None, 1], b[None, :, 1])
+    x2, y2 = np.minimum(b[:, None, 2], b[None, :, 2]), np.minimum(b[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    iou = inter / np.maximum(area[:, None] + area[None, :] - inter, 1e-9)
+    np.fill_diagonal(iou, 0)
+    return float(np.mean(iou.max(axis=1) > 0.3))
+
+
+def objectness(raw_scores: np.ndarray) -> str | None:
+    """``first`` or ``last`` when that score channel tracks the best of the others (Pearson r > 0.9 over every
+    candidate): objectness, not a class."""
+    s = raw_scores.reshape(-1, raw_scores.shape[-1]).astype(np.float64)
+    if s.shape[1] < 3:
+        return None
+    for where, ch, rest in (("first", s[:, 0], s[:, 1:]), ("last", s[:, -1], s[:, :-1])):
+        best = rest.max(axis=1)
+        if ch.std() > 0 and best.std() > 0 and np.corrcoef(ch, best)[0, 1] > 0.9:
+            return where
+    return None
+
+
+def plausibility(cand: Candidate, outputs: list[dict[str, np.ndarray]], h: int, w: int, classes: int) -> float:
+    """0..1: of each image's 20 highest-scoring candidates, the share whose box lies inside the image (10% margin)
+    with a positive size smaller than it, times the share that overlaps another, times the share of scores that
+    are probabilities; halved when objectness evidence and the head disagree."""
+    from mobilekit.heads import get_head
+
+    head = get_head(cand.detection["head"])
+    contract = _contract(cand, h, w, classes)
+    good, prob = [], []
+    for raw in outputs:
+        try:
+            c = head.candidates(raw, contract)
+        except (ModelError, ValueError, IndexError):
+            return 0.0
+        best = np.argsort(-c.scores.max(axis=1))[:20]
+        b = c.boxes[best]
+        bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        inside = (b[:, 0] > -0.1 * w) & (b[:, 1] > -0.1 * h) & (b[:, 2] < 1.1 * w) & (b[:, 3] < 1.1 * h)
+        good.append(np.mean(inside & (bw > 1) & (bh > 1) & (bw < 1.1 * w) & (bh < 1.1 * h)) * _agreement(b))
+        prob.append(np.mean((c.scores >= 0) & (c.scores <= 1)))
+    score = float(np.mean(good) * np.mean(prob))
+    raw = np.concatenate([o.get("scores", o.get("predictions"))[0] for o in outputs])
+    if "predictions" in outputs[0]:
+        raw = raw[:, 4:] if cand.detection["head"] != "dfl" else raw
+    evidence = objectness(raw)
+    is_grid = cand.detection["head"] == "grid"
+    if (evidence is None) == is_grid or (is_grid and evidence != cand.detection["params"]["objectness"]):
+        score *= 0.5
+    return score
+
+
+def rescaling(loaded: LoadedModel) -> dict[str, float] | None:
+    """The model's own input scaling: a ``Rescaling`` among its first layers means it takes 0..255 pixels."""
+    model = loaded.keras_model
+    if model is None:
+        return None
+    for layer in itertools.islice(model.layers, 6):
+        if type(layer).__name__ in ("Rescaling", "Normalization"):
+            return {"scale": 1.0, "offset": 0.0}
+    return None
+
+
+def _float_outputs(loaded: LoadedModel, x: np.ndarray) -> dict[str, np.ndarray]:
+    if loaded.keras_model is not None:
+        y = loaded.keras_model(x, training=False)
+        if not isinstance(y, dict):
+            y = dict(zip(loaded.output_shapes, y if isinstance(y, (list, tuple)) else [y], strict=True))
+    else:
+        import tensorflow as tf
+
+        y = loaded.signature(**{loaded.input_name: tf.constant(x)})
+    return {k: np.asarray(v) for k, v in y.items()}
+
+
+@dataclass
+class Guess:
+    """What ``init`` found: the config text, the ranked candidates (detectors) and the facts read."""
+
+    text: str
+    candidates: list[Candidate]
+    facts: dict[str, Any]
+
+
+def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: list[str]) -> Guess:
+    """The commented ``mobilekit.yaml`` for ``loaded``, ranked against ``images`` when given."""
+    from mobilekit.heads import get_head
+    from mobilekit.models.serving import _bound_shapes
+
+    shape = list(loaded.input_shape)
+    dynamic = shape[1] is None or shape[2] is None
+    h, w = (640, 640) if dynamic else (int(shape[1]), int(shape[2]))
+    shapes = _bound_shapes(loaded, [1, h, w, 3])
+    norm = rescaling(loaded)
+    facts: dict[str, Any] = {"input": [h, w], "dynamic": dynamic, "outputs": shapes, "normalization": norm}
+    ranked: list[Candidate] = []
+    if len(shapes) == 1 and len(next(iter(shapes.values()))) == 2:
+        facts["task"], facts["classes"] = "classification", next(iter(shapes.values()))[1]
+    else:
+        facts["task"] = "detection"
+        ranked = candidates(shapes, h, w)
+        if not ranked:
+            raise ModelError(f"no head format mobilekit knows binds outputs {shapes}", path=model_path,
+                             fix="see README 'detection.head'; an SSD head needs its anchors: write the config by hand")
+        if images is not None:
+            outs = _sample_outputs(loaded, images, h, w, norm)
+            for c in ranked:
+                roles, _ = get_head(c.detection["head"]).bind(shapes, {})
+                c.plausibility = plausibility(c, [{r: o[n] for r, n in roles.items()} for o in outs], h, w,
+                                              _classes(c, shapes))
+            ranked.sort(key=lambda c: -(c.plausibility or 0.0))
+        facts["classes"] = _classes(ranked[0], shapes)
+    return Guess(_yaml(model_path, facts, ranked, images, imports), ranked, facts)
+
+
+def _classes(cand: Candidate, shapes: dict[str, list[int]]) -> int:
+    from mobilekit.heads import get_head
+
+    _, classes = get_head(cand.detection["head"]).bind(shapes, {})
+    if classes < 0:  # one DFL output: the channels after the bins
+        classes = next(iter(shapes.values()))[2] - 4 * cand.detection["params"]["reg_max"]
+    return classes
+
+
+def _sample_outputs(loaded: LoadedModel, images: Path, h: int, w: int, norm: dict[str, float] | None) -> list[dict]:
+    from mobilekit.data.datasets import list_folder, load_image
+    from mobilekit.data.preprocess import letterbox, normalize
+
+    scale = (norm or {"scale": 1 / 255})["scale"]
+    outs = []
+    for rec in list_folder(images)[:8]:
+        canvas, _ = letterbox(load_image(rec.path), h, w, "letterbox", 114)
+        outs.append(_float_outputs(loaded, normalize(canvas, [scale] * 3, [0.0] * 3, "RGB", "NHWC")))
+    return outs
+
+
+def _yaml(model_path: Path, facts: dict[str, Any], ranked: list[Candidate], images: Path | None,
+          imports: list[str]) -> str:
+    """The config, every value either read from the model (said so) or marked ``# GUESS`` with alternatives."""
+    import yaml
+
+    def dump(d: dict) -> str:
+        return yaml.safe_dump(d, default_flow_style=True, sort_keys=False, width=10_000).strip()
+
+    h, w = facts["input"]
+    lines = [f"# written by mobilekit init for {model_path.name}: check every line marked GUESS",
+             f"model: {model_path}"]
+    if imports:
+        lines.append(f"imports: {dump(list(imports))}")
+    lines += [f"task: {facts['task']}  # read: outputs {dump(facts['outputs'])}",
+              f"# labels: labels.txt  # {facts['classes']} classes, one name per line (without it: class_0, ...)",
+              "input:"]
+    lines.append(f"  size: [{h}, {w}]  # GUESS: the model takes any size" if facts["dynamic"]
+                 else f"  # size {h}x{w}: read from the model")
+    if facts["normalization"]:
+        lines.append(f"  normalization: {dump(facts['normalization'])}  # read: the model rescales 0..255 itself")
+    else:
+        lines.append("  normalization: {scale: 0.00392156862745098, offset: 0.0}  # GUESS: pixels / 255; "
+                     "alternatives: {mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375]} (ImageNet)")
+    if facts["task"] == "detection":
+        best = ranked[0]
+        how = f"plausibility {best.plausibility:.2f}" if best.plausibility is not None else "first that binds"
+        lines.append(f"detection:  # {best.why}; {how}")
+        for key, value in best.detection.items():
+            guessed = [g for g in best.guesses if g.split(".")[0] == key]
+            note = f"  # GUESS: {', '.join(guessed)}" if guessed else ""
+            lines.append(f"  {key}: {dump(value) if isinstance(value, dict) else value}{note}")
+        for alt in ranked[1:6]:
+            score = f" (plausibility {alt.plausibility:.2f})" if alt.plausibility is not None else ""
+            lines.append(f"  # alternative{score}: {dump(alt.detection)}")
+    images_line = str(images) if images else "<folder of representative images>  # GUESS: set it"
+    lines += ["calibration:", f"  images: {images_line}", "  count: 200"]
+    return "\n".join(lines) + "\n"
