@@ -155,3 +155,18 @@ def test_raw_grid_boxes_round_trip_and_match_tensorflow(box, order):
     cx, cy, w, h = np.asarray(tf_boxes, np.float64).T * np.array([[96], [64], [96], [64]])
     assert np.allclose(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), boxes, atol=1e-3)
     assert np.allclose(sig(np.asarray(tf_scores, np.float64)), sig(obj) * sig(cls), atol=1e-5)
+
+
+def test_dfl_binds_yolov8_with_a_class_count_divisible_by_four_and_checks_reg_max():
+    """keras-cv's YOLOV8 with 80 classes: both outputs have a multiple of 4 channels; the 64 bins decide. A
+    reg_max that does not match the bins output is refused in one line."""
+    from mobilekit.errors import ModelError
+    from mobilekit.heads.dfl import DflHead
+
+    roles, classes = DflHead().bind({"box": [1, 2100, 64], "class": [1, 2100, 80]}, {})
+    assert roles == {"boxes": "box", "scores": "class"} and classes == 80
+    contract = detector_contract("dfl")
+    contract.head.params["reg_max"] = 8
+    with pytest.raises(ModelError, match=r"64 channels, not 4 x reg_max = 32") as err:
+        DflHead().check(contract)
+    assert "reg_max: 16" in err.value.fix

@@ -69,3 +69,21 @@ def test_init_refuses_to_overwrite_and_says_what_it_cannot_read(yolo_model, tmp_
     assert res.exit_code == 0, res.output
     text = out.read_text()
     assert "images: <folder of representative images>  # GUESS" in text and "plausibility" not in text
+
+
+def test_init_reads_a_channels_first_input_and_dict_outputs(shapes_dataset, tmp_path):
+    """A [1, 3, H, W] input is said as layout NCHW and fed so; outputs given as a dict (keys that are not the
+    output layers' names) are read in the model's output order."""
+    import keras
+
+    inp = keras.Input((3, 32, 32), name="image")
+    # channels-last inside (TensorFlow's CPU convolutions are NHWC only), a [1, 3, H, W] input outside
+    x = keras.layers.Conv2D(4, 3, strides=4, activation="relu")(keras.layers.Permute((2, 3, 1))(inp))
+    x = keras.layers.Flatten()(x)
+    boxes = keras.layers.Reshape((16, 4), name="box")(keras.layers.Dense(64, activation="sigmoid")(x))
+    scores = keras.layers.Reshape((16, 3), name="cls")(keras.layers.Dense(48, activation="sigmoid")(x))
+    keras.Model(inp, {"boxes": boxes, "scores": scores}).save(tmp_path / "nchw.keras")
+    obj = _init(tmp_path / "nchw.keras", shapes_dataset, tmp_path / "m.yaml")
+    text = (tmp_path / "m.yaml").read_text()
+    assert obj["task"] == "detection" and "layout: NCHW" in text and "# size 32x32" in text, text
+    assert obj["candidates"][0]["detection"]["head"] == "decoded"

@@ -80,7 +80,9 @@ class DflHead:
         if set(wanted) >= {"boxes", "scores"}:
             roles = {"boxes": wanted["boxes"], "scores": wanted["scores"]}
         else:
-            bins = [n for n, s in shapes.items() if len(s) == 3 and s[2] % 4 == 0 and s[2] > 4]
+            fit = [n for n, s in shapes.items() if len(s) == 3 and s[2] % 4 == 0 and s[2] > 4]
+            # 80 or 20 classes are multiples of 4 too: YOLOv8's 64 bins decide, else the one candidate
+            bins = [n for n in fit if shapes[n][2] == 64] or fit
             if len(shapes) != 2 or len(bins) != 1:
                 raise ModelError(f"cannot tell the DFL bins from the class scores among outputs {shapes}",
                                  fix="name them in detection.outputs: {boxes: <bins output>, scores: <classes>}")
@@ -99,6 +101,10 @@ class DflHead:
             raise ModelError(f"the model has {out} candidates, but strides {contract.head.params['strides']} at "
                              f"{contract.input.width}x{contract.input.height} give {n} cells",
                              fix="list detection.params.strides in the order of the model's levels")
+        bins = next((o.shape[2] for o in contract.outputs if o.role == "boxes"), None)
+        if bins is not None and bins != 4 * contract.head.params["reg_max"]:
+            raise ModelError(f"the boxes output has {bins} channels, not 4 x reg_max = "
+                             f"{4 * contract.head.params['reg_max']}", fix=f"set detection.params.reg_max: {bins // 4}")
 
     def _split(self, outputs: dict[str, np.ndarray], contract: Contract) -> tuple[np.ndarray, np.ndarray]:
         r4 = 4 * contract.head.params["reg_max"]

@@ -140,7 +140,7 @@ def objectness(raw_scores: np.ndarray) -> str | None:
     """``first`` or ``last`` when that score channel tracks the best of the others (Pearson r > 0.9 over every
     candidate): objectness, not a class."""
     s = raw_scores.reshape(-1, raw_scores.shape[-1]).astype(np.float64)
-    if s.shape[1] < 3:
+    if s.shape[1] < 4:  # objectness and at least 3 classes: with fewer, classes alone can correlate
         return None
     for where, ch, rest in (("first", s[:, 0], s[:, 1:]), ("last", s[:, -1], s[:, :-1])):
         best = rest.max(axis=1)
@@ -163,6 +163,8 @@ def plausibility(cand: Candidate, outputs: list[dict[str, np.ndarray]], h: int, 
             c = head.candidates(raw, contract)
         except (ModelError, ValueError, IndexError):
             return 0.0
+        if not len(c.scores):
+            return 0.0
         best = np.argsort(-c.scores.max(axis=1))[:20]
         b = c.boxes[best]
         bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
@@ -170,14 +172,21 @@ def plausibility(cand: Candidate, outputs: list[dict[str, np.ndarray]], h: int, 
         good.append(np.mean(inside & (bw > 1) & (bh > 1) & (bw < 1.1 * w) & (bh < 1.1 * h)) * _agreement(b))
         prob.append(np.mean((c.scores >= 0) & (c.scores <= 1)))
     score = float(np.mean(good) * np.mean(prob))
-    raw = np.concatenate([o.get("scores", o.get("predictions"))[0] for o in outputs])
-    if "predictions" in outputs[0]:
-        raw = raw[:, 4:] if cand.detection["head"] != "dfl" else raw
-    evidence = objectness(raw)
+    evidence = objectness(np.concatenate([_score_channels(cand, o) for o in outputs]))
     is_grid = cand.detection["head"] == "grid"
     if (evidence is None) == is_grid or (is_grid and evidence != cand.detection["params"]["objectness"]):
         score *= 0.5
     return score
+
+
+def _score_channels(cand: Candidate, raw: dict[str, np.ndarray]) -> np.ndarray:
+    """``[N, K]``: the channels after the box ones, candidates first, as this candidate reads the outputs."""
+    head = cand.detection["head"]
+    p = raw["scores"][0] if "scores" in raw else raw["predictions"][0]
+    p = p.T if head == "yolo_transposed" else p
+    if "predictions" in raw:
+        p = p[:, 4 * cand.detection["params"]["reg_max"]:] if head == "dfl" else p[:, 4:]
+    return p
 
 
 def rescaling(loaded: LoadedModel) -> dict[str, float] | None:
@@ -188,17 +197,21 @@ def rescaling(loaded: LoadedModel) -> dict[str, float] | None:
     for layer in itertools.islice(model.layers, 6):
         if type(layer).__name__ in ("Rescaling", "Normalization"):
             return {"scale": 1.0, "offset": 0.0}
+        if hasattr(layer, "layers"):  # a backbone nested as a model (keras-cv: include_rescaling=True)
+            inner = next((x for x in itertools.islice(layer.layers, 6)
+                          if type(x).__name__ in ("Rescaling", "Normalization")), None)
+            if inner is not None:
+                return {"scale": 1.0, "offset": 0.0}
     return None
 
 
 def _float_outputs(loaded: LoadedModel, x: np.ndarray) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
     if loaded.keras_model is not None:
         y = loaded.keras_model(x, training=False)
-        if not isinstance(y, dict):
-            y = dict(zip(loaded.output_shapes, y if isinstance(y, (list, tuple)) else [y], strict=True))
+        y = dict(zip(loaded.output_shapes, tf.nest.flatten(y), strict=True))
     else:
-        import tensorflow as tf
-
         y = loaded.signature(**{loaded.input_name: tf.constant(x)})
     return {k: np.asarray(v) for k, v in y.items()}
 
@@ -218,11 +231,14 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
     from mobilekit.models.serving import _bound_shapes
 
     shape = list(loaded.input_shape)
-    dynamic = shape[1] is None or shape[2] is None
-    h, w = (640, 640) if dynamic else (int(shape[1]), int(shape[2]))
-    shapes = _bound_shapes(loaded, [1, h, w, 3])
+    layout = "NCHW" if shape[1] == 3 and shape[3] != 3 else "NHWC"
+    hw = shape[2:4] if layout == "NCHW" else shape[1:3]
+    dynamic = hw[0] is None or hw[1] is None
+    h, w = (640, 640) if dynamic else (int(hw[0]), int(hw[1]))
+    shapes = _bound_shapes(loaded, [1, 3, h, w] if layout == "NCHW" else [1, h, w, 3])
     norm = rescaling(loaded)
-    facts: dict[str, Any] = {"input": [h, w], "dynamic": dynamic, "outputs": shapes, "normalization": norm}
+    facts: dict[str, Any] = {"input": [h, w], "dynamic": dynamic, "outputs": shapes, "normalization": norm,
+                             "layout": layout}
     ranked: list[Candidate] = []
     if len(shapes) == 1 and len(next(iter(shapes.values()))) == 2:
         facts["task"], facts["classes"] = "classification", next(iter(shapes.values()))[1]
@@ -233,11 +249,16 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
             raise ModelError(f"no head format mobilekit knows binds outputs {shapes}", path=model_path,
                              fix="see README 'detection.head'; an SSD head needs its anchors: write the config by hand")
         if images is not None:
-            outs = _sample_outputs(loaded, images, h, w, norm)
+            outs = _sample_outputs(loaded, images, h, w, norm, layout)
             for c in ranked:
                 roles, _ = get_head(c.detection["head"]).bind(shapes, {})
-                c.plausibility = plausibility(c, [{r: o[n] for r, n in roles.items()} for o in outs], h, w,
-                                              _classes(c, shapes))
+                raw = [{r: o[n] for r, n in roles.items()} for o in outs]
+                if "score_activation" in c.detection:  # scores already in [0, 1] are probabilities: no sigmoid
+                    s = np.concatenate([_score_channels(c, r) for r in raw])
+                    if s.size and np.all((s >= 0) & (s <= 1)):
+                        c.detection["score_activation"] = "none"
+                    c.guesses = [g for g in c.guesses if g != "score_activation"]
+                c.plausibility = plausibility(c, raw, h, w, _classes(c, shapes))
             ranked.sort(key=lambda c: -(c.plausibility or 0.0))
         facts["classes"] = _classes(ranked[0], shapes)
     return Guess(_yaml(model_path, facts, ranked, images, imports), ranked, facts)
@@ -252,7 +273,8 @@ def _classes(cand: Candidate, shapes: dict[str, list[int]]) -> int:
     return classes
 
 
-def _sample_outputs(loaded: LoadedModel, images: Path, h: int, w: int, norm: dict[str, float] | None) -> list[dict]:
+def _sample_outputs(loaded: LoadedModel, images: Path, h: int, w: int, norm: dict[str, float] | None,
+                    layout: str) -> list[dict]:
     from mobilekit.data.datasets import list_folder, load_image
     from mobilekit.data.preprocess import letterbox, normalize
 
@@ -260,7 +282,7 @@ def _sample_outputs(loaded: LoadedModel, images: Path, h: int, w: int, norm: dic
     outs = []
     for rec in list_folder(images)[:8]:
         canvas, _ = letterbox(load_image(rec.path), h, w, "letterbox", 114)
-        outs.append(_float_outputs(loaded, normalize(canvas, [scale] * 3, [0.0] * 3, "RGB", "NHWC")))
+        outs.append(_float_outputs(loaded, normalize(canvas, [scale] * 3, [0.0] * 3, "RGB", layout)))
     return outs
 
 
@@ -269,12 +291,13 @@ def _yaml(model_path: Path, facts: dict[str, Any], ranked: list[Candidate], imag
     """The config, every value either read from the model (said so) or marked ``# GUESS`` with alternatives."""
     import yaml
 
-    def dump(d: dict) -> str:
-        return yaml.safe_dump(d, default_flow_style=True, sort_keys=False, width=10_000).strip()
+    def dump(d: Any) -> str:
+        text = yaml.safe_dump(d, default_flow_style=True, sort_keys=False, width=10_000).strip()
+        return text.removesuffix("\n...").removesuffix("...").strip()  # a plain scalar ends its document
 
     h, w = facts["input"]
     lines = [f"# written by mobilekit init for {model_path.name}: check every line marked GUESS",
-             f"model: {model_path}"]
+             f"model: {dump(str(model_path.resolve()))}"]
     if imports:
         lines.append(f"imports: {dump(list(imports))}")
     lines += [f"task: {facts['task']}  # read: outputs {dump(facts['outputs'])}",
@@ -282,6 +305,8 @@ def _yaml(model_path: Path, facts: dict[str, Any], ranked: list[Candidate], imag
               "input:"]
     lines.append(f"  size: [{h}, {w}]  # GUESS: the model takes any size" if facts["dynamic"]
                  else f"  # size {h}x{w}: read from the model")
+    if facts["layout"] == "NCHW":
+        lines.append("  layout: NCHW  # read: the input is [1, 3, H, W]")
     if facts["normalization"]:
         lines.append(f"  normalization: {dump(facts['normalization'])}  # read: the model rescales 0..255 itself")
     else:
@@ -298,6 +323,6 @@ def _yaml(model_path: Path, facts: dict[str, Any], ranked: list[Candidate], imag
         for alt in ranked[1:6]:
             score = f" (plausibility {alt.plausibility:.2f})" if alt.plausibility is not None else ""
             lines.append(f"  # alternative{score}: {dump(alt.detection)}")
-    images_line = str(images) if images else "<folder of representative images>  # GUESS: set it"
+    images_line = dump(str(images.resolve())) if images else "<folder of representative images>  # GUESS: set it"
     lines += ["calibration:", f"  images: {images_line}", "  count: 200"]
     return "\n".join(lines) + "\n"

@@ -69,8 +69,8 @@ def _bound_shapes(loaded: LoadedModel, shape: list[int]) -> dict[str, list[int]]
     x = tf.zeros(shape, tf.float32)
     if loaded.keras_model is not None:
         y = loaded.keras_model(x, training=False)
-        if not isinstance(y, dict):
-            y = dict(zip(loaded.output_shapes, y if isinstance(y, (list, tuple)) else [y], strict=True))
+        # a dict's keys need not be the output layers' names: its flattened order is the outputs' order
+        y = dict(zip(loaded.output_shapes, tf.nest.flatten(y), strict=True))
     else:
         y = loaded.signature(**{loaded.input_name: x})
     return {name: [1, *[int(d) for d in y[name].shape[1:]]] for name in loaded.output_shapes}
