@@ -76,6 +76,22 @@ def _bound_shapes(loaded: LoadedModel, shape: list[int]) -> dict[str, list[int]]
     return {name: [1, *[int(d) for d in y[name].shape[1:]]] for name in loaded.output_shapes}
 
 
+def _bind(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int]) -> tuple[dict[str, str], int, int]:
+    """Roles → output names, the class count, and the channels of the box role (4, or 4 x reg_max DFL bins)."""
+    bound = _bound_shapes(loaded, shape)
+    try:
+        roles, num_classes = head.bind(bound, cfg.detection.outputs)
+    except ModelError as e:
+        e.path = e.path or str(loaded.path)
+        raise
+    box = head.box_channels(cfg.detection) if hasattr(head, "box_channels") else 4
+    if "predictions" in roles:  # less the box channels, and objectness where the head has it
+        num_classes = bound[roles["predictions"]][head.channel_axis] - box - getattr(head, "extra_score_channels", 0)
+    if cfg.task == "detection" and cfg.detection.background_class:
+        num_classes -= 1  # the leading background column is not a class
+    return roles, num_classes, box
+
+
 def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving:
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -84,18 +100,7 @@ def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving
     shape = _input_shape(loaded, cfg)
     keras_model = loaded.keras_model
     split: dict[str, Any] = {}
-    bound = _bound_shapes(loaded, shape)
-    try:
-        roles, num_classes = head.bind(bound, cfg.detection.outputs)
-    except ModelError as e:
-        e.path = e.path or str(loaded.path)
-        raise
-    # channels of the box role: 4, or 4 x reg_max DFL bins (a head with more says so)
-    box = head.box_channels(cfg.detection) if hasattr(head, "box_channels") else 4
-    if "predictions" in roles:  # less the box channels, and objectness where the head has it
-        num_classes = bound[roles["predictions"]][head.channel_axis] - box - getattr(head, "extra_score_channels", 0)
-    if cfg.task == "detection" and cfg.detection.background_class:
-        num_classes -= 1  # the leading background column is not a class
+    roles, num_classes, box = _bind(head, loaded, cfg, shape)
     positions: dict[str, int] = {}
     if "predictions" in roles:
         if keras_model is not None:
