@@ -70,8 +70,8 @@ def candidates(shapes: dict[str, list[int]], h: int, w: int) -> list[Candidate]:
 def _with_params(head: str, shapes: dict[str, list[int]], h: int, w: int) -> list[Candidate]:
     n = next((s[1] for s in shapes.values() if len(s) == 3), 0)
     if head == "dfl":
-        box = next((s[2] for s in shapes.values() if len(s) == 3 and s[2] % 4 == 0 and s[2] > 4), 64) \
-            if len(shapes) == 2 else 64
+        fit = [s[2] for s in shapes.values() if len(s) == 3 and s[2] % 4 == 0 and s[2] > 4]
+        box = 64 if 64 in fit or len(shapes) != 2 or not fit else fit[0]  # as DflHead.bind: YOLOv8's 64 decide
         strides = _strides_for(n, h, w)
         if strides is None:
             return []
