@@ -109,32 +109,33 @@ def conv(a):
     return NHWC(np.concatenate(outs, axis=3))
 
 
-def _pool(a, kind: str):
+def pool_nchw(x, a, kind: str):
+    """MIL max_pool / avg_pool on NCHW (2-D), on TensorFlow tensors or arrays (shared by both emulator paths):
+    explicit padding as the op's pad_type says (-inf for max), then a VALID pool; averages divide by the window,
+    or by its unpadded part with ``exclude_padding_from_average``."""
     import tensorflow as tf
 
-    x = f32(a["x"])
-    if x.ndim != 4:
-        raise EmulatorError(f"{kind} of rank {x.ndim} is not supported by the emulator (2-D only)")
+    if len(x.shape) != 4:
+        raise EmulatorError(f"{kind} of rank {len(x.shape)} is not supported by the emulator (2-D only)")
     k = _ints(a["kernel_sizes"], 2, 1)
     s = _ints(a.get("strides"), 2, 1)
-    p = pads(a, list(x.shape[2:]), k, s, [1, 1], bool(a.get("ceil_mode") or False))
-    xh = np.transpose(x, (0, 2, 3, 1))
-    widths = [(0, 0), p[0], p[1], (0, 0)]
+    p = pads(a, [int(d) for d in x.shape[2:]], k, s, [1, 1], bool(a.get("ceil_mode") or False))
+    xh = tf.transpose(tf.cast(x, tf.float32), (0, 2, 3, 1))
+    widths = [[0, 0], list(p[0]), list(p[1]), [0, 0]]
     if kind == "max_pool":
-        y = tf.nn.max_pool2d(np.pad(xh, widths, constant_values=-np.inf), k, s, "VALID").numpy()
+        y = tf.nn.max_pool2d(tf.pad(xh, widths, constant_values=-np.inf), k, s, "VALID")
     else:
-        total = tf.nn.avg_pool2d(np.pad(xh, widths), k, s, "VALID").numpy() * (k[0] * k[1])
+        total = tf.nn.avg_pool2d(tf.pad(xh, widths), k, s, "VALID") * (k[0] * k[1])
         if a.get("exclude_padding_from_average"):
-            ones = np.pad(np.ones_like(xh[..., :1]), widths)
-            count = tf.nn.avg_pool2d(ones, k, s, "VALID").numpy() * (k[0] * k[1])
+            count = tf.nn.avg_pool2d(tf.pad(tf.ones_like(xh[..., :1]), widths), k, s, "VALID") * (k[0] * k[1])
         else:
             count = float(k[0] * k[1])
         y = total / count
-    return np.transpose(y, (0, 3, 1, 2))
+    return tf.transpose(y, (0, 3, 1, 2))
 
 
-op("max_pool")(lambda a: _pool(a, "max_pool"))
-op("avg_pool")(lambda a: _pool(a, "avg_pool"))
+op("max_pool")(lambda a: pool_nchw(f32(a["x"]), a, "max_pool").numpy())
+op("avg_pool")(lambda a: pool_nchw(f32(a["x"]), a, "avg_pool").numpy())
 
 
 @op("matmul")

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from mobilekit.emulate.coreml.graph import tf_op
-from mobilekit.emulate.coreml.ops_nn import _ints, pads
+from mobilekit.emulate.coreml.ops_nn import pool_nchw
 
 
 def _tf():
@@ -120,29 +120,5 @@ def _gelu(a):
     return 0.5 * x * (1 + tf.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
 
 
-def _pool(a, kind: str):
-    """MIL max_pool / avg_pool on NCHW (2-D): explicit padding as the op's pad_type says, then a VALID pool."""
-    tf = _tf()
-    x = a["x"]
-    if len(x.shape) != 4:
-        raise NotImplementedError(f"{kind} of rank {len(x.shape)}")  # the reference path says what it supports
-    k = _ints(a["kernel_sizes"], 2, 1)
-    s = _ints(a.get("strides"), 2, 1)
-    p = pads(a, [int(d) for d in x.shape[2:]], k, s, [1, 1], bool(a.get("ceil_mode") or False))
-    xh = tf.transpose(x, (0, 2, 3, 1))
-    widths = [[0, 0], list(p[0]), list(p[1]), [0, 0]]
-    if kind == "max_pool":
-        y = tf.nn.max_pool2d(tf.pad(xh, widths, constant_values=-np.inf), k, s, "VALID")
-    else:
-        total = tf.nn.avg_pool2d(tf.pad(xh, widths), k, s, "VALID") * (k[0] * k[1])
-        if a.get("exclude_padding_from_average"):
-            ones = tf.pad(tf.ones_like(xh[..., :1]), widths)
-            count = tf.nn.avg_pool2d(ones, k, s, "VALID") * (k[0] * k[1])
-        else:
-            count = float(k[0] * k[1])
-        y = total / count
-    return tf.transpose(y, (0, 3, 1, 2))
-
-
-tf_op("max_pool")(lambda a: _pool(a, "max_pool"))
-tf_op("avg_pool")(lambda a: _pool(a, "avg_pool"))
+tf_op("max_pool")(lambda a: pool_nchw(a["x"], a, "max_pool"))
+tf_op("avg_pool")(lambda a: pool_nchw(a["x"], a, "avg_pool"))
