@@ -118,7 +118,9 @@ def _summary(result, as_json: bool) -> None:
     if m.get("compression"):
         out.print(_compression_table(m["compression"]["stages"]))
     split = m.get("split") or {}
-    if split:
+    if split.get("levels_joined"):
+        out.print("[green]levels:[/] " + split["levels_joined"]["reason"])
+    if "reason" in split:
         out.print(("[green]split:[/] " if split.get("applied") else "[yellow]not split:[/] ") + split["reason"])
 
 

@@ -191,6 +191,8 @@ def derive_contract(cfg: Config, input_shape: list[int], input_name: str, output
                     score_activation=det.score_activation, background_class=det.background_class, split=split)
     impl = get_head(det.head)
     impl.complete(head, det)
+    if hasattr(impl, "prepare"):  # a head whose anchors follow from the input size resolves them once, here
+        impl.prepare(head, inp)
     nms = NmsSpec(det.score_threshold, det.iou_threshold, det.max_detections, det.class_agnostic_nms)
     contract = Contract(cfg.model_name, cfg.task, inp, outputs, head, labels, nms)
     if hasattr(impl, "check"):  # a head whose candidates follow from the input size checks their count

@@ -290,11 +290,12 @@ def detectors() -> list[Entry]:
             for fn in (retinanet_fpn, yolov8_pan, yolox_head)]
 
 
-#: How keras-hub and keras-cv RetinaNets lay out anchors: levels P3-P7 of a 320 input, 3 scales x 3 ratios per
-#: cell. mobilekit's ``ssd`` head has one scale per level, so decoded boxes are approximate until the multi-level
-#: anchor head exists; the tensor parity (what int8 and Core ML do to the raw head) is exact.
-RETINA_ANCHORS = {"feature_maps": [[40, 40], [20, 20], [10, 10], [5, 5], [3, 3]], "min_scale": 0.1,
-                  "max_scale": 0.9, "aspect_ratios": [0.5, 1.0, 2.0] * 3, "delta_order": "xywh"}
+#: How keras-hub and keras-cv RetinaNets lay out their anchors (levels P3-P7, 3 scales x 3 ratios per cell), each
+#: convention as the library's own generator has it (tests/test_heads.py holds them to the libraries' tables).
+HUB_RETINA = {"strides": [8, 16, 32, 64, 128], "anchor_scale": 4, "octaves": 3, "aspect_ratios": [0.5, 1.0, 2.0],
+              "ratio": "h/w", "order": "ratio_first", "offset": 0, "rounding": "torchvision", "deltas": "xywh"}
+CV_RETINA = {"strides": [8, 16, 32, 64, 128], "sizes": [32, 64, 128, 256, 512], "octaves": 3,
+             "aspect_ratios": [0.5, 1.0, 2.0], "clip": True, "variances": [0.1, 0.1, 0.2, 0.2]}
 
 
 def _hub_retinanet() -> Any:
@@ -342,12 +343,10 @@ THIRD_PARTY: dict[str, tuple[Callable[[], Any], str, str, dict[str, Any], float]
     # the fix mobilekit's load error names
     "keras-hub RetinaNet R18": (_hub_retinanet, "keras_hub", "savedmodel",
                                 # the SavedModel names its outputs output_0/1: the 4-channel one is found alone
-                                {"head": "ssd", "score_activation": "sigmoid",
-                                 "anchors": {**RETINA_ANCHORS, "variances": [1.0, 1.0, 1.0, 1.0]}}, 1 / 255),
+                                {"head": "retinanet", "score_activation": "sigmoid", "params": HUB_RETINA}, 1 / 255),
     "keras-cv RetinaNet R18": (_cv_retinanet, "keras_cv", "keras",
-                               {"head": "ssd", "score_activation": "sigmoid",
-                                "outputs": {"boxes": "box", "scores": "classification"},
-                                "anchors": {**RETINA_ANCHORS, "variances": [0.1, 0.1, 0.2, 0.2]}}, 1.0),
+                               {"head": "retinanet", "score_activation": "sigmoid",
+                                "outputs": {"boxes": "box", "scores": "classification"}, "params": CV_RETINA}, 1.0),
     # YOLOV8's raw head: 64 DFL bins per anchor point and sigmoid class scores, strides 8/16/32
     "keras-cv YOLOV8 xs": (_cv_yolov8, "keras_cv", "keras",
                            {"head": "dfl", "score_activation": "none", "outputs": {"boxes": "box", "scores": "class"},

@@ -87,7 +87,8 @@ def yolo_variants(cache: Path, yolo_model: Path) -> dict[str, Path]:
     from mobilekit.example import train
 
     out = {}
-    for variant in ("transposed", "decoded", "dfl", "grid_decoded", "grid_yolox", "grid_anchors"):
+    for variant in ("transposed", "decoded", "dfl", "grid_decoded", "grid_yolox", "grid_anchors", "retinanet",
+                    "retinanet_levels"):
         path = cache / f"yolo_{variant}.keras"
         if not path.exists():
             m = keras.saving.load_model(yolo_model, compile=False)
@@ -101,7 +102,7 @@ def detector_models(yolo_model: Path, yolo_variants: dict[str, Path], ssd_model:
     """The fixture detector of each head format."""
     return {"yolo": yolo_model, "yolo_transposed": yolo_variants["transposed"], "ssd": ssd_model,
             "decoded": yolo_variants["decoded"], "dfl": yolo_variants["dfl"],
-            **{k: v for k, v in yolo_variants.items() if k.startswith("grid_")}}
+            **{k: v for k, v in yolo_variants.items() if k.startswith(("grid_", "retinanet"))}}
 
 
 @pytest.fixture(scope="session")

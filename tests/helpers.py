@@ -38,6 +38,13 @@ def write_config(folder: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+def train_constants(name: str) -> dict[str, Any]:
+    """A fixture head's settings as ``mobilekit.example.train`` builds it (one definition for both)."""
+    from mobilekit.example import train
+
+    return dict(getattr(train, name))
+
+
 # what the config must say for the fixture models whose head cannot be read from the outputs alone
 #: The DFL fixture: the YOLO fixture's boxes as YOLOv8's raw bins (one level, stride 8) and class logits.
 DFL = {"head": "dfl", "score_activation": "sigmoid", "params": {"strides": [8], "reg_max": 16}}
@@ -50,8 +57,15 @@ GRID = {
     "grid_anchors": {"head": "grid", "score_activation": "sigmoid",
                      "params": {"box": "anchors", "objectness": "first", "strides": [8], "anchors": [[[48, 48]]]}},
 }
+#: The multi-level anchor fixtures (strides 8/16/32, sigmoid class logits): keras-cv's conventions with two
+#: concatenated outputs, and torchvision's (keras-hub's) with one box and one class map per level.
+RETINA = {
+    "retinanet": {"head": "retinanet", "score_activation": "sigmoid", "params": train_constants("RETINA")},
+    "retinanet_levels": {"head": "retinanet", "score_activation": "sigmoid",
+                         "params": train_constants("RETINA_LEVELS")},
+}
 HEAD_SETTINGS: dict[str, dict[str, Any]] = {
-    **{k: {**v, "score_threshold": 0.2, "max_detections": 20} for k, v in GRID.items()},
+    **{k: {**v, "score_threshold": 0.2, "max_detections": 20} for k, v in {**GRID, **RETINA}.items()},
     "dfl": {**DFL, "score_threshold": 0.2, "max_detections": 20},
     "decoded": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized", "score_threshold": 0.2,
                 "max_detections": 20},
@@ -125,6 +139,12 @@ def detector_contract(fmt: str, box_format: str = "cxcywh", units: str = "pixels
         head.params = {"box": "decoded", "objectness": "first", "strides": [16], "anchors": [],
                        "order": "anchor_first", "objectness_channels": 1}
         extra = 1
+    if fmt == "retinanet":  # stride 32 on 96x64: 3 x 2 cells, 4 anchors each (2 scales x 2 ratios), clipped
+        from mobilekit.heads.retinanet import resolve
+
+        head.params = resolve({"strides": [32], "anchor_scale": 1, "octaves": 2, "aspect_ratios": [0.5, 2.0],
+                               "variances": [0.1, 0.1, 0.2, 0.2], "clip": True}, inp)
+        head.box_format = "cxcywh"
     outputs = [OutputSpec("boxes", [1, N, box], "boxes"), OutputSpec("scores", [1, N, C + extra], "scores")]
     return Contract("t", "detection", inp, outputs, head, ["a", "b", "c"], NmsSpec(0.25, 0.45, 10, False))
 
@@ -144,7 +164,7 @@ SDK_HEADS: dict[str, dict[str, Any]] = {
     "decoded": {"detection": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized",
                               "score_threshold": 0.01, "max_detections": 20}},
     "dfl": {"detection": {**DFL, "score_threshold": 0.01, "max_detections": 20}},
-    **{k: {"detection": {**v, "score_threshold": 0.01, "max_detections": 20}} for k, v in GRID.items()},
+    **{k: {"detection": {**v, "score_threshold": 0.01, "max_detections": 20}} for k, v in {**GRID, **RETINA}.items()},
 }
 
 

@@ -42,7 +42,7 @@ def check_bundle(out: Path) -> dict:
 
 
 @pytest.mark.parametrize("head", ["yolo", "yolo_transposed", "decoded", "ssd", "dfl", "grid_decoded", "grid_yolox",
-                                  "grid_anchors"])
+                                  "grid_anchors", "retinanet", "retinanet_levels"])
 def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variants, ssd_model, shapes_dataset,
                                         cache):
     labels = cache / "labels.txt"
@@ -55,7 +55,8 @@ def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variant
     assert code == 0, text
     manifest = check_bundle(out)
     contract = Contract.load(out / "contract.json")
-    assert contract.head.format == head.removesuffix("_decoded").removesuffix("_yolox").removesuffix("_anchors")
+    assert contract.head.format == head.removesuffix("_decoded").removesuffix("_yolox").removesuffix("_anchors") \
+        .removesuffix("_levels")
     assert contract.labels == ["circle", "square", "triangle"]
     int8 = contract.artifacts["tflite-int8"]
     roles = {b.role: b for b in int8.outputs}
@@ -66,6 +67,9 @@ def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variant
         assert roles["scores"].scale < 0.01 < roles["boxes"].scale
     if head.startswith("grid"):  # one raw output: 4 box channels, and objectness with the 3 classes
         assert manifest["split"]["applied"] and manifest["split"]["parts"] == [4, 4]
+    if head == "retinanet_levels":  # six per-level maps joined into boxes and scores: 3 levels x 3 anchors per cell
+        assert manifest["split"]["levels_joined"]["levels"] == 3
+        assert roles["boxes"].shape == [1, (144 + 36 + 9) * 3, 4] and roles["scores"].shape == [1, 567, 3]
     if head == "dfl":  # one raw output, split into 64 bins and 3 class logits, each with its own scale
         assert manifest["split"]["applied"] and manifest["split"]["parts"] == [64, 3]
         assert roles["boxes"].shape == [1, 144, 64] and roles["scores"].shape == [1, 144, 3]

@@ -22,6 +22,11 @@ EXPECTED = {
     "grid_decoded": {"head": "grid", "params": {"box": "decoded", "objectness": "first"}},
     "grid_yolox": {"head": "grid", "params": {"box": "yolox", "objectness": "first", "strides": [8]}},
     "grid_anchors": {"head": "grid", "params": {"box": "anchors", "objectness": "first", "strides": [8]}},
+    # the conventions are told apart by how tightly a cell's anchors agree (keras-cv's vs torchvision's)
+    "retinanet": {"head": "retinanet", "params": {"strides": [8, 16, 32], "octaves": 2, "clip": True,
+                                                  "variances": [0.1, 0.1, 0.2, 0.2]}},
+    "retinanet_levels": {"head": "retinanet", "params": {"strides": [8, 16, 32], "octaves": 1, "ratio": "h/w",
+                                                         "offset": 0, "rounding": "torchvision", "deltas": "xywh"}},
 }
 
 
@@ -45,9 +50,11 @@ def test_init_picks_the_head_form_of_every_fixture(fixture, detector_models, yol
 
 
 def test_init_then_build_works_unedited(classifier_model, yolo_variants, shapes_dataset, tmp_path):
-    """The written config builds as it is: a raw DFL detector and a classifier (0..255 pixels scaled by the
-    model are read from its Rescaling layer when it has one; here the guess is pixels / 255)."""
-    for name, model in (("dfl", yolo_variants["dfl"]), ("classifier", classifier_model)):
+    """The written config builds as it is: a raw DFL detector, a RetinaNet with one box and one class map per
+    level (joined in the graph) and a classifier (0..255 pixels scaled by the model are read from its Rescaling
+    layer when it has one; here the guess is pixels / 255)."""
+    for name, model in (("dfl", yolo_variants["dfl"]), ("retinanet_levels", yolo_variants["retinanet_levels"]),
+                        ("classifier", classifier_model)):
         cfg = tmp_path / f"{name}.yaml"
         obj = _init(model, shapes_dataset, cfg)
         assert obj["task"] == ("classification" if name == "classifier" else "detection")

@@ -51,7 +51,8 @@ def jvm(classes: Path, main_class: str, *args: str) -> None:
 
 #: bundle → the int8 model's I/O type (both are covered); "_unsplit": the same head as one predictions output
 HEADS = {"yolo": "int8", "ssd": "uint8", "yolo_transposed": "int8", "decoded": "uint8", "dfl": "int8",
-         "grid_decoded": "uint8", "grid_yolox": "int8", "grid_anchors": "uint8", "yolo_unsplit": "int8",
+         "grid_decoded": "uint8", "grid_yolox": "int8", "grid_anchors": "uint8", "retinanet": "int8",
+         "retinanet_levels": "uint8", "yolo_unsplit": "int8",
          "yolo_transposed_unsplit": "uint8"}
 
 

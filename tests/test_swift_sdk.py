@@ -38,7 +38,8 @@ HERE = Path(__file__).parent
 #: bundle → (Core ML input kind, Vision pipeline); "_unsplit": the same head as one predictions output
 HEADS = {"yolo": ("image", True), "yolo_transposed": ("tensor", False), "ssd": ("tensor", False),
          "decoded": ("image", True), "dfl": ("image", True), "grid_decoded": ("image", True),
-         "grid_yolox": ("image", True), "grid_anchors": ("tensor", False), "yolo_unsplit": ("image", True),
+         "grid_yolox": ("image", True), "grid_anchors": ("tensor", False), "retinanet": ("image", True),
+         "retinanet_levels": ("tensor", False), "yolo_unsplit": ("image", True),
          "yolo_transposed_unsplit": ("tensor", False)}
 
 

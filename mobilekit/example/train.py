@@ -172,15 +172,105 @@ def _grid_head(keras: Any, xy: Any, wh: Any, cls: Any, box: str) -> Any:
     return keras.layers.Concatenate(axis=-1, name="raw_head")([*raw, logit(obj), logit(probs)])
 
 
+#: The multi-level anchor fixtures (strides 8/16/32 at 96 pixels: 12, 6 and 3 cells per side): keras-cv's
+#: conventions with its variances and clipped anchors, and torchvision's (keras-hub's), one output per level.
+RETINA = {"strides": [8, 16, 32], "anchor_scale": 4, "octaves": 2, "aspect_ratios": [0.5, 1.0, 2.0],
+          "variances": [0.1, 0.1, 0.2, 0.2], "clip": True}
+RETINA_LEVELS = {"strides": [8, 16, 32], "anchor_scale": 4, "octaves": 1, "aspect_ratios": [0.5, 1.0, 2.0],
+                 "ratio": "h/w", "order": "ratio_first", "offset": 0, "rounding": "torchvision", "deltas": "xywh"}
+
+
+def _tile(layers: Any, t: Any, a: int, name: str) -> Any:
+    """``t`` once per anchor, along the channels."""
+    return layers.Concatenate(name=name)([t] * a) if a > 1 else t
+
+
+def _level_deltas(keras: Any, m: Any, an: np.ndarray, p: dict[str, Any], level: int) -> Any:
+    """``[1, HW, A * 4]`` deltas of one level's cell boxes ``m`` (``[1, HW, 4]`` cx, cy, w, h pixels) against its
+    anchors ``an`` (``[1, HW, A, 4]``), in the head's channel order and over its variances. Every op runs once per
+    level on anchor-tiled tensors: a slice fanned out to per-anchor ops with different constants stayed float in
+    int8."""
+    ops, layers = keras.ops, keras.layers
+    _, hw, a, _ = an.shape
+    xy_, wh_ = m[:, :, 0:2], m[:, :, 2:4]
+    if p["deltas"] == "yxhw":
+        xy_ = layers.Concatenate(name=f"yx_{level}")([m[:, :, 1:2], m[:, :, 0:1]])
+        wh_ = layers.Concatenate(name=f"hw_{level}")([m[:, :, 3:4], m[:, :, 2:3]])
+    order = [1, 0] if p["deltas"] == "yxhw" else [0, 1]
+    centre, extent = an[..., :2][..., order], an[..., 2:][..., order]  # [1, HW, A, 2], the deltas' order
+    dxy = ops.add(ops.divide(_tile(layers, xy_, a, f"xy_tiled_{level}"), extent.reshape(1, hw, 2 * a)),
+                  (-centre / extent).reshape(1, hw, 2 * a))
+    dwh = ops.log(ops.divide(ops.maximum(_tile(layers, wh_, a, f"wh_tiled_{level}"), 1e-3),
+                             extent.reshape(1, hw, 2 * a)))
+    d = layers.Concatenate(axis=-1, name=f"deltas_{level}")(
+        [layers.Reshape((hw, a, 2))(dxy), layers.Reshape((hw, a, 2))(dwh)])
+    v = np.asarray(p["variances"], "float32")
+    return ops.divide(layers.Reshape((hw, a * 4))(d), np.tile(v, a))
+
+
+def _retina_head(keras: Any, model: Any, xy: Any, wh: Any, levels: bool) -> list[Any]:
+    """RetinaNet's raw head from the trained one's boxes: level 0 is the trained grid, levels 1 and 2 every
+    2nd and 4th cell of it (scores halved and quartered); every anchor of a cell holds the cell's box as deltas against
+    itself (``heads.retinanet``'s anchors, so the encoding is the head's inverse) and the trained class logits,
+    each anchor a little less confident than the one before. ``levels``: one ``[1, H, W, A * 4]`` and one
+    ``[1, H, W, A * C]`` output per level, as torchvision's and keras-hub's heads compute them; else the levels
+    concatenated into box deltas ``[1, N, 4]`` and class logits ``[1, N, C]``."""
+    from types import SimpleNamespace
+
+    from mobilekit.heads.retinanet import anchors, resolve
+
+    ops, layers = keras.ops, keras.layers
+    size = SimpleNamespace(width=SIZE, height=SIZE)
+    p = resolve(RETINA_LEVELS if levels else RETINA, size)
+    table = anchors(p, size).astype("float32")
+    # the class logits of the trained head: its sigmoid convolution again, linear (logits computed from int8
+    # probabilities in the graph would lose every low score)
+    trained = model.get_layer("cls")
+    classes = int(trained.filters)
+    logit_conv = layers.Conv2D(classes, 1, name="cls_logits")
+    cls_maps = logit_conv(trained.input)
+    logit_conv.set_weights(trained.get_weights())
+    maps = layers.Reshape((GRID, GRID, 4), name="head_maps")(layers.Concatenate(name="head_in")([xy, wh]))
+    outs: dict[str, list[Any]] = {"boxes": [], "scores": []}
+    start = 0
+    for level, ((gh, gw), shapes) in enumerate(zip(p["grids"], p["shapes"], strict=True)):
+        k = 2 ** level
+        m = maps if level == 0 else maps[:, k // 2::k, k // 2::k, :]
+        c = cls_maps if level == 0 else cls_maps[:, k // 2::k, k // 2::k, :]
+        # an identity 1x1 convolution per level: its output takes its own int8 scale (without it the converter
+        # met conflicting scales for the slices of one shared tensor and left a level's arithmetic in float)
+        conv = layers.Conv2D(4, 1, use_bias=False, name=f"level_{level}")
+        m = conv(m)
+        conv.set_weights([np.eye(4, dtype="float32").reshape(1, 1, 4, 4)])
+        m = layers.Reshape((gh * gw, 4), name=f"cells_{level}")(m)
+        cell_logits = layers.Reshape((gh * gw, classes), name=f"cell_logits_{level}")(c)
+        a = len(shapes)
+        an = table[start:start + gh * gw * a].reshape(1, gh * gw, a, 4)
+        start += gh * gw * a
+        d = _level_deltas(keras, m, an, p, level)
+        # each anchor a little less confident than the one before, coarser levels less than finer ones
+        offset = np.repeat(np.log((0.5 ** level) * (1.0 - 0.05 * np.arange(a, dtype="float32"))), classes)
+        logits = ops.add(_tile(layers, cell_logits, a, f"cls_tiled_{level}"),
+                         np.broadcast_to(offset, (1, gh * gw, a * classes)).astype("float32"))
+        shape_b, shape_s = ((gh, gw, a * 4), (gh, gw, a * classes)) if levels else ((-1, 4), (-1, classes))
+        outs["boxes"].append(layers.Reshape(shape_b, name=f"box_deltas_p{level + 3}")(d))
+        outs["scores"].append(layers.Reshape(shape_s, name=f"class_logits_p{level + 3}")(logits))
+    if levels:
+        return [t for pair in zip(outs["boxes"], outs["scores"], strict=True) for t in pair]
+    return [layers.Concatenate(axis=1, name=f"{'box_deltas' if r == 'boxes' else 'class_logits'}")(ts)
+            for r, ts in outs.items()]
+
+
 def yolo_variant(model: Any, variant: str) -> Any:
     """Re-head a trained YOLO model: ``transposed`` ([1, 4+C, N]), ``decoded`` (xyxy normalized + scores), ``dfl``
-    (YOLOv8's raw DFL bins + class logits, one output) or ``grid_decoded`` / ``grid_yolox`` / ``grid_anchors``
-    (``[box, objectness, classes]``, boxes decoded or raw as YOLOX and YOLOv5 emit them)."""
+    (YOLOv8's raw DFL bins + class logits, one output), ``grid_decoded`` / ``grid_yolox`` / ``grid_anchors``
+    (``[box, objectness, classes]``, boxes decoded or raw as YOLOX and YOLOv5 emit them) or ``retinanet`` /
+    ``retinanet_levels`` (multi-level anchor deltas and class logits, concatenated or one output per level)."""
     import keras
 
     pred = model.get_layer("predictions")
     xy, wh, cls = pred.input
-    if variant == "dfl" or variant.startswith("grid_"):
+    if variant in ("dfl", "retinanet", "retinanet_levels") or variant.startswith("grid_"):
         # rebuilt in a fresh session with the trained weights: the raw head's ops are auto-named ("multiply"), and
         # names counted afresh in this process would repeat the loaded model's
         weights, classes = model.get_weights(), int(cls.shape[-1])
@@ -188,7 +278,10 @@ def yolo_variant(model: Any, variant: str) -> Any:
         fresh = build_yolo(classes)
         fresh.set_weights(weights)
         xy, wh, cls = fresh.get_layer("predictions").input
-        out = _dfl_head(keras, xy, wh, cls) if variant == "dfl" else _grid_head(keras, xy, wh, cls, variant[5:])
+        if variant.startswith("retinanet"):
+            out = _retina_head(keras, fresh, xy, wh, levels=variant.endswith("levels"))
+        else:
+            out = _dfl_head(keras, xy, wh, cls) if variant == "dfl" else _grid_head(keras, xy, wh, cls, variant[5:])
         return keras.Model(fresh.inputs, out, name=f"shapes_{variant}")
     if variant == "transposed":
         out = keras.layers.Permute((2, 1), name="transpose")(

@@ -68,6 +68,10 @@ class DflHead:
         """Channels of the box role: 4 sides x reg_max bins (what the split cuts off a single output)."""
         return 4 * int(det.params.get("reg_max", 16))
 
+    def levels(self, det: DetectionSettings, height: int, width: int) -> list[tuple[int, int, int]]:
+        """Per level: rows, columns, one candidate per cell (to join per-level outputs, ``models.levels``)."""
+        return [(height // s, width // s, 1) for s in det.params["strides"]]
+
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
         """Roles and classes; a single output's classes are its channels less ``box_channels`` (the caller knows
         reg_max), so it returns -1 for them."""

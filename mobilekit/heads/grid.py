@@ -100,6 +100,16 @@ class GridHead:
     #: score channels that are not classes: objectness
     extra_score_channels = 1
 
+    def levels(self, det: DetectionSettings, height: int, width: int) -> list[tuple[int, int, int]]:
+        """Per level: rows, columns, anchors per cell (to join per-level outputs, ``models.levels``). A joined
+        ``[H, W, A * K]`` map runs cell by cell, so several anchors per cell need ``order: cell_first``."""
+        p = det.params
+        anchors = p.get("anchors") or [[[0, 0]]] * len(p.get("strides") or [])
+        if any(len(a) > 1 for a in anchors) and p.get("order", "anchor_first") != "cell_first":
+            raise ModelError("per-level outputs [1, H, W, A * K] hold a cell's anchors together, but "
+                             "detection.params.order is anchor_first", fix="set detection.params.order: cell_first")
+        return [(height // s, width // s, len(a)) for s, a in zip(p.get("strides") or [], anchors, strict=True)]
+
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
         """Roles and classes (the score channels less objectness)."""
         if len(shapes) == 1:

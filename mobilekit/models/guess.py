@@ -26,6 +26,17 @@ STRIDE_SETS = [[8, 16, 32], [8, 16, 32, 64], [16, 32, 64], [4, 8, 16, 32], [8], 
 YOLOV5_ANCHORS = [[[10, 13], [16, 30], [33, 23]], [[30, 61], [62, 45], [59, 119]], [[116, 90], [156, 198], [373, 326]]]
 
 
+#: Multi-level anchor conventions (``heads.retinanet``) of the families mobilekit knows, and their level sets.
+RETINA_PRESETS: dict[str, dict[str, Any]] = {
+    "keras-cv": {"anchor_scale": 4, "octaves": 3, "aspect_ratios": [0.5, 1.0, 2.0], "clip": True,
+                 "variances": [0.1, 0.1, 0.2, 0.2]},
+    "torchvision/keras-hub": {"anchor_scale": 4, "octaves": 3, "aspect_ratios": [0.5, 1.0, 2.0], "ratio": "h/w",
+                              "order": "ratio_first", "offset": 0, "rounding": "torchvision", "deltas": "xywh"},
+    "EfficientDet": {"anchor_scale": 4, "octaves": 3, "aspect_ratios": [[1.0, 1.0], [1.4, 0.7], [0.7, 1.4]]},
+}
+RETINA_STRIDES = [[8, 16, 32, 64, 128], [8, 16, 32, 64], [8, 16, 32], [16, 32, 64, 128, 256]]
+
+
 @dataclass
 class Candidate:
     """One way to read the outputs: the detection settings, why it fits, and (with images) how plausible it is."""
@@ -34,6 +45,7 @@ class Candidate:
     why: str
     plausibility: float | None = None
     guesses: list[str] = field(default_factory=list)
+    read: bool = False  # the settings were read from the model: ranked above any guess
 
     @property
     def name(self) -> str:
@@ -49,8 +61,10 @@ def _strides_for(n: int, h: int, w: int, per_cell: int = 1) -> list[int] | None:
     return next((s for s in STRIDE_SETS if _cells(s, h, w) * per_cell == n), None)
 
 
-def candidates(shapes: dict[str, list[int]], h: int, w: int) -> list[Candidate]:
-    """Every head format that binds these outputs, with the parameters their shapes imply."""
+def candidates(shapes: dict[str, list[int]], h: int, w: int, anchors: dict[str, Any] | None = None
+               ) -> list[Candidate]:
+    """Every head format that binds these outputs, with the parameters their shapes imply (``anchors``: the
+    multi-level anchor settings read from the model, when it carries its anchor generator)."""
     from mobilekit.heads import HEADS
 
     out: list[Candidate] = []
@@ -63,8 +77,61 @@ def candidates(shapes: dict[str, list[int]], h: int, w: int) -> list[Candidate]:
             HEADS[name].bind(shapes, {})
         except ModelError:
             continue
-        out.extend(_with_params(name, shapes, h, w))
+        out.extend(_retina(shapes, h, w, anchors) if name == "retinanet" else _with_params(name, shapes, h, w))
     return out
+
+
+def _anchor_count(params: dict[str, Any], h: int, w: int) -> int:
+    from types import SimpleNamespace
+
+    from mobilekit.heads.retinanet import resolve
+
+    p = resolve(params, SimpleNamespace(width=w, height=h))
+    return sum(gh * gw * len(s) for (gh, gw), s in zip(p["grids"], p["shapes"], strict=True))
+
+
+def _retina(shapes: dict[str, list[int]], h: int, w: int, read: dict[str, Any] | None) -> list[Candidate]:
+    """Multi-level anchors: the settings the model carries, else each known convention at each level set whose
+    anchor count is the candidate count (the images cannot tell conventions apart well: marked as guesses)."""
+    if len(shapes) != 2:
+        return []
+    n = next(iter(shapes.values()))[1]
+    if read is not None:
+        return [Candidate({"head": "retinanet", "score_activation": "sigmoid", "params": read},
+                          f"read: the model's own anchor generator ({n} anchors)", guesses=["score_activation"],
+                          read=True)]
+    out = []
+    for strides, octaves in itertools.product(RETINA_STRIDES, (3, 2, 1)):
+        for family, preset in RETINA_PRESETS.items():
+            params = {"strides": strides, **preset, "octaves": octaves}
+            if _anchor_count(params, h, w) == n:
+                out.append(Candidate({"head": "retinanet", "score_activation": "sigmoid", "params": params},
+                                     f"{n} candidates = {3 * octaves} anchors on the cells of strides {strides}",
+                                     guesses=[f"params (the {family} conventions)", "score_activation"]))
+    return out
+
+
+def read_anchors(loaded: LoadedModel) -> dict[str, Any] | None:
+    """A keras-hub or keras-cv detector keeps its anchor generator: its settings, as ``detection.params``."""
+    model = loaded.keras_model
+    ag = getattr(model, "anchor_generator", None)
+    if ag is None:
+        return None
+    if hasattr(ag, "min_level") and hasattr(ag, "anchor_size"):  # keras-hub (torchvision's conventions)
+        return {"strides": [2 ** k for k in range(ag.min_level, ag.max_level + 1)],
+                "anchor_scale": float(ag.anchor_size), "octaves": int(ag.num_scales),
+                "aspect_ratios": [float(r) for r in ag.aspect_ratios], "ratio": "h/w", "order": "ratio_first",
+                "offset": 0, "rounding": "torchvision", "deltas": "xywh", "variances": [1.0, 1.0, 1.0, 1.0]}
+    gens = getattr(ag, "anchor_generators", None)
+    if isinstance(gens, dict) and gens:  # keras-cv: one generator per level, centres at (x + 0.5) * stride
+        levels = list(gens.values())
+        first = levels[0]
+        encoder = getattr(model, "label_encoder", None)
+        variances = [float(v) for v in np.asarray(getattr(encoder, "box_variance", [1.0] * 4)).ravel()]
+        return {"strides": [int(g.stride) for g in levels], "sizes": [float(g.sizes) for g in levels],
+                "scales": [float(s) for s in first.scales], "aspect_ratios": [float(r) for r in first.aspect_ratios],
+                "clip": bool(first.clip_boxes), "variances": variances}
+    return None
 
 
 def _with_params(head: str, shapes: dict[str, list[int]], h: int, w: int) -> list[Candidate]:
@@ -120,20 +187,27 @@ def _contract(cand: Candidate, h: int, w: int, classes: int) -> Any:
     inp = InputSpec("image", h, w, 3, "NHWC", "RGB", "letterbox", 114, [1.0] * 3, [0.0] * 3)
     spec = HeadSpec(format=det.head, num_classes=classes, box_format=det.box_format, box_units=det.box_units,
                     score_activation=det.score_activation)
-    get_head(det.head).complete(spec, det)
+    head = get_head(det.head)
+    head.complete(spec, det)
+    if hasattr(head, "prepare"):
+        head.prepare(spec, inp)
     return Contract("guess", "detection", inp, [], spec, [], NmsSpec(0.25, 0.45, 100, False))
 
 
 def _agreement(b: np.ndarray) -> float:
-    """Share of boxes that overlap another (IoU > 0.3): a right decoding's top candidates cluster on the objects
-    (neighbouring cells see the same one); a wrong one scatters them, one per cell."""
+    """Share of boxes that overlap another (IoU > 0.3), weighted by the mean best IoU: a right decoding's top
+    candidates cluster on the objects (neighbouring cells and a cell's anchors see the same one); a wrong one
+    scatters them, one per cell, or spreads them a little."""
     x1, y1 = np.maximum(b[:, None, 0], b[None, :, 0]), np.maximum(b[:, None, 1], b[None, :, 1])
     x2, y2 = np.minimum(b[:, None, 2], b[None, :, 2]), np.minimum(b[:, None, 3], b[None, :, 3])
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
     iou = inter / np.maximum(area[:, None] + area[None, :] - inter, 1e-9)
     np.fill_diagonal(iou, 0)
-    return float(np.mean(iou.max(axis=1) > 0.3))
+    best = iou.max(axis=1)
+    # the share that overlaps at all, refined by how tightly: conventions that differ by a few pixels (anchor
+    # centres at x or x + 0.5 strides, a ratio read as w/h or h/w) all overlap, but only the right one agrees
+    return float(np.mean(best > 0.3) * (0.5 + 0.5 * np.mean(best)))
 
 
 def objectness(raw_scores: np.ndarray) -> str | None:
@@ -236,15 +310,16 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
     dynamic = hw[0] is None or hw[1] is None
     h, w = (640, 640) if dynamic else (int(hw[0]), int(hw[1]))
     shapes = _bound_shapes(loaded, [1, 3, h, w] if layout == "NCHW" else [1, h, w, 3])
+    loaded, shapes, levels = _join_levels(loaded, shapes, h, w)
     norm = rescaling(loaded)
     facts: dict[str, Any] = {"input": [h, w], "dynamic": dynamic, "outputs": shapes, "normalization": norm,
-                             "layout": layout}
+                             "layout": layout, "levels": levels}
     ranked: list[Candidate] = []
     if len(shapes) == 1 and len(next(iter(shapes.values()))) == 2:
         facts["task"], facts["classes"] = "classification", next(iter(shapes.values()))[1]
     else:
         facts["task"] = "detection"
-        ranked = candidates(shapes, h, w)
+        ranked = candidates(shapes, h, w, read_anchors(loaded))
         if not ranked:
             raise ModelError(f"no head format mobilekit knows binds outputs {shapes}", path=model_path,
                              fix="see README 'detection.head'; an SSD head needs its anchors: write the config by hand")
@@ -260,8 +335,38 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
                     c.guesses = [g for g in c.guesses if g != "score_activation"]
                 c.plausibility = plausibility(c, raw, h, w, _classes(c, shapes))
             ranked.sort(key=lambda c: -(c.plausibility or 0.0))
+        ranked.sort(key=lambda c: not c.read)  # what the model says beats any plausibility
         facts["classes"] = _classes(ranked[0], shapes)
     return Guess(_yaml(model_path, facts, ranked, images, imports), ranked, facts)
+
+
+def _join_levels(loaded: LoadedModel, shapes: dict[str, list[int]], h: int, w: int
+                 ) -> tuple[LoadedModel, dict[str, list[int]], dict[str, Any] | None]:
+    """Per-level maps (every output ``[1, H, W, K]``) joined as the build will join them (``models.levels``): the
+    strides are the input size over each map's, the anchors per cell the box map's channels over 4 (a box and a
+    class map per level) or one (one map per level). The candidates are then read from the joined outputs."""
+    from dataclasses import replace
+
+    from mobilekit.models.levels import join_levels
+
+    if len(shapes) < 2 or not all(len(s) == 4 for s in shapes.values()) or loaded.keras_model is None:
+        return loaded, shapes, None
+    sizes = sorted({tuple(s[1:3]) for s in shapes.values()}, reverse=True)
+    per_level = len(shapes) // len(sizes)
+    chans = sorted({s[3] for s in shapes.values()})
+    a = 1
+    if per_level == 2:  # the box map: 4 x A channels, A dividing the class map's
+        a = next((c // 4 for c in chans if c % 4 == 0 and all(o % (c // 4) == 0 for o in chans)), 1)
+    grids = [(gh, gw, a) for gh, gw in sizes]
+    try:
+        model, _ = join_levels(loaded.keras_model, loaded.keras_module, shapes, grids, 4 * a)
+    except ModelError:
+        return loaded, shapes, None
+    joined = {str(n): [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(model.output_names, model.outputs,
+                                                                          strict=True)}
+    strides = [h // gh for gh, _ in sizes]
+    return replace(loaded, keras_model=model, output_shapes=joined), joined, \
+        {"strides": strides, "anchors_per_cell": a, "maps": len(shapes)}
 
 
 def _classes(cand: Candidate, shapes: dict[str, list[int]]) -> int:
@@ -300,6 +405,10 @@ def _yaml(model_path: Path, facts: dict[str, Any], ranked: list[Candidate], imag
              f"model: {dump(str(model_path.resolve()))}"]
     if imports:
         lines.append(f"imports: {dump(list(imports))}")
+    if facts.get("levels"):
+        lv = facts["levels"]
+        lines.append(f"# read: {lv['maps']} per-level maps at strides {lv['strides']} ({lv['anchors_per_cell']} "
+                     "anchor(s) per cell); the build joins them as below")
     lines += [f"task: {facts['task']}  # read: outputs {dump(facts['outputs'])}",
               f"# labels: labels.txt  # {facts['classes']} classes, one name per line (without it: class_0, ...)",
               "input:"]
@@ -317,7 +426,7 @@ def _yaml(model_path: Path, facts: dict[str, Any], ranked: list[Candidate], imag
         how = f"plausibility {best.plausibility:.2f}" if best.plausibility is not None else "first that binds"
         lines.append(f"detection:  # {best.why}; {how}")
         for key, value in best.detection.items():
-            guessed = [g for g in best.guesses if g.split(".")[0] == key]
+            guessed = [g for g in best.guesses if g.split(".")[0].split(" ")[0] == key]
             note = f"  # GUESS: {', '.join(guessed)}" if guessed else ""
             lines.append(f"  {key}: {dump(value) if isinstance(value, dict) else value}{note}")
         for alt in ranked[1:6]:

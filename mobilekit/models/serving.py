@@ -6,7 +6,7 @@ function, so the "float model" that parity compares against is exactly what was 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,24 @@ def _bound_shapes(loaded: LoadedModel, shape: list[int]) -> dict[str, list[int]]
     return {name: [1, *[int(d) for d in y[name].shape[1:]]] for name in loaded.output_shapes}
 
 
+def _per_level(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int]) -> tuple[Any, dict[str, Any]]:
+    """The Keras model with its per-level maps joined (``models.levels``), or ``(None, {})`` when its outputs are
+    not per-level maps."""
+    bound = _bound_shapes(loaded, shape)
+    if cfg.task != "detection" or len(bound) < 2 or not all(len(s) == 4 for s in bound.values()) \
+            or not hasattr(head, "levels"):
+        return None, {}
+    if loaded.keras_model is None:
+        raise ModelError("per-level outputs of a SavedModel cannot be joined (the graph cannot be rewired)",
+                         path=loaded.path, fix="build from the Keras model, or export the levels concatenated")
+    from mobilekit.models.levels import join_levels
+
+    h, w = (shape[1], shape[2]) if cfg.input.layout == "NHWC" else (shape[2], shape[3])
+    box = head.box_channels(cfg.detection) if hasattr(head, "box_channels") else 4
+    grids = head.levels(cfg.detection, h, w)
+    return join_levels(loaded.keras_model, loaded.keras_module, bound, grids, box)
+
+
 def _bind(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int]) -> tuple[dict[str, str], int, int]:
     """Roles → output names, the class count, and the channels of the box role (4, or 4 x reg_max DFL bins)."""
     bound = _bound_shapes(loaded, shape)
@@ -98,6 +116,11 @@ def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving
 
     head = get_head("classifier" if cfg.task == "classification" else cfg.detection.head)
     shape = _input_shape(loaded, cfg)
+    joined, levels = _per_level(head, loaded, cfg, shape)
+    if joined is not None:  # from here on, the model with its levels joined is the user's model
+        loaded = replace(loaded, keras_model=joined, output_shapes={
+            str(n): [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(joined.output_names, joined.outputs,
+                                                                          strict=True)})
     keras_model = loaded.keras_model
     split: dict[str, Any] = {}
     roles, num_classes, box = _bind(head, loaded, cfg, shape)
@@ -121,6 +144,8 @@ def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving
             if configured not in ("none", split["activation"]):  # the model's own activation wins: say so
                 split["reason"] += (f"; classification.score_activation: {configured} is not applied on top "
                                     "(the model ends in its own activation)")
+    if levels:  # said in the manifest with the split: what was rewired, and why
+        split = {**split, "levels_joined": levels}
     order = list(roles)
 
     if keras_model is not None:

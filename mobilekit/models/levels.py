@@ -1,0 +1,73 @@
+"""Join a detector's per-level outputs (e.g. three ``[1, H, W, A * (5 + C)]`` maps, or a box map and a class map
+per level) into the flat ``[1, N, K]`` outputs every head decodes.
+
+Many exports stop before the head's own reshape and concatenation: torchvision- and keras-hub-style RetinaNets
+return a box and a class map per level, YOLOv5/YOLOX/YOLOv8 exports one map per level. The head knows each level's
+grid and anchors per cell (``levels``), so each output is matched to its level by its spatial size; each map is
+reshaped to ``[1, H * W * A, K / A]`` (cell by cell, the anchors of a cell together: the order a ``[H, W, A * K]``
+map flattens to) and the levels are concatenated per role, in stride order, inside the Keras graph. The result is
+one output (``[box | scores]``, split by role before int8 like any concatenated head) or two (boxes, scores).
+Maps in ``[1, K, H, W]`` layout (PyTorch ports) are transposed first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mobilekit.errors import ModelError
+
+
+def _level_of(shape: list[int], grids: list[tuple[int, int, int]]) -> tuple[int, bool] | None:
+    """(level index, channels-first) of a rank-4 output, or None."""
+    for k, (gh, gw, _) in enumerate(grids):
+        if list(shape[1:3]) == [gh, gw]:
+            return k, False
+    for k, (gh, gw, _) in enumerate(grids):
+        if list(shape[2:4]) == [gh, gw]:
+            return k, True
+    return None
+
+
+def join_levels(model: Any, keras_mod: Any, shapes: dict[str, list[int]], grids: list[tuple[int, int, int]],
+                box: int) -> tuple[Any, dict[str, Any]]:
+    """``(new model, info)`` with the levels joined; ``grids`` is per level (rows, columns, anchors per cell) in
+    stride order, ``box`` the channels of one candidate's box (4, or 4 x reg_max)."""
+    names = list(shapes)
+    found: dict[int, list[tuple[str, bool]]] = {}
+    for name in names:
+        at = _level_of(shapes[name], grids) if len(shapes[name]) == 4 else None
+        if at is None:
+            raise ModelError(f"output '{name}' {shapes[name]} is not the map of any level (grids "
+                             f"{[g[:2] for g in grids]} from detection.params.strides)",
+                             fix="list detection.params.strides in the order of the model's levels, or export the "
+                                 "detector with its levels concatenated")
+        found.setdefault(at[0], []).append((name, at[1]))
+    if sorted(found) != list(range(len(grids))) or len({len(v) for v in found.values()}) != 1 \
+            or len(found[0]) > 2:
+        raise ModelError(f"per-level outputs {shapes} do not give every level of the strides the same outputs "
+                         f"(levels found: {sorted(found)}, expected {len(grids)})",
+                         fix="list detection.params.strides to match the model's levels: one map, or one box map "
+                             "and one class map, per level")
+    inputs = dict(zip(names, model.outputs, strict=True))
+    per_role: list[list[Any]] = [[] for _ in found[0]]
+    for k, (gh, gw, a) in enumerate(grids):
+        outs = found[k]
+        if len(outs) == 2:  # the box map holds A x box channels
+            chans = [shapes[n][1 if cf else 3] for n, cf in outs]
+            if chans[0] != a * box and chans[1] == a * box:
+                outs = outs[::-1]
+        for r, (name, channels_first) in enumerate(outs):
+            t = inputs[name]
+            if channels_first:
+                t = keras_mod.layers.Permute((2, 3, 1), name=f"{name}_nhwc")(t)
+            k_total = int(t.shape[-1])
+            if k_total % a:
+                raise ModelError(f"output '{name}' has {k_total} channels, not a multiple of the {a} anchors per "
+                                 "cell its level has", fix="match detection.params (anchors) to the model's head")
+            per_role[r].append(keras_mod.layers.Reshape((gh * gw * a, k_total // a), name=f"{name}_flat")(t))
+    roles = ["predictions"] if len(per_role) == 1 else ["boxes", "scores"]
+    joined = [keras_mod.layers.Concatenate(axis=1, name=f"levels_{role}")(ts) for role, ts in
+              zip(roles, per_role, strict=True)]
+    new = keras_mod.Model(model.inputs, joined, name=f"{model.name}_levels")
+    return new, {"levels": len(grids), "outputs": names,
+                 "reason": f"{len(names)} per-level outputs joined into {', '.join(roles)} in the graph"}
