@@ -60,13 +60,15 @@ def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variant
     assert contract.labels == ["circle", "square", "triangle"]
     int8 = contract.artifacts["tflite-int8"]
     roles = {b.role: b for b in int8.outputs}
-    assert set(roles) == {"boxes", "scores"}
+    # a grid head's objectness is an int8 output of its own; every other head has boxes and scores
+    assert set(roles) == ({"boxes", "objectness", "scores"} if head.startswith("grid") else {"boxes", "scores"})
     # Boxes and scores carry their own scales: scores in [0, 1] get a fine step, pixel boxes a coarse one.
     if head in ("yolo", "yolo_transposed"):
         assert manifest["split"]["applied"]
         assert roles["scores"].scale < 0.01 < roles["boxes"].scale
-    if head.startswith("grid"):  # one raw output: 4 box channels, and objectness with the 3 classes
-        assert manifest["split"]["applied"] and manifest["split"]["parts"] == [4, 4]
+    if head.startswith("grid"):  # one raw output [box, obj, classes]: split into 4 box channels, objectness and 3
+        assert manifest["split"]["applied"] and manifest["split"]["parts"] == [4, 1, 3]  # classes, each its scale
+        assert manifest["split"]["roles"] == ["boxes", "objectness", "scores"]
     if head == "retinanet_levels":  # six per-level maps joined into boxes and scores: 3 levels x 3 anchors per cell
         assert manifest["split"]["levels_joined"]["levels"] == 3
         assert roles["boxes"].shape == [1, (144 + 36 + 9) * 3, 4] and roles["scores"].shape == [1, 567, 3]

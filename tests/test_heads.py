@@ -61,7 +61,7 @@ def test_tensorflow_decode_matches_the_numpy_reference(fmt):
 
 def test_every_head_declares_where_its_channels_are():
     assert {n: get_head(n).channel_axis for n in DETECTORS} == {"decoded": 2, "ssd": 2, "yolo": 2, "dfl": 2, "grid": 2,
-                                                                "yolo_transposed": 1}
+                                                                "retinanet": 2, "yolo_transposed": 1}
 
 
 def test_head_params_are_the_heads_to_check_and_stay_out_of_contracts_without_them(tmp_path):
@@ -202,3 +202,19 @@ def test_multilevel_anchors_match_the_libraries(library):
     assert len(a) == 19206
     xyxy = np.stack([a[:, 0] - a[:, 2] / 2, a[:, 1] - a[:, 3] / 2, a[:, 0] + a[:, 2] / 2, a[:, 1] + a[:, 3] / 2], 1)
     assert np.allclose(xyxy[[0, 1, 5, 8, 17000, 19205]], want, atol=1e-3)
+
+
+def test_grid_reads_objectness_as_its_own_output():
+    """After the int8 split a grid head's objectness is a third output: the candidates are the same as from the
+    scores with objectness in place (first or last, as the head says)."""
+    contract = detector_contract("grid", "xyxy", "pixels")
+    rng = np.random.default_rng(2)
+    boxes, obj, cls = _boxes(rng), rng.normal(size=(N, 1)), rng.normal(size=(N, C))
+    head = get_head("grid")
+    for where in ("first", "last"):
+        contract.head.params["objectness"] = where
+        joined = np.concatenate([obj, cls] if where == "first" else [cls, obj], 1)
+        ref = head.candidates({"boxes": boxes[None], "scores": joined[None]}, contract)
+        got = head.candidates({"boxes": boxes[None], "objectness": obj[None], "scores": cls[None]}, contract)
+        np.testing.assert_array_equal(got.scores, ref.scores)
+        np.testing.assert_array_equal(got.boxes, ref.boxes)

@@ -103,7 +103,8 @@ def compiled(bundles, classifier_bundle, tmp_path_factory):
         h = src / key / "Golden.kt"
         h.parent.mkdir(parents=True)
         h.write_text(jinja2.Template((Path(__file__).parent / "kotlin" / harness).read_text()).render(
-            package=package, type_name=tname, unsplit="predictions" in contract.roles))
+            package=package, type_name=tname, unsplit="predictions" in contract.roles,
+            objectness="objectness" in contract.roles))
         sources.append(h)
     classes = tmp_path_factory.mktemp("kt_classes")
     warnings = kotlinc(sources, classes)
@@ -215,7 +216,8 @@ def test_postprocessing_matches_python_on_litert_outputs(head, bundles, compiled
         canvas, plan = _canvas(rec.path, contract)
         raw = runner.run_raw(runner.input_tensor(canvas))
         want = detect(runner.dequantize(raw), contract, plan)
-        arrays = [raw["predictions"]] if "predictions" in raw else [raw["boxes"], raw["scores"]]
+        arrays = [raw["predictions"]] if "predictions" in raw else \
+            [raw[r] for r in ("boxes", "objectness", "scores") if r in raw]
         payload = struct.pack("<ii", img.shape[1], img.shape[0]) + b"".join(
             struct.pack("<i", a.nbytes) + a.tobytes() for a in arrays) + struct.pack("<i", 1 if signed else 0)
         (tmp_path / f"raw{i}").write_bytes(payload)

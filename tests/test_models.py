@@ -123,9 +123,9 @@ def test_split_explains_when_it_cannot(tmp_path):
     from mobilekit.models.split import split_concat
 
     inp = keras.Input((8, 8, 3))
-    out = keras.layers.Reshape((36, 7))(keras.layers.Conv2D(7, 3)(inp))
+    out = keras.layers.Reshape((36, 7))(keras.layers.BatchNormalization()(keras.layers.Conv2D(7, 3)(inp)))
     new, info = split_concat(keras.Model(inp, out), keras, 2)
-    assert new is None and "Reshape" in info["reason"] and not info["applied"]
+    assert new is None and "Reshape > BatchNormalization" in info["reason"] and not info["applied"]
 
 
 def test_split_looks_through_a_float32_cast():
@@ -151,8 +151,8 @@ def test_split_looks_through_a_float32_cast():
 def test_split_applies_per_level_to_fpn_heads():
     """A YOLOX-style head (per level: [box, cls, obj] on channels, reshaped to anchors; levels concatenated along
     the anchor axis; a float32 linear Activation last) is split in every level and concatenated per role: the
-    parts hold exactly the single output's values. A DFL head (64 box channels) cannot separate 4 box channels,
-    and the reason names the layers walked."""
+    parts hold exactly the single output's values; so are a DFL head's 64 bins and its classes, down to the
+    convolutions that make them."""
     import catalogue
     import keras
 
@@ -165,8 +165,57 @@ def test_split_applies_per_level_to_fpn_heads():
     x = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype("float32")
     boxes, scores = new(x)
     np.testing.assert_array_equal(np.concatenate([boxes, scores], -1), model(x))
-    new, info = split_concat(catalogue.yolov8_pan(classes=6), keras, 2)
-    assert new is None and "Concatenate > Reshape > Concatenate > Conv2D" in info["reason"], info
+    model = catalogue.yolov8_pan(classes=6)
+    new, info = split_concat(model, keras, 2, box=64)
+    assert info["applied"] and info["parts"] == [64, 6], info
+    np.testing.assert_allclose(np.concatenate(new(x), -1), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_split_picks_interleaved_roles_out_of_one_convolution_per_level():
+    """YOLOv5's raw head: per level one 1x1 convolution of A x (4 + 1 + C) channels, the anchors' roles
+    interleaved, one output per level. Joined (models.levels) and split, every role is one convolution per level
+    with the original filters: boxes, objectness and classes each its own output, holding exactly the joined
+    output's channels."""
+    import keras
+
+    from mobilekit.models.levels import join_levels
+    from mobilekit.models.split import split_concat
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((32, 32, 3))
+    f8 = keras.layers.Conv2D(8, 3, strides=8, padding="same", activation="relu")(inp)
+    f16 = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(f8)
+    maps = [keras.layers.Conv2D(3 * (5 + 2), 1, name=f"detect_{k}")(f) for k, f in enumerate((f8, f16))]
+    model = keras.Model(inp, maps)
+    shapes = {n: [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(model.output_names, model.outputs, strict=True)}
+    joined, _ = join_levels(model, keras, shapes, [(4, 4, 3), (2, 2, 3)], box=4)
+    parts = [("boxes", 4), ("objectness", 1), ("scores", 2)]
+    new, info = split_concat(joined, keras, 2, parts=parts)
+    assert info["applied"] and info["levels"] == 2, info
+    x = np.random.default_rng(0).normal(size=(1, 32, 32, 3)).astype("float32")
+    ref = np.asarray(joined(x))
+    assert ref.shape == (1, (16 + 4) * 3, 7)
+    got = [np.asarray(t) for t in new(x)]
+    np.testing.assert_allclose(np.concatenate(got, -1), ref, rtol=1e-5, atol=1e-5)
+    assert [g.shape[-1] for g in got] == [4, 1, 2]
+    assert sum(type(layer).__name__ == "Conv2D" for layer in new.layers) == 2 + 2 * 3  # backbone + per role, level
+
+
+def test_split_gives_objectness_its_own_output():
+    """A grid head's split has three roles: the YOLOX head's [box, cls, obj] channels become boxes, class scores
+    and objectness outputs (each an int8 scale of its own), holding exactly the single output's values."""
+    import catalogue
+    import keras
+
+    from mobilekit.models.split import split_concat
+
+    keras.utils.set_random_seed(0)
+    model = catalogue.yolox_head(classes=6)
+    parts = [("boxes", 4), ("scores", 6), ("objectness", 1)]
+    new, info = split_concat(model, keras, 2, parts=parts)
+    assert info["applied"] and info["roles"] == ["boxes", "scores", "objectness"] and info["parts"] == [4, 6, 1]
+    x = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype("float32")
+    np.testing.assert_array_equal(np.concatenate(new(x), -1), model(x))
 
 
 def test_split_names_layers_uniquely_when_levels_share_a_layer():
@@ -189,3 +238,30 @@ def test_split_names_layers_uniquely_when_levels_share_a_layer():
     assert info["applied"] and info["levels"] == 2, info
     x = np.random.default_rng(0).normal(size=(1, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(np.concatenate(new(x), -1), model(x))
+
+
+def test_levels_join_reads_one_layout_for_every_map():
+    """Per-level maps in [1, K, H, W] (a PyTorch port) are transposed, every one of them: a [1, 8, 8, 8] map that
+    would read either way follows the others. Levels of one grid size take the maps in output order."""
+    import keras
+
+    from mobilekit.models.levels import join_levels
+
+    inp = keras.Input((64, 64, 3))
+    f8 = keras.layers.Conv2D(8, 3, strides=8, padding="same")(inp)  # 8 x 8 cells
+    f16 = keras.layers.Conv2D(8, 3, strides=16, padding="same")(inp)  # 4 x 4 cells
+    chw = [keras.layers.Permute((3, 1, 2), name=f"p{k}")(keras.layers.Conv2D(c, 1)(f))
+           for k, (f, c) in enumerate(((f8, 8), (f16, 8)))]  # [1, 8, 8, 8] and [1, 8, 4, 4]
+    model = keras.Model(inp, chw)
+    shapes = {n: [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(model.output_names, model.outputs, strict=True)}
+    joined, _ = join_levels(model, keras, shapes, [(8, 8, 1), (4, 4, 1)], box=4)
+    x = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype("float32")
+    y = [np.asarray(t) for t in model(x)]
+    want = np.concatenate([np.transpose(t, (0, 2, 3, 1)).reshape(1, -1, 8) for t in y], 1)
+    np.testing.assert_array_equal(np.asarray(joined(x)), want)
+    # two levels of one grid size (a P6 and P7 that stop shrinking): filled in output order
+    same = keras.Model(inp, [keras.layers.Conv2D(6, 1)(f16), keras.layers.Conv2D(6, 1)(f16)])
+    shapes = {n: [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(same.output_names, same.outputs, strict=True)}
+    joined, _ = join_levels(same, keras, shapes, [(4, 4, 1), (4, 4, 1)], box=4)
+    np.testing.assert_array_equal(np.asarray(joined(x)),
+                                  np.concatenate([np.asarray(t).reshape(1, -1, 6) for t in same(x)], 1))

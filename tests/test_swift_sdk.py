@@ -97,7 +97,8 @@ def check(bundles, tmp_path_factory):
         contract, pkg = _package(bundle)
         name = ios.swift_name(contract)
         shutil.copytree(pkg / "Sources" / f"{name}Core", root / "Cores" / f"{name}Core")
-        models.append({"name": name, "task": contract.task, "unsplit": "predictions" in contract.roles})
+        models.append({"name": name, "task": contract.task, "unsplit": "predictions" in contract.roles,
+                       "objectness": "objectness" in contract.roles})
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     (root / "Package.swift").write_text(env.from_string((HERE / "swift" / "Package.swift.j2").read_text()).render(
         models=models))
@@ -274,7 +275,8 @@ def test_postprocessing_matches_python_on_emulator_outputs(head, bundles, check,
         canvas, plan = _canvas(path, contract)
         outs = _emulate(contract, canvas, emulator)
         want = detect(outs, contract, plan)
-        arrays = [outs["predictions"]] if "predictions" in outs else [outs["boxes"], outs["scores"]]
+        arrays = [outs["predictions"]] if "predictions" in outs else \
+            [outs[r] for r in ("boxes", "objectness", "scores") if r in outs]
         payload = struct.pack("<ii", img.shape[1], img.shape[0]) + b"".join(_floats(a) for a in arrays)
         (tmp_path / f"raw{i}").write_bytes(payload)
         subprocess.run([str(binary), name, "post", str(tmp_path / f"raw{i}"), str(tmp_path / f"det{i}")], check=True)

@@ -123,10 +123,11 @@ def pack(outputs: list[np.ndarray], roles: list[str], activation: str, transpose
             parts = [t, confidence + BOX_FLOOR]
             parts += [truth.boxes, truth.positive[..., None]] if truth is not None else []
             losses.append(box_loss(std, transposed, label_weight, truth is not None))
-        else:
-            parts = [probs, confidence + SCORE_FLOOR]
-            parts += [truth.classes, truth.positive[..., None]] if truth is not None else []
-            losses.append(score_loss(activation, transposed, probs.shape[-1], label_weight, positive_weight,
-                                     truth is not None))
+        else:  # class scores, or a head's objectness output (its own probabilities; no class truth for it)
+            p = probs if role == "scores" else activate(t, activation).astype(np.float32)
+            labelled = truth is not None and role == "scores"
+            parts = [p, confidence + SCORE_FLOOR]
+            parts += [truth.classes, truth.positive[..., None]] if labelled else []
+            losses.append(score_loss(activation, transposed, p.shape[-1], label_weight, positive_weight, labelled))
         targets.append(np.concatenate(parts, axis=-1).astype(np.float32))
     return targets, losses

@@ -135,10 +135,28 @@ class GridHead:
                              f"{contract.input.height} give {n}",
                              fix="list detection.params.strides (and anchors) in the order of the model's levels")
 
-    def _split(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def parts(self, det: DetectionSettings, channels: int) -> list[tuple[str, int]]:
+        """The roles of a single ``[box | scores]`` output, in channel order: objectness is its own int8 output
+        (a probability or logit of its own range, next to classes that may sit elsewhere)."""
+        obj, classes = ("objectness", 1), ("scores", channels - 5)
+        first = det.params.get("objectness", "last") == "first"
+        return [("boxes", 4), obj, classes] if first else [("boxes", 4), classes, obj]
+
+    @staticmethod
+    def _split(outputs: dict[str, Any], first: bool) -> tuple[Any, Any]:
+        """Box channels and score channels (objectness where the head puts it), from one output, two, or three
+        (boxes, objectness, classes: the int8 split)."""
         if "predictions" in outputs:
             p = outputs["predictions"][0]
             return p[:, :4], p[:, 4:]
+        if "objectness" in outputs:
+            obj, cls = outputs["objectness"][0], outputs["scores"][0]
+            parts = [obj, cls] if first else [cls, obj]
+            if isinstance(obj, np.ndarray):
+                return outputs["boxes"][0], np.concatenate(parts, 1)
+            import tensorflow as tf
+
+            return outputs["boxes"][0], tf.concat(parts, 1)
         return outputs["boxes"][0], outputs["scores"][0]
 
     def scores(self, raw: np.ndarray, head: HeadSpec) -> np.ndarray:
@@ -164,7 +182,7 @@ class GridHead:
         return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
 
     def candidates(self, outputs: dict[str, np.ndarray], contract: Contract) -> Candidates:
-        box, score = self._split(outputs)
+        box, score = self._split(outputs, contract.head.params["objectness"] == "first")
         return Candidates(self.boxes(box, contract), self.scores(np.asarray(score), contract.head))
 
     def encode(self, boxes: np.ndarray, index: np.ndarray, contract: Contract) -> np.ndarray:
@@ -195,11 +213,7 @@ class GridHead:
         import tensorflow as tf
 
         head, inp = contract.head, contract.input
-        if "predictions" in outs:
-            p = outs["predictions"][0]
-            raw, score = p[:, :4], p[:, 4:]
-        else:
-            raw, score = outs["boxes"][0], outs["scores"][0]
+        raw, score = self._split(outs, head.params["objectness"] == "first")
         mode = head.params["box"]
         size = tf.constant([inp.width, inp.height, inp.width, inp.height], tf.float32)
         if mode == "decoded":

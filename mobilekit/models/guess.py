@@ -93,7 +93,7 @@ def _anchor_count(params: dict[str, Any], h: int, w: int) -> int:
 def _retina(shapes: dict[str, list[int]], h: int, w: int, read: dict[str, Any] | None) -> list[Candidate]:
     """Multi-level anchors: the settings the model carries, else each known convention at each level set whose
     anchor count is the candidate count (the images cannot tell conventions apart well: marked as guesses)."""
-    if len(shapes) != 2:
+    if len(shapes) not in (1, 2) or any(len(s) != 3 for s in shapes.values()):
         return []
     n = next(iter(shapes.values()))[1]
     if read is not None:
@@ -310,6 +310,7 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
     dynamic = hw[0] is None or hw[1] is None
     h, w = (640, 640) if dynamic else (int(hw[0]), int(hw[1]))
     shapes = _bound_shapes(loaded, [1, 3, h, w] if layout == "NCHW" else [1, h, w, 3])
+    anchors = read_anchors(loaded)  # before joining levels: the joined model no longer holds the generator
     loaded, shapes, levels = _join_levels(loaded, shapes, h, w)
     norm = rescaling(loaded)
     facts: dict[str, Any] = {"input": [h, w], "dynamic": dynamic, "outputs": shapes, "normalization": norm,
@@ -319,7 +320,7 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
         facts["task"], facts["classes"] = "classification", next(iter(shapes.values()))[1]
     else:
         facts["task"] = "detection"
-        ranked = candidates(shapes, h, w, read_anchors(loaded))
+        ranked = candidates(shapes, h, w, anchors)
         if not ranked:
             raise ModelError(f"no head format mobilekit knows binds outputs {shapes}", path=model_path,
                              fix="see README 'detection.head'; an SSD head needs its anchors: write the config by hand")
@@ -355,11 +356,11 @@ def _join_levels(loaded: LoadedModel, shapes: dict[str, list[int]], h: int, w: i
     per_level = len(shapes) // len(sizes)
     chans = sorted({s[3] for s in shapes.values()})
     a = 1
-    if per_level == 2:  # the box map: 4 x A channels, A dividing the class map's
+    if per_level == 2 and 64 not in chans:  # the box map: 4 x A channels, A dividing the class map's (64: DFL bins)
         a = next((c // 4 for c in chans if c % 4 == 0 and all(o % (c // 4) == 0 for o in chans)), 1)
     grids = [(gh, gw, a) for gh, gw in sizes]
     try:
-        model, _ = join_levels(loaded.keras_model, loaded.keras_module, shapes, grids, 4 * a)
+        model, _ = join_levels(loaded.keras_model, loaded.keras_module, shapes, grids, 64 if 64 in chans else 4)
     except ModelError:
         return loaded, shapes, None
     joined = {str(n): [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(model.output_names, model.outputs,

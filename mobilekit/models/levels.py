@@ -17,15 +17,19 @@ from typing import Any
 from mobilekit.errors import ModelError
 
 
-def _level_of(shape: list[int], grids: list[tuple[int, int, int]]) -> tuple[int, bool] | None:
-    """(level index, channels-first) of a rank-4 output, or None."""
-    for k, (gh, gw, _) in enumerate(grids):
-        if list(shape[1:3]) == [gh, gw]:
-            return k, False
-    for k, (gh, gw, _) in enumerate(grids):
-        if list(shape[2:4]) == [gh, gw]:
-            return k, True
-    return None
+def _assign(shapes: dict[str, list[int]], grids: list[tuple[int, int, int]], channels_first: bool
+            ) -> dict[int, list[str]] | None:
+    """Outputs by level (in output order) when every output is a map of one level in this layout, else None. Levels
+    of the same grid size are filled in output order, the same number of maps each."""
+    per = len(shapes) // len(grids) if len(shapes) % len(grids) == 0 else 0
+    found: dict[int, list[str]] = {k: [] for k in range(len(grids))}
+    for name, shape in shapes.items():
+        hw = list(shape[2:4] if channels_first else shape[1:3]) if len(shape) == 4 else None
+        level = next((k for k, (gh, gw, _) in enumerate(grids) if hw == [gh, gw] and len(found[k]) < per), None)
+        if level is None:
+            return None
+        found[level].append(name)
+    return found
 
 
 def join_levels(model: Any, keras_mod: Any, shapes: dict[str, list[int]], grids: list[tuple[int, int, int]],
@@ -33,21 +37,17 @@ def join_levels(model: Any, keras_mod: Any, shapes: dict[str, list[int]], grids:
     """``(new model, info)`` with the levels joined; ``grids`` is per level (rows, columns, anchors per cell) in
     stride order, ``box`` the channels of one candidate's box (4, or 4 x reg_max)."""
     names = list(shapes)
-    found: dict[int, list[tuple[str, bool]]] = {}
-    for name in names:
-        at = _level_of(shapes[name], grids) if len(shapes[name]) == 4 else None
-        if at is None:
-            raise ModelError(f"output '{name}' {shapes[name]} is not the map of any level (grids "
-                             f"{[g[:2] for g in grids]} from detection.params.strides)",
-                             fix="list detection.params.strides in the order of the model's levels, or export the "
-                                 "detector with its levels concatenated")
-        found.setdefault(at[0], []).append((name, at[1]))
-    if sorted(found) != list(range(len(grids))) or len({len(v) for v in found.values()}) != 1 \
-            or len(found[0]) > 2:
-        raise ModelError(f"per-level outputs {shapes} do not give every level of the strides the same outputs "
-                         f"(levels found: {sorted(found)}, expected {len(grids)})",
-                         fix="list detection.params.strides to match the model's levels: one map, or one box map "
-                             "and one class map, per level")
+    # one layout for every map (a [1, 80, 80, 80] map reads either way): channels-last unless only -first fits
+    channels_first = False
+    by_level = _assign(shapes, grids, False)
+    if by_level is None:
+        channels_first, by_level = True, _assign(shapes, grids, True)
+    if by_level is None or len(by_level[0]) > 2:
+        raise ModelError(f"per-level outputs {shapes} are not one map, or one box map and one class map, for each "
+                         f"level of the strides (grids {[g[:2] for g in grids]})",
+                         fix="list detection.params.strides in the order of the model's levels, or export the "
+                             "detector with its levels concatenated")
+    found = {k: [(n, channels_first) for n in v] for k, v in by_level.items()}
     inputs = dict(zip(names, model.outputs, strict=True))
     per_role: list[list[Any]] = [[] for _ in found[0]]
     for k, (gh, gw, a) in enumerate(grids):

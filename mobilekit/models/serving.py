@@ -110,6 +110,22 @@ def _bind(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int]) -> tupl
     return roles, num_classes, box
 
 
+def _split_roles(head: Any, loaded: LoadedModel, cfg: Config, roles: dict[str, str], box: int
+                 ) -> tuple[Any, dict[str, str], dict[str, int], dict[str, Any]]:
+    """A single ``predictions`` output split into one output per role (the head's parts: boxes, scores, and
+    objectness where the head has it), or left whole with the reason: (model, roles, positions, split info)."""
+    if loaded.keras_model is None:
+        return None, roles, {}, {"applied": False, "reason": "a SavedModel graph cannot be rewired; boxes and scores "
+                                 "share one int8 scale. Export the Keras model instead, or separate outputs"}
+    channels = loaded.output_shapes[roles["predictions"]][head.channel_axis]
+    parts = head.parts(cfg.detection, channels) if hasattr(head, "parts") else None
+    new, split = split_concat(loaded.keras_model, loaded.keras_module, head.channel_axis, box, parts)
+    if new is None:
+        return loaded.keras_model, roles, {}, split
+    return new, {r: f"{split['layer']}[{r} channels]" for r in split["roles"]}, \
+        {r: k for k, r in enumerate(split["roles"])}, split
+
+
 def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving:
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -126,16 +142,7 @@ def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving
     roles, num_classes, box = _bind(head, loaded, cfg, shape)
     positions: dict[str, int] = {}
     if "predictions" in roles:
-        if keras_model is not None:
-            new, split = split_concat(keras_model, loaded.keras_module, head.channel_axis, box)
-            if new is not None:
-                keras_model = new
-                concat = split["layer"]
-                roles = {"boxes": f"{concat}[box channels]", "scores": f"{concat}[class channels]"}
-                positions = {"boxes": 0, "scores": 1}
-        else:
-            split = {"applied": False, "reason": "a SavedModel graph cannot be rewired; boxes and scores share one "
-                                                 "int8 scale. Export the Keras model instead, or separate outputs"}
+        keras_model, roles, positions, split = _split_roles(head, loaded, cfg, roles, box)
     if cut and cfg.task == "classification" and keras_model is not None:
         new, split = cut_activation(keras_model, loaded.keras_module)
         if new is not None:

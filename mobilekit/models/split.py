@@ -9,7 +9,10 @@ are computed gives each its own scale. The walk goes back from the output throug
   walked into in turn);
 - a concatenation along the anchor axis of per-level blocks (FPN/PAN heads): every level is split by role, and the
   levels are concatenated per role;
-- a ``Reshape`` of a ``[1, H, W, K]`` feature map into ``[1, H*W, K]`` anchors, whose channels are split before it.
+- a ``Reshape`` of a ``[1, H, W, A * K]`` feature map into ``[1, H*W*A, K]`` anchors, whose channels are split
+  before it (with several anchors per cell, a role's channels interleave: they are picked by index);
+- a ``Conv2D`` whose filters hold several roles (YOLOv5's ``A * (5 + C)`` per level), which becomes one
+  convolution per role with the same filters.
 Anything else stops the walk, and the reason (the layers walked) goes to the manifest and the console.
 """
 
@@ -69,51 +72,74 @@ class _Walk:
 
     def split(self, t: Any, axis: int, sizes: list[int]) -> list[Any]:
         """``t`` cut along ``axis`` into consecutive parts of ``sizes``, rewired from where the parts are made."""
-        if len(sizes) == 1:
+        bounds = list(itertools.accumulate([0, *sizes]))
+        return self.pick(t, axis, [list(range(a, b)) for a, b in itertools.pairwise(bounds)])
+
+    def pick(self, t: Any, axis: int, groups: list[list[int]]) -> list[Any]:
+        """``t``'s channels along ``axis`` gathered into one tensor per group of (ascending) indices, rewired from
+        where they are made; a role's channels may interleave with another's (A anchors x [box, obj, classes])."""
+        if len(groups) == 1 and groups[0] == list(range(int(t.shape[axis]))):
             return [t]
         op, inputs = _producer(t)
         kind = type(op).__name__
         self.trail.append(kind)
         rank = len(t.shape)
         if _passthrough(op) and len(inputs) == 1:
-            return self.split(inputs[0], axis, sizes)
+            return self.pick(inputs[0], axis, groups)
         if kind == "Concatenate" and op.axis % rank == axis % rank:
-            return self._channels(op, inputs, axis, sizes)
+            return self._channels(op, inputs, axis, groups)
         if kind == "Concatenate":
-            per = [self.split(x, axis, sizes) for x in inputs]
+            per = [self.pick(x, axis, groups) for x in inputs]
             self.levels = max(self.levels, len(inputs))
             return [self.km.layers.Concatenate(axis=op.axis, name=self.name(f"{op.name}_{self.roles[r]}"))(
                 [p[r] for p in per])
-                    for r in range(len(sizes))]
+                    for r in range(len(groups))]
         src = inputs[0] if inputs else None
         if kind == "Reshape" and rank == 3 and axis % rank == 2 and len(src.shape) == 4 and \
-                src.shape[-1] == t.shape[-1]:
-            parts = self.split(src, 3, sizes)
-            return [self.km.layers.Reshape((-1, s), name=self.name(f"{op.name}_{self.roles[r]}"))(p)
-                    for r, (p, s) in enumerate(zip(parts, sizes, strict=True))]
+                int(src.shape[-1]) % int(t.shape[-1]) == 0:
+            # [1, H, W, A * K] -> [1, H * W * A, K]: a role's channels are its K-channels of every anchor
+            k, anchors = int(t.shape[-1]), int(src.shape[-1]) // int(t.shape[-1])
+            parts = self.pick(src, 3, [[a * k + c for a in range(anchors) for c in g] for g in groups])
+            return [self.km.layers.Reshape((-1, len(g)), name=self.name(f"{op.name}_{self.roles[r]}"))(p)
+                    for r, (p, g) in enumerate(zip(parts, groups, strict=True))]
+        if kind == "Conv2D" and axis % rank == rank - 1 and len(inputs) == 1 and getattr(op, "groups", 1) == 1:
+            return self._conv(op, inputs[0], groups)
         raise _Stop(kind)
 
-    def _channels(self, op: Any, inputs: list[Any], axis: int, sizes: list[int]) -> list[Any]:
-        """Regroup a channel concatenation's inputs by role; an input that straddles a role boundary is split."""
-        bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
-        pieces: list[list[Any]] = [[] for _ in sizes]
+    def _conv(self, op: Any, x: Any, groups: list[list[int]]) -> list[Any]:
+        """A convolution whose output channels hold several roles becomes one convolution per role, each with its
+        filters (and bias) of the original: the same values, and an int8 scale per role from where they are made."""
+        weights = op.get_weights()
+        outs = []
+        for r, g in enumerate(groups):
+            config = {**op.get_config(), "filters": len(g), "name": self.name(f"{op.name}_{self.roles[r]}")}
+            conv = type(op).from_config(config)
+            y = conv(x)
+            conv.set_weights([weights[0][..., g], *([weights[1][g]] if len(weights) > 1 else [])])
+            outs.append(y)
+        return outs
+
+    def _channels(self, op: Any, inputs: list[Any], axis: int, groups: list[list[int]]) -> list[Any]:
+        """Regroup a channel concatenation's inputs by role; an input that holds several roles is picked apart."""
+        pieces: list[list[Any]] = [[] for _ in groups]
         offset = 0
         for x in inputs:
             size = int(x.shape[axis])
-            inside = [b - offset for b in bounds if offset < b < offset + size]
-            cuts = [0, *inside, size]
-            first = max(i for i, b in enumerate(bounds) if b <= offset)
-            for k, part in enumerate(self.split(x, axis, [b - a for a, b in itertools.pairwise(cuts)])):
-                pieces[first + k].append(part)
+            local = [[i - offset for i in g if offset <= i < offset + size] for g in groups]
+            present = [r for r, ids in enumerate(local) if ids]
+            for r, part in zip(present, self.pick(x, axis, [local[r] for r in present]), strict=True):
+                pieces[r].append(part)
             offset += size
         return [p[0] if len(p) == 1 else
                 self.km.layers.Concatenate(axis=axis, name=self.name(f"{op.name}_{self.roles[r]}"))(p)
                 for r, p in enumerate(pieces)]
 
 
-def split_concat(model: Any, keras_mod: Any, channel_axis: int, box: int = 4) -> tuple[Any | None, dict[str, Any]]:
-    """Return ``(model with [boxes, scores] outputs, info)`` or ``(None, info with the reason)``; the box role is
-    the first ``box`` channels (4 coordinates, or 4 x reg_max DFL bins)."""
+def split_concat(model: Any, keras_mod: Any, channel_axis: int, box: int = 4,
+                 parts: list[tuple[str, int]] | None = None) -> tuple[Any | None, dict[str, Any]]:
+    """Return ``(model with one output per role, info)`` or ``(None, info with the reason)``. ``parts``: the
+    roles and their channel counts in channel order (a head's, e.g. boxes, objectness, scores); by default the box
+    role is the first ``box`` channels (4 coordinates, or 4 x reg_max DFL bins) and the scores the rest."""
     if len(model.outputs) != 1:
         return None, {"applied": False, "reason": f"the model has {len(model.outputs)} outputs"}
     out = model.outputs[0]
@@ -126,9 +152,11 @@ def split_concat(model: Any, keras_mod: Any, channel_axis: int, box: int = 4) ->
         permute, out = op, inputs[0]
         channel_axis = 2 if channel_axis == 1 else 1
     channels = int(out.shape[channel_axis])
-    walk = _Walk(keras_mod, ["boxes", "scores"], used={layer.name for layer in model.layers})
+    parts = parts or [("boxes", box), ("scores", channels - box)]
+    sizes = [n for _, n in parts]
+    walk = _Walk(keras_mod, [r for r, _ in parts], used={layer.name for layer in model.layers})
     try:
-        parts = walk.split(out, channel_axis, [box, channels - box])
+        tensors = walk.split(out, channel_axis, sizes)
     except _Stop as stop:
         path = " > ".join(walk.trail) or str(stop)
         return None, {"applied": False,
@@ -139,11 +167,11 @@ def split_concat(model: Any, keras_mod: Any, channel_axis: int, box: int = 4) ->
     groups = []
     # explicit names: auto-named layers get per-process counters, which would leak into the converted graphs'
     # tensor names and make two identical builds differ
-    for role, t in zip(walk.roles, parts, strict=True):
+    for role, t in zip(walk.roles, tensors, strict=True):
         if permute is not None:
             t = keras_mod.layers.Permute((2, 1), name=walk.name(f"{name}_{role}_transposed"))(t)
         groups.append(float32(t, keras_mod, walk.name(f"{name}_{role}_float32")))
     new = keras_mod.Model(model.inputs, groups, name=f"{model.name}_split")
-    return new, {"applied": True, "layer": name, "parts": [box, channels - box], "levels": walk.levels,
-                 "reason": "boxes and scores are separate int8 outputs with their own scales"
+    return new, {"applied": True, "layer": name, "parts": sizes, "roles": walk.roles, "levels": walk.levels,
+                 "reason": f"{', '.join(walk.roles)} are separate int8 outputs with their own scales"
                            + (f" (split in each of {walk.levels} levels)" if walk.levels > 1 else "")}
