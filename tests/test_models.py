@@ -151,8 +151,8 @@ def test_split_looks_through_a_float32_cast():
 def test_split_applies_per_level_to_fpn_heads():
     """A YOLOX-style head (per level: [box, cls, obj] on channels, reshaped to anchors; levels concatenated along
     the anchor axis; a float32 linear Activation last) is split in every level and concatenated per role: the
-    parts hold exactly the single output's values; so are a DFL head's 64 bins and its classes, down to the
-    convolutions that make them."""
+    parts hold exactly the single output's values. A DFL head (64 box channels) cannot separate 4 box channels,
+    and the reason names the layers walked."""
     import catalogue
     import keras
 
@@ -165,17 +165,15 @@ def test_split_applies_per_level_to_fpn_heads():
     x = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype("float32")
     boxes, scores = new(x)
     np.testing.assert_array_equal(np.concatenate([boxes, scores], -1), model(x))
-    model = catalogue.yolov8_pan(classes=6)
-    new, info = split_concat(model, keras, 2, box=64)
-    assert info["applied"] and info["parts"] == [64, 6], info
-    np.testing.assert_allclose(np.concatenate(new(x), -1), model(x), rtol=1e-5, atol=1e-5)
+    new, info = split_concat(catalogue.yolov8_pan(classes=6), keras, 2)
+    assert new is None and "Concatenate > Reshape > Concatenate > Conv2D" in info["reason"], info
 
 
-def test_split_picks_interleaved_roles_out_of_one_convolution_per_level():
-    """YOLOv5's raw head: per level one 1x1 convolution of A x (4 + 1 + C) channels, the anchors' roles
-    interleaved, one output per level. Joined (models.levels) and split, every role is one convolution per level
-    with the original filters: boxes, objectness and classes each its own output, holding exactly the joined
-    output's channels."""
+def test_split_picks_interleaved_roles_through_the_anchor_reshape():
+    """YOLOv5's raw head per level: A anchors x [box, obj, classes] channels, the anchors' roles interleaved in
+    one [1, H, W, A * K] map. Made by concatenating each role's layers, the roles are picked by channel index
+    through the reshape into anchors: boxes, objectness and classes each an output, holding exactly the joined
+    output's channels. Made by one convolution, the walk stops there and says so."""
     import keras
 
     from mobilekit.models.levels import join_levels
@@ -185,20 +183,27 @@ def test_split_picks_interleaved_roles_out_of_one_convolution_per_level():
     inp = keras.Input((32, 32, 3))
     f8 = keras.layers.Conv2D(8, 3, strides=8, padding="same", activation="relu")(inp)
     f16 = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(f8)
-    maps = [keras.layers.Conv2D(3 * (5 + 2), 1, name=f"detect_{k}")(f) for k, f in enumerate((f8, f16))]
-    model = keras.Model(inp, maps)
-    shapes = {n: [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(model.output_names, model.outputs, strict=True)}
-    joined, _ = join_levels(model, keras, shapes, [(4, 4, 3), (2, 2, 3)], box=4)
+
+    def per_anchor(f, k):  # [box 4, obj 1, classes 2] per anchor, 3 anchors, from separate convolutions
+        return keras.layers.Concatenate(name=f"detect_{k}")(
+            [keras.layers.Conv2D(n, 1)(f) for _ in range(3) for n in (4, 1, 2)])
+
     parts = [("boxes", 4), ("objectness", 1), ("scores", 2)]
-    new, info = split_concat(joined, keras, 2, parts=parts)
-    assert info["applied"] and info["levels"] == 2, info
     x = np.random.default_rng(0).normal(size=(1, 32, 32, 3)).astype("float32")
-    ref = np.asarray(joined(x))
-    assert ref.shape == (1, (16 + 4) * 3, 7)
-    got = [np.asarray(t) for t in new(x)]
-    np.testing.assert_allclose(np.concatenate(got, -1), ref, rtol=1e-5, atol=1e-5)
-    assert [g.shape[-1] for g in got] == [4, 1, 2]
-    assert sum(type(layer).__name__ == "Conv2D" for layer in new.layers) == 2 + 2 * 3  # backbone + per role, level
+    for maps, split in (([per_anchor(f8, 0), per_anchor(f16, 1)], True),
+                        ([keras.layers.Conv2D(21, 1)(f) for f in (f8, f16)], False)):
+        model = keras.Model(inp, maps)
+        shapes = {n: [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(model.output_names, model.outputs,
+                                                                           strict=True)}
+        joined, _ = join_levels(model, keras, shapes, [(4, 4, 3), (2, 2, 3)], box=4)
+        new, info = split_concat(joined, keras, 2, parts=parts)
+        if not split:
+            assert new is None and info["reason"].count("Conv2D") == 1, info
+            continue
+        assert info["applied"] and info["levels"] == 2, info
+        got = [np.asarray(t) for t in new(x)]
+        assert [g.shape for g in got] == [(1, 60, 4), (1, 60, 1), (1, 60, 2)]
+        np.testing.assert_array_equal(np.concatenate(got, -1), np.asarray(joined(x)))
 
 
 def test_split_gives_objectness_its_own_output():
@@ -265,3 +270,14 @@ def test_levels_join_reads_one_layout_for_every_map():
     joined, _ = join_levels(same, keras, shapes, [(4, 4, 1), (4, 4, 1)], box=4)
     np.testing.assert_array_equal(np.asarray(joined(x)),
                                   np.concatenate([np.asarray(t).reshape(1, -1, 6) for t in same(x)], 1))
+    # a box and a class map per level, box maps listed first, two levels of one grid size: paired by kind
+    boxes = [keras.layers.Conv2D(4, 1, name=f"box_{k}")(f16) for k in range(2)]
+    classes = [keras.layers.Conv2D(3, 1, name=f"cls_{k}")(f16) for k in range(2)]
+    paired = keras.Model(inp, [*boxes, *classes])
+    shapes = {n: [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(paired.output_names, paired.outputs,
+                                                                      strict=True)}
+    joined, _ = join_levels(paired, keras, shapes, [(4, 4, 1), (4, 4, 1)], box=4)
+    y = [np.asarray(t) for t in paired(x)]
+    got_boxes, got_scores = (np.asarray(t) for t in joined(x))
+    np.testing.assert_array_equal(got_boxes, np.concatenate([t.reshape(1, -1, 4) for t in y[:2]], 1))
+    np.testing.assert_array_equal(got_scores, np.concatenate([t.reshape(1, -1, 3) for t in y[2:]], 1))

@@ -32,6 +32,22 @@ def _assign(shapes: dict[str, list[int]], grids: list[tuple[int, int, int]], cha
     return found
 
 
+def _pair_tied(by_level: dict[int, list[str]], shapes: dict[str, list[int]], grids: list[tuple[int, int, int]],
+               box: int, channels_first: bool) -> dict[int, list[str]]:
+    """Levels of one grid size that each hold a box map and a class map: filled in output order, a model that
+    lists its box maps first would give one level both box maps; pair the k-th box map with the k-th class map."""
+    for size in {g[:2] for g in grids}:
+        tied = [k for k, g in enumerate(grids) if g[:2] == size]
+        if len(tied) < 2:
+            continue
+        maps = [n for k in tied for n in by_level[k]]
+        boxes = [n for n in maps if shapes[n][1 if channels_first else 3] == grids[tied[0]][2] * box]
+        classes = [n for n in maps if n not in boxes]
+        if len(boxes) == len(classes) == len(tied):
+            by_level.update({k: [b, c] for k, b, c in zip(tied, boxes, classes, strict=True)})
+    return by_level
+
+
 def join_levels(model: Any, keras_mod: Any, shapes: dict[str, list[int]], grids: list[tuple[int, int, int]],
                 box: int) -> tuple[Any, dict[str, Any]]:
     """``(new model, info)`` with the levels joined; ``grids`` is per level (rows, columns, anchors per cell) in
@@ -47,6 +63,8 @@ def join_levels(model: Any, keras_mod: Any, shapes: dict[str, list[int]], grids:
                          f"level of the strides (grids {[g[:2] for g in grids]})",
                          fix="list detection.params.strides in the order of the model's levels, or export the "
                              "detector with its levels concatenated")
+    if len(by_level[0]) == 2:
+        by_level = _pair_tied(by_level, shapes, grids, box, channels_first)
     found = {k: [(n, channels_first) for n in v] for k, v in by_level.items()}
     inputs = dict(zip(names, model.outputs, strict=True))
     per_role: list[list[Any]] = [[] for _ in found[0]]

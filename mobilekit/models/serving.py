@@ -61,8 +61,10 @@ def _input_shape(loaded: LoadedModel, cfg: Config) -> list[int]:
 
 def _bound_shapes(loaded: LoadedModel, shape: list[int]) -> dict[str, list[int]]:
     """Output shapes at the serving input size: a model that accepts any image size has outputs of unknown size
-    (``-1``) until the input is bound, and a head must count classes and anchors from the bound ones."""
-    if all(d >= 0 for s in loaded.output_shapes.values() for d in s):
+    (``-1``) until the input is bound, and a head must count classes and anchors from the bound ones. A Keras
+    model is always run: a layer's declared output shape can be wrong (keras-cv's reloaded RetinaNet declares 20,700
+    anchors and computes 19,206)."""
+    if loaded.keras_model is None and all(d >= 0 for s in loaded.output_shapes.values() for d in s):
         return loaded.output_shapes
     import tensorflow as tf
 
@@ -110,15 +112,17 @@ def _bind(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int]) -> tupl
     return roles, num_classes, box
 
 
-def _split_roles(head: Any, loaded: LoadedModel, cfg: Config, roles: dict[str, str], box: int
+def _split_roles(head: Any, loaded: LoadedModel, cfg: Config, roles: dict[str, str], box: int, training: bool
                  ) -> tuple[Any, dict[str, str], dict[str, int], dict[str, Any]]:
     """A single ``predictions`` output split into one output per role (the head's parts: boxes, scores, and
-    objectness where the head has it), or left whole with the reason: (model, roles, positions, split info)."""
+    objectness where the head has it), or left whole with the reason: (model, roles, positions, split info).
+    For training, boxes and scores only: the detector losses and ground-truth targets read scores with
+    objectness among them."""
     if loaded.keras_model is None:
         return None, roles, {}, {"applied": False, "reason": "a SavedModel graph cannot be rewired; boxes and scores "
                                  "share one int8 scale. Export the Keras model instead, or separate outputs"}
     channels = loaded.output_shapes[roles["predictions"]][head.channel_axis]
-    parts = head.parts(cfg.detection, channels) if hasattr(head, "parts") else None
+    parts = head.parts(cfg.detection, channels) if hasattr(head, "parts") and not training else None
     new, split = split_concat(loaded.keras_model, loaded.keras_module, head.channel_axis, box, parts)
     if new is None:
         return loaded.keras_model, roles, {}, split
@@ -126,7 +130,7 @@ def _split_roles(head: Any, loaded: LoadedModel, cfg: Config, roles: dict[str, s
         {r: k for k, r in enumerate(split["roles"])}, split
 
 
-def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving:
+def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True, training: bool = False) -> Serving:
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -142,7 +146,7 @@ def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving
     roles, num_classes, box = _bind(head, loaded, cfg, shape)
     positions: dict[str, int] = {}
     if "predictions" in roles:
-        keras_model, roles, positions, split = _split_roles(head, loaded, cfg, roles, box)
+        keras_model, roles, positions, split = _split_roles(head, loaded, cfg, roles, box, training)
     if cut and cfg.task == "classification" and keras_model is not None:
         new, split = cut_activation(keras_model, loaded.keras_module)
         if new is not None:
@@ -160,8 +164,8 @@ def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True) -> Serving
         positions = positions or {r: names.index(roles[r]) for r in order}
 
         def call(x):
-            y = keras_model(x, training=False)
-            y = list(y) if isinstance(y, (list, tuple)) else [y]
+            # a dict of outputs (keras-cv's detectors) flattens in the outputs' order, as _bound_shapes reads it
+            y = tf.nest.flatten(keras_model(x, training=False))
             return tuple(y[positions[r]] for r in order)
     else:
         sig = loaded.signature

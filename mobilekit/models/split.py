@@ -10,10 +10,11 @@ are computed gives each its own scale. The walk goes back from the output throug
 - a concatenation along the anchor axis of per-level blocks (FPN/PAN heads): every level is split by role, and the
   levels are concatenated per role;
 - a ``Reshape`` of a ``[1, H, W, A * K]`` feature map into ``[1, H*W*A, K]`` anchors, whose channels are split
-  before it (with several anchors per cell, a role's channels interleave: they are picked by index);
-- a ``Conv2D`` whose filters hold several roles (YOLOv5's ``A * (5 + C)`` per level), which becomes one
-  convolution per role with the same filters.
-Anything else stops the walk, and the reason (the layers walked) goes to the manifest and the console.
+  before it (with several anchors per cell, a role's channels interleave: they are picked by index).
+Anything else stops the walk, a convolution whose filters hold several roles included (YOLOv5's ``A * (5 + C)``
+per level: splitting it into one convolution per role would copy weights that compression then trains, and
+tfmot's wrappers hide it from the compressed model's walk, so the float and int8 roles would differ), and the
+reason (the layers walked) goes to the manifest and the console.
 """
 
 from __future__ import annotations
@@ -102,22 +103,7 @@ class _Walk:
             parts = self.pick(src, 3, [[a * k + c for a in range(anchors) for c in g] for g in groups])
             return [self.km.layers.Reshape((-1, len(g)), name=self.name(f"{op.name}_{self.roles[r]}"))(p)
                     for r, (p, g) in enumerate(zip(parts, groups, strict=True))]
-        if kind == "Conv2D" and axis % rank == rank - 1 and len(inputs) == 1 and getattr(op, "groups", 1) == 1:
-            return self._conv(op, inputs[0], groups)
         raise _Stop(kind)
-
-    def _conv(self, op: Any, x: Any, groups: list[list[int]]) -> list[Any]:
-        """A convolution whose output channels hold several roles becomes one convolution per role, each with its
-        filters (and bias) of the original: the same values, and an int8 scale per role from where they are made."""
-        weights = op.get_weights()
-        outs = []
-        for r, g in enumerate(groups):
-            config = {**op.get_config(), "filters": len(g), "name": self.name(f"{op.name}_{self.roles[r]}")}
-            conv = type(op).from_config(config)
-            y = conv(x)
-            conv.set_weights([weights[0][..., g], *([weights[1][g]] if len(weights) > 1 else [])])
-            outs.append(y)
-        return outs
 
     def _channels(self, op: Any, inputs: list[Any], axis: int, groups: list[list[int]]) -> list[Any]:
         """Regroup a channel concatenation's inputs by role; an input that holds several roles is picked apart."""
