@@ -7,7 +7,7 @@ import pytest
 
 from mobilekit.errors import ModelError
 from mobilekit.models.inspect import describe
-from mobilekit.models.loader import load_model
+from mobilekit.models.loader import load_model, output_shapes
 
 
 def one_line(exc) -> str:
@@ -193,8 +193,7 @@ def test_split_picks_interleaved_roles_through_the_anchor_reshape():
     for maps, split in (([per_anchor(f8, 0), per_anchor(f16, 1)], True),
                         ([keras.layers.Conv2D(21, 1)(f) for f in (f8, f16)], False)):
         model = keras.Model(inp, maps)
-        shapes = {n: [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(model.output_names, model.outputs,
-                                                                           strict=True)}
+        shapes = output_shapes(model)
         joined, _ = join_levels(model, keras, shapes, [(4, 4, 3), (2, 2, 3)], box=4)
         new, info = split_concat(joined, keras, 2, parts=parts)
         if not split:
@@ -258,7 +257,7 @@ def test_levels_join_reads_one_layout_for_every_map():
     chw = [keras.layers.Permute((3, 1, 2), name=f"p{k}")(keras.layers.Conv2D(c, 1)(f))
            for k, (f, c) in enumerate(((f8, 8), (f16, 8)))]  # [1, 8, 8, 8] and [1, 8, 4, 4]
     model = keras.Model(inp, chw)
-    shapes = {n: [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(model.output_names, model.outputs, strict=True)}
+    shapes = output_shapes(model)
     joined, _ = join_levels(model, keras, shapes, [(8, 8, 1), (4, 4, 1)], box=4)
     x = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype("float32")
     y = [np.asarray(t) for t in model(x)]
@@ -266,7 +265,7 @@ def test_levels_join_reads_one_layout_for_every_map():
     np.testing.assert_array_equal(np.asarray(joined(x)), want)
     # two levels of one grid size (a P6 and P7 that stop shrinking): filled in output order
     same = keras.Model(inp, [keras.layers.Conv2D(6, 1)(f16), keras.layers.Conv2D(6, 1)(f16)])
-    shapes = {n: [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(same.output_names, same.outputs, strict=True)}
+    shapes = output_shapes(same)
     joined, _ = join_levels(same, keras, shapes, [(4, 4, 1), (4, 4, 1)], box=4)
     np.testing.assert_array_equal(np.asarray(joined(x)),
                                   np.concatenate([np.asarray(t).reshape(1, -1, 6) for t in same(x)], 1))
@@ -274,8 +273,7 @@ def test_levels_join_reads_one_layout_for_every_map():
     boxes = [keras.layers.Conv2D(4, 1, name=f"box_{k}")(f16) for k in range(2)]
     classes = [keras.layers.Conv2D(3, 1, name=f"cls_{k}")(f16) for k in range(2)]
     paired = keras.Model(inp, [*boxes, *classes])
-    shapes = {n: [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(paired.output_names, paired.outputs,
-                                                                      strict=True)}
+    shapes = output_shapes(paired)
     joined, _ = join_levels(paired, keras, shapes, [(4, 4, 1), (4, 4, 1)], box=4)
     y = [np.asarray(t) for t in paired(x)]
     got_boxes, got_scores = (np.asarray(t) for t in joined(x))

@@ -66,6 +66,12 @@ def no_params(head: str, det: DetectionSettings, fail: Fail) -> None:
              "remove detection.params, or choose the head these settings belong to")
 
 
+def strides_ok(params: dict[str, Any]) -> bool:
+    """``params.strides`` is a non-empty list of positive integers (one per output level, in output order)."""
+    s = params.get("strides")
+    return isinstance(s, list) and bool(s) and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s)
+
+
 class BoxHead:
     """What heads whose boxes come out already decoded (in one of the box conventions) share."""
 

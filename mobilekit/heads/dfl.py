@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, class_scores, register
+from mobilekit.heads.base import Candidates, class_scores, register, strides_ok
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -51,8 +51,7 @@ class DflHead:
         if unknown:
             fail(f"detection.params.{sorted(unknown)[0]}", "the 'dfl' head takes strides and reg_max",
                  "remove it")
-        strides = p.get("strides")
-        if not isinstance(strides, list) or not strides or not all(isinstance(s, int) and s > 0 for s in strides):
+        if not strides_ok(p):
             fail("detection.params.strides", "a DFL head needs the stride of each output level, in output order",
                  "e.g. strides: [8, 16, 32] (YOLOv8 at P3-P5)")
         reg_max = p.get("reg_max", 16)

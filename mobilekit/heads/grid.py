@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, activate, register, to_xyxy
+from mobilekit.heads.base import Candidates, activate, register, strides_ok, to_xyxy
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -76,8 +76,7 @@ class GridHead:
         if p.get("order", "anchor_first") not in ("anchor_first", "cell_first"):
             fail("detection.params.order", "must be anchor_first or cell_first", "Ultralytics exports anchor_first")
         strides = p.get("strides")
-        if p.get("box", "decoded") != "decoded" and (
-                not isinstance(strides, list) or not strides or not all(isinstance(s, int) and s > 0 for s in strides)):
+        if p.get("box", "decoded") != "decoded" and not strides_ok(p):
             fail("detection.params.strides", "raw grid boxes need the stride of each output level, in output order",
                  "e.g. strides: [8, 16, 32]")
         if p.get("box") == "anchors":

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, bind_two, class_scores, register
+from mobilekit.heads.base import Candidates, bind_two, class_scores, register, strides_ok
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -86,6 +86,11 @@ def resolve(det_params: dict[str, Any], inp: InputSpec) -> dict[str, Any]:
     return {**p, "grids": grids, "spacing": spacing, "shapes": shapes}
 
 
+def anchor_count(p: dict[str, Any]) -> int:
+    """Candidates of resolved settings: every level's cells times its anchors per cell."""
+    return sum(gh * gw * len(s) for (gh, gw), s in zip(p["grids"], p["shapes"], strict=True))
+
+
 def anchors(p: dict[str, Any], inp: InputSpec) -> np.ndarray:
     """``[N, 4]`` anchors as ``cx, cy, w, h`` in input pixels, in the head's candidate order."""
     rows = []
@@ -116,8 +121,7 @@ class RetinaNetHead:
         if unknown:
             fail(f"detection.params.{sorted(unknown)[0]}", "not a 'retinanet' head setting",
                  f"use {', '.join(SETTINGS)}")
-        strides = p.get("strides")
-        if not isinstance(strides, list) or not strides or not all(isinstance(s, int) and s > 0 for s in strides):
+        if not strides_ok(p):
             fail("detection.params.strides",
                  "a multi-level anchor head needs the stride of each level, in output order",
                  "e.g. strides: [8, 16, 32, 64, 128] (levels 3-7)")
@@ -181,7 +185,7 @@ class RetinaNetHead:
 
     def check(self, contract: Contract) -> None:
         p = contract.head.params
-        n = sum(gh * gw * len(s) for (gh, gw), s in zip(p["grids"], p["shapes"], strict=True))
+        n = anchor_count(p)
         out = contract.outputs[0].shape[1]
         if out != n:
             per = len(p["shapes"][0])

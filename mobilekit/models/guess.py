@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.models.loader import LoadedModel
+from mobilekit.models.loader import LoadedModel, output_shapes
 
 #: Stride sets of the detector families mobilekit knows, tried in this order against a raw head's candidate count.
 STRIDE_SETS = [[8, 16, 32], [8, 16, 32, 64], [16, 32, 64], [4, 8, 16, 32], [8], [16], [32], [4]]
@@ -84,10 +84,9 @@ def candidates(shapes: dict[str, list[int]], h: int, w: int, anchors: dict[str, 
 def _anchor_count(params: dict[str, Any], h: int, w: int) -> int:
     from types import SimpleNamespace
 
-    from mobilekit.heads.retinanet import resolve
+    from mobilekit.heads.retinanet import anchor_count, resolve
 
-    p = resolve(params, SimpleNamespace(width=w, height=h))
-    return sum(gh * gw * len(s) for (gh, gw), s in zip(p["grids"], p["shapes"], strict=True))
+    return anchor_count(resolve(params, SimpleNamespace(width=w, height=h)))
 
 
 def _retina(shapes: dict[str, list[int]], h: int, w: int, read: dict[str, Any] | None) -> list[Candidate]:
@@ -363,8 +362,7 @@ def _join_levels(loaded: LoadedModel, shapes: dict[str, list[int]], h: int, w: i
         model, _ = join_levels(loaded.keras_model, loaded.keras_module, shapes, grids, 64 if 64 in chans else 4)
     except ModelError:
         return loaded, shapes, None
-    joined = {str(n): [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(model.output_names, model.outputs,
-                                                                          strict=True)}
+    joined = output_shapes(model)
     strides = [h // gh for gh, _ in sizes]
     return replace(loaded, keras_model=model, output_shapes=joined), joined, \
         {"strides": strides, "anchors_per_cell": a, "maps": len(shapes)}

@@ -145,11 +145,15 @@ def _from_keras(path: Path, model: Any, kind: str) -> LoadedModel:
         raise ModelError(f"the model's input has shape {shape}, not an image [batch, H, W, C]", path=path,
                          fix="export a vision model whose input is an image tensor")
     _finite_weights(path, [np.asarray(w) for w in model.get_weights()])
-    outs = {}
-    for name, t in zip(model.output_names, model.outputs, strict=True):
-        outs[str(name)] = [1, *[int(d) if d is not None else -1 for d in t.shape[1:]]]
+    outs = output_shapes(model)
     in_name = getattr(model.inputs[0], "name", "image").split(":")[0] or "image"
     return LoadedModel(path, kind, model, None, None, in_name, shape, outs)
+
+
+def output_shapes(model: Any) -> dict[str, list[int]]:
+    """A Keras model's outputs by name, batch of one, ``-1`` where a size is unknown until the input is bound."""
+    return {str(name): [1, *[int(d) if d is not None else -1 for d in t.shape[1:]]]
+            for name, t in zip(model.output_names, model.outputs, strict=True)}
 
 
 def from_keras(path: Path, model: Any, kind: str) -> LoadedModel:

@@ -16,7 +16,7 @@ from mobilekit.contract import OutputSpec
 from mobilekit.errors import ConfigError, ModelError
 from mobilekit.heads import get_head
 from mobilekit.models.activation_cut import cut_activation
-from mobilekit.models.loader import LoadedModel
+from mobilekit.models.loader import LoadedModel, output_shapes
 from mobilekit.models.split import split_concat
 
 
@@ -138,9 +138,7 @@ def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True, training: 
     shape = _input_shape(loaded, cfg)
     joined, levels = _per_level(head, loaded, cfg, shape)
     if joined is not None:  # from here on, the model with its levels joined is the user's model
-        loaded = replace(loaded, keras_model=joined, output_shapes={
-            str(n): [1, *[int(d) for d in t.shape[1:]]] for n, t in zip(joined.output_names, joined.outputs,
-                                                                          strict=True)})
+        loaded = replace(loaded, keras_model=joined, output_shapes=output_shapes(joined))
     keras_model = loaded.keras_model
     split: dict[str, Any] = {}
     roles, num_classes, box = _bind(head, loaded, cfg, shape)
