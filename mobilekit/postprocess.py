@@ -2,7 +2,9 @@
 
 The algorithm, exactly (so it can be ported line by line)::
 
-    for each candidate i: class = argmax_c scores[i, c] (lowest c on ties), score = scores[i, class]
+    for each candidate i: class = argmax_c scores[i, c] over the allowed classes (lowest c on ties),
+        score = scores[i, class]; every class is allowed unless the caller gives a mask (the SDKs' category
+        allow / deny lists: a denied class neither wins a candidate nor suppresses an allowed box in NMS)
     keep candidates with score >= score_threshold
     order them by score descending, ties by candidate index ascending (a stable sort)
     walk that order: accept a candidate unless its IoU with an accepted box of the same class
@@ -72,13 +74,18 @@ def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshol
     return np.asarray(kept, dtype=np.int64)
 
 
-def detect(outputs: dict[str, np.ndarray], contract: Contract, plan: ResizePlan) -> Detections:
-    """Float outputs of one image (keyed by role) → final detections in original-image pixels."""
+def detect(outputs: dict[str, np.ndarray], contract: Contract, plan: ResizePlan,
+           allowed: np.ndarray | None = None) -> Detections:
+    """Float outputs of one image (keyed by role) → final detections in original-image pixels.
+
+    ``allowed``: a boolean mask over the classes; a class outside it is never chosen (nor kept by NMS).
+    """
     cand = get_head(contract.head.format).candidates(outputs, contract)
     nms_spec = contract.nms
     assert nms_spec is not None, "detect() needs a detection contract"
-    classes = np.argmax(cand.scores, axis=1)
-    best = cand.scores[np.arange(cand.scores.shape[0]), classes]
+    scores = cand.scores if allowed is None else np.where(np.asarray(allowed, bool)[None, :], cand.scores, -np.inf)
+    classes = np.argmax(scores, axis=1)
+    best = scores[np.arange(scores.shape[0]), classes]
     idx = np.nonzero(best >= nms_spec.score_threshold)[0]
     boxes, best, classes = cand.boxes[idx], best[idx], classes[idx]
     keep = nms(boxes, best, classes, nms_spec.iou_threshold, nms_spec.max_detections, nms_spec.class_agnostic)

@@ -82,6 +82,11 @@ def classifier_bundle(tmp_path_factory, classifier_model, shapes_dataset, cache)
 STUBS = Path(__file__).parent / "stubs" / "android"
 
 
+def stub_sources() -> list[Path]:
+    """The Android, AndroidX and LiteRT API stubs: Java, and Kotlin where the real API is Kotlin (LiteRT 2.x)."""
+    return sorted(STUBS.rglob("*.java")) + sorted(STUBS.rglob("*.kt"))
+
+
 def shipped_module(bundle: Path) -> Path:
     """The Android library module as the bundle holds it (what the tests compile and read, never a re-render)."""
     return bundle / "sdk" / "android" / module_name(Contract.load(bundle / "contract.json"))
@@ -92,7 +97,7 @@ def compiled(bundles, classifier_bundle, tmp_path_factory):
     """Every shipped module's Kotlin sources (core, API), each with a golden harness added beside them, and the API
     stubs, in one kotlinc run."""
     src = tmp_path_factory.mktemp("kt_src")
-    sources = sorted(STUBS.rglob("*.java"))
+    sources = stub_sources()
     for key, bundle, harness in [("classifier", classifier_bundle, "GoldenClassifier.kt.j2"),
                                  *((head, b, "Golden.kt.j2") for head, b in bundles.items())]:
         shipped = sorted(shipped_module(bundle).rglob("*.kt"))
@@ -106,6 +111,11 @@ def compiled(bundles, classifier_bundle, tmp_path_factory):
             package=package, type_name=tname, unsplit="predictions" in contract.roles,
             objectness="objectness" in contract.roles))
         sources.append(h)
+        if key == "classifier":  # the live-mode harness, over one shipped InferenceThread / LatestFrame
+            live = src / key / "Live.kt"
+            live.write_text(jinja2.Template((Path(__file__).parent / "kotlin" / "Live.kt.j2").read_text()).render(
+                package=package))
+            sources.append(live)
     classes = tmp_path_factory.mktemp("kt_classes")
     warnings = kotlinc(sources, classes)
     return classes, warnings
@@ -137,17 +147,63 @@ def test_module_layout(bundles):
         {rel: text for rel, text in render_module(contract).items()}  # the bundle ships what codegen renders
     package_dir = names(contract)[0].replace(".", "/")
     kt = f"src/main/kotlin/{package_dir}"
-    want = {"build.gradle.kts", "src/main/AndroidManifest.xml", "README.md", "consumer-rules.pro",
-            f"{kt}/YoloDetDetector.kt", f"{kt}/Preprocess.kt", f"{kt}/Postprocess.kt", f"{kt}/YoloDetSpec.kt"}
+    want = {"build.gradle.kts", "src/main/AndroidManifest.xml", "README.md", f"{kt}/YoloDetDetector.kt",
+            f"{kt}/Preprocess.kt", f"{kt}/Postprocess.kt", f"{kt}/YoloDetSpec.kt", f"{kt}/Orientation.kt",
+            f"{kt}/InferenceThread.kt"}
     assert want <= set(files)
-    assert module_name(contract) == "yoloDet-sdk" and "NNAPI is deprecated" in files["README.md"].read_text()
+    assert module_name(contract) == "yoloDet-sdk" and "CompiledModel" in files["README.md"].read_text()
+    # LiteRT's own manifest and keep rules come with its AAR: the module repeats neither
+    assert "uses-native-library" not in files["src/main/AndroidManifest.xml"].read_text()
+    assert "consumer-rules.pro" not in files and "consumerProguardFiles" not in files["build.gradle.kts"].read_text()
+
+
+def gradle_blocks(text: str) -> dict[str, str]:
+    """Top-level `name { ... }` blocks of a Gradle Kotlin script (comments and strings hold no braces here)."""
+    import re
+
+    text = re.sub(r"//[^\n]*", "", text)
+    out: dict[str, str] = {}
+    i = 0
+    while (m := re.compile(r"^(\w+)\s*\{", re.M).search(text, i)) is not None:
+        depth, j = 1, m.end()
+        while depth:
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            j += 1
+        out[m.group(1)] = text[m.end():j - 1]
+        i = j
+    return out
+
+
+#: Android Gradle plugin minor → the lowest Gradle it runs on (AGP 9.x release notes, developer.android.com).
+AGP_MIN_GRADLE = {(9, 0): (9, 1, 0), (9, 1): (9, 3, 1), (9, 2): (9, 4, 1), (9, 3): (9, 5, 0), (9, 4): (9, 6, 0)}
+
+
+def assert_agp9_rules(gradle: str) -> None:
+    """The documented AGP 9 rules for a module script (developer.android.com/build/migrate-to-built-in-kotlin): Kotlin
+    is built in, so the Kotlin Android plugin (an error under AGP 9) and kapt are not applied and `kotlinOptions`
+    (removed with built-in Kotlin) is not used; compiler options live in `kotlin { compilerOptions { } }` with the
+    JVM target of `compileOptions`; compileSdk uses the `release(N)` spec."""
+    import re
+
+    blocks = gradle_blocks(gradle)
+    code = re.sub(r"//[^\n]*", "", gradle)
+    plugins = re.findall(r'id\("([\w.\-]+)"\)', blocks["plugins"])
+    assert plugins and all(p.startswith("com.android.") for p in plugins), plugins
+    for banned in ("org.jetbrains.kotlin.android", "kotlin-android", "kotlin-kapt", "kotlinOptions"):
+        assert banned not in code, banned
+    android_body = blocks["android"]
+    assert re.search(r"compileSdk\s*\{\s*version = release\(\d+\)\s*\}", android_body), android_body
+    java = re.search(r"targetCompatibility = JavaVersion\.VERSION_(\d+)", android_body).group(1)
+    kotlin_body = blocks["kotlin"]
+    assert "compilerOptions" in kotlin_body and f"jvmTarget = JvmTarget.JVM_{java}" in kotlin_body, kotlin_body
+    assert "import org.jetbrains.kotlin.gradle.dsl.JvmTarget" in gradle
 
 
 def _stub_version(pattern: str) -> set[str]:
     """The API versions the compile-only stubs say they mirror (their first line names it)."""
     import re
 
-    return {m.group(1) for p in STUBS.rglob("*.java") if (m := re.search(pattern, p.read_text().splitlines()[0]))}
+    return {m.group(1) for p in stub_sources() if (m := re.search(pattern, p.read_text().splitlines()[0]))}
 
 
 @pytest.mark.parametrize("head", list(HEADS))
@@ -165,11 +221,12 @@ def test_shipped_gradle_file_matches_the_sources_and_the_stubs(head, bundles):
         assert re.search(r"^package ([\w.]+)", kt.read_text(), re.M).group(1) == package, kt
     deps = dict(re.findall(r'implementation\("([\w.\-]+:[\w.\-]+):([\w.\-]+)"\)', gradle))
     litert = _stub_version(r"LiteRT (\d+\.\d+)")
-    assert set(deps) == {"com.google.ai.edge.litert:litert", "com.google.ai.edge.litert:litert-gpu",
-                         "com.google.ai.edge.litert:litert-gpu-api"}
+    assert set(deps) == {"com.google.ai.edge.litert:litert"}  # 2.x: CompiledModel and Interpreter in one artifact
     assert {v.rsplit(".", 1)[0] for v in deps.values()} == litert, (deps, litert)
     api = _stub_version(r"Android API level (\d+)")
-    assert re.search(r"compileSdk = (\d+)", gradle).group(1) in api and 'noCompress += "tflite"' in gradle
+    assert re.search(r"compileSdk \{\s*version = release\((\d+)\)", gradle).group(1) in api
+    assert 'noCompress += "tflite"' in gradle
+    assert_agp9_rules(gradle)
     sources = "\n".join(p.read_text() for p in (module / "src/main/kotlin").rglob("*.kt"))
     assets = {p.name for p in (module / "src/main/assets").iterdir()}
     named = set(re.findall(r'"([\w.\-]+\.(?:tflite|txt))"', sources))
@@ -246,3 +303,104 @@ def test_classifier_top_k_matches_python(classifier_bundle, compiled, shapes_dat
         got = [ln.split() for ln in (tmp_path / f"c{i}").read_text().splitlines()]
         assert [int(g[0]) for g in got] == [k for k, _ in want]
         assert np.allclose([float(g[1]) for g in got], [p for _, p in want], atol=1e-4)
+
+
+def test_agp9_rule_check_rejects_the_old_module_script():
+    """The checker fails the module script mobilekit shipped before AGP 9 (Kotlin plugin, kotlinOptions)."""
+    old = """plugins {\n    id("com.android.library")\n    id("org.jetbrains.kotlin.android")\n}\nandroid {
+    compileSdk = 35\n    compileOptions {\n        targetCompatibility = JavaVersion.VERSION_17\n    }
+    kotlinOptions {\n        jvmTarget = "17"\n    }\n}\n"""
+    with pytest.raises(AssertionError):
+        assert_agp9_rules(old)
+
+
+def test_live_mode_latest_frame_wins_and_close_is_safe(compiled, classifier_bundle):
+    """The shipped InferenceThread / LatestFrame under a fast camera and a slow fake model: at most one frame waits,
+    none runs twice, every frame is released once, results carry their timestamps; close() during a running frame
+    releases the model after it and delivers nothing more."""
+    classes, _ = compiled
+    package = names(Contract.load(classifier_bundle / "contract.json"))[0]
+    jvm(classes, f"{package}.golden.Live")
+
+
+ORIENTATIONS = [(d, m) for d in (0, 90, 180, 270) for m in (False, True)]
+
+
+@pytest.mark.parametrize("head", ["yolo", "ssd"])
+def test_rotated_frames_give_pythons_upright_canvas(head, bundles, compiled, coco128, tmp_path):
+    """A sensor frame with its rotation (and mirroring): the Kotlin canvas equals Python's letterbox of the upright
+    frame, byte for byte, for every rotation and mirror, on a real non-square photo."""
+    from mobilekit.data.orientation import upright
+
+    classes, _ = compiled
+    contract, package, runner = _open(bundles[head])
+    path = sorted((coco128 / "images" / "train2017").glob("*.jpg"))[1]
+    rgb = load_image(path).astype(np.uint32)
+    h, w = rgb.shape[:2]
+    assert h != w
+    argb = (0xFF << 24) | (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    (tmp_path / "in").write_bytes(struct.pack("<ii", w, h) + argb.astype("<u4").tobytes())
+    for degrees, mirrored in ORIENTATIONS:
+        out = tmp_path / f"out{degrees}{mirrored}"
+        jvm(classes, f"{package}.golden.Golden", "pre", str(tmp_path / "in"), str(out), str(degrees),
+            "1" if mirrored else "0")
+        inp = contract.input
+        canvas, _ = letterbox(upright(load_image(path), degrees, mirrored), inp.height, inp.width, inp.resize,
+                              inp.pad_value)
+        assert out.read_bytes() == runner.input_tensor(canvas)[0].tobytes(), (degrees, mirrored)
+
+
+def test_boxes_map_back_to_the_sensor_frame_as_python_does(bundles, compiled):
+    from mobilekit.data.orientation import to_sensor
+
+    classes, _ = compiled
+    package = names(Contract.load(bundles["yolo"] / "contract.json"))[0]
+    _, stdlib = kotlin_jars()
+    rng = np.random.default_rng(0)
+    for degrees, mirrored in ORIENTATIONS:
+        w, h = 640, 480
+        uw, uh = (h, w) if degrees in (90, 270) else (w, h)
+        x = np.sort(rng.uniform(0, uw, 2))
+        y = np.sort(rng.uniform(0, uh, 2))
+        box = [float(x[0]), float(y[0]), float(x[1]), float(y[1])]
+        res = subprocess.run(["java", "-cp", f"{classes}{os.pathsep}{stdlib}", f"{package}.golden.Golden", "tosensor",
+                              str(w), str(h), str(degrees), "1" if mirrored else "0", *map(repr, box)],
+                             capture_output=True, text=True, check=True, timeout=120)
+        got = [float(v) for v in res.stdout.split()]
+        assert np.allclose(got, to_sensor(np.array(box), w, h, degrees, mirrored), atol=1e-9), (degrees, mirrored)
+
+
+def test_category_allow_and_deny_lists_match_python(bundles, compiled, shapes_dataset, tmp_path):
+    """Allow / deny lists: the Kotlin detections equal Python's with the same class mask (a denied class neither wins
+    a candidate nor suppresses a box); an unknown label is refused."""
+    classes, _ = compiled
+    contract, package, runner = _open(bundles["yolo"])
+    signed = contract.artifacts["tflite-int8"].inputs[0].dtype == "int8"
+    labels = contract.labels
+    cases = [({labels[0]}, set()), (set(), {labels[0]}), (set(labels[:2]), {labels[1]})]
+    total = 0
+    for i, rec in enumerate(list_yolo(shapes_dataset)[:4]):
+        img = load_image(rec.path)
+        canvas, plan = _canvas(rec.path, contract)
+        raw = runner.run_raw(runner.input_tensor(canvas))
+        payload = struct.pack("<ii", img.shape[1], img.shape[0]) + b"".join(
+            struct.pack("<i", raw[r].nbytes) + raw[r].tobytes() for r in ("boxes", "scores")) + struct.pack(
+            "<i", 1 if signed else 0)
+        (tmp_path / f"raw{i}").write_bytes(payload)
+        for k, (allow, deny) in enumerate(cases):
+            mask = np.array([(not allow or lb in allow) and lb not in deny for lb in labels])
+            want = detect(runner.dequantize(raw), contract, plan, allowed=mask)
+            out = tmp_path / f"det{i}_{k}"
+            jvm(classes, f"{package}.golden.Golden", "post", str(tmp_path / f"raw{i}"), str(out),
+                ",".join(sorted(allow)) or "-", ",".join(sorted(deny)) or "-")
+            got = [ln.split(" ", 6) for ln in out.read_text().splitlines() if ln.strip()]
+            assert [int(g[0]) for g in got] == [int(c) for c in want.classes], (allow, deny)
+            assert all(mask[int(g[0])] for g in got)
+            assert np.allclose([[float(v) for v in g[2:6]] for g in got], want.boxes.reshape(-1, 4), atol=1e-4)
+            total += len(want)
+    assert total > 0
+    _, stdlib = kotlin_jars()
+    res = subprocess.run(["java", "-cp", f"{classes}{os.pathsep}{stdlib}", f"{package}.golden.Golden", "post",
+                          str(tmp_path / "raw0"), str(tmp_path / "x"), "no such label", "-"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "unknown categories" in res.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 import jinja2
 import pytest
 from helpers import NO_GATE, build_bundles, detector_config, run_swift
-from test_kotlin_core import STUBS, kotlinc
+from test_kotlin_core import AGP_MIN_GRADLE, assert_agp9_rules, kotlinc, stub_sources
 
 from mobilekit.codegen import android, ios
 from mobilekit.codegen.sample_apps import ANDROID_VERSIONS
@@ -37,7 +37,7 @@ def test_android_sample_compiles_with_the_sdk_module(key, bundles, tmp_path):
     contract = Contract.load(bundle / "contract.json")
     module = bundle / "sdk" / "android" / android.module_name(contract)
     app = bundle / "sample_apps" / "android"
-    sources = sorted(STUBS.rglob("*.java")) + sorted(module.rglob("*.kt")) + sorted(app.rglob("*.kt"))
+    sources = stub_sources() + sorted(module.rglob("*.kt")) + sorted(app.rglob("*.kt"))
     warnings = kotlinc(sources, tmp_path / "classes")
     ours = [ln for ln in warnings.splitlines() if "warning" in ln.lower() and "sample_apps" in ln]
     assert not ours, warnings
@@ -66,8 +66,17 @@ def test_android_gradle_files_wire_the_bundle_module(key, bundles):
     assert f'namespace = "{package}"' in (sdk / "build.gradle.kts").read_text()
     root = (app / "build.gradle.kts").read_text()
     assert f'id("com.android.application") version "{ANDROID_VERSIONS["agp_version"]}"' in root
+    assert "org.jetbrains.kotlin.android" not in root  # AGP 9: built-in Kotlin
+    assert_agp9_rules(gradle)
+    assert re.search(r"targetSdk = (\d+)", gradle).group(1) == "36"
+    # the Gradle the wrapper pins is one this AGP runs on (AGP release notes' minimum)
+    wrapper = (app / "gradle" / "wrapper" / "gradle-wrapper.properties").read_text()
+    pinned = tuple(int(v) for v in re.search(r"gradle-([\d.]+)-bin\.zip", wrapper).group(1).split("."))
+    agp = tuple(int(v) for v in ANDROID_VERSIONS["agp_version"].split(".")[:2])
+    assert pinned >= AGP_MIN_GRADLE[agp], (pinned, agp)
     manifest = (app / "app" / "src" / "main" / "AndroidManifest.xml").read_text()
     assert "android.permission.CAMERA" in manifest and 'android:name=".MainActivity"' in manifest
+    assert "screenOrientation" not in manifest and "android:configChanges=" in manifest  # turns with the device
     assert (app / "app" / "src" / "main" / "assets" / "sample.jpg").stat().st_size > 1000
     steps = [ln for ln in (app / "README.md").read_text().splitlines() if re.match(r"\d+\. ", ln)]
     assert 1 <= len(steps) <= 3

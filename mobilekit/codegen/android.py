@@ -1,8 +1,8 @@
 """The Android library module, generated from the contract (``templates/android``).
 
 ``core`` is pure Kotlin (contract constants, pre- and post-processing) with no Android or LiteRT import, so the tests
-run it on the JVM against the Python reference; ``api`` wraps it in LiteRT's Interpreter API with accelerator
-choice and fallback; ``module`` holds the Gradle, manifest and README files.
+run it on the JVM against the Python reference; ``api`` runs it on LiteRT 2.x (CompiledModel on NPU, GPU or
+CPU, the Interpreter as the last resort) on one thread it owns; ``module`` holds the Gradle, manifest and README files.
 """
 
 from __future__ import annotations
@@ -11,14 +11,18 @@ from mobilekit.codegen.render import api_class, package_name, render_tree, type_
 from mobilekit.contract import Contract
 from mobilekit.kinds import Kind
 
-#: LiteRT's Maven artifacts (com.google.ai.edge.litert:litert, litert-gpu, litert-gpu-api) used by the module.
-LITERT_VERSION = "1.4.0"
+#: LiteRT 2.x (com.google.ai.edge.litert:litert): CompiledModel with CPU, GPU and NPU, and the CPU-only Interpreter,
+#: in one artifact (from 2.3 the GPU accelerator is a second artifact, litert-gpu). The stubs mirror this release.
+LITERT_VERSION = "2.1.5"
+
+#: Android API levels of the module (and the sample app): compile and target 36; LiteRT's AAR needs 23, CameraX 23.
+SDK_LEVELS = {"compile_sdk": 36, "min_sdk": 24}
 
 
-def template_context(contract: Contract) -> dict[str, str]:
+def template_context(contract: Contract) -> dict[str, object]:
     base = type_name(contract.name)
     return {"module": f"{base[:1].lower()}{base[1:]}-sdk", "litert_version": LITERT_VERSION,
-            "cls": api_class(base, contract.task)}
+            "cls": api_class(base, contract.task), **SDK_LEVELS}
 
 
 def render_core(contract: Contract) -> dict[str, str]:
@@ -37,7 +41,7 @@ def render_module(contract: Contract) -> dict[str, str]:
 
 
 def module_name(contract: Contract) -> str:
-    return template_context(contract)["module"]
+    return str(template_context(contract)["module"])
 
 
 def names(contract: Contract) -> tuple[str, str]:

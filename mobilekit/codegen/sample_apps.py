@@ -11,7 +11,8 @@ from mobilekit.codegen import android, ios
 from mobilekit.codegen.render import SAMPLE_APPS, render_tree
 from mobilekit.contract import Contract
 
-ANDROID_VERSIONS = {"agp_version": "8.7.3", "kotlin_version": "2.0.21", "camerax_version": "1.4.1",
+#: AGP 9.4 (built-in Kotlin 2.2) needs Gradle 9.6 (AGP 9.4.0 release notes); CameraX 1.6.2 is the stable release.
+ANDROID_VERSIONS = {"agp_version": "9.4.0", "gradle_version": "9.6.0", "camerax_version": "1.6.2",
                     "activity_version": "1.9.3", "core_version": "1.13.1"}
 
 

@@ -1,4 +1,4 @@
-// Compile-only stub for tests: mirrors the public signature of android.Manifest, Android API level 35.
+// Compile-only stub for tests: mirrors the public signature of android.Manifest, Android API level 36.
 package android;
 
 public final class Manifest {

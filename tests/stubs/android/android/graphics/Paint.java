@@ -1,4 +1,4 @@
-// Compile-only stub for tests: mirrors the public signature of android.graphics.Paint, Android API level 35.
+// Compile-only stub for tests: mirrors the public signature of android.graphics.Paint, Android API level 36.
 package android.graphics;
 
 public class Paint {

@@ -1,4 +1,4 @@
-// Compile-only stub for tests: mirrors the public signature of android.widget.ImageView, Android API level 35.
+// Compile-only stub for tests: mirrors the public signature of android.widget.ImageView, Android API level 36.
 package android.widget;
 
 import android.content.Context;

@@ -1,4 +1,4 @@
-// Compile-only stub for tests: mirrors the public signature of android.content.pm.PackageManager, Android API level 35.
+// Compile-only stub for tests: mirrors the public signature of android.content.pm.PackageManager, Android API level 36.
 package android.content.pm;
 
 public abstract class PackageManager {

@@ -1,4 +1,4 @@
-// Compile-only stub for tests: mirrors the public signature of androidx.camera.core.CameraSelector, androidx.camera 1.4.1.
+// Compile-only stub for tests: mirrors the public signature of androidx.camera.core.CameraSelector, androidx.camera 1.6.2.
 package androidx.camera.core;
 
 public final class CameraSelector {

@@ -1,4 +1,4 @@
-// Compile-only stub for tests: mirrors the public signature of androidx.camera.view.PreviewView, androidx.camera 1.4.1.
+// Compile-only stub for tests: mirrors the public signature of androidx.camera.view.PreviewView, androidx.camera 1.6.2.
 package androidx.camera.view;
 
 import android.content.Context;
