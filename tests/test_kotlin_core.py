@@ -404,3 +404,54 @@ def test_category_allow_and_deny_lists_match_python(bundles, compiled, shapes_da
                           str(tmp_path / "raw0"), str(tmp_path / "x"), "no such label", "-"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode != 0 and "unknown categories" in res.stderr
+
+
+def _compiled_model_outputs(path: Path, tensor: np.ndarray, artifact) -> list[np.ndarray]:
+    """LiteRT's CompiledModel (the C++ runtime under the Kotlin API) on the CPU, fed as the generated Kotlin feeds
+    it: the quantized input as raw int8 bytes (`writeInt8`, also for a uint8 model), outputs read back as int8
+    (`readInt8`) or float (`readFloat`), in the order of `createOutputBuffers()`."""
+    from ai_edge_litert.compiled_model import CompiledModel
+
+    model = CompiledModel.from_file(str(path))
+    inputs, outputs = model.create_input_buffers(0), model.create_output_buffers(0)
+    quantized = tensor.dtype != np.float32
+    inputs[0].write(tensor.view(np.int8) if quantized else tensor)
+    model.run_by_index(0, inputs, outputs)
+    out = []
+    for buffer, spec in zip(outputs, sorted(artifact.outputs, key=lambda b: b.position), strict=True):
+        n = int(np.prod(spec.shape))
+        out.append(buffer.read(n, np.int8).view(np.dtype(spec.dtype)) if quantized else buffer.read(n, np.float32))
+    return out
+
+
+@pytest.mark.parametrize("head", ["yolo", "ssd", "grid_decoded", "yolo_unsplit"])
+def test_compiled_model_path_matches_the_interpreter(head, bundles, shapes_dataset):
+    """The SDK's default path: CompiledModel's output buffers come in the positions the generated Spec names (the
+    Interpreter's output order; a model's signature may list them in another), and raw int8 / uint8 bytes written
+    and read as int8 give the Interpreter's outputs."""
+    contract, _, runner = _open(bundles[head])
+    art = contract.artifacts["tflite-int8"]
+    for rec in list_yolo(shapes_dataset)[:3]:
+        canvas, _ = _canvas(rec.path, contract)
+        tensor = runner.input_tensor(canvas)
+        want = runner.run_raw(tensor)
+        got = _compiled_model_outputs(bundles[head] / art.path, tensor, art)
+        for spec in art.outputs:
+            a = got[spec.position].astype(np.int32).reshape(-1)
+            b = want[spec.role].astype(np.int32).reshape(-1)
+            assert a.shape == b.shape and np.abs(a - b).max() <= 1, (head, spec.role)
+
+
+def test_compiled_model_path_runs_the_fp16_model(classifier_bundle, shapes_dataset):
+    """The GPU path's model (fp16 weights, float I/O) through CompiledModel on the CPU, float in and out, positions
+    as the Spec's FLOAT_*_POSITION say."""
+    contract, _, runner = _open(classifier_bundle)
+    art = contract.artifacts["tflite-fp16"]
+    canvas, _ = _canvas(list_yolo(shapes_dataset)[0].path, contract)
+    from mobilekit.data.preprocess import normalize
+
+    inp = contract.input
+    x = normalize(canvas, inp.scale, inp.offset, inp.color, inp.layout)[None].astype(np.float32)
+    got = _compiled_model_outputs(classifier_bundle / art.path, x, art)[art.output("scores").position]
+    want = runner.dequantize(runner.run_raw(runner.input_tensor(canvas)))["scores"].reshape(-1)
+    assert got.shape == want.shape and np.argmax(got) == np.argmax(want)
