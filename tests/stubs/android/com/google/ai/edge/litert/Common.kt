@@ -1,4 +1,4 @@
-// Compile-only stub for tests: mirrors the public Kotlin API of com.google.ai.edge.litert (Accelerator, JniHandle, TensorBuffer, Environment, LiteRtException), LiteRT 2.1 (com.google.ai.edge.litert:litert:2.1.5), checked against github.com/google-ai-edge/LiteRT tag v2.1.5, litert/kotlin/src/main/kotlin/com/google/ai/edge/litert/{Common,TensorBuffer,Environment,LiteRtException}.kt. Bodies throw.
+// Compile-only stub for tests: mirrors the public Kotlin API of com.google.ai.edge.litert (Accelerator, JniHandle, TensorBuffer, Environment, LiteRtException, Status), LiteRT 2.1 (com.google.ai.edge.litert:litert:2.1.5), checked against github.com/google-ai-edge/LiteRT tag v2.1.5, litert/kotlin/src/main/kotlin/com/google/ai/edge/litert/{Common,TensorBuffer,Environment,LiteRtException}.kt. Bodies throw.
 package com.google.ai.edge.litert
 
 import java.util.concurrent.atomic.AtomicBoolean
@@ -56,6 +56,14 @@ class Environment private constructor(handle: Long) : JniHandle(handle) {
         @JvmOverloads
         @JvmStatic
         fun create(options: Map<Option, String> = mapOf()): Environment = throw UnsupportedOperationException("stub")
+
+        @Throws(LiteRtException::class)
+        @JvmOverloads
+        @JvmStatic
+        fun create(
+            npuAcceleratorProvider: NpuAcceleratorProvider,
+            options: Map<Option, String> = mapOf(),
+        ): Environment = throw UnsupportedOperationException("stub")
     }
 }
 
