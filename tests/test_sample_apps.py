@@ -83,8 +83,8 @@ def test_android_gradle_files_wire_the_bundle_module(key, bundles):
 
 
 def test_ios_sample_builds_with_the_swift_package(bundles, apple_stub_modules, tmp_path):
-    """Both sample apps compiled against the bundle's Swift package as it ships (its own Package.swift, a path
-    dependency) and the Apple stub modules."""
+    """Both sample apps compiled in Swift 6 language mode (strict concurrency) against the bundle's Swift package as
+    it ships (its own Package.swift, a path dependency) and the Apple stub modules, with no warning at all."""
     root = tmp_path / "check"
     models = []
     for bundle in bundles.values():
@@ -101,7 +101,8 @@ def test_ios_sample_builds_with_the_swift_package(bundles, apple_stub_modules, t
         out = run_swift("build", "--target", f"{m['name']}App", "-Xswiftc", "-I", "-Xswiftc", str(apple_stub_modules),
                         cwd=root)
         text += out.stdout + out.stderr
-    ours = [ln for ln in text.splitlines() if "warning:" in ln and ("/Apps/" in ln or "/Packages/" in ln)]
+    assert "swiftLanguageModes: [.v6]" in (root / "Package.swift").read_text()
+    ours = [ln for ln in text.splitlines() if "warning:" in ln]
     assert not ours, text
 
 
@@ -120,5 +121,28 @@ def test_ios_manifest_depends_on_the_bundle_package(bundles):
         ios_version = re.search(r'\.iOS\("([\d.]+)"\)', sdk_manifest).group(1)
         assert f'.iOS("{ios_version}")' in manifest and ".iOSApplication(" in manifest
         assert ".camera(purposeString:" in manifest and (app / "Resources" / "sample.jpg").is_file()
+        assert manifest.startswith("// swift-tools-version: 6.0\n") and "swiftLanguageModes: [.v6]" in manifest
         steps = [ln for ln in (app / "README.md").read_text().splitlines() if re.match(r"\d+\. ", ln)]
         assert 1 <= len(steps) <= 3
+
+
+def test_ios_sample_streams_camera_frames_and_closes_cleanly(bundles):
+    """The app loads the model asynchronously, sends each camera frame (with its orientation and timestamp) to the
+    package's live mode from the capture queue, reads results on the main actor, and stops everything when the
+    screen goes away; it never blocks on inference in the camera callback."""
+    for key, bundle in bundles.items():
+        contract = Contract.load(bundle / "contract.json")
+        app = bundle / "sample_apps" / "ios"
+        camera = (app / "Camera.swift").read_text()
+        view = (app / "ContentView.swift").read_text()
+        cls = ios.template_context(contract, "iOS16")["cls"]
+        assert f"try await {cls}.load(configuration: configuration)" in camera, key
+        assert "@MainActor\nfinal class Camera: ObservableObject" in camera
+        assert "let live = model.live()" in camera and "for await result in live.results" in camera
+        assert "live?.submit(CameraFrame(pixelBuffer: buffer," in camera
+        assert "orientation: orientation))" in camera and "CMSampleBufferGetPresentationTimeStamp" in camera
+        assert "output.setSampleBufferDelegate(self, queue: queue)" in camera
+        assert "live?.close()" in camera and "session.stopRunning()" in camera
+        assert ".onDisappear { camera.stopCamera() }" in view
+        assert "try " + cls not in camera.replace(f"try await {cls}", "")  # no blocking load
+        assert ".videoRotationAngle =" not in camera  # the SDK turns the pixels, AVFoundation does not

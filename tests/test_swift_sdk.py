@@ -6,7 +6,9 @@ type-checked against Apple API stubs from tests/stubs/ios passed with `-Xswiftc 
 tested (`swift test`). A golden check package compiles every core from the shipped sources beside one harness
 executable. On real images: the Swift pre-processing gives the model input byte for byte as Python does, and the
 Core ML emulator's outputs (and the Vision pipeline's) give the same detections (count, labels, order; boxes and
-scores within 1e-4).
+scores within 1e-4), also with a category mask; a camera frame with any of the eight EXIF orientations gives the
+model input of Python's ``letterbox(upright(frame))`` byte for byte, and boxes map back to the sensor as
+``orientation.to_sensor`` does. The packages build in Swift 6 language mode (strict concurrency) without warnings.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from helpers import NO_GATE, SDK_HEADS, build_bundles, detector_config, run_swif
 from mobilekit.codegen import ios
 from mobilekit.contract import Contract
 from mobilekit.data.datasets import list_yolo, load_image
+from mobilekit.data.orientation import EXIF, to_sensor, upright
 from mobilekit.data.preprocess import letterbox, normalize
 from mobilekit.emulate.coreml import CoreMLEmulator
 from mobilekit.emulate.coreml.vision import VisionPipelineEmulator
@@ -117,14 +120,16 @@ def test_package_layout_and_manifest(bundles):
     files = {p.relative_to(pkg).as_posix() for p in pkg.rglob("*") if p.is_file()}
     assert {"Package.swift", "README.md", f"Sources/{name}Core/{name}Spec.swift",
             f"Sources/{name}Core/Preprocess.swift", f"Sources/{name}Core/Postprocess.swift",
-            f"Sources/{name}Core/ModelCache.swift", f"Sources/{name}Kit/{name}Detector.swift",
+            f"Sources/{name}Core/ModelCache.swift", f"Sources/{name}Core/Orientation.swift",
+            f"Sources/{name}Core/Live.swift", f"Sources/{name}Kit/{name}Detector.swift",
             f"Sources/{name}Kit/Resources/labels.txt", f"Tests/{name}CoreTests/{name}CoreTests.swift"} <= files
     shipped = ios.resources(contract)
     assert list(shipped) == ["coreml-palettize6", "coreml-vision"]
     for filename in shipped.values():
         assert (pkg / f"Sources/{name}Kit/Resources/{filename}/Manifest.json").is_file()
     manifest = json.loads(run_swift("package", "dump-package", cwd=pkg).stdout)
-    assert manifest["toolsVersion"]["_version"] >= "5.9.0"
+    assert manifest["toolsVersion"]["_version"] == "6.0.0" and manifest["swiftLanguageVersions"] == ["6"]
+    assert (pkg / "Package.swift").read_text().startswith("// swift-tools-version: 6.0\n")
     assert {p["platformName"]: p["version"] for p in manifest["platforms"]} == {"ios": "16.0", "macos": "13.0"}
     targets = {t["name"]: t for t in manifest["targets"]}
     assert set(targets) == {f"{name}Kit", f"{name}Core", f"{name}CoreTests"}
@@ -133,9 +138,17 @@ def test_package_layout_and_manifest(bundles):
     assert sorted((r["path"], *r["rule"]) for r in targets[f"{name}Kit"]["resources"]) == sorted(
         [(f"Resources/{f}", "copy") for f in shipped.values()] + [("Resources/labels.txt", "copy")])
     api = (pkg / f"Sources/{name}Kit/{name}Detector.swift").read_text()
-    assert "computeUnits = .cpuAndNeuralEngine" in api and "func detectWithVision(_ image: CGImage)" in api
-    assert "try MLModel.compileModel(at: $0)" in api and "try await MLModel.compileModel(at: $0)" in api
+    assert "computeUnits = .cpuAndNeuralEngine" in api and f"public actor {name}Detector {{" in api
+    assert "func detectWithVision(_ image: CGImage, orientation: CGImagePropertyOrientation = .up)" in api
+    assert "func detect(\n        _ pixelBuffer: CVPixelBuffer, orientation: CGImagePropertyOrientation = .up\n" \
+           "    ) async throws -> [Detection] {" in api
+    # loads with the async Core ML API, compiles (async) only what the cache does not hold; no blocking init
+    assert "try await MLModel.load(contentsOf:" in api and "try await MLModel.compileModel(at: $0)" in api
+    assert "MLModel(contentsOf:" not in api and "try MLModel.compileModel" not in api
+    assert "init(configuration:" not in api
     assert "modelNotCompiled" not in api and "ModelCache.applicationSupport()" in api
+    assert "model.value.prediction(from: features.value, options: MLPredictionOptions())" in api
+    assert "LiveSession<CameraFrame, LiveResult>" in api and "public struct CameraFrame: @unchecked Sendable" in api
     core = "\n".join(p.read_text() for p in (pkg / f"Sources/{name}Core").glob("*.swift"))
     assert {ln.strip() for ln in core.splitlines() if ln.startswith("import ")} == {"import Foundation"}
     assert f'appendingPathComponent("{name}Kit", isDirectory: true)' in core  # Application Support/<Kit>/
@@ -172,9 +185,9 @@ def test_every_package_builds_warning_free_and_its_tests_pass(shipped, check):
     total = 0
     for key, built in shipped.items():
         executed = re.findall(r"Executed (\d+) tests?, with 0 failures", built.tests)
-        assert executed and int(executed[-1]) >= 6, (key, built.tests)
+        assert executed and int(executed[-1]) >= 15, (key, built.tests)
         total += int(executed[-1])
-    assert total >= 3 * len(HEADS) + 3
+    assert total >= 15 * len(HEADS) + 15
 
 
 def test_generation_is_deterministic_and_names_are_sanitized(bundles):
@@ -234,6 +247,49 @@ def test_preprocessing_matches_python_byte_for_byte(key, bundles, check, shapes_
         assert (tmp_path / f"out{i}").read_bytes() == _model_input(canvas, contract, image), (key, path)
 
 
+@pytest.mark.parametrize("key", ["yolo", "yolo_transposed", "classifier"])
+def test_orientation_matches_python_byte_for_byte(key, bundles, check, shapes_dataset, coco128, tmp_path):
+    """A sensor frame with each of the eight EXIF orientations: the Swift model input is Python's
+    ``letterbox(upright(frame, degrees, mirrored))`` byte for byte (the pixels are read through the turn)."""
+    _, binary = check
+    contract, _ = _package(bundles[key])
+    name = ios.swift_name(contract)
+    image = contract.artifacts[ios.primary_kind(contract)].inputs[0].dtype == "image"
+    photos = _images(shapes_dataset, coco128)[3:]  # real photos: not square, so a quarter turn changes the letterbox
+    inp = contract.input
+    for exif, (degrees, mirrored) in EXIF.items():
+        rgb = load_image(photos[exif % len(photos)])
+        order, pad = exif % 3, (exif % 2) * 64
+        data, bytes_per_row = _pixels(rgb, order, pad)
+        header = struct.pack("<iiiii", rgb.shape[1], rgb.shape[0], order, bytes_per_row, exif)
+        (tmp_path / f"o{exif}").write_bytes(header + data)
+        subprocess.run([str(binary), name, "orient", str(tmp_path / f"o{exif}"), str(tmp_path / f"p{exif}")],
+                       check=True)
+        canvas, _ = letterbox(upright(rgb, degrees, mirrored), inp.height, inp.width, inp.resize, inp.pad_value)
+        assert (tmp_path / f"p{exif}").read_bytes() == _model_input(canvas, contract, image), (key, exif)
+
+
+def test_boxes_map_back_to_the_sensor_as_python_does(bundles, check, tmp_path):
+    """Upright boxes → sensor pixels for the eight EXIF orientations, against ``orientation.to_sensor``."""
+    _, binary = check
+    name = ios.swift_name(_package(bundles["yolo"])[0])
+    rng = np.random.default_rng(3)
+    width, height = 640, 480
+    for exif, (degrees, mirrored) in EXIF.items():
+        uw, uh = (height, width) if degrees in (90, 270) else (width, height)
+        corners = rng.uniform(0, 1, (20, 2, 2)) * [uw, uh]
+        boxes = np.concatenate([corners.min(1), corners.max(1)], 1)
+        boxes[0] = [0, 0, uw, uh]
+        payload = struct.pack("<iiii", width, height, exif, len(boxes)) + boxes.astype("<f8").tobytes()
+        (tmp_path / f"b{exif}").write_bytes(payload)
+        subprocess.run([str(binary), name, "sensor", str(tmp_path / f"b{exif}"), str(tmp_path / f"s{exif}")],
+                       check=True)
+        got = np.array([[float(v) for v in ln.split()] for ln in (tmp_path / f"s{exif}").read_text().splitlines()])
+        want = np.array([to_sensor(b, width, height, degrees, mirrored) for b in boxes])
+        assert np.allclose(got, want, atol=1e-9, rtol=0), exif
+        assert np.allclose(got[0], [0, 0, width, height]), exif
+
+
 def _floats(a: np.ndarray) -> bytes:
     flat = np.ascontiguousarray(a, dtype="<f4").ravel()
     return struct.pack("<i", flat.size) + flat.tobytes()
@@ -283,6 +339,35 @@ def test_postprocessing_matches_python_on_emulator_outputs(head, bundles, check,
         _compare(_parse((tmp_path / f"det{i}").read_text()), want, contract, (head, path))
         total += len(want)
     assert total > 0, "the fixture must produce detections to compare"
+
+
+@pytest.mark.parametrize("head", ["yolo", "ssd", "dfl", "grid_anchors", "retinanet", "yolo_unsplit"])
+def test_category_mask_matches_python(head, bundles, check, shapes_dataset, tmp_path):
+    """The class mask the allow / deny lists make (here: every class but the one detected most) gives Python's
+    ``detect(..., allowed=mask)``: a denied class neither wins a candidate nor suppresses an allowed box."""
+    _, binary = check
+    contract, _ = _package(bundles[head])
+    name = ios.swift_name(contract)
+    emulator = CoreMLEmulator(bundles[head] / contract.artifacts[ios.primary_kind(contract)].path)
+    total = 0
+    for i, path in enumerate([r.path for r in list_yolo(shapes_dataset)[:6]]):
+        img = load_image(path)
+        canvas, plan = _canvas(path, contract)
+        outs = _emulate(contract, canvas, emulator)
+        found = detect(outs, contract, plan).classes
+        mask = np.ones(len(contract.labels), bool)
+        mask[np.bincount(found, minlength=len(mask)).argmax() if len(found) else 0] = False
+        want = detect(outs, contract, plan, allowed=mask)
+        arrays = [outs["predictions"]] if "predictions" in outs else \
+            [outs[r] for r in ("boxes", "objectness", "scores") if r in outs]
+        payload = struct.pack("<ii", img.shape[1], img.shape[0]) + b"".join(_floats(a) for a in arrays)
+        payload += struct.pack(f"<i{len(mask)}i", len(mask), *mask.astype(int))
+        (tmp_path / f"m{i}").write_bytes(payload)
+        subprocess.run([str(binary), name, "post", str(tmp_path / f"m{i}"), str(tmp_path / f"n{i}")], check=True)
+        _compare(_parse((tmp_path / f"n{i}").read_text()), want, contract, (head, path))
+        assert not set(want.classes.tolist()) & set(np.flatnonzero(~mask).tolist())
+        total += len(want)
+    assert total > 0, "the fixture must produce allowed detections to compare"
 
 
 @pytest.mark.parametrize("head", [h for h, (_, vision) in HEADS.items() if vision])

@@ -8,9 +8,14 @@ The resources are declared ``.copy``: an ``.mlpackage`` is a folder whose struct
 rule keeps a directory's structure; ``.process`` flattens its files, so ``swift build`` fails on the duplicate
 ``Manifest.json`` / ``model.mlmodel`` / ``weight.bin`` of two packages, and in Xcode it compiles the model and
 generates a public class named after it, which can collide with the SDK's own class). The Kit compiles a package on
-the device with ``MLModel.compileModel(at:)`` the first time a model version runs and keeps the ``.mlmodelc`` in
-Application Support, keyed by the package's name and a digest of its content (``ModelCache`` in the core); a
-compiled ``<stem>.mlmodelc`` in the resources is used as is.
+the device with the asynchronous ``MLModel.compileModel(at:)`` the first time a model version runs and keeps the
+``.mlmodelc`` in Application Support, keyed by the package's name and a digest of its content (``ModelCache`` in the
+core); later loads (``MLModel.load(contentsOf:configuration:)``) use it; a compiled ``<stem>.mlmodelc`` in the
+resources is used as is.
+
+The package builds in Swift 6 language mode (``swift-tools-version: 6.0``, ``swiftLanguageModes: [.v6]``): the
+detector / classifier is an ``actor`` holding the non-Sendable ``MLModel``; the core adds the frame orientation
+(EXIF, as ``mobilekit.data.orientation``), the category masks and the live mode's latest-frame queue.
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 // Compile-only stub for tests: mirrors the public Swift signatures of Apple's Core ML used by generated code,
-// iOS 18 SDK (Xcode 16). Bodies trap: nothing here runs (Core ML exists on Apple platforms only).
+// iOS 18 SDK (Xcode 16), with their availability. Checked against Apple's documentation:
+//   https://developer.apple.com/documentation/coreml/mlmodel/load(contentsof:configuration:)  (async, iOS 15)
+//   https://developer.apple.com/documentation/coreml/mlmodel/compilemodel(at:)-45ao6  (async, iOS 16)
+//   https://developer.apple.com/documentation/coreml/mlmodel/prediction(from:options:)-3vg03  (async, iOS 17)
+// `MLModel` is an `NSObject` subclass without a Sendable annotation in the SDK's headers, so it is not Sendable
+// here either (NSObject is not Sendable). Bodies trap: nothing here runs (Core ML exists on Apple platforms only).
 @_exported import CoreVideo
 
 public enum MLComputeUnits: Int, Sendable {
@@ -52,10 +57,23 @@ open class MLFeatureValue: NSObject {
     open var multiArrayValue: MLMultiArray? { fatalError("stub") }
 }
 
+open class MLPredictionOptions: NSObject {
+    public override init() { super.init() }
+}
+
 open class MLModel: NSObject {
     public init(contentsOf url: URL, configuration: MLModelConfiguration) throws { fatalError("stub") }
-    open func prediction(from input: MLFeatureProvider) throws -> MLFeatureProvider { fatalError("stub") }
-    /// Compiles into a temporary folder; the caller moves the `.mlmodelc` to keep it.
+    @available(iOS 15.0, macOS 12.0, *)
+    open class func load(contentsOf url: URL, configuration: MLModelConfiguration = MLModelConfiguration()) async throws
+        -> MLModel { fatalError("stub") }
+    open func prediction(from input: any MLFeatureProvider) throws -> any MLFeatureProvider { fatalError("stub") }
+    open func prediction(from input: any MLFeatureProvider, options: MLPredictionOptions) throws
+        -> any MLFeatureProvider { fatalError("stub") }
+    @available(iOS 17.0, macOS 14.0, *)
+    open func prediction(from input: any MLFeatureProvider, options: MLPredictionOptions = MLPredictionOptions())
+        async throws -> any MLFeatureProvider { fatalError("stub") }
+    /// Compiles into a temporary folder; the caller moves the `.mlmodelc` to keep it. Documented as
+    /// "iOS 11.0-27.0": deprecated in favour of the asynchronous form.
     @available(iOS, introduced: 11.0, deprecated: 100000,
                message: "Use the asynchronous interface compileModelAtURL:completionHandler:error: instead.")
     @available(macOS, introduced: 10.13, deprecated: 100000,

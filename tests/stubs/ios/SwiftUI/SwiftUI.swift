@@ -1,13 +1,16 @@
 // Compile-only stub for tests: mirrors the public Swift signatures of Apple's SwiftUI used by the sample app,
 // iOS 18 SDK (Xcode 16): the View / Scene / App protocols, their result builders, the views and modifiers the app
 // calls. Modifier return types are simplified to one generic wrapper (SwiftUI returns `some View`, which callers
-// cannot name either). Bodies trap: nothing here runs.
+// cannot name either). As in Xcode 16's SDK, View, Scene, App and UIViewRepresentable are
+// `@MainActor @preconcurrency` (https://developer.apple.com/documentation/swiftui/view, .../app/main()).
+// Bodies trap: nothing here runs.
 @_exported import Combine
 @_exported import UIKit
 
+@MainActor @preconcurrency
 public protocol View {
     associatedtype Body: View
-    @ViewBuilder var body: Self.Body { get }
+    @ViewBuilder @MainActor @preconcurrency var body: Self.Body { get }
 }
 
 extension Never: View {
@@ -44,9 +47,10 @@ public struct ViewBuilder {
     public static func buildEither<T: View, F: View>(second: F) -> _ConditionalContent<T, F> { fatalError("stub") }
 }
 
+@MainActor @preconcurrency
 public protocol Scene {
     associatedtype Body: Scene
-    @SceneBuilder var body: Self.Body { get }
+    @SceneBuilder @MainActor @preconcurrency var body: Self.Body { get }
 }
 
 extension Never: Scene {}
@@ -56,14 +60,15 @@ public struct SceneBuilder {
     public static func buildBlock<Content: Scene>(_ content: Content) -> Content { content }
 }
 
+@MainActor @preconcurrency
 public protocol App {
     associatedtype Body: Scene
-    @SceneBuilder var body: Self.Body { get }
-    init()
+    @SceneBuilder @MainActor @preconcurrency var body: Self.Body { get }
+    @MainActor @preconcurrency init()
 }
 
 extension App {
-    public static func main() { fatalError("stub") }
+    @MainActor @preconcurrency public static func main() { fatalError("stub") }
 }
 
 public struct WindowGroup<Content: View>: Scene {
@@ -113,6 +118,9 @@ extension View {
     public func font(_ font: Font?) -> ModifiedContent<Self, _Modifier> { fatalError("stub") }
     public func scaledToFit() -> ModifiedContent<Self, _Modifier> { fatalError("stub") }
     public func onAppear(perform action: (() -> Void)? = nil) -> ModifiedContent<Self, _Modifier> {
+        fatalError("stub")
+    }
+    public func onDisappear(perform action: (() -> Void)? = nil) -> ModifiedContent<Self, _Modifier> {
         fatalError("stub")
     }
 }
@@ -201,6 +209,7 @@ public struct StateObject<ObjectType: ObservableObject> {
 
 public struct UIViewRepresentableContext<Representable: UIViewRepresentable> {}
 
+@MainActor @preconcurrency
 public protocol UIViewRepresentable: View where Self.Body == Never {
     associatedtype UIViewType: UIView
     typealias Context = UIViewRepresentableContext<Self>
