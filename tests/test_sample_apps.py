@@ -145,4 +145,13 @@ def test_ios_sample_streams_camera_frames_and_closes_cleanly(bundles):
         assert "live?.close()" in camera and "session.stopRunning()" in camera
         assert ".onDisappear { camera.stopCamera() }" in view
         assert "try " + cls not in camera.replace(f"try await {cls}", "")  # no blocking load
-        assert ".videoRotationAngle =" not in camera  # the SDK turns the pixels, AVFoundation does not
+        # rotation: the preview and the per-frame orientation follow Apple's RotationCoordinator (iOS 17+) or the
+        # device orientation before; the video data output's connection is never rotated (the SDK turns the pixels)
+        assert "AVCaptureDevice.RotationCoordinator(device: device, previewLayer: layer)" in camera
+        assert "observe(\\.videoRotationAngleForHorizonLevelPreview" in camera
+        assert "capture.setOrientation(Self.orientation(rotationAngle: angle, mirrored: front))" in camera
+        assert "UIDevice.orientationDidChangeNotification" in camera and "frameOrientation" not in camera
+        assert "output.connection(with:" not in camera and "camera.attach(view.previewLayer)" in view
+        assert "stopFollowingRotation()" in camera.split("func stopCamera()")[1].split("}")[0]
+        manifest = (app / "Package.swift").read_text()
+        assert ".landscapeLeft, .landscapeRight" in manifest, key

@@ -14,8 +14,9 @@ core); later loads (``MLModel.load(contentsOf:configuration:)``) use it; a compi
 resources is used as is.
 
 The package builds in Swift 6 language mode (``swift-tools-version: 6.0``, ``swiftLanguageModes: [.v6]``): the
-detector / classifier is an ``actor`` holding the non-Sendable ``MLModel``; the core adds the frame orientation
-(EXIF, as ``mobilekit.data.orientation``), the category masks and the live mode's latest-frame queue.
+detector / classifier is an ``actor`` holding the non-Sendable ``MLModel`` (one prediction at a time, through the
+core's cancellable ``TurnGate``); the core adds the frame orientation (EXIF, as ``mobilekit.data.orientation``), the
+category masks and the live mode's latest-frame queue.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 // Compile-only stub for tests: mirrors the public Swift signatures of Apple's AVFoundation capture API used by the
-// sample app, iOS 18 SDK (Xcode 16). Bodies trap: nothing here runs.
+// sample app, iOS 18 SDK (Xcode 16). AVCaptureDevice.RotationCoordinator and the rotation-angle API of
+// AVCaptureConnection as documented at developer.apple.com/documentation/avfoundation/avcapturedevice/
+// rotationcoordinator (iOS 17.0+; its `device` and `previewLayer` are `weak var { get }` there, which a computed stub
+// property cannot spell). Linux ignores `@available(iOS ...)`, so availability is written out for the reader.
+// Bodies trap: nothing here runs.
 @_exported import CoreMedia
 @_exported import UIKit
 import Dispatch
@@ -22,7 +26,23 @@ public enum AVCaptureVideoOrientation: Int, Sendable {
 }
 
 open class AVCaptureDevice: NSObject {
+    public enum Position: Int, @unchecked Sendable {
+        case unspecified = 0, back = 1, front = 2
+    }
     open class func `default`(for mediaType: AVMediaType?) -> AVCaptureDevice? { fatalError("stub") }
+    open var position: AVCaptureDevice.Position { fatalError("stub") }
+}
+
+extension AVCaptureDevice {
+    /// Key-value observable; the coordinator delivers its changes on the main queue.
+    @available(iOS 17.0, macOS 14.0, tvOS 17.0, macCatalyst 17.0, *)
+    open class RotationCoordinator: NSObject {
+        public init(device: AVCaptureDevice, previewLayer: CALayer?) { fatalError("stub") }
+        open var device: AVCaptureDevice? { fatalError("stub") }
+        open var previewLayer: CALayer? { fatalError("stub") }
+        open var videoRotationAngleForHorizonLevelPreview: CGFloat { fatalError("stub") }
+        open var videoRotationAngleForHorizonLevelCapture: CGFloat { fatalError("stub") }
+    }
 }
 
 open class AVCaptureInput: NSObject {}
@@ -32,6 +52,8 @@ open class AVCaptureDeviceInput: AVCaptureInput {
 }
 
 open class AVCaptureConnection: NSObject {
+    @available(iOS 17.0, *)
+    open func isVideoRotationAngleSupported(_ videoRotationAngle: CGFloat) -> Bool { fatalError("stub") }
     @available(iOS 17.0, *)
     open var videoRotationAngle: CGFloat {
         get { fatalError("stub") }
@@ -104,4 +126,5 @@ open class AVCaptureVideoPreviewLayer: CALayer {
         get { fatalError("stub") }
         set { fatalError("stub") }
     }
+    open var connection: AVCaptureConnection? { fatalError("stub") }
 }
