@@ -323,22 +323,30 @@ def _emulate(contract: Contract, canvas: np.ndarray, emulator: CoreMLEmulator) -
     return {role: out[role].astype(np.float32) for role in contract.roles}
 
 
+def _raw_payload(img: np.ndarray, outs: dict[str, np.ndarray]) -> bytes:
+    """The harness's "post" input: the image size, then each output role's float32 values as the head lays them."""
+    arrays = [outs["predictions"]] if "predictions" in outs else \
+        [outs[r] for r in ("boxes", "objectness", "scores") if r in outs]
+    return struct.pack("<ii", img.shape[1], img.shape[0]) + b"".join(_floats(a) for a in arrays)
+
+
+def _emulated(bundle: Path, contract: Contract, images: Path, n: int):
+    """(path, image, letterbox plan, Core ML emulator outputs) of the first ``n`` shapes images."""
+    emulator = CoreMLEmulator(bundle / contract.artifacts[ios.primary_kind(contract)].path)
+    for path in [r.path for r in list_yolo(images)[:n]]:
+        canvas, plan = _canvas(path, contract)
+        yield path, load_image(path), plan, _emulate(contract, canvas, emulator)
+
+
 @pytest.mark.parametrize("head", list(HEADS))
 def test_postprocessing_matches_python_on_emulator_outputs(head, bundles, check, shapes_dataset, tmp_path):
     _, binary = check
     contract, _ = _package(bundles[head])
     name = ios.swift_name(contract)
-    emulator = CoreMLEmulator(bundles[head] / contract.artifacts[ios.primary_kind(contract)].path)
     total = 0
-    for i, path in enumerate([r.path for r in list_yolo(shapes_dataset)[:8]]):
-        img = load_image(path)
-        canvas, plan = _canvas(path, contract)
-        outs = _emulate(contract, canvas, emulator)
+    for i, (path, img, plan, outs) in enumerate(_emulated(bundles[head], contract, shapes_dataset, 8)):
         want = detect(outs, contract, plan)
-        arrays = [outs["predictions"]] if "predictions" in outs else \
-            [outs[r] for r in ("boxes", "objectness", "scores") if r in outs]
-        payload = struct.pack("<ii", img.shape[1], img.shape[0]) + b"".join(_floats(a) for a in arrays)
-        (tmp_path / f"raw{i}").write_bytes(payload)
+        (tmp_path / f"raw{i}").write_bytes(_raw_payload(img, outs))
         subprocess.run([str(binary), name, "post", str(tmp_path / f"raw{i}"), str(tmp_path / f"det{i}")], check=True)
         _compare(_parse((tmp_path / f"det{i}").read_text()), want, contract, (head, path))
         total += len(want)
@@ -352,20 +360,13 @@ def test_category_mask_matches_python(head, bundles, check, shapes_dataset, tmp_
     _, binary = check
     contract, _ = _package(bundles[head])
     name = ios.swift_name(contract)
-    emulator = CoreMLEmulator(bundles[head] / contract.artifacts[ios.primary_kind(contract)].path)
     total = 0
-    for i, path in enumerate([r.path for r in list_yolo(shapes_dataset)[:6]]):
-        img = load_image(path)
-        canvas, plan = _canvas(path, contract)
-        outs = _emulate(contract, canvas, emulator)
+    for i, (path, img, plan, outs) in enumerate(_emulated(bundles[head], contract, shapes_dataset, 6)):
         found = detect(outs, contract, plan).classes
         mask = np.ones(len(contract.labels), bool)
         mask[np.bincount(found, minlength=len(mask)).argmax() if len(found) else 0] = False
         want = detect(outs, contract, plan, allowed=mask)
-        arrays = [outs["predictions"]] if "predictions" in outs else \
-            [outs[r] for r in ("boxes", "objectness", "scores") if r in outs]
-        payload = struct.pack("<ii", img.shape[1], img.shape[0]) + b"".join(_floats(a) for a in arrays)
-        payload += struct.pack(f"<i{len(mask)}i", len(mask), *mask.astype(int))
+        payload = _raw_payload(img, outs) + struct.pack(f"<i{len(mask)}i", len(mask), *mask.astype(int))
         (tmp_path / f"m{i}").write_bytes(payload)
         subprocess.run([str(binary), name, "post", str(tmp_path / f"m{i}"), str(tmp_path / f"n{i}")], check=True)
         _compare(_parse((tmp_path / f"n{i}").read_text()), want, contract, (head, path))
