@@ -110,6 +110,12 @@ def _summary(result, as_json: bool) -> None:
         p.add_row(c.artifact, c.resolver, c.metric, f"{c.value:.4f}", (">= " if c.at_least else "<= ") + f"{c.bar:g}",
                   "[green]ok[/]" if c.passed else "[red]FAIL[/]")
     out.print(p)
+    if "map50_float" in m["parity"]:
+        out.print(f"mAP of the float model on these images: {m['parity']['map50_float']:.1f} @0.5, "
+                  f"{m['parity']['map50_95_float']:.1f} @0.5:0.95 (COCO); each artifact's in report/parity.json")
+    if overlap := m["parity"].get("evaluation_overlap"):
+        out.print(f"[yellow]not held out:[/] {overlap['images']} of the {overlap['of']} evaluation images are "
+                  "calibration images, which flatters int8; set `evaluation:` to a held-out split")
     for crash in m["parity"].get("kernel_crashes", []):
         out.print(Text(f"contained: {KernelCrash(**crash).line()}", style="yellow"))
     if not m["parity"].get("passed", True):

@@ -78,7 +78,12 @@ def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variant
     parity = json.loads((out / "report/parity.json").read_text())
     det = parity["artifacts"]["tflite-int8"]["resolvers"]["reference"]["detection"]
     assert det["reference_detections"] > 0, "the fixture must actually detect something"
-    assert parity["map50_float"] > 0
+    assert parity["map50_float"] > 0 and 0 < parity["map50_95_float"] <= parity["map50_float"]  # COCO beside @0.5
+    res = parity["artifacts"]["tflite-int8"]["resolvers"]["xnnpack"]
+    assert res["map50_95_drop"] == pytest.approx(parity["map50_95_float"] - res["map50_95"])
+    # evaluated on the calibration images (no evaluation split): the console, parity.json and the report say so
+    assert parity["evaluation_overlap"]["images"] > 0 and "not held out" in text
+    assert "not held out" in (out / "report/index.html").read_text()
 
 
 def test_uint8_io_and_classifier(tmp_path, classifier_model, shapes_dataset, cache):

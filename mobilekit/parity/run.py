@@ -12,7 +12,7 @@ from mobilekit.contract import Contract
 from mobilekit.data.preprocess import ResizePlan, normalize
 from mobilekit.heads.base import activate
 from mobilekit.kinds import Kind
-from mobilekit.parity.detection import agreement, map50
+from mobilekit.parity.detection import agreement, map50, map50_95
 from mobilekit.parity.metrics import tensor_metrics
 from mobilekit.postprocess import Detections, classify, detect, vision_detections
 
@@ -32,18 +32,23 @@ class ParityReport:
     images: int
     artifacts: dict[str, Any] = field(default_factory=dict)  # kind -> {"resolvers": {kernels: metrics}}
     map50_float: float | None = None  # the float model's mAP@0.5, when the evaluation images are labelled
+    map50_95_float: float | None = None  # and its COCO mAP@0.5:0.95
     drift: dict[str, Any] = field(default_factory=dict)
     histograms: dict[str, Any] = field(default_factory=dict)
     fp16_watch: dict[str, Any] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
     #: kernel sets that aborted in their contained child: artifact, kernels, signal, image, op at fault
     kernel_crashes: list[dict[str, Any]] = field(default_factory=list)
+    #: evaluation images that are also calibration images ({"images": k, "of": n}); None when held out
+    evaluation_overlap: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {"images": self.images, "artifacts": self.artifacts, "drift": self.drift,
                "histograms": self.histograms, "fp16_watch": self.fp16_watch, "checks": self.checks,
-               "kernel_crashes": self.kernel_crashes}
-        return out if self.map50_float is None else {**out, "map50_float": self.map50_float}
+               "kernel_crashes": self.kernel_crashes, "evaluation_overlap": self.evaluation_overlap}
+        if self.map50_float is None:
+            return out
+        return {**out, "map50_float": self.map50_float, "map50_95_float": self.map50_95_float}
 
 
 @dataclass
@@ -87,8 +92,9 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
     ref_det: list[Detections] = [detect(o, contract, p) for o, p in zip(ref, plans, strict=True)] if detection \
         else []
     if detection and ground_truth is not None:
-        result.map50_float = map50(ref_det, [g[0] for g in ground_truth], [g[1] for g in ground_truth],
-                                      contract.head.num_classes)
+        gt = ([g[0] for g in ground_truth], [g[1] for g in ground_truth], contract.head.num_classes)
+        result.map50_float = map50(ref_det, *gt)
+        result.map50_95_float = map50_95(ref_det, *gt)
     ref_stack = _compared(contract, _stack(ref))
     for kind, by_resolver in runners.items():
         art: dict[str, Any] = {"resolvers": {}}
@@ -109,10 +115,10 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
             if detection:
                 res["detection"] = agreement(ref_det, dets)
                 if ground_truth is not None:
-                    m = map50(dets, [g[0] for g in ground_truth], [g[1] for g in ground_truth],
-                              contract.head.num_classes)
-                    res["map50"] = m
-                    res["map50_drop"] = result.map50_float - m
+                    res["map50"] = map50(dets, *gt)
+                    res["map50_drop"] = result.map50_float - res["map50"]
+                    res["map50_95"] = map50_95(dets, *gt)
+                    res["map50_95_drop"] = result.map50_95_float - res["map50_95"]
             else:
                 ranked = [classify(o, contract) for o in ref]
                 top_ref = [r[0][0] for r in ranked]

@@ -148,6 +148,22 @@ def _compression(manifest: dict[str, Any]) -> dict[str, Any] | None:
                      for r in rows]}
 
 
+def _map_rows(parity: ParityReport) -> list[list[Any]]:
+    """Summary rows: mAP@0.5 and COCO mAP@0.5:0.95 of the float model and of each artifact on the evaluation images,
+    and a warning when those images are calibration images (figures that are not held out)."""
+    rows: list[list[Any]] = []
+    if parity.map50_float is not None:
+        rows.append(["mAP @0.5 / @0.5:0.95, float", f"{parity.map50_float:.1f} / {parity.map50_95_float:.1f}"])
+        for kind, art in parity.artifacts.items():
+            for resolver, res in art["resolvers"].items():
+                if "map50" in res:
+                    rows.append([f"mAP, {kind} ({resolver})", f"{res['map50']:.1f} / {res['map50_95']:.1f}"])
+    if parity.evaluation_overlap:
+        o = parity.evaluation_overlap
+        rows.append(["not held out", f"{o['images']} of {o['of']} evaluation images are calibration images"])
+    return rows
+
+
 def render(contract: Contract, manifest: dict[str, Any], parity: ParityReport, samples: Samples,
            canvases: list[np.ndarray], plans: list[Any]) -> str:
     """The page (``templates/report/index.html.j2``, autoescaped); the first ``canvases`` (with their letterbox
@@ -170,6 +186,7 @@ def render(contract: Contract, manifest: dict[str, Any], parity: ParityReport, s
                ["classes", len(contract.labels)],
                ["parity", "passed" if all(c["passed"] for c in checks) else "FAILED"],
                ["images", parity.images],
+               *_map_rows(parity),
                ["int8 drift starts at", drift.get("drift_start") or "no layer above the bar"],
                ["mobilekit", manifest.get("mobilekit")]]
     artifacts = [[a["path"], a["kind"], f"{a['size'] / 1e3:.1f} kB",
