@@ -103,6 +103,8 @@ def _summary(result, as_json: bool) -> None:
             root = "/".join(files[0]["path"].split("/")[:3]) + "/"
             t.add_row(root, f"{kind} ({len(files)} files)", _size(sum(a["size"] for a in files)), "")
     out.print(t)
+    if m.get("latency_note"):
+        out.print(f"[yellow]CPU latency:[/] {m['latency_note']}")
     p = Table(title=f"Parity vs the float model ({m['parity']['images']} images)")
     for col in ("artifact", "kernels", "metric", "value", "bar", ""):
         p.add_column(col)

@@ -310,6 +310,22 @@ def measure_latency(st: BuildState) -> None:
             st.latency[kind] = runner.latency_ms(st.canvases[0])
 
 
+def int8_slower_than_float(latency: dict[str, float]) -> str | None:
+    """One plain sentence when the int8 model is slower than the float one on this CPU (XNNPACK); None otherwise.
+
+    Users pick int8 for speed; on a CPU it is sometimes slower (int8 ops without optimized kernels, such as PReLU,
+    run in reference code), and then the GPU/float path or selective precision is the better default there."""
+    int8 = latency.get(Kind.TFLITE_INT8)
+    floats = {k: v for k, v in latency.items() if k in (Kind.TFLITE_FP16, Kind.TFLITE_FLOAT32)}
+    if int8 is None or not floats:
+        return None
+    kind, best = min(floats.items(), key=lambda kv: kv[1])
+    if int8 <= best:
+        return None
+    return (f"the int8 model is {int8 / best:.1f}x slower than {kind} on this CPU (LiteRT XNNPACK, {int8:.2f} ms "
+            f"against {best:.2f} ms): some of its int8 ops have no optimized kernel here")
+
+
 def gate(st: BuildState) -> None:
     """Exit 3 below the bar (unless ``parity.enforce`` is off), naming the drifting layer and what to try."""
     failed = [c for c in st.checks if not c.passed]
@@ -361,6 +377,7 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
                   if st.parity.map50_float is not None else {}),
                **({"kernel_crashes": st.parity.kernel_crashes} if st.parity.kernel_crashes else {}),
                **({"evaluation_overlap": st.parity.evaluation_overlap} if st.parity.evaluation_overlap else {})}
+    slower = int8_slower_than_float(st.latency)
     return build_manifest(
         artifacts,
         model={"path": str(cfg.model), "sha256": file_sha256(cfg.resolve(cfg.model))},
@@ -375,6 +392,7 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
                 "variants": sorted(st.coreml_dirs), "ane_likely_all": st.ane.get("likely_all_on_ane")}
         if st.coreml_dirs else None,
         latency_ms=st.latency,
+        **({"latency_note": slower} if slower else {}),
         compression=st.compressed.to_dict() if st.compressed else None,
     )
 

@@ -66,3 +66,14 @@ def test_the_parity_line_names_a_drift_start_only_when_there_is_one():
     assert layer == "conv_9" and "drift starts" not in words and "largest int8 error is at layer conv_9" in words
     assert _drift_words(drift, coreml) == ("", None)
     assert _drift_words({"layers": [], "drift_start": None, "error": "x"}, int8) == ("", None)
+
+
+def test_int8_slower_than_float_is_said_plainly():
+    """The build says so when int8 is slower than the float model on the CPU, against the fastest float form."""
+    from mobilekit.kinds import Kind
+    from mobilekit.pipeline import int8_slower_than_float
+
+    slow = int8_slower_than_float({Kind.TFLITE_INT8: 3.0, Kind.TFLITE_FP16: 2.0, Kind.TFLITE_FLOAT32: 1.5})
+    assert slow is not None and "2.0x slower than tflite-float32" in slow
+    assert int8_slower_than_float({Kind.TFLITE_INT8: 1.0, Kind.TFLITE_FP16: 2.0}) is None
+    assert int8_slower_than_float({Kind.TFLITE_INT8: 1.0}) is None  # no float model measured: nothing to compare
