@@ -19,6 +19,7 @@ from rich.text import Text
 from mobilekit import __version__
 from mobilekit.emulate.litert_contained import KernelCrash
 from mobilekit.errors import EXIT_INTERNAL, InternalError, MobilekitError
+from mobilekit.kinds import Kind
 
 err = Console(stderr=True)
 out = Console()
@@ -105,6 +106,10 @@ def _summary(result, as_json: bool) -> None:
     out.print(t)
     if m.get("latency_note"):
         out.print(f"[yellow]CPU latency:[/] {m['latency_note']}")
+    elif Kind.TFLITE_INT8 in m.get("outside_xnnpack", {}):
+        ops = m["outside_xnnpack"][Kind.TFLITE_INT8]
+        out.print("int8 ops outside XNNPACK (LiteRT's built-in kernels): " +
+                  ", ".join(f"{op} x{n}" for op, n in ops.items()))
     p = Table(title=f"Parity vs the float model ({m['parity']['images']} images)")
     for col in ("artifact", "kernels", "metric", "value", "bar", ""):
         p.add_column(col)

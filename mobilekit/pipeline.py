@@ -37,7 +37,7 @@ from mobilekit.emulate.coreml import CoreMLEmulator, Fp16Event
 from mobilekit.emulate.coreml.runtime import require_supported
 from mobilekit.emulate.coreml.vision import VisionPipelineEmulator
 from mobilekit.emulate.coreml.watch import summarize_fp16
-from mobilekit.emulate.litert import LiteRTRunner
+from mobilekit.emulate.litert import LiteRTRunner, outside_xnnpack
 from mobilekit.emulate.litert_contained import KernelCrash, run_contained
 from mobilekit.errors import ParityError
 from mobilekit.export import coreml, delegates, tflite, verify
@@ -98,6 +98,7 @@ class BuildState:
     fp16_events: dict[str, list[Fp16Event]] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     latency: dict[str, float] = field(default_factory=dict)
+    outside_xnnpack: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> op -> count, when any
     kernel_crashes: list[KernelCrash] = field(default_factory=list)  # contained kernel sets that aborted
     result: BuildResult | None = None
 
@@ -308,13 +309,16 @@ def measure_latency(st: BuildState) -> None:
         with at(kind, "LiteRT xnnpack kernels"):
             runner = LiteRTRunner(m, st.contract.artifacts[kind], st.contract, "xnnpack")
             st.latency[kind] = runner.latency_ms(st.canvases[0])
+            if missed := outside_xnnpack(m):
+                st.outside_xnnpack[kind] = missed
 
 
-def int8_slower_than_float(latency: dict[str, float]) -> str | None:
+def int8_slower_than_float(latency: dict[str, float], outside: dict[str, int] | None = None) -> str | None:
     """One plain sentence when the int8 model is slower than the float one on this CPU (XNNPACK); None otherwise.
 
     Users pick int8 for speed; on a CPU it is sometimes slower (int8 ops without optimized kernels, such as PReLU,
-    run in reference code), and then the GPU/float path or selective precision is the better default there."""
+    run in reference code), and then the GPU/float path or selective precision is the better default there.
+    ``outside``: the int8 model's ops XNNPACK leaves to the built-in kernels, named as the likely cause."""
     int8 = latency.get(Kind.TFLITE_INT8)
     floats = {k: v for k, v in latency.items() if k in (Kind.TFLITE_FP16, Kind.TFLITE_FLOAT32)}
     if int8 is None or not floats:
@@ -322,8 +326,10 @@ def int8_slower_than_float(latency: dict[str, float]) -> str | None:
     kind, best = min(floats.items(), key=lambda kv: kv[1])
     if int8 <= best:
         return None
+    cause = (", ".join(f"{op} x{n}" for op, n in outside.items()) + " run outside XNNPACK") if outside else \
+        "every op runs in XNNPACK"
     return (f"the int8 model is {int8 / best:.1f}x slower than {kind} on this CPU (LiteRT XNNPACK, {int8:.2f} ms "
-            f"against {best:.2f} ms): some of its int8 ops have no optimized kernel here")
+            f"against {best:.2f} ms; {cause})")
 
 
 def gate(st: BuildState) -> None:
@@ -377,7 +383,7 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
                   if st.parity.map50_float is not None else {}),
                **({"kernel_crashes": st.parity.kernel_crashes} if st.parity.kernel_crashes else {}),
                **({"evaluation_overlap": st.parity.evaluation_overlap} if st.parity.evaluation_overlap else {})}
-    slower = int8_slower_than_float(st.latency)
+    slower = int8_slower_than_float(st.latency, st.outside_xnnpack.get(Kind.TFLITE_INT8))
     return build_manifest(
         artifacts,
         model={"path": str(cfg.model), "sha256": file_sha256(cfg.resolve(cfg.model))},
@@ -393,6 +399,7 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
         if st.coreml_dirs else None,
         latency_ms=st.latency,
         **({"latency_note": slower} if slower else {}),
+        **({"outside_xnnpack": st.outside_xnnpack} if st.outside_xnnpack else {}),
         compression=st.compressed.to_dict() if st.compressed else None,
     )
 

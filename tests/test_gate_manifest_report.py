@@ -74,6 +74,28 @@ def test_int8_slower_than_float_is_said_plainly():
     from mobilekit.pipeline import int8_slower_than_float
 
     slow = int8_slower_than_float({Kind.TFLITE_INT8: 3.0, Kind.TFLITE_FP16: 2.0, Kind.TFLITE_FLOAT32: 1.5})
-    assert slow is not None and "2.0x slower than tflite-float32" in slow
+    assert slow is not None and "2.0x slower than tflite-float32" in slow and "every op runs in XNNPACK" in slow
+    named = int8_slower_than_float({Kind.TFLITE_INT8: 3.0, Kind.TFLITE_FP16: 2.0}, {"PRELU": 8})
+    assert named is not None and "PRELU x8 run outside XNNPACK" in named
     assert int8_slower_than_float({Kind.TFLITE_INT8: 1.0, Kind.TFLITE_FP16: 2.0}) is None
     assert int8_slower_than_float({Kind.TFLITE_INT8: 1.0}) is None  # no float model measured: nothing to compare
+
+
+def test_ops_outside_xnnpack_are_found(tmp_path):
+    """An int8 PReLU has no XNNPACK kernel: the walk over the delegate's nodes names it; its float twin has none."""
+    import numpy as np
+    import tensorflow as tf
+
+    from mobilekit.emulate.litert import outside_xnnpack
+
+    inp = tf.keras.Input((16, 16, 3))
+    x = tf.keras.layers.PReLU(shared_axes=[1, 2])(tf.keras.layers.Conv2D(8, 3, padding="same")(inp))
+    model = tf.keras.Model(inp, tf.keras.layers.Conv2D(4, 1)(x))
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    floats = conv.convert()
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([np.random.default_rng(k).uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)]
+                                           for k in range(8))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    assert outside_xnnpack(conv.convert()) == {"PRELU": 1}
+    assert outside_xnnpack(floats) == {}

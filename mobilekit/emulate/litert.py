@@ -80,3 +80,34 @@ class LiteRTRunner:
             self.interpreter.invoke()
             times.append(time.perf_counter() - start)
         return float(np.median(times) * 1000)
+
+
+def outside_xnnpack(model: bytes) -> dict[str, int]:
+    """Op name → how many of the model's ops LiteRT's default XNNPACK delegate leaves to the built-in kernels.
+
+    XNNPACK is why a CPU runs int8 fast; an int8 op it has no kernel for (PReLU, say) runs in LiteRT's slower
+    built-in code and is often why an int8 model is slower than its float twin. Read from the interpreter's node
+    list: after the delegate is applied, each DELEGATE node stands for the original ops that produce its outputs,
+    found by walking back from those outputs to its inputs; the ops no walk reaches run outside it."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=model, num_threads=1)
+    it.allocate_tensors()
+    ops = it._get_ops_details()  # the public API lists no delegate partitions
+    original = [o for o in ops if o["op_name"] != "DELEGATE"]
+    producer = {int(t): o["index"] for o in original for t in o["outputs"]}
+    by_index = {o["index"]: o for o in original}
+    delegated: set[int] = set()
+    for node in (o for o in ops if o["op_name"] == "DELEGATE"):
+        stop, stack = {int(t) for t in node["inputs"]}, [int(t) for t in node["outputs"]]
+        while stack:
+            t = stack.pop()
+            if t in stop or t not in producer or producer[t] in delegated:
+                continue
+            delegated.add(producer[t])
+            stack += [int(x) for x in by_index[producer[t]]["inputs"] if x >= 0]
+    out: dict[str, int] = {}
+    for o in original:
+        if o["index"] not in delegated:
+            out[o["op_name"]] = out.get(o["op_name"], 0) + 1
+    return dict(sorted(out.items()))
