@@ -107,9 +107,10 @@ def _summary(result, as_json: bool) -> None:
     if m.get("latency_note"):
         out.print(f"[yellow]CPU latency:[/] {m['latency_note']}")
     elif Kind.TFLITE_INT8 in m.get("outside_xnnpack", {}):
+        from mobilekit.pipeline import op_counts  # loaded already: the build ran
+
         ops = m["outside_xnnpack"][Kind.TFLITE_INT8]
-        out.print("int8 ops outside XNNPACK (LiteRT's built-in kernels): " +
-                  ", ".join(f"{op} x{n}" for op, n in ops.items()))
+        out.print(f"int8 ops outside XNNPACK (LiteRT's built-in kernels): {op_counts(ops)}")
     p = Table(title=f"Parity vs the float model ({m['parity']['images']} images)")
     for col in ("artifact", "kernels", "metric", "value", "bar", ""):
         p.add_column(col)

@@ -313,6 +313,11 @@ def measure_latency(st: BuildState) -> None:
                 st.outside_xnnpack[kind] = missed
 
 
+def op_counts(ops: dict[str, int]) -> str:
+    """``{"PRELU": 8, "TANH": 1}`` → ``"PRELU x8, TANH x1"``: how the console and the manifest name ops."""
+    return ", ".join(f"{op} x{n}" for op, n in ops.items())
+
+
 def int8_slower_than_float(latency: dict[str, float], outside: dict[str, int] | None = None) -> str | None:
     """One plain sentence when the int8 model is slower than the float one on this CPU (XNNPACK); None otherwise.
 
@@ -326,7 +331,7 @@ def int8_slower_than_float(latency: dict[str, float], outside: dict[str, int] | 
     kind, best = min(floats.items(), key=lambda kv: kv[1])
     if int8 <= best:
         return None
-    cause = (", ".join(f"{op} x{n}" for op, n in outside.items()) + " run outside XNNPACK") if outside else \
+    cause = f"{op_counts(outside)} run outside XNNPACK" if outside else \
         "every op runs in XNNPACK"
     return (f"the int8 model is {int8 / best:.1f}x slower than {kind} on this CPU (LiteRT XNNPACK, {int8:.2f} ms "
             f"against {best:.2f} ms; {cause})")
