@@ -182,6 +182,35 @@ class ExportSettings:
 
 
 @dataclass
+class QuantizationSettings:
+    """How the int8 model is made from the calibration images (``mobilekit.quantize``).
+
+    ``calibration`` picks each activation's int8 range: ``mse`` (default) the clip with the least int8 error on the
+    calibration images, ``percentile`` 99.99%, ``minmax`` the TFLite converter's own. ``max_drop`` (points of the task
+    metric: mAP@0.5:0.95 for detectors, top-1 for classifiers, measured against the float model's own predictions on
+    the calibration images) asks for accuracy-aware selective precision: when full-int8 loses more, the ops whose
+    int8 error costs most are left in float, cheapest first, into a separate ``tflite-int8-mixed`` artifact; the
+    full-int8 model stays the default one."""
+
+    calibration: str = "mse"
+    max_drop: float | None = None
+    max_float_ops: int = 8  # the most ops selective precision may leave in float before it gives up
+
+    def check(self, fail: Fail) -> None:
+        from mobilekit.quantize.ranges import METHODS
+
+        if self.calibration not in METHODS:
+            close = difflib.get_close_matches(self.calibration, list(METHODS), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            fail("quantization.calibration", f"unknown method '{self.calibration}'{hint}",
+                 f"use one of: {', '.join(METHODS)}")
+        if self.max_drop is not None and self.max_drop < 0:
+            fail("quantization.max_drop", "must be at least 0", "use e.g. 0.5 (points)")
+        if self.max_float_ops < 1:
+            fail("quantization.max_float_ops", "must be at least 1", "use e.g. 8")
+
+
+@dataclass
 class CoreMLSettings:
     """Core ML ``mlprogram`` export for the Neural Engine; ``compression`` names recipes from
     ``mobilekit.export.coreml_compress.RECIPES`` (each adds one compressed variant beside the fp16 package)."""
@@ -326,6 +355,7 @@ class Config:
     evaluation: DataSettings | None = None
     parity: ParitySettings = field(default_factory=ParitySettings)
     export: ExportSettings = field(default_factory=ExportSettings)
+    quantization: QuantizationSettings = field(default_factory=QuantizationSettings)
     coreml: CoreMLSettings = field(default_factory=CoreMLSettings)
     compression: CompressionSettings = field(default_factory=CompressionSettings)
     output: str | None = None
@@ -494,3 +524,4 @@ def _check_semantics(cfg: Config, ld: _Loader) -> None:
     cfg.coreml.check(ld.fail, cfg)
     cfg.compression.check(ld.fail)
     cfg.parity.check(ld.fail)
+    cfg.quantization.check(ld.fail)

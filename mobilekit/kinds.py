@@ -11,6 +11,7 @@ from enum import Enum
 
 class Kind(str, Enum):
     TFLITE_INT8 = "tflite-int8"  # full-integer TFLite (CPU/XNNPACK, NNAPI)
+    TFLITE_INT8_MIXED = "tflite-int8-mixed"  # int8 with the few ops selective precision left in float
     TFLITE_FP16 = "tflite-fp16"  # fp16 weights, float I/O (GPU delegate)
     TFLITE_FLOAT32 = "tflite-float32"
     COREML_FP16 = "coreml-fp16"  # the fp16 mlprogram every Core ML variant starts from

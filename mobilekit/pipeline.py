@@ -50,6 +50,8 @@ from mobilekit.models.serving import Serving, build_serving
 from mobilekit.parity.drift import layer_drift
 from mobilekit.parity.gate import Check, evaluate
 from mobilekit.parity.run import ParityReport, Samples, measure
+from mobilekit.quantize import ptq, selective
+from mobilekit.quantize.selective import Selection
 from mobilekit.report.html import histogram_data, render
 from mobilekit.supervise import at, wrap
 
@@ -86,6 +88,11 @@ class BuildState:
     compressed: Compressed | None = None
     calibration: list[np.ndarray] = field(default_factory=list)  # letterboxed canvases
     calibration_paths: set[Path] = field(default_factory=set)  # their files, to tell a held-out evaluation set
+    calibration_plans: list[ResizePlan] = field(default_factory=list)
+    calibration_truth: list[tuple[np.ndarray, np.ndarray]] | None = None  # labels, when every image has them
+    calibrated: bytes | None = None  # the float TFLite model with its chosen activation ranges
+    selection: Selection | None = None
+    drift: dict[str, Any] = field(default_factory=dict)  # the quantization debugger's per-layer int8 error
     models: dict[str, bytes] = field(default_factory=dict)  # TFLite artifact kind -> flatbuffer
     integer: verify.IntegerReport | None = None
     delegates: dict[str, Any] = field(default_factory=dict)
@@ -176,18 +183,55 @@ def compress_model(st: BuildState) -> None:
 
 
 def read_calibration(st: BuildState) -> None:
-    records, st.calibration, _ = _images(st.cfg, st.cfg.calibration, st.cfg.calibration.count, st.contract)
+    records, st.calibration, st.calibration_plans = _images(st.cfg, st.cfg.calibration, st.cfg.calibration.count,
+                                                            st.contract)
     st.calibration_paths = {Path(r.path).resolve() for r in records}
+    st.calibration_truth = _truth(records, st.contract)
+
+
+def _truth(records: list[ImageRecord], contract: Contract) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Per image (boxes, classes) when every image is labelled: a detector's YOLO/COCO labels, or a classifier's
+    class folders (``<label>/image.jpg``, the folder named as a label)."""
+    if contract.task == "detection":
+        return [(r.boxes, r.classes) for r in records] if all(r.labelled for r in records) else None
+    index = {name: i for i, name in enumerate(contract.labels)}
+    if not records or any(Path(r.path).parent.name not in index for r in records):
+        return None
+    return [(np.zeros((0, 4)), np.array([index[Path(r.path).parent.name]])) for r in records]
 
 
 def export_int8(st: BuildState) -> None:
     io = st.cfg.export.int8_io
     path = f"android/{st.name}_int8.tflite"
     with at(Kind.TFLITE_INT8, "the TFLite converter"):
-        model = tflite.convert_int8(st.int8_serving, st.calibration_inputs, io)
+        model, st.calibrated = ptq.convert_int8(st.int8_serving, st.calibration_inputs, io,
+                                                st.cfg.quantization.calibration)
     st.integer = verify.require_full_integer(model, io == "float32", path)
     st.add(Kind.TFLITE_INT8, tflite.bindings(model, st.int8_serving, Kind.TFLITE_INT8, path))
     st.models[Kind.TFLITE_INT8] = model
+
+
+def select_precision(st: BuildState) -> None:
+    """Accuracy-aware selective precision (``quantization.max_drop``): a separate ``tflite-int8-mixed`` artifact
+    with the fewest float ops that bring the drop within the bar, when full-int8 misses it."""
+    q, io = st.cfg.quantization, st.cfg.export.int8_io
+    with at(Kind.TFLITE_INT8, "TFLite's quantization debugger"):
+        st.drift = layer_drift(st.int8_serving, st.calibration_inputs)
+
+    def runner_for(model: bytes) -> Callable:
+        spec = tflite.bindings(model, st.int8_serving, Kind.TFLITE_INT8_MIXED, "")
+        return LiteRTRunner(model, spec, st.contract).run
+
+    name, metric, flt = selective.task_metric(st.contract, st.calibration, st.calibration_plans,
+                                              st.calibration_truth, st.serving.run, runner_for)
+    with at(Kind.TFLITE_INT8_MIXED, "the TFLite quantizer"):
+        st.selection, model = selective.select(st.calibrated, io, st.drift["layers"], metric, flt,
+                                               metric(st.models[Kind.TFLITE_INT8]), q.max_drop, q.max_float_ops,
+                                               name, st.step)
+    if model is not None:
+        path = f"android/{st.name}_int8_mixed.tflite"
+        st.add(Kind.TFLITE_INT8_MIXED, tflite.bindings(model, st.int8_serving, Kind.TFLITE_INT8_MIXED, path))
+        st.models[Kind.TFLITE_INT8_MIXED] = model
 
 
 def _export_float(st: BuildState, kind: str, convert: Callable[[Serving], bytes]) -> None:
@@ -208,7 +252,13 @@ def export_float32(st: BuildState) -> None:
 def delegate_support(st: BuildState) -> None:
     for kind, m in st.models.items():
         counts = st.integer.op_counts if kind == Kind.TFLITE_INT8 else verify.inspect_integer(m, True).op_counts
-        st.delegates[kind] = delegates.delegate_report(m, counts, integer=kind == Kind.TFLITE_INT8)
+        integer = kind in (Kind.TFLITE_INT8, Kind.TFLITE_INT8_MIXED)
+        st.delegates[kind] = delegates.delegate_report(m, counts, integer=integer)
+        if kind == Kind.TFLITE_INT8_MIXED:
+            st.delegates[kind]["float_ops"] = {
+                "ops": verify.inspect_integer(m, st.cfg.export.int8_io == "float32").float_ops,
+                "note": "left in float by selective precision: XNNPACK and the GPU delegate run them; an "
+                        "integer-only NPU runs them on the CPU, splitting the graph at each (de)quantize"}
 
 
 def export_coreml(st: BuildState) -> None:
@@ -289,8 +339,10 @@ def measure_parity(st: BuildState) -> None:
 
 
 def find_drift(st: BuildState) -> None:
-    with at(Kind.TFLITE_INT8, "TFLite's quantization debugger"):
-        st.parity.drift = layer_drift(st.int8_serving, st.calibration_inputs)
+    if not st.drift:  # selective precision ran the debugger already
+        with at(Kind.TFLITE_INT8, "TFLite's quantization debugger"):
+            st.drift = layer_drift(st.int8_serving, st.calibration_inputs)
+    st.parity.drift = st.drift
 
 
 def watch_fp16(st: BuildState) -> None:
@@ -402,6 +454,8 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
         coreml={"deployment_target": coreml.deployment_target(cfg.coreml), "compute_units": cfg.coreml.compute_units,
                 "variants": sorted(st.coreml_dirs), "ane_likely_all": st.ane.get("likely_all_on_ane")}
         if st.coreml_dirs else None,
+        quantization={"calibration": cfg.quantization.calibration,
+                      **({"selective": st.selection.to_dict()} if st.selection else {})},
         latency_ms=st.latency,
         **({"latency_note": slower} if slower else {}),
         **({"outside_xnnpack": st.outside_xnnpack} if st.outside_xnnpack else {}),
@@ -416,6 +470,8 @@ STAGES: list[Stage] = [
     Stage("calibration", read_calibration, "Reading calibration images"),
     Stage(Kind.TFLITE_INT8, export_int8,
           lambda st: f"Converting to full-integer TFLite ({len(st.calibration)} calibration images)"),
+    Stage(Kind.TFLITE_INT8_MIXED, select_precision, "Selective precision: ranking ops by int8 sensitivity",
+          lambda st: st.cfg.quantization.max_drop is not None),
     Stage(Kind.TFLITE_FP16, export_fp16, "Converting to fp16 TFLite (GPU delegate)", lambda st: st.cfg.export.fp16),
     Stage(Kind.TFLITE_FLOAT32, export_float32, None, lambda st: st.cfg.export.float32),
     Stage("delegates", delegate_support, "Analysing delegate support"),

@@ -100,7 +100,7 @@ def measure(stage: str, model: Any, kind: str, cfg: Config, data: EvalSet, ref: 
         for c in data.calibration:
             yield normalize(c, inp.scale, inp.offset, inp.color, inp.layout)
 
-    int8 = tflite.convert_int8(int8_serving, calibration, cfg.export.int8_io)
+    int8 = tflite.convert_int8(int8_serving, calibration, cfg.export.int8_io, cfg.quantization.calibration)
     art = tflite.bindings(int8, int8_serving, Kind.TFLITE_INT8, "int8.tflite")
     runner = LiteRTRunner(int8, art, contract, "xnnpack")
     float_outs = [serving.run(normalize(c, inp.scale, inp.offset, inp.color, inp.layout)) for c in data.canvases]

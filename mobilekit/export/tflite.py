@@ -25,22 +25,13 @@ def _converter(serving: Serving):
     return conv
 
 
-def convert_int8(serving: Serving, calibration: Callable[[], Iterator[np.ndarray]], io_dtype: str) -> bytes:
-    """Full-integer conversion; ``calibration`` yields float model inputs ``[1, H, W, C]``."""
-    import tensorflow as tf
+def convert_int8(serving: Serving, calibration: Callable[[], Iterator[np.ndarray]], io_dtype: str,
+                 method: str = "minmax") -> bytes:
+    """Full-integer conversion; ``calibration`` yields float model inputs ``[1, H, W, C]``; ``method`` picks the
+    activation ranges (:mod:`mobilekit.quantize.ranges`)."""
+    from mobilekit.quantize.ptq import convert_int8 as ptq_int8
 
-    conv = _converter(serving)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([x] for x in calibration())
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = getattr(tf, io_dtype)
-    conv.inference_output_type = getattr(tf, io_dtype)
-    try:
-        return conv.convert()
-    except Exception as e:
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
-        raise ConversionError(f"int8 conversion failed: {first}",
-                              fix="check that every op has an int8 TFLite kernel; see the delegate report") from None
+    return ptq_int8(serving, calibration, io_dtype, method)[0]
 
 
 def convert_fp16(serving: Serving) -> bytes:

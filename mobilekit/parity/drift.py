@@ -47,7 +47,9 @@ def layer_drift(serving: Serving, calibration: Callable[[], Iterator[np.ndarray]
     for row in csv.DictReader(io.StringIO(buf.getvalue())):
         scale = float(row["scale"] or 0.0)
         rmse = float(np.sqrt(float(row["mean_squared_error"])))
-        layers.append({"op": row["op_name"], "tensor": row["tensor_name"].split(";")[0], "rmse": rmse,
+        layers.append({"op": row["op_name"], "tensor": row["tensor_name"].split(";")[0],
+                       "node": row["tensor_name"],  # the full fused name, which the quantizer's denylist matches
+                       "rmse": rmse,
                        "max_abs_error": float(row["max_abs_error"]), "scale": scale,
                        "rmse_steps": rmse / scale if scale > 0 else 0.0})
     start = next((la["tensor"] for la in layers if la["rmse_steps"] > DRIFT_STEPS), None)

@@ -1,0 +1,134 @@
+"""Accuracy-aware selective precision: leave the few ops whose int8 error costs the task metric most in float.
+
+How the ops are ranked, and why this way: the quantization debugger's per-layer error (RMSE in int8 steps of each
+op's output, with its input taken from the quantized graph) names the ops that quantize badly, but a bad op early
+in the net can matter less than a mediocre one at the head. So the debugger only *shortlists* (its worst
+``2 x max_float_ops`` ops, cheap: one debugger run); each shortlisted op is then measured alone, left in float with
+everything else int8, by the task metric on the calibration images; the ops are added to float in the order of that
+measured gain, until the drop is within ``max_drop`` or ``max_float_ops`` is reached.
+
+Why float and not int16 activations (16x8) first: on the CPU, LiteRT's XNNPACK runs int8 and float ops but no
+int16 one, so a 16x8 op falls back to the reference kernels (measured: 60x slower per op) while a float op between
+int8 neighbours stays on XNNPACK with a (de)quantize on each side; TensorFlow's converter cannot mix int8 and 16x8
+per op anyway. On an integer-only NPU a float op runs on the CPU instead, which the artifact's delegate report says.
+
+The task metric: COCO mAP@0.5:0.95 for detectors, top-1 for classifiers, against the labels when the calibration
+images are labelled, else against the float model's own predictions (its detections above the score threshold, its
+top-1). Selection never sees the evaluation images; the parity stage measures the result on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mobilekit.contract import Contract
+from mobilekit.data.preprocess import ResizePlan, normalize
+from mobilekit.quantize.ptq import quantize
+
+Runner = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+#: a model's task metric on the calibration images, in points (higher is better)
+Metric = Callable[[bytes], float]
+
+
+@dataclass
+class Selection:
+    """What selective precision tried and chose (``manifest.quantization.selective``)."""
+
+    metric: str
+    max_drop: float
+    float_metric: float
+    int8_metric: float
+    ranked: list[dict[str, Any]] = field(default_factory=list)  # shortlisted ops, best gain first
+    steps: list[dict[str, Any]] = field(default_factory=list)  # each op tried with those kept → metric, kept
+    float_ops: list[dict[str, Any]] = field(default_factory=list)  # the chosen ones
+    met: bool = False
+
+    @property
+    def int8_drop(self) -> float:
+        return self.float_metric - self.int8_metric
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "max_drop": self.max_drop, "float": self.float_metric,
+                "int8": self.int8_metric, "int8_drop": self.int8_drop, "ranked": self.ranked, "steps": self.steps,
+                "float_ops": self.float_ops, "met": self.met}
+
+
+def shortlist(layers: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The debugger's ``n`` worst op outputs (RMSE in int8 steps), worst first."""
+    return sorted(layers, key=lambda la: -la["rmse_steps"])[:n]
+
+
+def select(calibrated: bytes, io_dtype: str, layers: list[dict[str, Any]], metric: Metric, float_metric: float,
+           int8_metric: float, max_drop: float, max_ops: int, name: str,
+           progress: Callable[[str], None] = lambda s: None) -> tuple[Selection, bytes | None]:
+    """Rank the shortlisted ops by measured gain, then leave them in float one by one, each kept only when the
+    metric improves, until it holds or ``max_ops`` are float; the best mixed model reached (None when full-int8
+    already holds, or when no op helps)."""
+    sel = Selection(name, max_drop, float_metric, int8_metric)
+    if sel.int8_drop <= max_drop:
+        sel.met = True
+        return sel, None
+    for k, la in enumerate(shortlist(layers, 2 * max_ops)):
+        progress(f"measuring {la['op']} alone in float ({k + 1} of {min(len(layers), 2 * max_ops)})")
+        alone = metric(quantize(calibrated, io_dtype, [la["node"]]))
+        sel.ranked.append({"tensor": la["tensor"], "node": la["node"], "op": la["op"],
+                           "rmse_steps": la["rmse_steps"], "gain": alone - int8_metric})
+    sel.ranked.sort(key=lambda r: (-r["gain"], -r["rmse_steps"]))
+    best, model, chosen = int8_metric, None, []
+    for r in sel.ranked:
+        if len(chosen) == max_ops or float_metric - best <= max_drop:
+            break
+        trial = quantize(calibrated, io_dtype, [c["node"] for c in [*chosen, r]])
+        got = metric(trial)
+        kept = got > best  # forward selection: an op joins only when the metric, with the others, improves
+        sel.steps.append({"op": r["tensor"], "metric": got, "drop": float_metric - got, "kept": kept})
+        progress(f"{r['op']} in float: {name} drop {float_metric - got:.2f}" + ("" if kept else ", not kept"))
+        if kept:
+            best, model = got, trial
+            chosen.append(r)
+    sel.float_ops = [{"tensor": c["tensor"], "op": c["op"]} for c in chosen]
+    sel.met = float_metric - best <= max_drop
+    return sel, model
+
+
+def task_metric(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePlan],
+                truth: list[tuple[np.ndarray, np.ndarray]] | None, float_run: Runner,
+                runner_for: Callable[[bytes], Runner]) -> tuple[str, Metric, float]:
+    """The metric's name, the metric of a model (bytes), and the float model's value; without labels the float
+    model's own predictions are the truth (its value is then 100)."""
+    from mobilekit.parity.detection import map50_95
+    from mobilekit.postprocess import classify, detect
+
+    labelled = truth is not None
+    inp = contract.input
+    ref = [float_run(normalize(c, inp.scale, inp.offset, inp.color, inp.layout)) for c in canvases]
+    if contract.task == "detection":
+        if truth is None:
+            dets = [detect(o, contract, p) for o, p in zip(ref, plans, strict=True)]
+            truth = [(d.boxes, d.classes) for d in dets]
+        boxes, classes = [t[0] for t in truth], [t[1] for t in truth]
+
+        def detection(outs: list[dict[str, np.ndarray]]) -> float:
+            dets = [detect(o, contract, p) for o, p in zip(outs, plans, strict=True)]
+            return map50_95(dets, boxes, classes, contract.head.num_classes)
+
+        score, name = detection, "mAP@0.5:0.95"
+    else:
+        labels = [int(t[1][0]) for t in truth] if truth is not None else [classify(o, contract)[0][0] for o in ref]
+
+        def top1(outs: list[dict[str, np.ndarray]]) -> float:
+            return 100.0 * float(np.mean([classify(o, contract)[0][0] == y for o, y in zip(outs, labels,
+                                                                                        strict=True)]))
+
+        score, name = top1, "top-1"
+
+    def metric(model: bytes) -> float:
+        run = runner_for(model)
+        return score([run(c) for c in canvases])
+
+    return name + (" (labels)" if labelled else " (vs float)"), metric, score(ref)
