@@ -83,6 +83,25 @@ def _run(fn, as_json: bool) -> Any:
                             fix="this is a bug in mobilekit: please report it with the command and config"), as_json)
 
 
+def _selective_line(m: dict) -> str | None:
+    """What selective precision did, in one line: the full-int8 drop, the ops left in float, the drop and cost."""
+    sel = (m.get("quantization") or {}).get("selective")
+    if not sel:
+        return None
+    head = f"selective precision ({sel['metric']} on the calibration images): full-int8 drop {sel['int8_drop']:.2f}"
+    if not sel["float_ops"]:
+        return head + (f" is within {sel['max_drop']:g}; no mixed artifact" if sel["met"] else
+                       "; no op helps when left in float: no mixed artifact")
+    lat = m.get("latency_ms", {})
+    best = sel["float"] - max([sel["int8"], *(s["metric"] for s in sel["steps"] if s["kept"])])
+    cost = (f", CPU {lat['tflite-int8-mixed']:.2f} ms vs {lat['tflite-int8']:.2f} ms full-int8"
+            if "tflite-int8-mixed" in lat and "tflite-int8" in lat else "")
+    ops = ", ".join(o["op"] for o in sel["float_ops"])
+    verdict = "[green]meets[/]" if sel["met"] else "[yellow]still misses[/]"
+    return (f"{head}; tflite-int8-mixed leaves {len(sel['float_ops'])} op(s) in float ({ops}): drop {best:.2f}, "
+            f"{verdict} max_drop {sel['max_drop']:g}{cost}")
+
+
 def _summary(result, as_json: bool) -> None:
     m = result.manifest
     if as_json:
@@ -111,6 +130,8 @@ def _summary(result, as_json: bool) -> None:
 
         ops = m["outside_xnnpack"][Kind.TFLITE_INT8]
         out.print(f"int8 ops outside XNNPACK (LiteRT's built-in kernels): {op_counts(ops)}")
+    if line := _selective_line(m):
+        out.print(line)
     p = Table(title=f"Parity vs the float model ({m['parity']['images']} images)")
     for col in ("artifact", "kernels", "metric", "value", "bar", ""):
         p.add_column(col)

@@ -195,6 +195,13 @@ class QuantizationSettings:
     calibration: str = "mse"
     max_drop: float | None = None
     max_float_ops: int = 8  # the most ops selective precision may leave in float before it gives up
+    # Keras-side preparation of the int8 model's weights (mobilekit.quantize.weights), each measured alone in
+    # bench/quantization.py: cross-layer equalization, bias correction, AdaRound
+    equalize: bool = False
+    bias_correction: bool = False
+    adaround: bool = False
+    adaround_images: int = 16
+    adaround_iterations: int = 400
 
     def check(self, fail: Fail) -> None:
         from mobilekit.quantize.ranges import METHODS

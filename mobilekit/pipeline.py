@@ -50,7 +50,7 @@ from mobilekit.models.serving import Serving, build_serving
 from mobilekit.parity.drift import layer_drift
 from mobilekit.parity.gate import Check, evaluate
 from mobilekit.parity.run import ParityReport, Samples, measure
-from mobilekit.quantize import ptq, selective
+from mobilekit.quantize import ptq, selective, weights
 from mobilekit.quantize.selective import Selection
 from mobilekit.report.html import histogram_data, render
 from mobilekit.supervise import at, wrap
@@ -92,6 +92,7 @@ class BuildState:
     calibration_truth: list[tuple[np.ndarray, np.ndarray]] | None = None  # labels, when every image has them
     calibrated: bytes | None = None  # the float TFLite model with its chosen activation ranges
     selection: Selection | None = None
+    weight_prep: dict[str, Any] = field(default_factory=dict)  # what equalization / AdaRound / bias correction did
     drift: dict[str, Any] = field(default_factory=dict)  # the quantization debugger's per-layer int8 error
     models: dict[str, bytes] = field(default_factory=dict)  # TFLite artifact kind -> flatbuffer
     integer: verify.IntegerReport | None = None
@@ -198,6 +199,25 @@ def _truth(records: list[ImageRecord], contract: Contract) -> list[tuple[np.ndar
     if not records or any(Path(r.path).parent.name not in index for r in records):
         return None
     return [(np.zeros((0, 4)), np.array([index[Path(r.path).parent.name]])) for r in records]
+
+
+def prepare_int8_weights(st: BuildState) -> None:
+    """Equalization, AdaRound and bias correction on a copy of the weights the int8 converter reads; the float
+    reference and every float artifact keep the user's weights (restored after the int8 graph is frozen)."""
+    q, model = st.cfg.quantization, st.loaded.keras_model
+    if model is None or st.int8_serving is not st.serving:
+        why = "a SavedModel has no Keras layers" if model is None else "QAT learned its own int8 weights"
+        st.weight_prep = {"skipped": why}
+        return
+    saved = model.get_weights()
+    ada = {"images": q.adaround_images, "iterations": q.adaround_iterations} if q.adaround else None
+    try:
+        with at(Kind.TFLITE_INT8, "int8 weight preparation"):
+            st.weight_prep = weights.prepare(model, q.equalize, q.bias_correction, ada, st.calibration_inputs,
+                                             st.step)
+            st.int8_serving = build_serving(st.loaded, st.cfg)
+    finally:
+        model.set_weights(saved)
 
 
 def export_int8(st: BuildState) -> None:
@@ -455,6 +475,7 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
                 "variants": sorted(st.coreml_dirs), "ane_likely_all": st.ane.get("likely_all_on_ane")}
         if st.coreml_dirs else None,
         quantization={"calibration": cfg.quantization.calibration,
+                      **({"weights": st.weight_prep} if st.weight_prep else {}),
                       **({"selective": st.selection.to_dict()} if st.selection else {})},
         latency_ms=st.latency,
         **({"latency_note": slower} if slower else {}),
@@ -468,6 +489,9 @@ STAGES: list[Stage] = [
     Stage("load", load, "Loading model"),
     Stage("compress", compress_model, when=lambda st: st.cfg.compression.enabled),
     Stage("calibration", read_calibration, "Reading calibration images"),
+    Stage("int8-weights", prepare_int8_weights, "Preparing the int8 weights",
+          lambda st: st.cfg.quantization.equalize or st.cfg.quantization.bias_correction
+          or st.cfg.quantization.adaround),
     Stage(Kind.TFLITE_INT8, export_int8,
           lambda st: f"Converting to full-integer TFLite ({len(st.calibration)} calibration images)"),
     Stage(Kind.TFLITE_INT8_MIXED, select_precision, "Selective precision: ranking ops by int8 sensitivity",

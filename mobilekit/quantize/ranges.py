@@ -120,13 +120,15 @@ def with_ranges(calibrated: bytes, ranges: dict[int, tuple[float, float]]) -> by
 
 
 def recalibrate(calibrated: bytes, method: str, inputs: Iterator[np.ndarray], images: int) -> bytes:
-    """``calibrated`` with every activation range chosen by ``method``; the model input keeps min-max (its range
-    is the normalization's, not a statistic to clip)."""
+    """``calibrated`` with every inner activation range chosen by ``method``. The model's input and outputs keep
+    min-max: the input's range is the normalization's, not a statistic, and an output's tail is what the app reads
+    (a box at the image edge, a top score), which a clip would flatten."""
     from ai_edge_litert.interpreter import Interpreter
 
     choose = METHODS.lookup(method)
     if choose is minmax:
         return calibrated
-    keep = {d["index"] for d in Interpreter(model_content=calibrated).get_input_details()}
+    it = Interpreter(model_content=calibrated)
+    keep = {d["index"] for d in it.get_input_details() + it.get_output_details()}
     seen = observe(calibrated, inputs, images)
     return with_ranges(calibrated, {i: choose(o) for i, o in seen.items() if i not in keep})

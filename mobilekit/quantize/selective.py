@@ -80,17 +80,21 @@ def select(calibrated: bytes, io_dtype: str, layers: list[dict[str, Any]], metri
                            "rmse_steps": la["rmse_steps"], "gain": alone - int8_metric})
     sel.ranked.sort(key=lambda r: (-r["gain"], -r["rmse_steps"]))
     best, model, chosen = int8_metric, None, []
-    for r in sel.ranked:
-        if len(chosen) == max_ops or float_metric - best <= max_drop:
-            break
-        trial = quantize(calibrated, io_dtype, [c["node"] for c in [*chosen, r]])
-        got = metric(trial)
-        kept = got > best  # forward selection: an op joins only when the metric, with the others, improves
-        sel.steps.append({"op": r["tensor"], "metric": got, "drop": float_metric - got, "kept": kept})
-        progress(f"{r['op']} in float: {name} drop {float_metric - got:.2f}" + ("" if kept else ", not kept"))
-        if kept:
-            best, model = got, trial
-            chosen.append(r)
+    waiting, improved = list(sel.ranked), True
+    while improved and waiting:  # passes until one adds nothing: an op may only help once another is float
+        improved = False
+        for r in list(waiting):
+            if len(chosen) == max_ops or float_metric - best <= max_drop:
+                break
+            trial = quantize(calibrated, io_dtype, [c["node"] for c in [*chosen, r]])
+            got = metric(trial)
+            kept = got > best  # forward selection: an op joins only when the metric, with the others, improves
+            sel.steps.append({"op": r["tensor"], "metric": got, "drop": float_metric - got, "kept": kept})
+            progress(f"{r['op']} in float: {name} drop {float_metric - got:.2f}" + ("" if kept else ", not kept"))
+            if kept:
+                best, model, improved = got, trial, True
+                chosen.append(r)
+                waiting.remove(r)
     sel.float_ops = [{"tensor": c["tensor"], "op": c["op"]} for c in chosen]
     sel.met = float_metric - best <= max_drop
     return sel, model
