@@ -39,6 +39,7 @@ from mobilekit.emulate.coreml.vision import VisionPipelineEmulator
 from mobilekit.emulate.coreml.watch import summarize_fp16
 from mobilekit.emulate.litert import LiteRTRunner, outside_xnnpack
 from mobilekit.emulate.litert_contained import KernelCrash, run_contained
+from mobilekit.emulate.profile import profile
 from mobilekit.errors import ParityError
 from mobilekit.export import coreml, delegates, tflite, verify
 from mobilekit.export.ane import ane_report
@@ -107,6 +108,7 @@ class BuildState:
     checks: list[Check] = field(default_factory=list)
     latency: dict[str, float] = field(default_factory=dict)
     outside_xnnpack: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> op -> count, when any
+    op_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> per-op CPU time summary
     kernel_crashes: list[KernelCrash] = field(default_factory=list)  # contained kernel sets that aborted
     result: BuildResult | None = None
 
@@ -383,6 +385,8 @@ def measure_latency(st: BuildState) -> None:
             st.latency[kind] = runner.latency_ms(st.canvases[0])
             if missed := outside_xnnpack(m):
                 st.outside_xnnpack[kind] = missed
+        with at(kind, "the per-op LiteRT profile"):
+            st.op_profiles[kind] = profile(m)
 
 
 def op_counts(ops: dict[str, int]) -> str:
@@ -390,12 +394,14 @@ def op_counts(ops: dict[str, int]) -> str:
     return ", ".join(f"{op} x{n}" for op, n in ops.items())
 
 
-def int8_slower_than_float(latency: dict[str, float], outside: dict[str, int] | None = None) -> str | None:
+def int8_slower_than_float(latency: dict[str, float], outside: dict[str, int] | None = None,
+                           outside_ms: float | None = None) -> str | None:
     """One plain sentence when the int8 model is slower than the float one on this CPU (XNNPACK); None otherwise.
 
     Users pick int8 for speed; on a CPU it is sometimes slower (int8 ops without optimized kernels, such as PReLU,
     run in reference code), and then the GPU/float path or selective precision is the better default there.
-    ``outside``: the int8 model's ops XNNPACK leaves to the built-in kernels, named as the likely cause."""
+    ``outside``: the int8 model's ops XNNPACK leaves to the built-in kernels, named as the likely cause, with
+    their one-thread time from the per-op profile (``outside_ms``) when it was measured."""
     int8 = latency.get(Kind.TFLITE_INT8)
     floats = {k: v for k, v in latency.items() if k in (Kind.TFLITE_FP16, Kind.TFLITE_FLOAT32)}
     if int8 is None or not floats:
@@ -403,8 +409,8 @@ def int8_slower_than_float(latency: dict[str, float], outside: dict[str, int] | 
     kind, best = min(floats.items(), key=lambda kv: kv[1])
     if int8 <= best:
         return None
-    cause = f"{op_counts(outside)} run outside XNNPACK" if outside else \
-        "every op runs in XNNPACK"
+    cost = f", {outside_ms:.2f} ms of one-thread time" if outside_ms else ""
+    cause = f"{op_counts(outside)} run outside XNNPACK{cost}" if outside else "every op runs in XNNPACK"
     return (f"the int8 model is {int8 / best:.1f}x slower than {kind} on this CPU (LiteRT XNNPACK, {int8:.2f} ms "
             f"against {best:.2f} ms; {cause})")
 
@@ -440,9 +446,13 @@ def write_bundle(st: BuildState) -> None:
         st.step("Writing the HTML report")
         w.write("report/index.html", render(
             st.contract, {"artifacts": list(w.artifacts), "latency_ms": st.latency, "mobilekit": __version__,
-                          "compression": st.compressed.to_dict() if st.compressed else None},
+                          "compression": st.compressed.to_dict() if st.compressed else None,
+                          "quantization": {**({"selective": st.selection.to_dict()} if st.selection else {})},
+                          "op_profile": st.op_profiles},
             st.parity, st.samples, st.canvases[:4], st.plans[:4]), "report")
         w.write_json("report/delegates.json", st.delegates, "delegate-report")
+        if st.op_profiles:
+            w.write_json("report/op_profile.json", st.op_profiles, "op-profile")
         manifest = _manifest(st, w.artifacts)
         w.write_json("manifest.json", manifest, "manifest")
         w.commit()
@@ -460,7 +470,8 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
                   if st.parity.map50_float is not None else {}),
                **({"kernel_crashes": st.parity.kernel_crashes} if st.parity.kernel_crashes else {}),
                **({"evaluation_overlap": st.parity.evaluation_overlap} if st.parity.evaluation_overlap else {})}
-    slower = int8_slower_than_float(st.latency, st.outside_xnnpack.get(Kind.TFLITE_INT8))
+    slower = int8_slower_than_float(st.latency, st.outside_xnnpack.get(Kind.TFLITE_INT8),
+                                    st.op_profiles.get(Kind.TFLITE_INT8, {}).get("outside_xnnpack_ms"))
     return build_manifest(
         artifacts,
         model={"path": str(cfg.model), "sha256": file_sha256(cfg.resolve(cfg.model))},
@@ -480,6 +491,8 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
         latency_ms=st.latency,
         **({"latency_note": slower} if slower else {}),
         **({"outside_xnnpack": st.outside_xnnpack} if st.outside_xnnpack else {}),
+        **({"op_profile": {k: {f: v for f, v in p.items() if f != "per_op"} for k, p in st.op_profiles.items()}}
+           if st.op_profiles else {}),
         compression=st.compressed.to_dict() if st.compressed else None,
     )
 

@@ -97,5 +97,20 @@ def test_ops_outside_xnnpack_are_found(tmp_path):
     conv.representative_dataset = lambda: ([np.random.default_rng(k).uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)]
                                            for k in range(8))
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    assert outside_xnnpack(conv.convert()) == {"PRELU": 1}
+    int8 = conv.convert()
+    assert outside_xnnpack(int8) == {"PRELU": 1}
     assert outside_xnnpack(floats) == {}
+    conv.representative_dataset, conv.target_spec.supported_ops = None, [tf.lite.OpsSet.TFLITE_BUILTINS]
+    conv.target_spec.supported_types = [tf.float16]
+    fp16 = conv.convert()
+
+    # per op: every op timed alone, where it ran said; an fp16 weight's DEQUANTIZE costs nothing per frame
+    from mobilekit.emulate.profile import op_profile, profile
+
+    prof = profile(int8)
+    assert prof["ops"] == len(op_profile(int8)) and prof["whole_ms"] > 0
+    assert [(r["op"], r["dtype"], r["count"]) for r in prof["outside_xnnpack"]] == [("PRELU", "int8", 1)]
+    assert prof["outside_xnnpack"][0]["ms"] > 0 and prof["outside_xnnpack_ms"] == prof["outside_xnnpack"][0]["ms"]
+    half = op_profile(fp16)
+    assert {t.op for t in half if t.ms == 0.0} == {"DEQUANTIZE"} and all(t.xnnpack for t in half if t.op != "PRELU")
+    assert all(t.ms > 0 for t in half if t.op == "CONV_2D")

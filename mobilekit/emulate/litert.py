@@ -82,13 +82,11 @@ class LiteRTRunner:
         return float(np.median(times) * 1000)
 
 
-def outside_xnnpack(model: bytes) -> dict[str, int]:
-    """Op name → how many of the model's ops LiteRT's default XNNPACK delegate leaves to the built-in kernels.
+def delegated_ops(model: bytes) -> set[int]:
+    """Indices of the model's ops that LiteRT's default XNNPACK delegate runs.
 
-    XNNPACK is why a CPU runs int8 fast; an int8 op it has no kernel for (PReLU, say) runs in LiteRT's slower
-    built-in code and is often why an int8 model is slower than its float twin. Read from the interpreter's node
-    list: after the delegate is applied, each DELEGATE node stands for the original ops that produce its outputs,
-    found by walking back from those outputs to its inputs; the ops no walk reaches run outside it."""
+    Read from the interpreter's node list: after the delegate is applied, each DELEGATE node stands for the
+    original ops that produce its outputs, found by walking back from those outputs to its inputs."""
     from ai_edge_litert.interpreter import Interpreter
 
     it = Interpreter(model_content=model, num_threads=1)
@@ -106,8 +104,19 @@ def outside_xnnpack(model: bytes) -> dict[str, int]:
                 continue
             delegated.add(producer[t])
             stack += [int(x) for x in by_index[producer[t]]["inputs"] if x >= 0]
+    return delegated
+
+
+def outside_xnnpack(model: bytes) -> dict[str, int]:
+    """Op name → how many of the model's ops LiteRT's default XNNPACK delegate leaves to the built-in kernels.
+
+    XNNPACK is why a CPU runs int8 fast; an int8 op it has no kernel for (PReLU, say) runs in LiteRT's slower
+    built-in code and is often why an int8 model is slower than its float twin."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    delegated = delegated_ops(model)
     out: dict[str, int] = {}
-    for o in original:
+    for o in Interpreter(model_content=model)._get_ops_details():
         if o["index"] not in delegated:
             out[o["op_name"]] = out.get(o["op_name"], 0) + 1
     return dict(sorted(out.items()))

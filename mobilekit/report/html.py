@@ -17,6 +17,7 @@ from mobilekit.contract import Contract
 from mobilekit.kinds import Kind
 from mobilekit.parity.run import ParityReport, Samples
 from mobilekit.postprocess import Detections
+from mobilekit.report import quantization as q
 
 COLORS = {"float": "#2a9d8f", Kind.TFLITE_INT8: "#e76f51", Kind.TFLITE_FP16: "#8d99ae", Kind.TFLITE_FLOAT32: "#264653"}
 
@@ -74,20 +75,23 @@ def _histograms(hist: dict[str, Any]) -> str | None:
     return _png(fig)
 
 
-def _drift(drift: dict[str, Any]) -> str | None:
+def _drift(drift: dict[str, Any], floats: set[str] = frozenset()) -> str | None:
+    """The debugger's per-layer error; ``floats``: the op outputs selective precision left in float (blue)."""
     layers = drift.get("layers") or []
     if not layers:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(layers)), 3.2))
     steps = [la["rmse_steps"] for la in layers]
-    colors = ["#e76f51" if s > drift.get("bar_steps", 1.0) else "#2a9d8f" for s in steps]
+    colors = ["#457b9d" if la["tensor"] in floats else "#e76f51" if s > drift.get("bar_steps", 1.0) else "#2a9d8f"
+              for la, s in zip(layers, steps, strict=True)]
     ax.bar(range(len(layers)), steps, color=colors)
     ax.axhline(drift.get("bar_steps", 1.0), color="#333", lw=0.8, ls="--")
     ax.set_xticks(range(len(layers)), [la["tensor"].split("/")[-2] if "/" in la["tensor"] else la["tensor"]
                                        for la in layers], rotation=70, ha="right", fontsize=7)
     ax.set_ylabel("RMSE in int8 steps")
-    ax.set_title("int8 error per layer (TFLite quantization debugger), graph order")
+    ax.set_title("int8 error per layer (TFLite quantization debugger), graph order"
+                 + ("; blue: left in float by selective precision" if floats else ""))
     return _png(fig)
 
 
@@ -172,9 +176,14 @@ def render(contract: Contract, manifest: dict[str, Any], parity: ParityReport, s
              if a["kind"].startswith(("tflite", "coreml"))}
     latency = manifest.get("latency_ms") or {}
     checks = parity.checks
+    quant = manifest.get("quantization") or {}
+    floats = {o["tensor"] for o in (quant.get("selective") or {}).get("float_ops", [])}
+    by_kind = {a["kind"]: a["size"] for a in manifest["artifacts"]}
+    tradeoff = q.tradeoff_plot(parity, by_kind, latency, _plt())
     figures = [
         ("Error of each converted model against the float model", _histograms(parity.histograms)),
-        ("Where int8 drifts: per-layer error", _drift(parity.drift)),
+        ("Where int8 drifts: per-layer error", _drift(parity.drift, floats)),
+        ("Accuracy, latency and size of each TFLite artifact", _png(tradeoff) if tradeoff is not None else None),
         ("Size and latency", _bars(sizes, latency) if sizes else None),
         ("Evaluation images: float (solid) and int8 (dashed)",
          _overlays(canvases, samples.reference, samples.converted, contract, plans, "int8")),
@@ -197,4 +206,6 @@ def render(contract: Contract, manifest: dict[str, Any], parity: ParityReport, s
                   for c in checks]
     return _environment().get_template("index.html.j2").render(
         name=contract.name, summary=summary, artifacts=artifacts, checks=check_rows,
-        compression=_compression(manifest), figures=figures)
+        compression=_compression(manifest), figures=figures,
+        sections=[x for x in (q.selective_section(quant), q.profile_section(manifest.get("op_profile") or {}))
+                  if x is not None])
