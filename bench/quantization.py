@@ -121,6 +121,132 @@ def prepare(work: Path, which: list[str], minutes: float) -> None:
         train_digits(work, minutes / 2)
 
 
+def plain_ptq(st: Any) -> bytes:
+    """What a user writes by hand: TFLiteConverter, Optimize.DEFAULT, the same calibration images, int8 I/O."""
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([st.int8_serving.fn])
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([x] for x in st.calibration_inputs())
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = getattr(tf, st.cfg.export.int8_io)
+    return conv.convert()
+
+
+def mobilekit_int8(**switches: Any) -> Any:
+    """The build's int8 stages with ``quantization`` switches set (calibration method, equalize, ...)."""
+    from mobilekit import pipeline
+
+    def run(st: Any) -> bytes:
+        q = st.cfg.quantization
+        saved = dict(vars(q))
+        vars(q).update(switches)
+        st.int8_serving = st.serving
+        try:
+            if q.equalize or q.bias_correction or q.adaround:
+                pipeline.prepare_int8_weights(st)
+            pipeline.export_int8(st)
+        finally:
+            vars(q).update(saved)
+        return st.models["tflite-int8"]
+
+    return run
+
+
+def measure(st: Any, models: dict[str, bytes]) -> dict[str, dict[str, Any]]:
+    """Parity (the build's own stage, on the evaluation images), size and 2-thread CPU latency of each model."""
+    from mobilekit import pipeline
+    from mobilekit.emulate.litert import LiteRTRunner
+    from mobilekit.export import tflite
+
+    st.models, st.kernel_crashes = dict(models), []
+    for kind, m in models.items():
+        st.add(kind, tflite.bindings(m, st.int8_serving, kind, f"{kind}.tflite"))
+    pipeline.measure_parity(st)
+    runners = {k: LiteRTRunner(m, st.contract.artifacts[k], st.contract, "xnnpack", threads=2)
+               for k, m in models.items()}
+    lat: dict[str, list[float]] = {k: [] for k in models}
+    for _ in range(5):  # alternating rounds: the machine's state is shared fairly
+        for k, r in runners.items():
+            lat[k].append(r.latency_ms(st.canvases[0], runs=20, warmup=3))
+    out = {}
+    for k, m in models.items():
+        res = st.parity.artifacts[k]["resolvers"]
+        out[k] = {"bytes": len(m), "ms": float(np.median(lat[k])), "xnnpack": res["xnnpack"],
+                  "reference": res.get("reference")}
+    return out
+
+
+def run_case(name: str, config: dict[str, Any], work: Path, variants: dict[str, Any],
+             max_drop: float | None = None) -> list[dict[str, Any]]:
+    """Every variant of one model measured in one process, on the same images; the mixed artifact when asked."""
+    import tempfile
+
+    from mobilekit import pipeline
+    from mobilekit.config import parse_config
+
+    cfg = parse_config(config, work / f"{name}.yaml")
+    st = pipeline.BuildState(cfg, work / "unused", Path(tempfile.mkdtemp(prefix="mk-bench-q-")), lambda s: None,
+                             False, False)
+    pipeline.load(st)
+    pipeline.read_calibration(st)
+    rows = []
+    for label, make in variants.items():
+        start = time.time()
+        model = make(st)
+        seconds = time.time() - start
+        models = {"tflite-int8": model}
+        if label == "mobilekit" and max_drop is not None:
+            st.cfg.quantization.max_drop = max_drop
+            st.models = {"tflite-int8": model}
+            pipeline.select_precision(st)
+            st.cfg.quantization.max_drop = None
+            if "tflite-int8-mixed" in st.models:
+                models["tflite-int8-mixed"] = st.models["tflite-int8-mixed"]
+        got = measure(st, models)
+        for kind, m in got.items():
+            label_k = label if kind == "tflite-int8" else f"{label} mixed ({len(st.selection.float_ops)} float ops)"
+            rows.append({"model": name, "variant": label_k, "seconds": seconds, **m,
+                         "float": {"map50": st.parity.map50_float, "map50_95": st.parity.map50_95_float,
+                                   "top1": st.parity.top1_float}})
+        print(f"  {name}: {label} done in {seconds:.0f} s", flush=True)
+    return rows
+
+
+def _metric(r: dict[str, Any], resolver: str = "xnnpack") -> str:
+    res = r[resolver]
+    if res is None:
+        return "-"
+    if "map50_95" in res:
+        return f"{res['map50_drop']:+.2f} / {res['map50_95_drop']:+.2f}"
+    if "top1" in res:
+        return f"{res['top1_drop']:+.2f}"
+    return f"agree {100 * res['top1_agreement']:.1f}%"
+
+
+def table(rows: list[dict[str, Any]]) -> None:
+    """One table per model: each variant's size, CPU latency and metric drop (XNNPACK and reference kernels)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        f = mine[0]["float"]
+        what = (f"float mAP@0.5 {f['map50']:.2f}, mAP@0.5:0.95 {f['map50_95']:.2f}; drops: mAP@0.5 / mAP@0.5:0.95"
+                if f["map50"] is not None else f"float top-1 {f['top1']:.2f}%; drops: top-1 points"
+                if f["top1"] is not None else "top-1 agreement with float")
+        t = Table(title=f"{model}: {what} (held-out images)")
+        for col in ("variant", "int8 size", "CPU ms (2 threads)", "vs plain", "drop, XNNPACK", "drop, reference",
+                    "output SNR", "time to make"):
+            t.add_column(col)
+        base = mine[0]["ms"]
+        for r in mine:
+            snr = ", ".join(f"{k} {v['snr_db']:.1f} dB" for k, v in r["xnnpack"]["tensors"].items())
+            t.add_row(r["variant"], f"{r['bytes'] / 1e3:.0f} kB", f"{r['ms']:.2f}", f"{r['ms'] / base - 1:+.0%}",
+                      _metric(r), _metric(r, "reference"), snr, f"{r['seconds']:.0f} s")
+        Console(width=200).print(t)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("models", nargs="+", choices=["example", "digits", "coco128", "outlier"])
@@ -135,10 +261,83 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for name in args.models:
         rows.extend(CASES[name](args.work))
-    print(json.dumps(rows))
+        (args.work / "rows.json").write_text(json.dumps(rows, default=float))
+    table(rows)
 
 
-CASES: dict[str, Any] = {}
+VARIANTS = {
+    "plain TFLiteConverter": plain_ptq,
+    "mobilekit": mobilekit_int8(),  # the defaults: MSE activation ranges
+    "mobilekit minmax": mobilekit_int8(calibration="minmax"),
+    "mobilekit percentile": mobilekit_int8(calibration="percentile"),
+    "mobilekit + bias correction": mobilekit_int8(bias_correction=True),
+    "mobilekit + equalization": mobilekit_int8(equalize=True),
+    "mobilekit + AdaRound": mobilekit_int8(adaround=True),
+}
+
+
+def example_case(work: Path) -> list[dict[str, Any]]:
+    from mobilekit.example.project import make_example
+
+    cfg_path = make_example(work / "example")
+    import yaml
+
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg = {**cfg, "model": str(work / "example" / cfg["model"]), "labels": str(work / "example" / cfg["labels"]),
+           "calibration": {**cfg["calibration"], "images": str(work / "example" / cfg["calibration"]["images"])},
+           "evaluation": {**cfg["evaluation"], "images": str(work / "example" / cfg["evaluation"]["images"])},
+           "parity": {**cfg["parity"], "enforce": False}, "coreml": {"enabled": False}}
+    return run_case("example (shapes detector)", cfg, work, VARIANTS, max_drop=0.0)
+
+
+def digits_case(work: Path) -> list[dict[str, Any]]:
+    model, train_dir, test_dir = train_digits(work, 4.0)
+    (work / "digits_labels.txt").write_text("\n".join(str(i) for i in range(10)) + "\n")
+    cfg = {"model": str(model), "name": "Digits", "task": "classification", "labels": str(work / "digits_labels.txt"),
+           "input": {"normalization": {"mean": [127.5] * 3, "std": [127.5] * 3}},
+           "calibration": {"images": str(train_dir), "count": 200},
+           "evaluation": {"images": str(test_dir), "count": 397},
+           "parity": {"images": 397, "enforce": False}, "coreml": {"enabled": False}}
+    return run_case("digits (keras.applications MobileNetV2)", cfg, work, VARIANTS, max_drop=0.0)
+
+
+def coco_case(work: Path) -> list[dict[str, Any]]:
+    model = train_coco(work, 14.0)
+    train_dir, held_out = coco_split(work)
+    names = [n for n in (COCO / "names.txt").read_text().split("\n") if n.strip()]
+    (work / "coco_labels.txt").write_text("\n".join(names) + "\n")
+    cfg = {"model": str(model), "name": "Coco128Detector", "task": "detection", "labels": str(work / "coco_labels.txt"),
+           "input": {"normalization": {"mean": [127.5] * 3, "std": [127.5] * 3}},
+           "detection": {"head": "yolo", "score_threshold": 0.05, "iou_threshold": 0.5, "max_detections": 100},
+           "calibration": {"images": str(train_dir), "format": "yolo", "count": 96},
+           "evaluation": {"images": str(held_out), "format": "yolo", "count": 32},
+           "parity": {"images": 32, "enforce": False}, "coreml": {"enabled": False}}
+    return run_case("coco128 detector (96 train / 32 held out)", cfg, work, VARIANTS, max_drop=0.0)
+
+
+def outlier_case(work: Path) -> list[dict[str, Any]]:
+    """The hard case: a small classifier trained on digits, then given an outlier channel (float unchanged)."""
+    from compression import digits_folders
+
+    from mobilekit.example.hard import outlier_classifier
+
+    train_dir, test_dir, x, y, _, _ = digits_folders(work / "digits")
+    path = work / "outlier_digits.keras"
+    if not path.exists():
+        outlier_classifier(96, classes=10, factor=100.0, train=(x.astype(np.float32) / 127.5 - 1.0, y),
+                           epochs=12).save(path)
+    (work / "digits_labels.txt").write_text("\n".join(str(i) for i in range(10)) + "\n")
+    cfg = {"model": str(path), "name": "OutlierDigits", "task": "classification",
+           "labels": str(work / "digits_labels.txt"),
+           "input": {"normalization": {"mean": [127.5] * 3, "std": [127.5] * 3}},
+           "calibration": {"images": str(train_dir), "count": 200},
+           "evaluation": {"images": str(test_dir), "count": 397},
+           "parity": {"images": 397, "enforce": False}, "coreml": {"enabled": False}}
+    return run_case("hard case: outlier channel (x100) in a digits classifier", cfg, work, VARIANTS, max_drop=0.0)
+
+
+CASES: dict[str, Any] = {"example": example_case, "digits": digits_case, "coco128": coco_case,
+                         "outlier": outlier_case}
 
 if __name__ == "__main__":
     main()

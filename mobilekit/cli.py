@@ -84,14 +84,18 @@ def _run(fn, as_json: bool) -> Any:
 
 
 def _selective_line(m: dict) -> str | None:
-    """What selective precision did, in one line: the full-int8 drop, the ops left in float, the drop and cost."""
+    """What selective precision did, in one line: the full-int8 drop, the ops left in float, the drop and cost,
+    and quantization-aware training when it ran on demand."""
     sel = (m.get("quantization") or {}).get("selective")
     if not sel:
         return None
+    qat = sel.get("qat") or {}
+    trained = (f"; QAT (tflite-int8-qat): drop {qat['drop']:.2f}" if "drop" in qat else
+               f"; QAT skipped: {qat['skipped']}" if "skipped" in qat else "")
     head = f"selective precision ({sel['metric']} on the calibration images): full-int8 drop {sel['int8_drop']:.2f}"
     if not sel["float_ops"]:
         return head + (f" is within {sel['max_drop']:g}; no mixed artifact" if sel["met"] else
-                       "; no op helps when left in float: no mixed artifact")
+                       "; no op helps when left in float: no mixed artifact") + trained
     lat = m.get("latency_ms", {})
     best = sel["float"] - max([sel["int8"], *(s["metric"] for s in sel["steps"] if s["kept"])])
     cost = (f", CPU {lat['tflite-int8-mixed']:.2f} ms vs {lat['tflite-int8']:.2f} ms full-int8"
@@ -99,7 +103,7 @@ def _selective_line(m: dict) -> str | None:
     ops = ", ".join(o["op"] for o in sel["float_ops"])
     verdict = "[green]meets[/]" if sel["met"] else "[yellow]still misses[/]"
     return (f"{head}; tflite-int8-mixed leaves {len(sel['float_ops'])} op(s) in float ({ops}): drop {best:.2f}, "
-            f"{verdict} max_drop {sel['max_drop']:g}{cost}")
+            f"{verdict} max_drop {sel['max_drop']:g}{cost}{trained}")
 
 
 def _summary(result, as_json: bool) -> None:
@@ -142,6 +146,9 @@ def _summary(result, as_json: bool) -> None:
     if "map50_float" in m["parity"]:
         out.print(f"mAP of the float model on these images: {m['parity']['map50_float']:.1f} @0.5, "
                   f"{m['parity']['map50_95_float']:.1f} @0.5:0.95 (COCO); each artifact's in report/parity.json")
+    if "top1_float" in m["parity"]:
+        out.print(f"top-1 accuracy of the float model on these images (class folders): "
+                  f"{m['parity']['top1_float']:.2f}%; each artifact's in report/parity.json")
     if overlap := m["parity"].get("evaluation_overlap"):
         out.print(f"[yellow]not held out:[/] {overlap['images']} of the {overlap['of']} evaluation images are "
                   "calibration images, which flatters int8; set `evaluation:` to a held-out split")

@@ -202,6 +202,9 @@ class QuantizationSettings:
     adaround: bool = False
     adaround_images: int = 16
     adaround_iterations: int = 400
+    # when full-int8 and selective precision both miss max_drop: quantization-aware training (compression.qat with
+    # compression.distill's budget) into a separate tflite-int8-qat artifact, measured beside them
+    qat_on_demand: bool = False
 
     def check(self, fail: Fail) -> None:
         from mobilekit.quantize.ranges import METHODS

@@ -12,6 +12,7 @@ from enum import Enum
 class Kind(str, Enum):
     TFLITE_INT8 = "tflite-int8"  # full-integer TFLite (CPU/XNNPACK, NNAPI)
     TFLITE_INT8_MIXED = "tflite-int8-mixed"  # int8 with the few ops selective precision left in float
+    TFLITE_INT8_QAT = "tflite-int8-qat"  # full-int8 after quantization-aware training on demand
     TFLITE_FP16 = "tflite-fp16"  # fp16 weights, float I/O (GPU delegate)
     TFLITE_FLOAT32 = "tflite-float32"
     COREML_FP16 = "coreml-fp16"  # the fp16 mlprogram every Core ML variant starts from

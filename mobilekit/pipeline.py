@@ -28,7 +28,7 @@ from mobilekit.bundle import sdks
 from mobilekit.bundle.manifest import build_manifest
 from mobilekit.bundle.writer import BundleWriter
 from mobilekit.compress import data as compress_data
-from mobilekit.compress.run import Compressed, compress
+from mobilekit.compress.run import Compressed, compress, teacher_copy
 from mobilekit.config import Config, DataSettings
 from mobilekit.contract import ArtifactSpec, Contract, derive_contract
 from mobilekit.data.datasets import ImageRecord, list_dataset, load_image
@@ -93,6 +93,7 @@ class BuildState:
     calibration_truth: list[tuple[np.ndarray, np.ndarray]] | None = None  # labels, when every image has them
     calibrated: bytes | None = None  # the float TFLite model with its chosen activation ranges
     selection: Selection | None = None
+    selection_metric: Callable[[bytes], float] | None = None  # the task metric on the calibration images
     weight_prep: dict[str, Any] = field(default_factory=dict)  # what equalization / AdaRound / bias correction did
     drift: dict[str, Any] = field(default_factory=dict)  # the quantization debugger's per-layer int8 error
     models: dict[str, bytes] = field(default_factory=dict)  # TFLite artifact kind -> flatbuffer
@@ -197,10 +198,8 @@ def _truth(records: list[ImageRecord], contract: Contract) -> list[tuple[np.ndar
     class folders (``<label>/image.jpg``, the folder named as a label)."""
     if contract.task == "detection":
         return [(r.boxes, r.classes) for r in records] if all(r.labelled for r in records) else None
-    index = {name: i for i, name in enumerate(contract.labels)}
-    if not records or any(Path(r.path).parent.name not in index for r in records):
-        return None
-    return [(np.zeros((0, 4)), np.array([index[Path(r.path).parent.name]])) for r in records]
+    ids = compress_data.class_labels(records, contract) if records else None
+    return None if ids is None else [(np.zeros((0, 4)), np.array([i])) for i in ids]
 
 
 def prepare_int8_weights(st: BuildState) -> None:
@@ -238,7 +237,7 @@ def select_precision(st: BuildState) -> None:
     with the fewest float ops that bring the drop within the bar, when full-int8 misses it."""
     q, io = st.cfg.quantization, st.cfg.export.int8_io
     with at(Kind.TFLITE_INT8, "TFLite's quantization debugger"):
-        st.drift = layer_drift(st.int8_serving, st.calibration_inputs)
+        st.drift = layer_drift(st.int8_serving, st.calibration_inputs, calibrated=st.calibrated)
 
     def runner_for(model: bytes) -> Callable:
         spec = tflite.bindings(model, st.int8_serving, Kind.TFLITE_INT8_MIXED, "")
@@ -246,6 +245,7 @@ def select_precision(st: BuildState) -> None:
 
     name, metric, flt = selective.task_metric(st.contract, st.calibration, st.calibration_plans,
                                               st.calibration_truth, st.serving.run, runner_for)
+    st.selection_metric = metric
     with at(Kind.TFLITE_INT8_MIXED, "the TFLite quantizer"):
         st.selection, model = selective.select(st.calibrated, io, st.drift["layers"], metric, flt,
                                                metric(st.models[Kind.TFLITE_INT8]), q.max_drop, q.max_float_ops,
@@ -254,6 +254,41 @@ def select_precision(st: BuildState) -> None:
         path = f"android/{st.name}_int8_mixed.tflite"
         st.add(Kind.TFLITE_INT8_MIXED, tflite.bindings(model, st.int8_serving, Kind.TFLITE_INT8_MIXED, path))
         st.models[Kind.TFLITE_INT8_MIXED] = model
+
+
+def qat_on_demand(st: BuildState) -> None:
+    """Quantization-aware training when PTQ and selective precision both miss ``quantization.max_drop``: the
+    compression QAT stage on a copy of the model (the float reference stays the user's), exported as a separate
+    ``tflite-int8-qat`` artifact that parity measures beside them; what it reached on the calibration images goes
+    beside the selection."""
+    from mobilekit.config import QatSettings
+    from mobilekit.models.loader import from_keras
+
+    if st.loaded.keras_model is None:
+        st.selection.qat = {"skipped": "a SavedModel has no Keras layers to train"}
+        return
+    cfg = dataclasses.replace(st.cfg, compression=dataclasses.replace(
+        st.cfg.compression, prune=None, sparsity=None, cluster=None, qat=QatSettings()))
+    kind = st.loaded.kind if st.loaded.kind == "tf_keras" else "keras3"
+    student = from_keras(st.loaded.path, teacher_copy(st.loaded, kind), kind)
+    images, labels = compress_data.training_set(cfg, st.contract)
+    done = compress(student, cfg, st.contract, images, labels, compress_data.evaluation_set(cfg, st.contract),
+                    st.staging, st.step)
+    serving = build_serving(done.qat_loaded, cfg)
+    if serving.split.get("activation") != st.serving.split.get("activation"):
+        st.selection.qat = {"skipped": "QAT keeps the classifier's final activation, which the contract cuts; "
+                                       "use compression.qat, which builds the whole bundle around it"}
+        return
+    path = f"android/{st.name}_int8_qat.tflite"
+    with at(Kind.TFLITE_INT8_QAT, "the TFLite converter"):
+        model, _ = ptq.convert_int8(serving, st.calibration_inputs, st.cfg.export.int8_io,
+                                    st.cfg.quantization.calibration)
+    verify.require_full_integer(model, st.cfg.export.int8_io == "float32", path)
+    got = st.selection_metric(model)
+    st.selection.qat = {"metric": got, "drop": st.selection.float_metric - got,
+                        "met": st.selection.float_metric - got <= st.cfg.quantization.max_drop}
+    st.add(Kind.TFLITE_INT8_QAT, tflite.bindings(model, serving, Kind.TFLITE_INT8_QAT, path))
+    st.models[Kind.TFLITE_INT8_QAT] = model
 
 
 def _export_float(st: BuildState, kind: str, convert: Callable[[Serving], bytes]) -> None:
@@ -274,7 +309,7 @@ def export_float32(st: BuildState) -> None:
 def delegate_support(st: BuildState) -> None:
     for kind, m in st.models.items():
         counts = st.integer.op_counts if kind == Kind.TFLITE_INT8 else verify.inspect_integer(m, True).op_counts
-        integer = kind in (Kind.TFLITE_INT8, Kind.TFLITE_INT8_MIXED)
+        integer = kind in (Kind.TFLITE_INT8, Kind.TFLITE_INT8_MIXED, Kind.TFLITE_INT8_QAT)
         st.delegates[kind] = delegates.delegate_report(m, counts, integer=integer)
         if kind == Kind.TFLITE_INT8_MIXED:
             st.delegates[kind]["float_ops"] = {
@@ -349,8 +384,7 @@ def _contained_reference(st: BuildState, kind: str, model: bytes) -> Callable | 
 def measure_parity(st: BuildState) -> None:
     records, st.canvases, st.plans = _images(st.cfg, st.cfg.evaluation or st.cfg.calibration, st.cfg.parity.images,
                                              st.contract)
-    labelled = all(r.labelled for r in records) and st.contract.task == "detection"
-    gt = [(r.boxes, r.classes) for r in records] if labelled else None
+    gt = _truth(records, st.contract)
     reference = wrap("keras-float", "TensorFlow", st.serving.run)
     st.parity = measure(st.contract, st.canvases, st.plans, reference, _runners(st), gt, st.samples)
     seen = sum(Path(r.path).resolve() in st.calibration_paths for r in records)
@@ -363,7 +397,7 @@ def measure_parity(st: BuildState) -> None:
 def find_drift(st: BuildState) -> None:
     if not st.drift:  # selective precision ran the debugger already
         with at(Kind.TFLITE_INT8, "TFLite's quantization debugger"):
-            st.drift = layer_drift(st.int8_serving, st.calibration_inputs)
+            st.drift = layer_drift(st.int8_serving, st.calibration_inputs, calibrated=st.calibrated)
     st.parity.drift = st.drift
 
 
@@ -468,6 +502,7 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
                "images": st.parity.images, "worst": _worst(st.checks),
                **({"map50_float": st.parity.map50_float, "map50_95_float": st.parity.map50_95_float}
                   if st.parity.map50_float is not None else {}),
+               **({"top1_float": st.parity.top1_float} if st.parity.top1_float is not None else {}),
                **({"kernel_crashes": st.parity.kernel_crashes} if st.parity.kernel_crashes else {}),
                **({"evaluation_overlap": st.parity.evaluation_overlap} if st.parity.evaluation_overlap else {})}
     slower = int8_slower_than_float(st.latency, st.outside_xnnpack.get(Kind.TFLITE_INT8),
@@ -509,6 +544,9 @@ STAGES: list[Stage] = [
           lambda st: f"Converting to full-integer TFLite ({len(st.calibration)} calibration images)"),
     Stage(Kind.TFLITE_INT8_MIXED, select_precision, "Selective precision: ranking ops by int8 sensitivity",
           lambda st: st.cfg.quantization.max_drop is not None),
+    Stage(Kind.TFLITE_INT8_QAT, qat_on_demand, "Quantization-aware training (PTQ and selective precision miss "
+          "quantization.max_drop)", lambda st: st.cfg.quantization.qat_on_demand and st.selection is not None
+          and not st.selection.met),
     Stage(Kind.TFLITE_FP16, export_fp16, "Converting to fp16 TFLite (GPU delegate)", lambda st: st.cfg.export.fp16),
     Stage(Kind.TFLITE_FLOAT32, export_float32, None, lambda st: st.cfg.export.float32),
     Stage("delegates", delegate_support, "Analysing delegate support"),

@@ -257,3 +257,62 @@ def test_unknown_calibration_method_is_one_line_with_a_suggestion(tmp_path, shap
     result = CliRunner().invoke(main, ["build", str(write_config(tmp_path, cfg)), "--quiet"])
     assert result.exit_code == 2
     assert "did you mean 'mse'" in result.output
+
+
+def test_classifier_top1_accuracy_from_class_folders(tmp_path, hostile, shapes_dataset):
+    """Evaluation images in folders named as labels: parity reports the top-1 accuracy of the float model and of
+    each artifact against those labels (the figure users compare), besides top-1 agreement."""
+    import shutil
+
+    model, _ = hostile
+    model.save(tmp_path / "hostile.keras")
+    labels = ["a", "b", "c", "d", "e"]
+    (tmp_path / "labels.txt").write_text("\n".join(labels) + "\n")
+    for k, img in enumerate(sorted(shapes_dataset.rglob("*.png"))[:30]):
+        (tmp_path / "eval" / labels[k % 5]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(img, tmp_path / "eval" / labels[k % 5] / img.name)
+    cfg = {"model": str(tmp_path / "hostile.keras"), "task": "classification", "labels": str(tmp_path / "labels.txt"),
+           "input": {"normalization": {"mean": [127.5] * 3, "std": [127.5] * 3}},
+           "calibration": {"images": str(shapes_dataset), "count": 20},
+           "evaluation": {"images": str(tmp_path / "eval")},
+           "parity": {"images": 30, "enforce": False}, "coreml": {"enabled": False}, "export": {"fp16": False}}
+    out = tmp_path / "bundle"
+    result = CliRunner().invoke(main, ["build", str(write_config(tmp_path / "cfg", cfg)), "--out", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    parity = json.loads((out / "report" / "parity.json").read_text())
+    res = parity["artifacts"]["tflite-int8"]["resolvers"]["xnnpack"]
+    assert 0 <= parity["top1_float"] <= 100 and res["top1_drop"] == pytest.approx(parity["top1_float"] - res["top1"])
+    assert "top-1 accuracy of the float model" in " ".join(result.output.split())
+
+
+def test_qat_runs_on_demand_when_ptq_and_selective_precision_miss(tmp_path, shapes_dataset):
+    """The outlier classifier with logits out (nothing to cut) and one float op allowed: neither full-int8 nor a
+    single float op recovers it (the outlier needs its producer and consumer in float), so QAT runs, into its own
+    artifact that parity measures beside the others."""
+    import keras
+
+    from mobilekit.example.hard import outlier_classifier
+
+    model = outlier_classifier(SIZE, classes=5, factor=100.0)
+    logits = keras.Model(model.input, keras.layers.Dense(5, name="logits")(model.get_layer("gap").output))
+    logits.get_layer("logits").set_weights(model.get_layer("fc").get_weights())
+    logits.save(tmp_path / "logits.keras")
+    (tmp_path / "labels.txt").write_text("a\nb\nc\nd\ne\n")
+    cfg = {"model": str(tmp_path / "logits.keras"), "task": "classification", "labels": str(tmp_path / "labels.txt"),
+           "input": {"normalization": {"mean": [127.5] * 3, "std": [127.5] * 3}},
+           "calibration": {"images": str(shapes_dataset), "count": 24},
+           "parity": {"images": 24, "enforce": False}, "coreml": {"enabled": False}, "export": {"fp16": False},
+           "quantization": {"calibration": "minmax", "max_drop": 0.0, "max_float_ops": 1, "qat_on_demand": True},
+           "compression": {"distill": {"epochs": 2, "batch_size": 8}}}
+    out = tmp_path / "bundle"
+    result = CliRunner().invoke(main, ["build", str(write_config(tmp_path / "cfg", cfg)), "--out", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    sel = manifest["quantization"]["selective"]
+    assert not sel["met"] and "drop" in sel["qat"], sel
+    assert {"tflite-int8", "tflite-int8-qat"} <= {a["kind"] for a in manifest["artifacts"]}
+    parity = json.loads((out / "report" / "parity.json").read_text())["artifacts"]
+    assert "xnnpack" in parity["tflite-int8-qat"]["resolvers"]
+    assert "QAT (tflite-int8-qat): drop" in " ".join(result.output.split())

@@ -26,7 +26,8 @@ def _records(cfg: Config, ds: DataSettings, count: int) -> list[ImageRecord]:
     return list_dataset(cfg.resolve(ds.images), ds.format, ann, count)
 
 
-def _class_labels(records: list[ImageRecord], contract: Contract) -> np.ndarray | None:
+def class_labels(records: list[ImageRecord], contract: Contract) -> np.ndarray | None:
+    """Each image's class id from its folder (``<label>/image.jpg``), or None when any folder is not a label."""
     index = {name: i for i, name in enumerate(contract.labels)}
     found = [index.get(r.path.parent.name) for r in records]
     return None if any(f is None for f in found) else np.asarray(found, np.int64)
@@ -55,7 +56,7 @@ def training_set(cfg: Config, contract: Contract) -> tuple[np.ndarray, Labels]:
     inp = contract.input
     x = np.concatenate([normalize(c, inp.scale, inp.offset, inp.color, inp.layout) for c in canvases])
     if contract.task == "classification":
-        return x, _class_labels(records, contract)
+        return x, class_labels(records, contract)
     return x, _detection_truth(records, plans)
 
 
@@ -69,4 +70,4 @@ def evaluation_set(cfg: Config, contract: Contract) -> EvalSet:
     return EvalSet(canvases, plans,
                    [r.boxes for r in records] if labelled else None,
                    [r.classes for r in records] if labelled else None,
-                   None if detection else _class_labels(records, contract), calib)
+                   None if detection else class_labels(records, contract), calib)

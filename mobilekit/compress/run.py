@@ -150,7 +150,7 @@ def _qat(st: State, settings: Any) -> dict[str, Any]:
 ORDER = ["prune", "sparsity", "cluster", "qat"]
 
 
-def _teacher_copy(loaded: LoadedModel, kind: str) -> Any:
+def teacher_copy(loaded: LoadedModel, kind: str) -> Any:
     """An independent copy of the original model to teach from. The stages train (and fade, and tfmot wraps) the
     student in place; a teacher that is the same object drifts with it, and distilling the cut model toward its own
     faded self teaches nothing. A model ``clone_model`` cannot rebuild is loaded again from its file."""
@@ -185,7 +185,7 @@ def compress(loaded: LoadedModel, cfg: Config, contract: Contract, images: np.nd
 
     keras.utils.set_random_seed(cfg.compression.distill.seed)
     kind = loaded.kind if loaded.kind == "tf_keras" else "keras3"
-    teacher = _teacher_copy(loaded, kind)
+    teacher = teacher_copy(loaded, kind)
     st = State(loaded.keras_model, kind, teacher, images, labels, cfg, contract, teacher_kind=kind)
     ref = Reference()
     step("Measuring the original model (params, MACs, int8 size and latency, task metric)")

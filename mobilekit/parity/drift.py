@@ -21,14 +21,19 @@ from mobilekit.models.serving import Serving
 DRIFT_STEPS = 1.0
 
 
-def layer_drift(serving: Serving, calibration: Callable[[], Iterator[np.ndarray]], samples: int = 8
-                ) -> dict[str, Any]:
-    """Per quantized tensor, in graph order: name, op, rmse/scale and max abs error; and the first drifting one."""
+def layer_drift(serving: Serving, calibration: Callable[[], Iterator[np.ndarray]], samples: int = 8,
+                calibrated: bytes | None = None) -> dict[str, Any]:
+    """Per quantized tensor, in graph order: name, op, rmse/scale and max abs error; and the first drifting one.
+    ``calibrated`` (:func:`mobilekit.quantize.ptq.calibrate`, with the build's activation ranges) makes the
+    debugger measure the int8 model the build ships rather than the converter's min-max one."""
     import tensorflow as tf
+    from tensorflow.lite.python import convert
 
     conv = tf.lite.TFLiteConverter.from_concrete_functions([serving.fn])
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = lambda: ([x] for x in calibration())
+    # the debug model: the shipped ranges, a NumericVerify op after each quantized op (what the debugger reads)
+    debug = convert.mlir_quantize(calibrated, enable_numeric_verify=True) if calibrated is not None else None
 
     def debug_data():
         for i, x in enumerate(calibration()):
@@ -37,7 +42,9 @@ def layer_drift(serving: Serving, calibration: Callable[[], Iterator[np.ndarray]
             yield [x]
 
     try:
-        debugger = tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=debug_data)
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            quant_debug_model_content=debug, debug_dataset=debug_data) if debug is not None else \
+            tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=debug_data)
         debugger.run()
     except Exception as e:  # the report must not fail the build; say why the plot is missing
         return {"layers": [], "drift_start": None, "error": f"{e.__class__.__name__}: {str(e)[:200]}"}

@@ -33,6 +33,7 @@ class ParityReport:
     artifacts: dict[str, Any] = field(default_factory=dict)  # kind -> {"resolvers": {kernels: metrics}}
     map50_float: float | None = None  # the float model's mAP@0.5, when the evaluation images are labelled
     map50_95_float: float | None = None  # and its COCO mAP@0.5:0.95
+    top1_float: float | None = None  # a classifier's top-1 accuracy (%), when the images sit in class folders
     drift: dict[str, Any] = field(default_factory=dict)
     histograms: dict[str, Any] = field(default_factory=dict)
     fp16_watch: dict[str, Any] = field(default_factory=dict)
@@ -46,6 +47,8 @@ class ParityReport:
         out = {"images": self.images, "artifacts": self.artifacts, "drift": self.drift,
                "histograms": self.histograms, "fp16_watch": self.fp16_watch, "checks": self.checks,
                "kernel_crashes": self.kernel_crashes, "evaluation_overlap": self.evaluation_overlap}
+        if self.top1_float is not None:
+            out["top1_float"] = self.top1_float
         if self.map50_float is None:
             return out
         return {**out, "map50_float": self.map50_float, "map50_95_float": self.map50_95_float}
@@ -73,6 +76,11 @@ def _compared(contract: Contract, outputs: dict[str, np.ndarray]) -> dict[str, n
     was cut out of the graph (its logits' cosine is not what the app sees)."""
     activation = contract.head.split.get("activation") if contract.task == "classification" else None
     return {r: activate(v, activation) for r, v in outputs.items()} if activation else outputs
+
+
+def _accuracy(predicted: list[int], labels: list[int]) -> float:
+    """Top-1 accuracy in percent."""
+    return 100.0 * float(np.mean([p == y for p, y in zip(predicted, labels, strict=True)]))
 
 
 def _stack(outs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -130,6 +138,11 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
                 res["top1_agreement"] = float(np.mean([a == b for a, b, d in zip(top_ref, top_got, decided,
                                                                                    strict=True) if d]))
                 res["top1_ties"] = len(decided) - sum(decided)
+                if ground_truth is not None:
+                    labels = [int(g[1][0]) for g in ground_truth]
+                    result.top1_float = _accuracy(top_ref, labels)
+                    res["top1"] = _accuracy(top_got, labels)
+                    res["top1_drop"] = result.top1_float - res["top1"]
             art["resolvers"][resolver] = res
             if keep is not None and kind == Kind.TFLITE_INT8 and not keep.converted:
                 keep.reference = (ref_det if detection else top_ref)[:4]

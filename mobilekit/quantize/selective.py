@@ -47,6 +47,7 @@ class Selection:
     steps: list[dict[str, Any]] = field(default_factory=list)  # each op tried with those kept → metric, kept
     float_ops: list[dict[str, Any]] = field(default_factory=list)  # the chosen ones
     met: bool = False
+    qat: dict[str, Any] | None = None  # quantization-aware training on demand, when it ran (or why it did not)
 
     @property
     def int8_drop(self) -> float:
@@ -55,7 +56,7 @@ class Selection:
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "max_drop": self.max_drop, "float": self.float_metric,
                 "int8": self.int8_metric, "int8_drop": self.int8_drop, "ranked": self.ranked, "steps": self.steps,
-                "float_ops": self.float_ops, "met": self.met}
+                "float_ops": self.float_ops, "met": self.met, **({"qat": self.qat} if self.qat else {})}
 
 
 def shortlist(layers: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
@@ -63,41 +64,91 @@ def shortlist(layers: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     return sorted(layers, key=lambda la: -la["rmse_steps"])[:n]
 
 
+def _entry(group: list[dict[str, Any]], gain: float) -> dict[str, Any]:
+    """A candidate: one op, or an op and its consumer (whose int8 input would keep the first one's range)."""
+    return {"tensor": " + ".join(g["tensor"] for g in group), "op": " + ".join(g["op"] for g in group),
+            "nodes": [g["node"] for g in group], "members": [{"tensor": g["tensor"], "op": g["op"]} for g in group],
+            "rmse_steps": max(g["rmse_steps"] for g in group), "gain": gain}
+
+
+@dataclass
+class _Search:
+    """The forward selection's state: what is float so far, the best metric and its model."""
+
+    calibrated: bytes
+    io_dtype: str
+    metric: Metric
+    sel: Selection
+    max_ops: int
+    progress: Callable[[str], None]
+    best: float = 0.0
+    model: bytes | None = None
+    chosen: list[dict[str, Any]] = field(default_factory=list)
+
+    def nodes(self, extra: list[dict[str, Any]] = ()) -> list[str]:
+        return list(dict.fromkeys(n for e in [*self.chosen, *extra] for n in e["nodes"]))
+
+    def done(self) -> bool:
+        return len(self.nodes()) >= self.max_ops or self.sel.float_metric - self.best <= self.sel.max_drop
+
+    def rank(self, groups: list[list[dict[str, Any]]], what: str) -> list[dict[str, Any]]:
+        """Each group measured alone in float (with what is chosen), best gain first."""
+        out = []
+        for k, g in enumerate(groups):
+            self.progress(f"measuring {what} {' + '.join(x['op'] for x in g)} in float ({k + 1} of {len(groups)})")
+            got = self.metric(quantize(self.calibrated, self.io_dtype, self.nodes([{"nodes": [x["node"] for x in g]}])))
+            out.append(_entry(g, got - self.best))
+        return sorted(out, key=lambda r: (-r["gain"], -r["rmse_steps"]))
+
+    def forward(self, ranked: list[dict[str, Any]]) -> None:
+        """Passes over ``ranked`` until one adds nothing: a candidate joins only when the metric, with the others
+        in float, improves (one may only help once another is float)."""
+        waiting, improved = list(ranked), True
+        while improved and waiting:
+            improved = False
+            for r in list(waiting):
+                if self.done() or len(self.nodes([r])) > self.max_ops:
+                    return
+                trial = quantize(self.calibrated, self.io_dtype, self.nodes([r]))
+                got = self.metric(trial)
+                kept = got > self.best
+                drop = self.sel.float_metric - got
+                self.sel.steps.append({"op": r["tensor"], "metric": got, "drop": drop, "kept": kept})
+                self.progress(f"{r['op']} in float: {self.sel.metric} drop {drop:.2f}" + ("" if kept else
+                                                                                         ", not kept"))
+                if kept:
+                    self.best, self.model, improved = got, trial, True
+                    self.chosen.append(r)
+                    waiting.remove(r)
+
+
 def select(calibrated: bytes, io_dtype: str, layers: list[dict[str, Any]], metric: Metric, float_metric: float,
            int8_metric: float, max_drop: float, max_ops: int, name: str,
            progress: Callable[[str], None] = lambda s: None) -> tuple[Selection, bytes | None]:
     """Rank the shortlisted ops by measured gain, then leave them in float one by one, each kept only when the
-    metric improves, until it holds or ``max_ops`` are float; the best mixed model reached (None when full-int8
-    already holds, or when no op helps)."""
+    metric improves, until it holds or ``max_ops`` are float; when single ops are not enough, the same with each
+    shortlisted op and the op after it (a float op whose int8 consumer still reads its int8 range gains nothing
+    alone). The best mixed model reached; None when full-int8 already holds, or when nothing helps."""
     sel = Selection(name, max_drop, float_metric, int8_metric)
     if sel.int8_drop <= max_drop:
         sel.met = True
         return sel, None
-    for k, la in enumerate(shortlist(layers, 2 * max_ops)):
-        progress(f"measuring {la['op']} alone in float ({k + 1} of {min(len(layers), 2 * max_ops)})")
-        alone = metric(quantize(calibrated, io_dtype, [la["node"]]))
-        sel.ranked.append({"tensor": la["tensor"], "node": la["node"], "op": la["op"],
-                           "rmse_steps": la["rmse_steps"], "gain": alone - int8_metric})
-    sel.ranked.sort(key=lambda r: (-r["gain"], -r["rmse_steps"]))
-    best, model, chosen = int8_metric, None, []
-    waiting, improved = list(sel.ranked), True
-    while improved and waiting:  # passes until one adds nothing: an op may only help once another is float
-        improved = False
-        for r in list(waiting):
-            if len(chosen) == max_ops or float_metric - best <= max_drop:
-                break
-            trial = quantize(calibrated, io_dtype, [c["node"] for c in [*chosen, r]])
-            got = metric(trial)
-            kept = got > best  # forward selection: an op joins only when the metric, with the others, improves
-            sel.steps.append({"op": r["tensor"], "metric": got, "drop": float_metric - got, "kept": kept})
-            progress(f"{r['op']} in float: {name} drop {float_metric - got:.2f}" + ("" if kept else ", not kept"))
-            if kept:
-                best, model, improved = got, trial, True
-                chosen.append(r)
-                waiting.remove(r)
-    sel.float_ops = [{"tensor": c["tensor"], "op": c["op"]} for c in chosen]
-    sel.met = float_metric - best <= max_drop
-    return sel, model
+    search = _Search(calibrated, io_dtype, metric, sel, max_ops, progress, best=int8_metric)
+    short = shortlist(layers, 2 * max_ops)
+    sel.ranked = search.rank([[la] for la in short], "alone")
+    search.forward(sel.ranked)
+    if not search.done():
+        order = [la["node"] for la in layers]
+        taken = set(search.nodes())
+        pairs = [[la, layers[order.index(la["node"]) + 1]] for la in short
+                 if order.index(la["node"]) + 1 < len(layers) and la["node"] not in taken
+                 and layers[order.index(la["node"]) + 1]["node"] not in taken]
+        ranked_pairs = search.rank(pairs, "with its consumer")
+        sel.ranked += ranked_pairs
+        search.forward(ranked_pairs)
+    sel.float_ops = list({m["tensor"]: m for c in search.chosen for m in c["members"]}.values())
+    sel.met = float_metric - search.best <= max_drop
+    return sel, search.model
 
 
 def task_metric(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePlan],

@@ -162,6 +162,12 @@ def _map_rows(parity: ParityReport) -> list[list[Any]]:
             for resolver, res in art["resolvers"].items():
                 if "map50" in res:
                     rows.append([f"mAP, {kind} ({resolver})", f"{res['map50']:.1f} / {res['map50_95']:.1f}"])
+    if parity.top1_float is not None:
+        rows.append(["top-1 accuracy, float", f"{parity.top1_float:.2f}%"])
+        for kind, art in parity.artifacts.items():
+            for resolver, res in art["resolvers"].items():
+                if "top1" in res:
+                    rows.append([f"top-1 accuracy, {kind} ({resolver})", f"{res['top1']:.2f}%"])
     if parity.evaluation_overlap:
         o = parity.evaluation_overlap
         rows.append(["not held out", f"{o['images']} of {o['of']} evaluation images are calibration images"])
