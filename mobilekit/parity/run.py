@@ -78,6 +78,27 @@ def _compared(contract: Contract, outputs: dict[str, np.ndarray]) -> dict[str, n
     return {r: activate(v, activation) for r, v in outputs.items()} if activation else outputs
 
 
+def _top1(contract: Contract, ref: list[dict[str, np.ndarray]], outs: list[dict[str, np.ndarray]],
+          res: dict[str, Any], result: ParityReport, ground_truth: list[tuple[np.ndarray, np.ndarray]] | None
+          ) -> tuple[list[int], list[int]]:
+    """A classifier's top-1 agreement with the float model (near-ties aside) into ``res``, and its top-1 accuracy
+    against the labels when there are any; the float and converted top-1 classes."""
+    ranked = [classify(o, contract) for o in ref]
+    top_ref = [r[0][0] for r in ranked]
+    top_got = [classify(o, contract)[0][0] for o in outs]
+    decided = [_decided(r) for r in ranked]
+    if 2 * sum(decided) < len(decided):  # mostly near-ties: every image counts
+        decided = [True] * len(decided)
+    res["top1_agreement"] = float(np.mean([a == b for a, b, d in zip(top_ref, top_got, decided, strict=True) if d]))
+    res["top1_ties"] = len(decided) - sum(decided)
+    if ground_truth is not None:
+        labels = [int(g[1][0]) for g in ground_truth]
+        result.top1_float = _accuracy(top_ref, labels)
+        res["top1"] = _accuracy(top_got, labels)
+        res["top1_drop"] = result.top1_float - res["top1"]
+    return top_ref, top_got
+
+
 def _accuracy(predicted: list[int], labels: list[int]) -> float:
     """Top-1 accuracy in percent."""
     return 100.0 * float(np.mean([p == y for p, y in zip(predicted, labels, strict=True)]))
@@ -128,21 +149,7 @@ def measure(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePl
                     res["map50_95"] = map50_95(dets, *gt)
                     res["map50_95_drop"] = result.map50_95_float - res["map50_95"]
             else:
-                ranked = [classify(o, contract) for o in ref]
-                top_ref = [r[0][0] for r in ranked]
-                top_got = [classify(o, contract)[0][0] for o in outs]
-                dets = top_got  # type: ignore[assignment]
-                decided = [_decided(r) for r in ranked]
-                if 2 * sum(decided) < len(decided):  # mostly near-ties: every image counts
-                    decided = [True] * len(decided)
-                res["top1_agreement"] = float(np.mean([a == b for a, b, d in zip(top_ref, top_got, decided,
-                                                                                   strict=True) if d]))
-                res["top1_ties"] = len(decided) - sum(decided)
-                if ground_truth is not None:
-                    labels = [int(g[1][0]) for g in ground_truth]
-                    result.top1_float = _accuracy(top_ref, labels)
-                    res["top1"] = _accuracy(top_got, labels)
-                    res["top1_drop"] = result.top1_float - res["top1"]
+                top_ref, dets = _top1(contract, ref, outs, res, result, ground_truth)  # type: ignore[assignment]
             art["resolvers"][resolver] = res
             if keep is not None and kind == Kind.TFLITE_INT8 and not keep.converted:
                 keep.reference = (ref_det if detection else top_ref)[:4]
