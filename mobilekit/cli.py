@@ -234,10 +234,14 @@ def _build(cfg, out_dir: Path, quiet: bool, as_json: bool, sample_apps: bool = F
         def step(text: str) -> None:
             if "task" in state:
                 progress.update(state["task"], completed=1, total=1)
-            state["task"] = progress.add_task(text, total=None)
+            state["task"], state["text"] = progress.add_task(text, total=None), text
+
+        def detail(text: str) -> None:
+            if "task" in state:
+                progress.update(state["task"], description=f"{state['text']} [dim]({escape(text)})[/dim]")
 
         try:
-            return run(job, step)
+            return run(job, step, detail)
         finally:
             if "task" in state:
                 progress.update(state["task"], completed=1, total=1)

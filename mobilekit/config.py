@@ -162,6 +162,9 @@ class ParitySettings:
     min_detection_precision: float = 0.8
     max_map50_drop: float = 2.0  # points of mAP@0.5
     images: int = 32
+    #: images read, run and reduced at a time: parity's memory is bounded by this, not by ``images`` (the metrics
+    #: do not depend on it)
+    shard_images: int = 64
     #: false: measure and report every check (manifest, report, console) but never fail the build on them; for
     #: exploratory builds and for tests about something other than accuracy. Release builds keep the gate.
     enforce: bool = True
@@ -172,6 +175,8 @@ class ParitySettings:
                 fail(f"parity.{k}", "must be in [0, 1]", "use e.g. 0.9")
         if self.images < 1:
             fail("parity.images", "must be at least 1", "use e.g. 32")
+        if self.shard_images < 1:
+            fail("parity.shard_images", "must be at least 1", "use e.g. 64")
 
 
 @dataclass

@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,7 @@ from mobilekit.models.plugins import import_modules
 from mobilekit.models.serving import Serving, build_serving
 from mobilekit.parity.drift import layer_drift
 from mobilekit.parity.gate import Check, evaluate
-from mobilekit.parity.run import ParityReport, Samples, measure
+from mobilekit.parity.run import ParityAcc, ParityReport, Samples, measure_shard
 from mobilekit.quantize import ptq, selective, weights
 from mobilekit.quantize.selective import Selection
 from mobilekit.report.html import histogram_data, render
@@ -82,6 +83,7 @@ class BuildState:
     step: Step
     measure_latency: bool = True
     sample_apps: bool = False
+    progress: Step = lambda text: None  # a stage's own progress lines (parity's images done, ETA)
     loaded: LoadedModel | None = None
     serving: Serving | None = None  # the float model every artifact is measured against
     int8_serving: Serving | None = None  # what the int8 converter reads (the QAT model after QAT)
@@ -101,10 +103,8 @@ class BuildState:
     delegates: dict[str, Any] = field(default_factory=dict)
     coreml_dirs: dict[str, Path] = field(default_factory=dict)  # Core ML artifact kind -> staged .mlpackage
     ane: dict[str, Any] = field(default_factory=dict)
-    canvases: list[np.ndarray] = field(default_factory=list)  # evaluation canvases
-    plans: list[ResizePlan] = field(default_factory=list)
     parity: ParityReport | None = None
-    samples: Samples = field(default_factory=Samples)  # what the report draws besides the metrics
+    samples: Samples = field(default_factory=Samples)  # the first evaluation images, what the report draws
     fp16_events: dict[str, list[Fp16Event]] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     latency: dict[str, float] = field(default_factory=dict)
@@ -147,13 +147,18 @@ def _images(cfg: Config, ds: DataSettings, count: int, contract: Contract
     folder = cfg.resolve(ds.images)
     ann = cfg.resolve(ds.annotations) if ds.annotations else None
     records = list_dataset(folder, ds.format, ann, count)
+    return records, *_letterbox(records, contract)
+
+
+def _letterbox(records: list[ImageRecord], contract: Contract) -> tuple[list[np.ndarray], list[ResizePlan]]:
+    """The images read and letterboxed to the model input (canvases) with their plans."""
     inp = contract.input
     canvases, plans = [], []
     for r in records:
         c, p = letterbox(load_image(r.path), inp.height, inp.width, inp.resize, inp.pad_value)
         canvases.append(c)
         plans.append(p)
-    return records, canvases, plans
+    return canvases, plans
 
 
 def _serve(st: BuildState, loaded: LoadedModel, cut: bool = True) -> None:
@@ -346,15 +351,12 @@ def _stage_coreml(st: BuildState, kind: str, model: Any) -> None:
 
 
 def _runners(st: BuildState) -> dict[str, dict[str, Callable]]:
-    """Artifact kind → kernel set → a canvas runner, each saying where it is (for a crash's one line)."""
+    """Artifact kind → kernel set → a canvas runner, each saying where it is (for a crash's one line); built once,
+    held for every shard. LiteRT's reference kernels run per shard in a contained child (:func:`_contained`)."""
     runners: dict[str, dict[str, Callable]] = {}
     for kind, m in st.models.items():
         runners[kind] = {"xnnpack": wrap(kind, "LiteRT xnnpack kernels",
                                          LiteRTRunner(m, st.contract.artifacts[kind], st.contract).run)}
-        if kind == Kind.TFLITE_INT8:
-            reference = _contained_reference(st, kind, m)
-            if reference is not None:
-                runners[kind]["reference"] = reference
     for kind, path in st.coreml_dirs.items():
         events = st.fp16_events.setdefault(kind, [])
         if kind == Kind.COREML_VISION:
@@ -368,30 +370,67 @@ def _runners(st: BuildState) -> dict[str, dict[str, Callable]]:
     return runners
 
 
-def _contained_reference(st: BuildState, kind: str, model: bytes) -> Callable | None:
-    """LiteRT's reference kernels on every evaluation canvas, in a child process (they abort on some int8 models);
-    a runner replaying their outputs, or None after a crash, which is recorded and said."""
+def _contained(st: BuildState, canvases: list[np.ndarray], first: int) -> dict[str, dict[str, Callable]]:
+    """LiteRT's reference kernels on one shard of canvases (the int8 model only), in a child process: they abort on
+    some int8 models. Runners replaying their outputs; after a crash, which is recorded and said, none (a kernel
+    set that crashed is not measured on a subset of the images)."""
+    kind = Kind.TFLITE_INT8
+    if kind not in st.models or any(c.artifact == kind for c in st.kernel_crashes):
+        return {}
     with tempfile.TemporaryDirectory(prefix="litert-") as tmp, \
             at(kind, "a contained child running LiteRT reference kernels"):
-        got = run_contained(model, kind, st.contract, "reference", st.canvases, Path(tmp))
+        got = run_contained(st.models[kind], kind, st.contract, "reference", canvases, Path(tmp))
     if isinstance(got, KernelCrash):  # said with the parity table; the gate judges XNNPACK's parity alone
+        if got.image is not None:
+            got.image += first
         st.kernel_crashes.append(got)
-        return None
-    outputs = {id(c): o for c, o in zip(st.canvases, got, strict=True)}
-    return lambda canvas: outputs[id(canvas)]
+        return {}
+    outputs = {id(c): o for c, o in zip(canvases, got, strict=True)}
+    return {kind: {"reference": lambda canvas: outputs[id(canvas)]}}
+
+
+def _shard(st: BuildState, records: list[ImageRecord], first: int, truth: list | None,
+           runners: dict[str, dict[str, Callable]], reference: Callable) -> ParityAcc:
+    """Parity over ``records`` (the evaluation images from index ``first``): read, letterboxed, run through every
+    artifact and reduced to accumulators; nothing of the shard outlives it but them."""
+    canvases, plans = _letterbox(records, st.contract)
+    contained = _contained(st, canvases, first)
+    shard_runners = {kind: {**by, **contained.get(kind, {})} for kind, by in runners.items()}
+    part = measure_shard(st.contract, canvases, plans, reference, shard_runners,
+                         truth[first:first + len(records)] if truth is not None else None)
+    return part
 
 
 def measure_parity(st: BuildState) -> None:
-    records, st.canvases, st.plans = _images(st.cfg, st.cfg.evaluation or st.cfg.calibration, st.cfg.parity.images,
-                                             st.contract)
-    gt = _truth(records, st.contract)
+    """Parity streamed over the evaluation images in shards of ``parity.shard_images``: memory is bounded by the
+    shard, not the image count; the merged metrics are the same whatever the shard size."""
+    ds = st.cfg.evaluation or st.cfg.calibration
+    records = list_dataset(st.cfg.resolve(ds.images), ds.format,
+                           st.cfg.resolve(ds.annotations) if ds.annotations else None, st.cfg.parity.images)
+    truth = _truth(records, st.contract)
     reference = wrap("keras-float", "TensorFlow", st.serving.run)
-    st.parity = measure(st.contract, st.canvases, st.plans, reference, _runners(st), gt, st.samples)
+    runners, acc = _runners(st), ParityAcc()
+    size, start = st.cfg.parity.shard_images, time.monotonic()
+    for first in range(0, len(records), size):
+        acc.merge(_shard(st, records[first:first + size], first, truth, runners, reference))
+        if len(records) > size:
+            st.progress(_eta(acc.images, len(records), time.monotonic() - start))
+    for crash in st.kernel_crashes:  # measured on the shards before the crash only: not measured
+        acc.artifacts.get(crash.artifact, {}).pop(crash.kernels, None)
+    st.parity, st.samples = acc.report(), acc.samples
     seen = sum(Path(r.path).resolve() in st.calibration_paths for r in records)
     if seen:  # accuracy measured on the images int8 was calibrated on flatters it: held-out figures are the honest ones
         st.parity.evaluation_overlap = {"images": seen, "of": len(records)}
     st.parity.kernel_crashes = [c.to_dict() for c in st.kernel_crashes]
     st.checks = evaluate(st.parity, st.cfg.parity, st.contract.task)
+
+
+def _eta(done: int, total: int, seconds: float) -> str:
+    """``parity: 640/5,000 images, 12.3 img/s, ETA 6 min``."""
+    rate = done / max(seconds, 1e-9)
+    left = (total - done) / max(rate, 1e-9)
+    eta = f"{left / 60:.0f} min" if left >= 90 else f"{left:.0f} s"
+    return f"parity: {done:,}/{total:,} images, {rate:.1f} img/s, ETA {eta}"
 
 
 def find_drift(st: BuildState) -> None:
@@ -416,7 +455,7 @@ def measure_latency(st: BuildState) -> None:
     for kind, m in st.models.items():
         with at(kind, "LiteRT xnnpack kernels"):
             runner = LiteRTRunner(m, st.contract.artifacts[kind], st.contract, "xnnpack")
-            st.latency[kind] = runner.latency_ms(st.canvases[0])
+            st.latency[kind] = runner.latency_ms(st.samples.canvases[0])
             if missed := outside_xnnpack(m):
                 st.outside_xnnpack[kind] = missed
         with at(kind, "the per-op LiteRT profile"):
@@ -483,7 +522,7 @@ def write_bundle(st: BuildState) -> None:
                           "compression": st.compressed.to_dict() if st.compressed else None,
                           "quantization": {**({"selective": st.selection.to_dict()} if st.selection else {})},
                           "op_profile": st.op_profiles},
-            st.parity, st.samples, st.canvases[:4], st.plans[:4]), "report")
+            st.parity, st.samples, st.samples.canvases, st.samples.plans), "report")
         w.write_json("report/delegates.json", st.delegates, "delegate-report")
         if st.op_profiles:
             w.write_json("report/op_profile.json", st.op_profiles, "op-profile")
@@ -562,10 +601,10 @@ STAGES: list[Stage] = [
 
 
 def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: bool = True,
-          sample_apps: bool = False) -> BuildResult:
+          sample_apps: bool = False, progress: Step = lambda s: None) -> BuildResult:
     """Run every stage; the bundle appears at ``out`` only when all of them, and the parity gate, pass."""
     with tempfile.TemporaryDirectory(prefix="mobilekit-staging-") as staging:
-        st = BuildState(cfg, out, Path(staging), step, measure_latency, sample_apps)
+        st = BuildState(cfg, out, Path(staging), step, measure_latency, sample_apps, progress)
         for stage in STAGES:
             if not stage.when(st):
                 continue

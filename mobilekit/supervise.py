@@ -64,6 +64,12 @@ def stage(text: str) -> None:
     _fault(text)
 
 
+def detail(text: str) -> None:
+    """Progress within the current stage (worker side), e.g. parity's images done and ETA: the CLI shows it on
+    the stage's line."""
+    _emit({"detail": text})
+
+
 def where(artifact: str | None, kernels: str | None) -> None:
     """The worker is about to run native code on ``artifact`` with ``kernels``; cheap when nothing changes."""
     if (_site["artifact"], _site["kernels"]) != (artifact, kernels):
@@ -223,7 +229,7 @@ def _outcome(run_dir: Path) -> Any:
     raise ReportedError(record["line"], record["exit_code"], record.get("failures"))
 
 
-def _in_process(run_dir: Path, step: Callable[[str], None]) -> Any:
+def _in_process(run_dir: Path, step: Callable[[str], None], progress: Callable[[str], None]) -> Any:
     """The worker's job in this process (``MOBILEKIT_IN_PROCESS=1``: for a debugger or profiler); temporary files
     still go under the run folder, but a native crash takes this process down with it."""
     from mobilekit.worker import execute
@@ -234,7 +240,7 @@ def _in_process(run_dir: Path, step: Callable[[str], None]) -> Any:
     saved_fd = os.dup(1)
     os.dup2(2, 1)  # native code prints to fd 1; --json needs stdout for its one object, as in the worker
     try:
-        execute(run_dir, lambda text: (stage(text), step(text)))
+        execute(run_dir, lambda text: (stage(text), step(text)), progress)
     finally:
         sys.stdout.flush()
         os.dup2(saved_fd, 1)
@@ -247,8 +253,10 @@ def _in_process(run_dir: Path, step: Callable[[str], None]) -> Any:
     return _outcome(run_dir)
 
 
-def run(job: dict[str, Any], step: Callable[[str], None] = lambda s: None) -> Any:
-    """Run ``job`` (see :mod:`mobilekit.worker`) in a worker; return its result or raise its error as one line."""
+def run(job: dict[str, Any], step: Callable[[str], None] = lambda s: None,
+        progress: Callable[[str], None] = lambda s: None) -> Any:
+    """Run ``job`` (see :mod:`mobilekit.worker`) in a worker; return its result or raise its error as one line.
+    ``step`` hears each stage start, ``progress`` the stage's own progress lines."""
     tmp_root = Path(tempfile.gettempdir())
     sweep(tmp_root, RUN_PREFIX)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-", dir=tmp_root))
@@ -257,7 +265,7 @@ def run(job: dict[str, Any], step: Callable[[str], None] = lambda s: None) -> An
         (run_dir / "tmp").mkdir()
         (run_dir / "job.pkl").write_bytes(pickle.dumps(job))
         if os.environ.get(IN_PROCESS, "").lower() in ("1", "true", "yes", "on"):
-            return _in_process(run_dir, step)
+            return _in_process(run_dir, step, progress)
         read_fd, write_fd = os.pipe()
         env = {**os.environ, "TMPDIR": str(run_dir / "tmp"), EVENTS_FD: str(write_fd), SUPERVISOR: str(os.getpid())}
         try:  # `-c` with sys.path[0] (the cwd) dropped: the worker imports the mobilekit this CLI is, never a
@@ -278,6 +286,8 @@ def run(job: dict[str, Any], step: Callable[[str], None] = lambda s: None) -> An
                     step(event["step"])
                 elif "where" in event:
                     site.update(event["where"])
+                elif "detail" in event:
+                    progress(event["detail"])
         rc = proc.wait()
         if (run_dir / "result.pkl").is_file() or (run_dir / "error.json").is_file():
             return _outcome(run_dir)

@@ -17,16 +17,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def execute(run_dir: Path, step: Callable[[str], None]) -> int:
-    """Run the job in ``run_dir``; leave ``result.pkl`` or ``error.json`` there; return the exit code."""
-    from mobilekit.supervise import error_record
+def execute(run_dir: Path, step: Callable[[str], None], progress: Callable[[str], None] | None = None) -> int:
+    """Run the job in ``run_dir``; leave ``result.pkl`` or ``error.json`` there; return the exit code.
+    ``progress`` hears a stage's own progress lines (default: sent to the supervisor)."""
+    from mobilekit.supervise import detail, error_record
 
     try:
         from mobilekit.pipeline import build
 
         job = pickle.loads((run_dir / "job.pkl").read_bytes())
         result = build(job["config"], Path(job["out"]), step, measure_latency=job.get("measure_latency", True),
-                       sample_apps=job.get("sample_apps", False))
+                       sample_apps=job.get("sample_apps", False), progress=progress or detail)
         _write(run_dir / "result.pkl", pickle.dumps(result))
         return 0
     except KeyboardInterrupt:

@@ -9,6 +9,8 @@ pycocotools on the same detections (tests/test_detector_truth.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from mobilekit.postprocess import Detections, iou_one_to_many
@@ -31,20 +33,39 @@ def match(pred_boxes: np.ndarray, pred_scores: np.ndarray, pred_classes: np.ndar
     return tp
 
 
+@dataclass
+class AgreementAcc:
+    """Recall and precision of the converted model's detections against the float model's (same class, IoU 0.5),
+    image by image; counts, so shards merge exactly."""
+
+    matched: int = 0
+    n_ref: int = 0
+    n_conv: int = 0
+
+    def add(self, ref: Detections, conv: Detections, iou: float = 0.5) -> None:
+        self.matched += int(match(conv.boxes, conv.scores, conv.classes, ref.boxes, ref.classes, iou).sum())
+        self.n_ref += len(ref)
+        self.n_conv += len(conv)
+
+    def merge(self, other: AgreementAcc) -> None:
+        self.matched, self.n_ref, self.n_conv = (self.matched + other.matched, self.n_ref + other.n_ref,
+                                                 self.n_conv + other.n_conv)
+
+    def result(self) -> dict[str, float]:
+        return {
+            "recall": self.matched / self.n_ref if self.n_ref else 1.0,
+            "precision": self.matched / self.n_conv if self.n_conv else (1.0 if self.n_ref == 0 else 0.0),
+            "reference_detections": self.n_ref,
+            "converted_detections": self.n_conv,
+        }
+
+
 def agreement(reference: list[Detections], converted: list[Detections], iou: float = 0.5) -> dict[str, float]:
     """Recall and precision of the converted model's detections against the float model's, same class, IoU 0.5."""
-    matched = n_ref = n_conv = 0
+    acc = AgreementAcc()
     for ref, conv in zip(reference, converted, strict=True):
-        tp = match(conv.boxes, conv.scores, conv.classes, ref.boxes, ref.classes, iou)
-        matched += int(tp.sum())
-        n_ref += len(ref)
-        n_conv += len(conv)
-    return {
-        "recall": matched / n_ref if n_ref else 1.0,
-        "precision": matched / n_conv if n_conv else (1.0 if n_ref == 0 else 0.0),
-        "reference_detections": n_ref,
-        "converted_detections": n_conv,
-    }
+        acc.add(ref, conv, iou)
+    return acc.result()
 
 
 def average_precision(tp: np.ndarray, scores: np.ndarray, n_gt: int) -> float:
@@ -70,27 +91,76 @@ COCO_IOUS = tuple(float(t) for t in np.linspace(0.5, 0.95, 10))
 COCO_MAX_DETS = 100
 
 
+@dataclass
+class APAcc:
+    """mAP's evidence, image by image: per detection kept for a class (each image's best ``max_dets`` of it, best
+    first), its class, score and whether it is a true positive at each IoU threshold; ground-truth counts per
+    class. One compact record per detection, as COCO's own evaluation keeps, in image order: shards merged in
+    image order give exactly the single-pass records, so the same AP."""
+
+    num_classes: int
+    ious: tuple[float, ...] = (0.5,)
+    max_dets: int | None = None
+    classes: list[np.ndarray] = field(default_factory=list)
+    scores: list[np.ndarray] = field(default_factory=list)
+    tp: list[np.ndarray] = field(default_factory=list)  # [K, len(ious)] bool per image
+    n_gt: np.ndarray | None = None
+
+    def add(self, det: Detections, gt_boxes: np.ndarray, gt_classes: np.ndarray) -> None:
+        if self.n_gt is None:
+            self.n_gt = np.zeros(self.num_classes, np.int64)
+        self.n_gt += np.bincount(gt_classes.astype(np.int64), minlength=self.num_classes)[:self.num_classes]
+        order = np.argsort(-det.scores, kind="stable")
+        for c in np.unique(det.classes).astype(np.int64):
+            sel = order[det.classes[order] == c][:self.max_dets]
+            g = gt_classes == c
+            self.classes.append(np.full(len(sel), c, np.int64))
+            self.scores.append(det.scores[sel])
+            self.tp.append(np.stack([match(det.boxes[sel], det.scores[sel], det.classes[sel], gt_boxes[g],
+                                           gt_classes[g], iou) for iou in self.ious], axis=1))
+
+    def merge(self, other: APAcc) -> None:
+        """``other`` holds the images that come after this one's."""
+        self.classes += other.classes
+        self.scores += other.scores
+        self.tp += other.tp
+        if other.n_gt is not None:
+            self.n_gt = other.n_gt.copy() if self.n_gt is None else self.n_gt + other.n_gt
+
+    def result(self) -> float:
+        """mAP averaged over the IoU thresholds and the classes that have ground truth, in percent (points)."""
+        if self.n_gt is None:
+            return float("nan")
+        classes = np.concatenate(self.classes) if self.classes else np.zeros(0, np.int64)
+        scores = np.concatenate(self.scores) if self.scores else np.zeros(0)
+        tp = np.concatenate(self.tp) if self.tp else np.zeros((0, len(self.ious)), bool)
+        per_iou = []
+        for t in range(len(self.ious)):
+            aps = [average_precision(tp[classes == c, t], scores[classes == c], int(self.n_gt[c]))
+                   for c in range(self.num_classes) if self.n_gt[c]]
+            if aps:
+                per_iou.append(np.mean(aps))
+        return float(100 * np.mean(per_iou)) if per_iou else float("nan")
+
+
 def mean_ap(detections: list[Detections], gt_boxes: list[np.ndarray], gt_classes: list[np.ndarray],
             num_classes: int, ious: tuple[float, ...] = (0.5,), max_dets: int | None = None) -> float:
     """mAP averaged over the IoU thresholds ``ious`` and the classes that have ground truth, in percent (points);
     ``max_dets`` keeps each image's best detections of each class only (COCO: 100)."""
-    per_iou = []
-    for iou in ious:
-        aps = []
-        for c in range(num_classes):
-            tps, scores, n_gt = [], [], 0
-            for det, gb, gc in zip(detections, gt_boxes, gt_classes, strict=True):
-                order = np.argsort(-det.scores, kind="stable")
-                sel = order[det.classes[order] == c][:max_dets]
-                g = gc == c
-                n_gt += int(g.sum())
-                tps.append(match(det.boxes[sel], det.scores[sel], det.classes[sel], gb[g], gc[g], iou))
-                scores.append(det.scores[sel])
-            if n_gt:
-                aps.append(average_precision(np.concatenate(tps), np.concatenate(scores), n_gt))
-        if aps:
-            per_iou.append(np.mean(aps))
-    return float(100 * np.mean(per_iou)) if per_iou else float("nan")
+    acc = APAcc(num_classes, ious, max_dets)
+    for det, gb, gc in zip(detections, gt_boxes, gt_classes, strict=True):
+        acc.add(det, gb, gc)
+    return acc.result()
+
+
+def map50_acc(num_classes: int) -> APAcc:
+    """The accumulator of :func:`map50`."""
+    return APAcc(num_classes)
+
+
+def map50_95_acc(num_classes: int) -> APAcc:
+    """The accumulator of :func:`map50_95`."""
+    return APAcc(num_classes, COCO_IOUS, COCO_MAX_DETS)
 
 
 def map50(detections: list[Detections], gt_boxes: list[np.ndarray], gt_classes: list[np.ndarray],

@@ -1,26 +1,90 @@
-"""Tensor agreement metrics between a reference (float Keras) output and a converted model's output."""
+"""Tensor agreement metrics between a reference (float Keras) output and a converted model's output.
+
+They accumulate image by image and merge across shards exactly (:class:`TensorAcc`): parity over a full validation
+set streams its images in shards, possibly on several workers, and must give the same numbers however the images
+were cut. Each image's float64 sums are added as exact fractions, so the order in which images and shards are added
+cannot change a single bit of the result; minima and maxima are order-free anyway.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
 EPS = 1e-12
+#: values at or below this are zero for the "both tensors are zero" cosine rule (``np.allclose``'s atol)
+ZERO = 1e-8
+
+
+@dataclass
+class ExactSum:
+    """A sum of floats kept as an exact fraction: adding in any order, or merging partial sums, gives one value."""
+
+    value: Fraction = field(default_factory=Fraction)
+
+    def add(self, x: float) -> None:
+        self.value += Fraction(float(x))
+
+    def merge(self, other: ExactSum) -> None:
+        self.value += other.value
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+@dataclass
+class TensorAcc:
+    """Cosine, SNR, PSNR and max abs error of one output over many images, one image (or tensor) at a time."""
+
+    n: int = 0
+    rr: ExactSum = field(default_factory=ExactSum)
+    ee: ExactSum = field(default_factory=ExactSum)
+    rg: ExactSum = field(default_factory=ExactSum)
+    gg: ExactSum = field(default_factory=ExactSum)
+    lo: float = np.inf
+    hi: float = -np.inf
+    max_abs: float = 0.0
+    max_ref: float = 0.0
+    max_got: float = 0.0
+
+    def add(self, ref: np.ndarray, got: np.ndarray) -> None:
+        r = ref.astype(np.float64).ravel()
+        g = got.astype(np.float64).ravel()
+        e = r - g
+        self.n += r.size
+        for acc, a, b in ((self.rr, r, r), (self.ee, e, e), (self.rg, r, g), (self.gg, g, g)):
+            acc.add(np.dot(a, b))
+        if r.size:
+            self.lo, self.hi = min(self.lo, float(r.min())), max(self.hi, float(r.max()))
+            self.max_abs = max(self.max_abs, float(np.abs(e).max()))
+            self.max_ref = max(self.max_ref, float(np.abs(r).max()))
+            self.max_got = max(self.max_got, float(np.abs(g).max()))
+
+    def merge(self, other: TensorAcc) -> None:
+        self.n += other.n
+        for mine, theirs in ((self.rr, other.rr), (self.ee, other.ee), (self.rg, other.rg), (self.gg, other.gg)):
+            mine.merge(theirs)
+        self.lo, self.hi = min(self.lo, other.lo), max(self.hi, other.hi)
+        self.max_abs = max(self.max_abs, other.max_abs)
+        self.max_ref, self.max_got = max(self.max_ref, other.max_ref), max(self.max_got, other.max_got)
+
+    def result(self) -> dict[str, float]:
+        """The metrics; infinite dB values (identical tensors) are capped at 200 dB so the JSON stays portable."""
+        n = max(self.n, 1)
+        mse, signal = float(self.ee) / n, float(self.rr) / n
+        peak = self.hi - self.lo if self.n else 0.0
+        cos = float(self.rg) / max(float(np.sqrt(float(self.rr)) * np.sqrt(float(self.gg))), EPS)
+        if self.max_ref <= ZERO and self.max_got <= ZERO:
+            cos = 1.0
+        snr = 200.0 if mse <= EPS else min(200.0, 10 * np.log10(max(signal, EPS) / mse))
+        psnr = 200.0 if mse <= EPS else min(200.0, 10 * np.log10(max(peak**2, EPS) / mse))
+        return {"cosine": cos, "snr_db": float(snr), "psnr_db": float(psnr), "max_abs": self.max_abs}
 
 
 def tensor_metrics(ref: np.ndarray, got: np.ndarray) -> dict[str, float]:
-    """Cosine similarity, SNR (dB), PSNR (dB, peak = reference range) and max abs error, over the whole batch.
-
-    Infinite dB values (identical tensors) are capped at 200 dB so the JSON stays portable.
-    """
-    r = ref.astype(np.float64).ravel()
-    g = got.astype(np.float64).ravel()
-    err = r - g
-    mse = float(np.mean(err**2))
-    signal = float(np.mean(r**2))
-    peak = float(r.max() - r.min()) if r.size else 0.0
-    cos = float(np.dot(r, g) / max(np.linalg.norm(r) * np.linalg.norm(g), EPS))
-    if np.allclose(r, 0) and np.allclose(g, 0):
-        cos = 1.0
-    snr = 200.0 if mse <= EPS else min(200.0, 10 * np.log10(max(signal, EPS) / mse))
-    psnr = 200.0 if mse <= EPS else min(200.0, 10 * np.log10(max(peak**2, EPS) / mse))
-    return {"cosine": cos, "snr_db": float(snr), "psnr_db": float(psnr), "max_abs": float(np.abs(err).max())}
+    """Cosine similarity, SNR (dB), PSNR (dB, peak = reference range) and max abs error, over the whole batch."""
+    acc = TensorAcc()
+    acc.add(ref, got)
+    return acc.result()
