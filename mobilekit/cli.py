@@ -217,14 +217,15 @@ def _sigterm_is_an_interrupt() -> None:
         signal.signal(signal.SIGTERM, interrupted)
 
 
-def _build(cfg, out_dir: Path, quiet: bool, as_json: bool, sample_apps: bool = False):
+def _build(cfg, out_dir: Path, quiet: bool, as_json: bool, sample_apps: bool = False, workers: int = 1,
+           ray: str | None = None):
     """Run the build in a supervised worker process (:mod:`mobilekit.supervise`): a native crash in a converter or
     runtime becomes one line with its own exit code, and leaves no temporary files."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from mobilekit.supervise import run
 
-    job = {"config": cfg, "out": str(out_dir), "sample_apps": sample_apps}
+    job = {"config": cfg, "out": str(out_dir), "sample_apps": sample_apps, "workers": workers, "ray": ray}
     if quiet or as_json:
         return run(job)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
@@ -254,9 +255,14 @@ def _build(cfg, out_dir: Path, quiet: bool, as_json: bool, sample_apps: bool = F
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for pipelines).")
 @click.option("--with-sample-app", "sample_apps", is_flag=True,
               help="Also write sample_apps/ (Android, and iOS with Core ML) wired to the SDKs of this bundle.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Parity's shards on N local worker processes (1: in the build's process).")
+@click.option("--ray", "ray_address", metavar="ADDRESS", default=None,
+              help="Parity's shards as Ray tasks on this cluster ('auto': the one this machine runs; "
+                   "pip install mobilekit[ray]); --workers actors.")
 @IMPORT_OPTION
-def build(config: Path, out_dir: Path | None, quiet: bool, as_json: bool, sample_apps: bool,
-          imports: tuple[str, ...]) -> None:
+def build(config: Path, out_dir: Path | None, quiet: bool, as_json: bool, sample_apps: bool, workers: int,
+          ray_address: str | None, imports: tuple[str, ...]) -> None:
     """Build the release bundle described by CONFIG (mobilekit.yaml)."""
     from mobilekit.config import load_config
     from mobilekit.errors import ConfigError
@@ -269,7 +275,7 @@ def build(config: Path, out_dir: Path | None, quiet: bool, as_json: bool, sample
         target = out_dir or (cfg.resolve(cfg.output) if cfg.output else None)
         if target is None:
             raise ConfigError("no output directory", path=config, fix="pass --out DIR or set 'output:' in the config")
-        return _build(cfg, target, quiet, as_json, sample_apps)
+        return _build(cfg, target, quiet, as_json, sample_apps, workers, ray_address)
 
     _summary(_run(go, as_json), as_json)
 

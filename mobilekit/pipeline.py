@@ -32,14 +32,13 @@ from mobilekit.compress import data as compress_data
 from mobilekit.compress.run import Compressed, compress, teacher_copy
 from mobilekit.config import Config, DataSettings
 from mobilekit.contract import ArtifactSpec, Contract, derive_contract
-from mobilekit.data.datasets import ImageRecord, list_dataset, load_image
-from mobilekit.data.preprocess import ResizePlan, letterbox, normalize
+from mobilekit.data.datasets import ImageRecord, list_dataset
+from mobilekit.data.preprocess import ResizePlan, normalize
 from mobilekit.emulate.coreml import CoreMLEmulator, Fp16Event
 from mobilekit.emulate.coreml.runtime import require_supported
-from mobilekit.emulate.coreml.vision import VisionPipelineEmulator
 from mobilekit.emulate.coreml.watch import summarize_fp16
 from mobilekit.emulate.litert import LiteRTRunner, outside_xnnpack
-from mobilekit.emulate.litert_contained import KernelCrash, run_contained
+from mobilekit.emulate.litert_contained import KernelCrash
 from mobilekit.emulate.profile import profile
 from mobilekit.errors import ParityError
 from mobilekit.export import coreml, delegates, tflite, verify
@@ -51,11 +50,14 @@ from mobilekit.models.plugins import import_modules
 from mobilekit.models.serving import Serving, build_serving
 from mobilekit.parity.drift import layer_drift
 from mobilekit.parity.gate import Check, evaluate
-from mobilekit.parity.run import ParityAcc, ParityReport, Samples, measure_shard
+from mobilekit.parity.run import ParityAcc, ParityReport, Samples
 from mobilekit.quantize import ptq, selective, weights
 from mobilekit.quantize.selective import Selection
 from mobilekit.report.html import histogram_data, render
-from mobilekit.supervise import at, wrap
+from mobilekit.run import pool
+from mobilekit.run.pool import threads_per_worker
+from mobilekit.run.shards import ParityJob, letterboxed
+from mobilekit.supervise import at
 
 Step = Callable[[str], None]
 
@@ -84,6 +86,8 @@ class BuildState:
     measure_latency: bool = True
     sample_apps: bool = False
     progress: Step = lambda text: None  # a stage's own progress lines (parity's images done, ETA)
+    workers: int = 1  # parity's local worker processes (1: in this process)
+    ray: str | None = None  # a Ray cluster's address for parity's shards (``auto``: this machine's)
     loaded: LoadedModel | None = None
     serving: Serving | None = None  # the float model every artifact is measured against
     int8_serving: Serving | None = None  # what the int8 converter reads (the QAT model after QAT)
@@ -147,18 +151,7 @@ def _images(cfg: Config, ds: DataSettings, count: int, contract: Contract
     folder = cfg.resolve(ds.images)
     ann = cfg.resolve(ds.annotations) if ds.annotations else None
     records = list_dataset(folder, ds.format, ann, count)
-    return records, *_letterbox(records, contract)
-
-
-def _letterbox(records: list[ImageRecord], contract: Contract) -> tuple[list[np.ndarray], list[ResizePlan]]:
-    """The images read and letterboxed to the model input (canvases) with their plans."""
-    inp = contract.input
-    canvases, plans = [], []
-    for r in records:
-        c, p = letterbox(load_image(r.path), inp.height, inp.width, inp.resize, inp.pad_value)
-        canvases.append(c)
-        plans.append(p)
-    return canvases, plans
+    return records, *letterboxed(records, contract)
 
 
 def _serve(st: BuildState, loaded: LoadedModel, cut: bool = True) -> None:
@@ -350,73 +343,29 @@ def _stage_coreml(st: BuildState, kind: str, model: Any) -> None:
            else coreml.artifact(kind, rel, st.serving, st.cfg.coreml))
 
 
-def _runners(st: BuildState) -> dict[str, dict[str, Callable]]:
-    """Artifact kind → kernel set → a canvas runner, each saying where it is (for a crash's one line); built once,
-    held for every shard. LiteRT's reference kernels run per shard in a contained child (:func:`_contained`)."""
-    runners: dict[str, dict[str, Callable]] = {}
-    for kind, m in st.models.items():
-        runners[kind] = {"xnnpack": wrap(kind, "LiteRT xnnpack kernels",
-                                         LiteRTRunner(m, st.contract.artifacts[kind], st.contract).run)}
-    for kind, path in st.coreml_dirs.items():
-        events = st.fp16_events.setdefault(kind, [])
-        if kind == Kind.COREML_VISION:
-            run = _vision_runner(VisionPipelineEmulator(path), st.contract, events)
-        else:
-            emulator = CoreMLEmulator(path)
-            run = _coreml_runner(emulator, st.contract, events)
-            if kind == Kind.COREML_FP16:
-                st.ane = ane_report(emulator.function)
-        runners[kind] = {"emulator": wrap(kind, "the Core ML emulator", run)}
-    return runners
-
-
-def _contained(st: BuildState, canvases: list[np.ndarray], first: int) -> dict[str, dict[str, Callable]]:
-    """LiteRT's reference kernels on one shard of canvases (the int8 model only), in a child process: they abort on
-    some int8 models. Runners replaying their outputs; after a crash, which is recorded and said, none (a kernel
-    set that crashed is not measured on a subset of the images)."""
-    kind = Kind.TFLITE_INT8
-    if kind not in st.models or any(c.artifact == kind for c in st.kernel_crashes):
-        return {}
-    with tempfile.TemporaryDirectory(prefix="litert-") as tmp, \
-            at(kind, "a contained child running LiteRT reference kernels"):
-        got = run_contained(st.models[kind], kind, st.contract, "reference", canvases, Path(tmp))
-    if isinstance(got, KernelCrash):  # said with the parity table; the gate judges XNNPACK's parity alone
-        if got.image is not None:
-            got.image += first
-        st.kernel_crashes.append(got)
-        return {}
-    outputs = {id(c): o for c, o in zip(canvases, got, strict=True)}
-    return {kind: {"reference": lambda canvas: outputs[id(canvas)]}}
-
-
-def _shard(st: BuildState, records: list[ImageRecord], first: int, truth: list | None,
-           runners: dict[str, dict[str, Callable]], reference: Callable) -> ParityAcc:
-    """Parity over ``records`` (the evaluation images from index ``first``): read, letterboxed, run through every
-    artifact and reduced to accumulators; nothing of the shard outlives it but them."""
-    canvases, plans = _letterbox(records, st.contract)
-    contained = _contained(st, canvases, first)
-    shard_runners = {kind: {**by, **contained.get(kind, {})} for kind, by in runners.items()}
-    part = measure_shard(st.contract, canvases, plans, reference, shard_runners,
-                         truth[first:first + len(records)] if truth is not None else None)
-    return part
-
-
 def measure_parity(st: BuildState) -> None:
-    """Parity streamed over the evaluation images in shards of ``parity.shard_images``: memory is bounded by the
-    shard, not the image count; the merged metrics are the same whatever the shard size."""
+    """Parity streamed over the evaluation images in shards of ``parity.shard_images`` (here, on local worker
+    processes or on Ray): memory is bounded by the shard, not the image count, and the merged metrics are the same
+    whatever the shard size or the worker count."""
     ds = st.cfg.evaluation or st.cfg.calibration
     records = list_dataset(st.cfg.resolve(ds.images), ds.format,
                            st.cfg.resolve(ds.annotations) if ds.annotations else None, st.cfg.parity.images)
     truth = _truth(records, st.contract)
-    reference = wrap("keras-float", "TensorFlow", st.serving.run)
-    runners, acc = _runners(st), ParityAcc()
-    size, start = st.cfg.parity.shard_images, time.monotonic()
-    for first in range(0, len(records), size):
-        acc.merge(_shard(st, records[first:first + size], first, truth, runners, reference))
-        if len(records) > size:
-            st.progress(_eta(acc.images, len(records), time.monotonic() - start))
+    job = ParityJob.of(st.contract, st.serving.fn, st.models, st.coreml_dirs, threads_per_worker(st.workers))
+    acc, start = ParityAcc(), time.monotonic()
+    parts = pool.shards(records, truth, st.cfg.parity.shard_images)
+    for res in pool.evaluate(job, parts, st.workers, st.ray):
+        acc.merge(res.acc)
+        st.kernel_crashes += [c for c in res.crashes if not any(k.artifact == c.artifact and k.kernels == c.kernels
+                                                                for k in st.kernel_crashes)]
+        for kind, events in res.fp16_events.items():
+            st.fp16_events.setdefault(kind, []).extend(events)
+        if len(parts) > 1:
+            st.progress(_eta(acc.images, len(records), time.monotonic() - start, res.seconds))
     for crash in st.kernel_crashes:  # measured on the shards before the crash only: not measured
         acc.artifacts.get(crash.artifact, {}).pop(crash.kernels, None)
+    if Kind.COREML_FP16 in st.coreml_dirs:
+        st.ane = ane_report(CoreMLEmulator(st.coreml_dirs[Kind.COREML_FP16]).function)
     st.parity, st.samples = acc.report(), acc.samples
     seen = sum(Path(r.path).resolve() in st.calibration_paths for r in records)
     if seen:  # accuracy measured on the images int8 was calibrated on flatters it: held-out figures are the honest ones
@@ -425,12 +374,12 @@ def measure_parity(st: BuildState) -> None:
     st.checks = evaluate(st.parity, st.cfg.parity, st.contract.task)
 
 
-def _eta(done: int, total: int, seconds: float) -> str:
-    """``parity: 640/5,000 images, 12.3 img/s, ETA 6 min``."""
+def _eta(done: int, total: int, seconds: float, shard_seconds: float) -> str:
+    """``640/5,000 images, 12.3 img/s, last shard 5.2 s, ETA 6 min``."""
     rate = done / max(seconds, 1e-9)
     left = (total - done) / max(rate, 1e-9)
     eta = f"{left / 60:.0f} min" if left >= 90 else f"{left:.0f} s"
-    return f"parity: {done:,}/{total:,} images, {rate:.1f} img/s, ETA {eta}"
+    return f"{done:,}/{total:,} images, {rate:.1f} img/s, last shard {shard_seconds:.1f} s, ETA {eta}"
 
 
 def find_drift(st: BuildState) -> None:
@@ -601,10 +550,11 @@ STAGES: list[Stage] = [
 
 
 def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: bool = True,
-          sample_apps: bool = False, progress: Step = lambda s: None) -> BuildResult:
+          sample_apps: bool = False, progress: Step = lambda s: None, workers: int = 1,
+          ray: str | None = None) -> BuildResult:
     """Run every stage; the bundle appears at ``out`` only when all of them, and the parity gate, pass."""
     with tempfile.TemporaryDirectory(prefix="mobilekit-staging-") as staging:
-        st = BuildState(cfg, out, Path(staging), step, measure_latency, sample_apps, progress)
+        st = BuildState(cfg, out, Path(staging), step, measure_latency, sample_apps, progress, workers=workers, ray=ray)
         for stage in STAGES:
             if not stage.when(st):
                 continue
@@ -639,31 +589,6 @@ def _parity_advice(cfg: Config, contract: Contract, drift: str | None) -> str:
     if not cfg.compression.qat:
         tips.append("enable quantization-aware training (compression.qat: true)")
     return "; ".join(tips)
-
-
-def _coreml_runner(emulator: CoreMLEmulator, contract: Contract, events: list[Fp16Event]) -> Callable:
-    inp = contract.input
-    binding = contract.artifacts[Kind.COREML_FP16].inputs[0]
-
-    def run(canvas: np.ndarray) -> dict[str, np.ndarray]:
-        if binding.dtype == "image":  # the program applies the model's scale and bias itself
-            x = _pixels(canvas, inp.color)
-        else:
-            x = normalize(canvas, inp.scale, inp.offset, inp.color, inp.layout)
-        out = emulator.run({binding.name: x}, events)
-        return {role: out[role].astype(np.float32) for role in contract.roles}
-
-    return run
-
-
-def _pixels(canvas: np.ndarray, color: str) -> np.ndarray:
-    """A canvas as a Core ML image input sees it: [1, 3, H, W] float pixels in the image's channel order."""
-    px = canvas[..., ::-1] if color == "BGR" else canvas
-    return np.transpose(px, (2, 0, 1))[None].astype(np.float32)
-
-
-def _vision_runner(emulator: VisionPipelineEmulator, contract: Contract, events: list[Fp16Event]) -> Callable:
-    return lambda canvas: emulator.run(_pixels(canvas, contract.input.color), watch=events)
 
 
 def _worst(checks: list[Check]) -> dict[str, float]:

@@ -27,7 +27,8 @@ def execute(run_dir: Path, step: Callable[[str], None], progress: Callable[[str]
 
         job = pickle.loads((run_dir / "job.pkl").read_bytes())
         result = build(job["config"], Path(job["out"]), step, measure_latency=job.get("measure_latency", True),
-                       sample_apps=job.get("sample_apps", False), progress=progress or detail)
+                       sample_apps=job.get("sample_apps", False), progress=progress or detail,
+                       workers=job.get("workers", 1), ray=job.get("ray"))
         _write(run_dir / "result.pkl", pickle.dumps(result))
         return 0
     except KeyboardInterrupt:

@@ -18,11 +18,14 @@ from mobilekit.parity.metrics import TensorAcc, tensor_metrics
 from mobilekit.postprocess import Detections
 
 
-def _parity(cfg: dict[str, Any], folder: Path, shard: int) -> tuple[dict[str, Any], pipeline.Samples]:
-    """The build's stages up to parity (its real converters, LiteRT, the Core ML emulator), in shards of ``shard``."""
+def _parity(cfg: dict[str, Any], folder: Path, shard: int, workers: int = 1
+            ) -> tuple[dict[str, Any], pipeline.Samples]:
+    """The build's stages up to parity (its real converters, LiteRT, the Core ML emulator), in shards of ``shard``
+    on ``workers`` local processes."""
     config = parse_config({**cfg, "parity": {**cfg["parity"], "shard_images": shard}}, folder / "mobilekit.yaml")
     with tempfile.TemporaryDirectory() as staging:
-        st = pipeline.BuildState(config, folder / "unused", Path(staging), lambda s: None, False, False)
+        st = pipeline.BuildState(config, folder / "unused", Path(staging), lambda s: None, False, False,
+                                 workers=workers)
         for stage in pipeline.STAGES:
             if stage.name == "drift":
                 break
@@ -45,7 +48,8 @@ def _same_samples(a: pipeline.Samples, b: pipeline.Samples) -> None:
 def test_detector_parity_is_identical_in_one_shard_or_many(tmp_path, yolo_model, shapes_dataset, cache):
     """Every artifact and kernel set (LiteRT XNNPACK, LiteRT reference kernels in their contained child per shard,
     the Core ML emulator and the Vision pipeline): tensor metrics, detection agreement, mAP@0.5 and mAP@0.5:0.95
-    bit for bit equal, whether 24 labelled images go in one shard, or in shards of 5 (the last one short)."""
+    bit for bit equal, whether 24 labelled images go in one shard, or in shards of 5 (the last one short), here or
+    on two local worker processes."""
     cfg = detector_config(yolo_model, shapes_dataset, cache / "labels.txt",
                           evaluation={"images": str(shapes_dataset), "format": "yolo"},
                           coreml={"vision": True, "input": "image"})
@@ -53,6 +57,9 @@ def test_detector_parity_is_identical_in_one_shard_or_many(tmp_path, yolo_model,
     one, one_samples = _parity(cfg, tmp_path, 64)
     many, many_samples = _parity(cfg, tmp_path, 5)
     assert one == many
+    pooled, pooled_samples = _parity(cfg, tmp_path, 5, workers=2)  # two spawned worker processes
+    assert pooled == one
+    _same_samples(one_samples, pooled_samples)
     assert {"xnnpack", "reference"} <= one["artifacts"]["tflite-int8"]["resolvers"].keys()
     assert "coreml-vision" in one["artifacts"] and one["images"] == 24
     assert one["map50_95_float"] > 0 and "map50_95" in one["artifacts"]["tflite-fp16"]["resolvers"]["xnnpack"]
