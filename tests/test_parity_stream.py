@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +22,14 @@ from mobilekit.parity.metrics import TensorAcc, tensor_metrics
 from mobilekit.postprocess import Detections
 
 
-def _parity(cfg: dict[str, Any], folder: Path, shard: int, workers: int = 1
+def _parity(cfg: dict[str, Any], folder: Path, shard: int, workers: int = 1, ray: str | None = None
             ) -> tuple[dict[str, Any], pipeline.Samples]:
     """The build's stages up to parity (its real converters, LiteRT, the Core ML emulator), in shards of ``shard``
-    on ``workers`` local processes."""
+    on ``workers`` local processes (or Ray actors on the cluster at ``ray``)."""
     config = parse_config({**cfg, "parity": {**cfg["parity"], "shard_images": shard}}, folder / "mobilekit.yaml")
     with tempfile.TemporaryDirectory() as staging:
         st = pipeline.BuildState(config, folder / "unused", Path(staging), lambda s: None, False, False,
-                                 workers=workers)
+                                 workers=workers, ray=ray)
         for stage in pipeline.STAGES:
             if stage.name == "drift":
                 break
@@ -45,11 +49,29 @@ def _same_samples(a: pipeline.Samples, b: pipeline.Samples) -> None:
         assert np.array_equal(x.boxes, y.boxes) and np.array_equal(x.scores, y.scores)
 
 
-def test_detector_parity_is_identical_in_one_shard_or_many(tmp_path, yolo_model, shapes_dataset, cache):
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory) -> Iterator[str]:
+    """A real local Ray instance (``ray start --head``), sized for a 2-core machine; its address."""
+    pytest.importorskip("ray")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray = [sys.executable, "-m", "ray.scripts.scripts"]
+    subprocess.run([*ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                    "--disable-usage-stats", f"--object-store-memory={256 * 1024 * 1024}"],
+                   check=True, capture_output=True, timeout=300)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([*ray, "stop", "--force"], capture_output=True, timeout=300)
+
+
+def test_detector_parity_is_identical_in_one_shard_or_many(tmp_path, yolo_model, shapes_dataset, cache,
+                                                           ray_cluster):
     """Every artifact and kernel set (LiteRT XNNPACK, LiteRT reference kernels in their contained child per shard,
     the Core ML emulator and the Vision pipeline): tensor metrics, detection agreement, mAP@0.5 and mAP@0.5:0.95
-    bit for bit equal, whether 24 labelled images go in one shard, or in shards of 5 (the last one short), here or
-    on two local worker processes."""
+    bit for bit equal, whether 24 labelled images go in one shard, or in shards of 5 (the last one short), here, on
+    two local worker processes or on two Ray actors."""
     cfg = detector_config(yolo_model, shapes_dataset, cache / "labels.txt",
                           evaluation={"images": str(shapes_dataset), "format": "yolo"},
                           coreml={"vision": True, "input": "image"})
@@ -60,6 +82,9 @@ def test_detector_parity_is_identical_in_one_shard_or_many(tmp_path, yolo_model,
     pooled, pooled_samples = _parity(cfg, tmp_path, 5, workers=2)  # two spawned worker processes
     assert pooled == one
     _same_samples(one_samples, pooled_samples)
+    on_ray, ray_samples = _parity(cfg, tmp_path, 5, workers=2, ray=ray_cluster)  # two actors on a real local Ray
+    assert on_ray == one
+    _same_samples(one_samples, ray_samples)
     assert {"xnnpack", "reference"} <= one["artifacts"]["tflite-int8"]["resolvers"].keys()
     assert "coreml-vision" in one["artifacts"] and one["images"] == 24
     assert one["map50_95_float"] > 0 and "map50_95" in one["artifacts"]["tflite-fp16"]["resolvers"]["xnnpack"]

@@ -67,10 +67,9 @@ def _local(job: ParityJob, parts: list[Shard], workers: int) -> Iterator[ShardRe
                                   "which artifact and kernels crash") from e
 
 
-def _init(job: ParityJob) -> None:
-    """A local worker's start: its threads, no line to the build's supervisor (that pipe is the build's), and its
-    evaluator, kept for the worker's lifetime."""
-    global _evaluator
+def quiet_worker(job: ParityJob) -> None:
+    """A worker process's start: TensorFlow's share of the cores, and no line to the build's supervisor (that pipe
+    is the build's own)."""
     from mobilekit.supervise import EVENTS_FD
 
     os.environ.pop(EVENTS_FD, None)
@@ -78,6 +77,12 @@ def _init(job: ParityJob) -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(job.threads)
     tf.config.threading.set_inter_op_parallelism_threads(job.threads)
+
+
+def _init(job: ParityJob) -> None:
+    """A local worker's start; its evaluator is kept for the worker's lifetime."""
+    global _evaluator
+    quiet_worker(job)
     _evaluator = ShardEvaluator(job)
 
 

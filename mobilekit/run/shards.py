@@ -10,10 +10,14 @@ in image order, so the metrics do not depend on the worker count.
 
 from __future__ import annotations
 
+import atexit
+import io
+import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +48,7 @@ class ParityJob:
     models: dict[str, bytes] = field(default_factory=dict)  # TFLite artifact kind -> flatbuffer
     coreml_dirs: dict[str, str] = field(default_factory=dict)  # Core ML artifact kind -> .mlpackage folder
     threads: int = 2  # LiteRT threads per interpreter
+    packages: dict[str, bytes] = field(default_factory=dict)  # Core ML packages as zip archives, for remote nodes
 
     @classmethod
     def of(cls, contract: Contract, fn: Any, models: dict[str, bytes], coreml_dirs: dict[str, Path],
@@ -51,6 +56,31 @@ class ParityJob:
         """From the build: the float serving function ``fn`` (a frozen ConcreteFunction) and the artifacts."""
         return cls(contract, fn.graph.as_graph_def().SerializeToString(), fn.inputs[0].name,
                    [t.name for t in fn.outputs], dict(models), {k: str(v) for k, v in coreml_dirs.items()}, threads)
+
+    def packed(self) -> ParityJob:
+        """This job with its Core ML packages inside it as archives (another machine cannot read their folders)."""
+        packages = {}
+        for kind, folder in self.coreml_dirs.items():
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+                for f in sorted(Path(folder).rglob("*")):
+                    if f.is_file():
+                        z.write(f, f.relative_to(folder).as_posix())
+            packages[kind] = buf.getvalue()
+        return replace(self, coreml_dirs={}, packages=packages)
+
+    def unpacked(self) -> ParityJob:
+        """A packed job's packages extracted under a temporary folder of this process (removed at its exit)."""
+        if not self.packages:
+            return self
+        root = tempfile.mkdtemp(prefix="mobilekit-parity-")
+        atexit.register(shutil.rmtree, root, True)
+        dirs = {}
+        for kind, data in self.packages.items():
+            dirs[kind] = str(Path(root) / f"{kind}.mlpackage")
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                z.extractall(dirs[kind])
+        return replace(self, coreml_dirs=dirs, packages={})
 
 
 @dataclass

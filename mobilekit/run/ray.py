@@ -1,0 +1,73 @@
+"""Parity's shards as Ray tasks: one actor per worker holds a :class:`~mobilekit.run.shards.ShardEvaluator` for its
+lifetime, shards go to whichever actor is free, and results come back in image order.
+
+``--ray ADDRESS`` joins an existing cluster (``auto``: the one this machine belongs to, as ``ray start`` made it);
+``--ray local`` starts a private single-machine instance for the build and stops it afterwards. The job travels
+once through the object store, Core ML packages inside it as archives (a remote node cannot read this machine's
+staging folder). Ray is an optional extra: ``pip install mobilekit[ray]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mobilekit.errors import ConfigError
+from mobilekit.run.shards import ParityJob, ShardEvaluator, ShardResult
+
+#: the object store of a private local instance: parity's jobs are models (MBs), not data sets
+LOCAL_OBJECT_STORE = 256 * 1024 * 1024
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as e:
+        raise ConfigError("--ray needs Ray, which is not installed", fix="pip install 'mobilekit[ray]'") from e
+    return ray
+
+
+def connect(address: str, cpus: int) -> bool:
+    """Join the cluster at ``address`` (or start a private one for ``local``); whether this call started Ray."""
+    ray = _ray()
+    if ray.is_initialized():
+        return False
+    if address == "local":
+        ray.init(num_cpus=cpus, object_store_memory=LOCAL_OBJECT_STORE, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    else:
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ConfigError(f"cannot join the Ray cluster at '{address}': {str(e).splitlines()[0]}",
+                              fix="start one with `ray start --head`, pass its address, or use --ray local") from e
+    return True
+
+
+class _Evaluator:
+    """A Ray actor's state: its evaluator, built once from the job."""
+
+    def __init__(self, job: ParityJob) -> None:
+        from mobilekit.run.pool import quiet_worker
+
+        quiet_worker(job)
+        self.evaluator = ShardEvaluator(job.unpacked())
+
+    def run(self, first: int, records: list[Any], truth: Any) -> ShardResult:
+        return self.evaluator(first, records, truth)
+
+
+def evaluate_ray(job: ParityJob, parts: list[Any], address: str, actors: int) -> Iterator[ShardResult]:
+    """Every shard's result in image order, from ``actors`` actors on the cluster at ``address``."""
+    ray = _ray()
+    from ray.util import ActorPool
+
+    started = connect(address, actors)
+    try:
+        job_ref = ray.put(job.packed())
+        remote = ray.remote(num_cpus=1)(_Evaluator)
+        pool = ActorPool([remote.remote(job_ref) for _ in range(max(1, min(actors, len(parts))))])
+        yield from pool.map(lambda a, part: a.run.remote(*part), parts)
+    finally:
+        if started:
+            ray.shutdown()
