@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -275,6 +276,8 @@ def build(config: Path, out_dir: Path | None, quiet: bool, as_json: bool, sample
         target = out_dir or (cfg.resolve(cfg.output) if cfg.output else None)
         if target is None:
             raise ConfigError("no output directory", path=config, fix="pass --out DIR or set 'output:' in the config")
+        if ray_address and importlib.util.find_spec("ray") is None:  # said now, not after the conversions
+            raise ConfigError("--ray needs Ray, which is not installed", fix="pip install 'mobilekit[ray]'")
         return _build(cfg, target, quiet, as_json, sample_apps, workers, ray_address)
 
     _summary(_run(go, as_json), as_json)

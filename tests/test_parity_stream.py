@@ -147,3 +147,19 @@ def _numpy_metrics(ref: np.ndarray, got: np.ndarray) -> dict[str, float]:
     return {"cosine": float(r @ g / np.linalg.norm(r) / np.linalg.norm(g)),
             "snr_db": float(10 * np.log10(np.mean(r**2) / mse)),
             "psnr_db": float(10 * np.log10((r.max() - r.min()) ** 2 / mse)), "max_abs": float(np.abs(r - g).max())}
+
+
+def test_a_ray_cluster_that_cannot_be_joined_is_one_line_at_once():
+    """Ray waits minutes for a GCS that is not there; mobilekit says so in one line (exit 2) within seconds."""
+    import time
+
+    from mobilekit.errors import EXIT_BAD_INPUT, ConfigError
+    from mobilekit.run.ray import connect
+
+    pytest.importorskip("ray")
+    start = time.monotonic()
+    with pytest.raises(ConfigError) as err:
+        connect("127.0.0.1:1", 1)
+    assert time.monotonic() - start < 30
+    assert err.value.exit_code == EXIT_BAD_INPUT and "nothing answers" in err.value.one_line()
+    assert "\n" not in err.value.one_line()

@@ -9,6 +9,7 @@ staging folder). Ray is an optional extra: ``pip install mobilekit[ray]``.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,12 +37,25 @@ def connect(address: str, cpus: int) -> bool:
         ray.init(num_cpus=cpus, object_store_memory=LOCAL_OBJECT_STORE, include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
     else:
+        _reachable(address)
         try:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            raise ConfigError(f"cannot join the Ray cluster at '{address}': {str(e).splitlines()[0]}",
+            raise ConfigError(f"cannot join the Ray cluster at '{address}': {str(e).splitlines()[0].rstrip('.')}",
                               fix="start one with `ray start --head`, pass its address, or use --ray local") from e
     return True
+
+
+def _reachable(address: str, seconds: float = 5.0) -> None:
+    """A ``host:port`` that nothing answers on fails here, at once: Ray itself waits minutes for a missing GCS."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" and other forms Ray resolves itself (and fails on quickly)
+    try:
+        socket.create_connection((host, int(port)), timeout=seconds).close()
+    except OSError as e:
+        raise ConfigError(f"cannot join the Ray cluster at '{address}': nothing answers there ({e.strerror or e})",
+                          fix="start one with `ray start --head`, pass its address, or use --ray local") from e
 
 
 class _Evaluator:
