@@ -9,6 +9,7 @@ XNNPACK and on the reference kernels, fp16 on XNNPACK); its peak RSS is the larg
 workers. Side by side: what the pre-streaming parity held in memory (every output of every artifact, stacked).
 
     python bench/parity_scale.py --work /tmp/mk-scale --images 500 2000 5000 --workers 1 2 [--ray local]
+    (--ray-images, default 2,000, must be one of --images for the local/Ray comparison)
 """
 
 from __future__ import annotations
@@ -173,7 +174,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path)
     ap.add_argument("--images", type=int, nargs="+", default=[500, 2000, 5000])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--ray", default=None, help="also run the largest count on Ray at this address ('local')")
+    ap.add_argument("--ray", default=None, help="also run --ray-images on Ray at this address ('local')")
+    ap.add_argument("--ray-images", type=int, default=2000)
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -184,8 +186,8 @@ def main() -> None:
         for w in args.workers:
             rows.append(run(args.work, count, w, None))
             print(json.dumps(rows[-1]), flush=True)
-    if args.ray:
-        rows.append(run(args.work, args.images[-1], max(args.workers), args.ray))
+    if args.ray:  # the same images and workers as a local run: the digests must match
+        rows.append(run(args.work, args.ray_images, max(args.workers), args.ray))
     (args.work / "rows.json").write_text(json.dumps(rows))
     table(rows)
 

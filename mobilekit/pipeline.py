@@ -148,10 +148,13 @@ def safe_name(name: str) -> str:
 
 def _images(cfg: Config, ds: DataSettings, count: int, contract: Contract
             ) -> tuple[list[ImageRecord], list[np.ndarray], list[ResizePlan]]:
-    folder = cfg.resolve(ds.images)
-    ann = cfg.resolve(ds.annotations) if ds.annotations else None
-    records = list_dataset(folder, ds.format, ann, count)
+    records = _records(cfg, ds, count)
     return records, *letterboxed(records, contract)
+
+
+def _records(cfg: Config, ds: DataSettings, count: int) -> list[ImageRecord]:
+    return list_dataset(cfg.resolve(ds.images), ds.format, cfg.resolve(ds.annotations) if ds.annotations else None,
+                        count)
 
 
 def _serve(st: BuildState, loaded: LoadedModel, cut: bool = True) -> None:
@@ -347,9 +350,7 @@ def measure_parity(st: BuildState) -> None:
     """Parity streamed over the evaluation images in shards of ``parity.shard_images`` (here, on local worker
     processes or on Ray): memory is bounded by the shard, not the image count, and the merged metrics are the same
     whatever the shard size or the worker count."""
-    ds = st.cfg.evaluation or st.cfg.calibration
-    records = list_dataset(st.cfg.resolve(ds.images), ds.format,
-                           st.cfg.resolve(ds.annotations) if ds.annotations else None, st.cfg.parity.images)
+    records = _records(st.cfg, st.cfg.evaluation or st.cfg.calibration, st.cfg.parity.images)
     truth = _truth(records, st.contract)
     job = ParityJob.of(st.contract, st.serving.fn, st.models, st.coreml_dirs, threads_per_worker(st.workers))
     acc, start = ParityAcc(), time.monotonic()
@@ -365,7 +366,8 @@ def measure_parity(st: BuildState) -> None:
     for crash in st.kernel_crashes:  # measured on the shards before the crash only: not measured
         acc.artifacts.get(crash.artifact, {}).pop(crash.kernels, None)
     if Kind.COREML_FP16 in st.coreml_dirs:
-        st.ane = ane_report(CoreMLEmulator(st.coreml_dirs[Kind.COREML_FP16]).function)
+        with at(Kind.COREML_FP16, "the Core ML emulator"):
+            st.ane = ane_report(CoreMLEmulator(st.coreml_dirs[Kind.COREML_FP16]).function)
     st.parity, st.samples = acc.report(), acc.samples
     seen = sum(Path(r.path).resolve() in st.calibration_paths for r in records)
     if seen:  # accuracy measured on the images int8 was calibrated on flatters it: held-out figures are the honest ones

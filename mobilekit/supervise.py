@@ -175,12 +175,18 @@ def sweep(folder: Path, prefix: str) -> list[Path]:
     return removed
 
 
+def die_with_parent() -> None:
+    """The kernel kills this process when its parent dies (Linux ``PR_SET_PDEATHSIG``): parity's worker processes
+    do not run on after the build that started them."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def die_with_supervisor() -> None:
     """In the worker: the kernel kills it when the supervisor dies (Linux), so a build killed with SIGKILL does not
     go on writing a bundle nobody waits for. Set here rather than in a ``preexec_fn``, which is unsafe in the
     supervisor (rich's progress display runs a thread); a supervisor already gone by then ends the worker too."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    die_with_parent()
     if os.getppid() != int(os.environ.get(SUPERVISOR, os.getppid())):
         os._exit(EXIT_CRASH)
 

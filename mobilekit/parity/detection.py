@@ -120,10 +120,10 @@ class APAcc:
                                            gt_classes[g], iou) for iou in self.ious], axis=1))
 
     def merge(self, other: APAcc) -> None:
-        """``other`` holds the images that come after this one's."""
-        self.classes += other.classes
-        self.scores += other.scores
-        self.tp += other.tp
+        """``other`` holds the images that come after this one's; the records are compacted to one array each."""
+        for name in ("classes", "scores", "tp"):
+            parts = getattr(self, name) + getattr(other, name)
+            setattr(self, name, [np.concatenate(parts)] if parts else [])
         if other.n_gt is not None:
             self.n_gt = other.n_gt.copy() if self.n_gt is None else self.n_gt + other.n_gt
 

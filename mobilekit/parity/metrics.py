@@ -2,12 +2,15 @@
 
 They accumulate image by image and merge across shards exactly (:class:`TensorAcc`): parity over a full validation
 set streams its images in shards, possibly on several workers, and must give the same numbers however the images
-were cut. Each image's float64 sums are added as exact fractions, so the order in which images and shards are added
-cannot change a single bit of the result; minima and maxima are order-free anyway.
+were cut. Each image's sums are exactly rounded (``math.fsum``: no BLAS, whose threads would change the last bits)
+and added as exact fractions, so the order in which images and shards are added cannot change a single bit of the
+result; minima and maxima are order-free anyway. Non-finite values (an fp16 overflow) are counted, not summed: they
+make the metrics NaN (and max abs error infinite), which fails every bar, as they should.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -48,14 +51,19 @@ class TensorAcc:
     max_abs: float = 0.0
     max_ref: float = 0.0
     max_got: float = 0.0
+    nonfinite: int = 0  # values of either tensor that are NaN or infinite
 
     def add(self, ref: np.ndarray, got: np.ndarray) -> None:
         r = ref.astype(np.float64).ravel()
         g = got.astype(np.float64).ravel()
+        bad = ~(np.isfinite(r) & np.isfinite(g))
+        if bad.any():
+            self.nonfinite += int(bad.sum())
+            r, g = r[~bad], g[~bad]
         e = r - g
         self.n += r.size
         for acc, a, b in ((self.rr, r, r), (self.ee, e, e), (self.rg, r, g), (self.gg, g, g)):
-            acc.add(np.dot(a, b))
+            acc.add(math.fsum(a * b))
         if r.size:
             self.lo, self.hi = min(self.lo, float(r.min())), max(self.hi, float(r.max()))
             self.max_abs = max(self.max_abs, float(np.abs(e).max()))
@@ -69,9 +77,13 @@ class TensorAcc:
         self.lo, self.hi = min(self.lo, other.lo), max(self.hi, other.hi)
         self.max_abs = max(self.max_abs, other.max_abs)
         self.max_ref, self.max_got = max(self.max_ref, other.max_ref), max(self.max_got, other.max_got)
+        self.nonfinite += other.nonfinite
 
     def result(self) -> dict[str, float]:
         """The metrics; infinite dB values (identical tensors) are capped at 200 dB so the JSON stays portable."""
+        if self.nonfinite:
+            return {"cosine": math.nan, "snr_db": math.nan, "psnr_db": math.nan, "max_abs": math.inf,
+                    "nonfinite": self.nonfinite}
         n = max(self.n, 1)
         mse, signal = float(self.ee) / n, float(self.rr) / n
         peak = self.hi - self.lo if self.n else 0.0

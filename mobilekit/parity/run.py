@@ -110,7 +110,7 @@ class Top1Acc:
         res: dict[str, Any] = {"top1_agreement": agree / over if over else float("nan"),
                                "top1_ties": self.n - self.decided}
         if top1_float is not None:
-            res["top1"] = 100.0 * self.correct / self.n
+            res["top1"] = 100.0 * (self.correct / self.n)
             res["top1_drop"] = top1_float - res["top1"]
         return res
 
@@ -174,7 +174,8 @@ class ParityAcc:
             for resolver, acc in resolvers.items():
                 if resolver in self.artifacts.setdefault(kind, {}):
                     self.artifacts[kind][resolver].merge(acc)
-                else:  # a kernel set that crashed on the earlier shards is not measured on a subset
+                else:  # the first shard, or a kernel set missing from the earlier ones (the build drops a kernel
+                    # set that crashed on any shard: it is not measured on a subset of the images)
                     self.artifacts[kind][resolver] = acc
         self.samples.merge(other.samples)
         return self
@@ -185,7 +186,7 @@ class ParityAcc:
         if self.float_map50 is not None and self.float_map50_95 is not None:
             result.map50_float, result.map50_95_float = self.float_map50.result(), self.float_map50_95.result()
         if self.float_correct is not None:
-            result.top1_float = 100.0 * self.float_correct / self.images
+            result.top1_float = 100.0 * (self.float_correct / self.images)
         for kind, resolvers in self.artifacts.items():
             result.artifacts[kind] = {"resolvers": {r: acc.result(result) for r, acc in resolvers.items()}}
         return result
@@ -223,8 +224,8 @@ def _stream(contract: Contract, ref: list[dict[str, np.ndarray]], outs: list[dic
         for r_out, got in zip(ref, compared, strict=True):
             for role, t in acc.tensors.items():
                 t.add(r_out[role], got[role])
-        dets = [detect(o, contract, p) for o, p in zip(outs, plans, strict=True)] if ref_det else \
-            [classify(o, contract)[0][0] for o in outs]
+        dets = [detect(o, contract, p) for o, p in zip(outs, plans, strict=True)] \
+            if contract.task == "detection" else [classify(o, contract)[0][0] for o in outs]
     if contract.task == "detection":
         acc.detection = AgreementAcc()
         for r_det, c_det in zip(ref_det, dets, strict=True):
@@ -240,6 +241,13 @@ def _stream(contract: Contract, ref: list[dict[str, np.ndarray]], outs: list[dic
         for rank, got, label in zip(ranked, dets, labels, strict=True):
             acc.top1.add(rank, got, label)
     return acc, dets, compared
+
+
+def sampled(contract: Contract, first: int) -> bool:
+    """Whether a shard starting at image ``first`` can still add to the report's sample: the first :data:`DRAWN`
+    images, and errors until every output role has :data:`ERRORS_KEPT` values."""
+    per_image = min((int(np.prod(o.shape)) for o in contract.outputs), default=1)
+    return first < max(DRAWN, -(-ERRORS_KEPT // max(per_image, 1)))
 
 
 def _errors(contract: Contract, ref: list[dict[str, np.ndarray]], compared: list[dict[str, np.ndarray]]
@@ -259,13 +267,15 @@ def _errors(contract: Contract, ref: list[dict[str, np.ndarray]], compared: list
 
 def measure_shard(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePlan],
                   float_model: Runner, runners: dict[str, dict[str, Runner]],
-                  ground_truth: list[tuple[np.ndarray, np.ndarray]] | None) -> ParityAcc:
+                  ground_truth: list[tuple[np.ndarray, np.ndarray]] | None, sample: bool = True) -> ParityAcc:
     """Parity over one shard of images, reduced to accumulators (:meth:`ParityAcc.merge` them in image order).
-    ``runners`` maps artifact kind → kernel set → canvas runner (dequantized outputs keyed by role)."""
+    ``runners`` maps artifact kind → kernel set → canvas runner (dequantized outputs keyed by role); ``sample``:
+    whether the report's sample may still need this shard (see :func:`sampled`)."""
     inp = contract.input
     raw = [float_model(normalize(c, inp.scale, inp.offset, inp.color, inp.layout)) for c in canvases]
     ref = [_compared(contract, o) for o in raw]
-    acc = ParityAcc(len(canvases), samples=Samples(canvases=canvases[:DRAWN], plans=plans[:DRAWN]))
+    acc = ParityAcc(len(canvases), samples=Samples(canvases=canvases[:DRAWN], plans=plans[:DRAWN]) if sample
+                    else Samples())
     detection = contract.task == "detection"
     ref_det = [detect(o, contract, p) for o, p in zip(raw, plans, strict=True)] if detection else []
     ranked = [] if detection else [classify(o, contract) for o in raw]
@@ -282,9 +292,9 @@ def measure_shard(contract: Contract, canvases: list[np.ndarray], plans: list[Re
             outs = [run(c) for c in canvases]
             acc.artifacts.setdefault(kind, {})[resolver], dets, compared = _stream(
                 contract, ref, outs, plans, ground_truth, (ref_det, ranked))
-            if kind not in acc.samples.errors and compared:
+            if sample and kind not in acc.samples.errors and compared:
                 acc.samples.errors[kind] = _errors(contract, ref, compared)
-            if kind == Kind.TFLITE_INT8 and not acc.samples.converted:
+            if sample and kind == Kind.TFLITE_INT8 and not acc.samples.converted:
                 acc.samples.reference = (ref_det or [r[0][0] for r in ranked])[:DRAWN]
                 acc.samples.converted = dets[:DRAWN]
     return acc

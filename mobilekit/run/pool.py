@@ -9,8 +9,9 @@ LiteRT and the emulators are not fork-safe); a worker that dies in native code e
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from mobilekit.data.datasets import ImageRecord
@@ -49,22 +50,31 @@ def evaluate(job: ParityJob, parts: list[Shard], workers: int = 1, ray_address: 
 
 
 def _local(job: ParityJob, parts: list[Shard], workers: int) -> Iterator[ShardResult]:
+    """Shards on ``workers`` spawned processes, at most two per worker in flight (finished results are not held:
+    memory stays bounded by the shards in flight)."""
     import multiprocessing
 
     from mobilekit.supervise import NativeCrash
 
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(job,)) as pool:
-        futures = [pool.submit(_run, first, records, truth) for first, records, truth in parts]
-        for (first, _, _), future in zip(parts, futures, strict=True):
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init,
+                               initargs=(job,))
+    pending: deque[tuple[int, Future]] = deque()
+    todo = iter(parts)
+    try:
+        while True:
+            while len(pending) < 2 * workers and (part := next(todo, None)) is not None:
+                pending.append((part[0], pool.submit(_run, *part)))
+            if not pending:
+                return
+            first, future = pending.popleft()
             try:
                 yield future.result()
             except BrokenProcessPool as e:
-                for f in futures:
-                    f.cancel()
                 raise NativeCrash(f"a parity worker process died (natively, or killed) while evaluating the shard "
-                                  f"from evaluation image {first}", fix="run the build without --workers to see "
-                                  "which artifact and kernels crash") from e
+                                  f"from evaluation image {first}", fix="run the build without --workers: its "
+                                  "line names the artifact and kernels that crash") from e
+    finally:  # an error or an interrupt: queued shards are dropped, not waited for
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def quiet_worker(job: ParityJob) -> None:
@@ -82,6 +92,9 @@ def quiet_worker(job: ParityJob) -> None:
 def _init(job: ParityJob) -> None:
     """A local worker's start; its evaluator is kept for the worker's lifetime."""
     global _evaluator
+    from mobilekit.supervise import die_with_parent
+
+    die_with_parent()  # a build that dies takes its workers with it
     quiet_worker(job)
     _evaluator = ShardEvaluator(job)
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mobilekit.errors import ConfigError
+from mobilekit.run.pool import Shard
 from mobilekit.run.shards import ParityJob, ShardEvaluator, ShardResult
 
 #: the object store of a private local instance: parity's jobs are models (MBs), not data sets
@@ -29,7 +30,8 @@ def _ray() -> Any:
 
 
 def connect(address: str, cpus: int) -> bool:
-    """Join the cluster at ``address`` (or start a private one for ``local``); whether this call started Ray."""
+    """Join the cluster at ``address`` (or start a private one for ``local``); whether this call initialized Ray in
+    this process (and so shuts it down afterwards)."""
     ray = _ray()
     if ray.is_initialized():
         return False
@@ -71,17 +73,27 @@ class _Evaluator:
         return self.evaluator(first, records, truth)
 
 
-def evaluate_ray(job: ParityJob, parts: list[Any], address: str, actors: int) -> Iterator[ShardResult]:
-    """Every shard's result in image order, from ``actors`` actors on the cluster at ``address``."""
+def evaluate_ray(job: ParityJob, parts: list[Shard], address: str, actors: int) -> Iterator[ShardResult]:
+    """Every shard's result in image order, from ``actors`` actors on the cluster at ``address``. The actors read
+    the images by their paths: on a cluster of several machines the evaluation images must be on a file system
+    every node mounts at the same path."""
     ray = _ray()
+    from ray.exceptions import RayActorError
     from ray.util import ActorPool
+
+    from mobilekit.supervise import NativeCrash
 
     started = connect(address, actors)
     try:
         job_ref = ray.put(job.packed())
         remote = ray.remote(num_cpus=1)(_Evaluator)
         pool = ActorPool([remote.remote(job_ref) for _ in range(max(1, min(actors, len(parts))))])
-        yield from pool.map(lambda a, part: a.run.remote(*part), parts)
+        try:
+            yield from pool.map(lambda a, part: a.run.remote(*part), parts)
+        except RayActorError as e:
+            raise NativeCrash("a Ray actor evaluating parity died (natively, or killed)",
+                              fix="run the build without --ray: its line names the artifact and kernels that "
+                                  "crash") from e
     finally:
         if started:
             ray.shutdown()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import os
 import shutil
 import tempfile
 import time
@@ -31,7 +32,7 @@ from mobilekit.emulate.coreml.vision import VisionPipelineEmulator
 from mobilekit.emulate.litert import LiteRTRunner
 from mobilekit.emulate.litert_contained import KernelCrash, run_contained
 from mobilekit.kinds import Kind
-from mobilekit.parity.run import ParityAcc, measure_shard
+from mobilekit.parity.run import ParityAcc, measure_shard, sampled
 from mobilekit.supervise import at, wrap
 
 Truth = list[tuple[np.ndarray, np.ndarray]]
@@ -70,10 +71,13 @@ class ParityJob:
         return replace(self, coreml_dirs={}, packages=packages)
 
     def unpacked(self) -> ParityJob:
-        """A packed job's packages extracted under a temporary folder of this process (removed at its exit)."""
+        """A packed job's packages extracted under a temporary folder of this process, removed at its exit (or, if
+        it is killed, by the next build's sweep on that machine: the folder is named as a run of this process)."""
+        from mobilekit.supervise import RUN_PREFIX
+
         if not self.packages:
             return self
-        root = tempfile.mkdtemp(prefix="mobilekit-parity-")
+        root = tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-parity-")
         atexit.register(shutil.rmtree, root, True)
         dirs = {}
         for kind, data in self.packages.items():
@@ -138,7 +142,8 @@ class ShardEvaluator:
         canvases, plans = letterboxed(records, self.contract)
         contained, crashes = self._contained(canvases, first)
         runners = {kind: {**by, **contained.get(kind, {})} for kind, by in self.runners.items()}
-        acc = measure_shard(self.contract, canvases, plans, self.reference, runners, truth)
+        acc = measure_shard(self.contract, canvases, plans, self.reference, runners, truth,
+                            sampled(self.contract, first))
         return ShardResult(first, acc, crashes, {k: list(v) for k, v in self.events.items()},
                            time.monotonic() - start)
 
