@@ -249,7 +249,7 @@ def table(rows: list[dict[str, Any]]) -> None:
         what = (f"float mAP@0.5 {f['map50']:.2f}, mAP@0.5:0.95 {f['map50_95']:.2f}; drops: mAP@0.5 / mAP@0.5:0.95"
                 if f["map50"] is not None else f"float top-1 {f['top1']:.2f}%; drops: top-1 points"
                 if f["top1"] is not None else "top-1 agreement with float")
-        t = Table(title=f"{model}: {what} (held-out images)")
+        t = Table(title=f"{model}: {what}" + ("" if "NOT held out" in model else " (held-out images)"))
         for col in ("variant", "int8 size", "CPU ms (2 threads)", "vs plain", "drop, XNNPACK", "drop, reference",
                     "output SNR", "time to make"):
             t.add_column(col)
