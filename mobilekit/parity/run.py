@@ -1,4 +1,10 @@
-"""Measure parity: the float serving graph against each converted artifact, on the same real images."""
+"""Measure parity: the float serving graph against each converted artifact, on the same real images.
+
+Streamed: :func:`measure_shard` reduces one shard of images to a :class:`ParityAcc` (tensor metrics, detection
+agreement, mAP or top-1 as accumulators, plus the report's bounded sample); shards merged in image order give the
+same :class:`ParityReport` as one pass over every image, bit for bit, so memory does not grow with the image count
+and it does not matter which worker ran which shard (:mod:`mobilekit.run`).
+"""
 
 from __future__ import annotations
 
