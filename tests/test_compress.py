@@ -143,11 +143,11 @@ def test_feature_hints_pair_each_kept_channel_with_its_original(build):
 
 def test_the_teacher_is_a_copy_the_stages_cannot_change(yolo_model):
     """The stages train and fade the student in place; the teacher must stay the original model."""
-    from mobilekit.compress.run import _teacher_copy
+    from mobilekit.compress.run import teacher_copy
     from mobilekit.models.loader import load_model
 
     loaded = load_model(yolo_model)
-    teacher = _teacher_copy(loaded, "keras3")
+    teacher = teacher_copy(loaded, "keras3")
     x = np.random.default_rng(0).uniform(0, 1, (2, *loaded.input_shape[1:])).astype(np.float32)
     before = np.asarray(teacher(x))
     np.testing.assert_allclose(before, np.asarray(loaded.keras_model(x)), atol=1e-5)
