@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -57,13 +58,16 @@ def ray_cluster(tmp_path_factory) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ray = [sys.executable, "-m", "ray.scripts.scripts"]
+    # a HOME of its own: a ~/.ray/auth_token that an earlier `ray.init()` on this machine left makes the head
+    # demand token authentication that this test's client does not send
+    env = {**os.environ, "HOME": str(tmp_path_factory.mktemp("ray-home"))}
     subprocess.run([*ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
                     "--disable-usage-stats", f"--object-store-memory={256 * 1024 * 1024}"],
-                   check=True, capture_output=True, timeout=300)
+                   check=True, capture_output=True, timeout=300, env=env)
     try:
         yield f"127.0.0.1:{port}"
     finally:
-        subprocess.run([*ray, "stop", "--force"], capture_output=True, timeout=300)
+        subprocess.run([*ray, "stop", "--force"], capture_output=True, timeout=300, env=env)
 
 
 def test_detector_parity_is_identical_in_one_shard_or_many(tmp_path, yolo_model, shapes_dataset, cache,

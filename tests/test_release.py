@@ -43,13 +43,14 @@ def test_two_builds_give_byte_identical_artifacts(twin_bundles):
     hb = {x["path"]: x["sha256"] for x in b["artifacts"]}
     assert ha.keys() == hb.keys()
     kinds = {x["path"]: x["kind"] for x in a["artifacts"]}
-    measured = {"manifest", "parity-report", "report"}  # they hold latency figures, measured per run
+    # they hold latency figures and per-op CPU times, measured per run
+    measured = {"manifest", "parity-report", "report", "op-profile"}
     differ = [p for p in ha if ha[p] != hb[p] and kinds[p] not in measured]
     assert not differ, differ
     for kind in ("tflite-int8", "coreml", "android-sdk", "ios-sdk", "ios-sdk-resource", "contract"):
         assert any(k == kind for k in kinds.values()), kind
-    assert {k: v for k, v in a.items() if k not in ("artifacts", "latency_ms")} == \
-        {k: v for k, v in b.items() if k not in ("artifacts", "latency_ms")}
+    timed = ("artifacts", "latency_ms", "latency_note", "op_profile")
+    assert {k: v for k, v in a.items() if k not in timed} == {k: v for k, v in b.items() if k not in timed}
 
 
 def test_verify_accepts_a_good_bundle_and_names_a_tampered_file(twin_bundles, tmp_path):
