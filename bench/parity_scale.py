@@ -120,11 +120,7 @@ def child(cfg_path: Path, workers: int, ray: str | None) -> None:
     with tempfile.TemporaryDirectory() as staging:
         st = pipeline.BuildState(cfg, cfg_path.parent / "unused", Path(staging), lambda s: None, False, False,
                                  workers=workers, ray=ray)
-        for stage in pipeline.STAGES:
-            if stage.name == "parity":
-                break
-            if stage.when(st):
-                stage.run(st)
+        pipeline.run_stages(st, before="parity")
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         start = time.monotonic()
         pipeline.measure_parity(st)

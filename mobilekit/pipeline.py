@@ -557,14 +557,22 @@ def build(cfg: Config, out: Path, step: Step = lambda s: None, measure_latency: 
     """Run every stage; the bundle appears at ``out`` only when all of them, and the parity gate, pass."""
     with tempfile.TemporaryDirectory(prefix="mobilekit-staging-") as staging:
         st = BuildState(cfg, out, Path(staging), step, measure_latency, sample_apps, progress, workers=workers, ray=ray)
-        for stage in STAGES:
-            if not stage.when(st):
-                continue
-            if stage.label is not None:
-                step(stage.label if isinstance(stage.label, str) else stage.label(st))
-            stage.run(st)
+        run_stages(st)
         assert st.result is not None
         return st.result
+
+
+def run_stages(st: BuildState, before: str | None = None) -> None:
+    """The stages in order, each announced, up to (not including) the one named ``before`` (benches and tests stop
+    where they measure)."""
+    for stage in STAGES:
+        if stage.name == before:
+            return
+        if not stage.when(st):
+            continue
+        if stage.label is not None:
+            st.step(stage.label if isinstance(stage.label, str) else stage.label(st))
+        stage.run(st)
 
 
 def _drift_words(drift: dict[str, Any], failed: list[Check]) -> tuple[str, str | None]:

@@ -31,11 +31,7 @@ def _parity(cfg: dict[str, Any], folder: Path, shard: int, workers: int = 1, ray
     with tempfile.TemporaryDirectory() as staging:
         st = pipeline.BuildState(config, folder / "unused", Path(staging), lambda s: None, False, False,
                                  workers=workers, ray=ray)
-        for stage in pipeline.STAGES:
-            if stage.name == "drift":
-                break
-            if stage.when(st):
-                stage.run(st)
+        pipeline.run_stages(st, before="drift")
         return st.parity.to_dict(), st.samples
 
 
