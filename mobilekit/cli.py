@@ -284,6 +284,108 @@ def build(config: Path, out_dir: Path | None, quiet: bool, as_json: bool, sample
 
 
 @main.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="The study folder: study.db (resumable), trials/NNNN/, search.html and the chosen mobilekit.yaml.")
+@click.option("--trials", type=click.IntRange(min=1), default=None,
+              help="Trial builds in all, those of an earlier run of the same search included (default: "
+                   "search.trials).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Trial builds at once (local processes, or Ray tasks with --ray).")
+@click.option("--ray", "ray_address", metavar="ADDRESS", default=None,
+              help="Trial builds as Ray tasks on this cluster ('auto', 'local', or host:port).")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for pipelines).")
+@IMPORT_OPTION
+def search(config: Path, out_dir: Path, trials: int | None, workers: int, ray_address: str | None, quiet: bool,
+           as_json: bool, imports: tuple[str, ...]) -> None:
+    """Search the recipes CONFIG's `search:` section allows for the Pareto front under its budgets; each trial is
+    a real build. Writes the chosen recipe as OUT/mobilekit.yaml; exit 8 when no recipe meets every budget."""
+    from mobilekit.errors import NoRecipeError
+
+    result = _run(lambda: _search(config, out_dir, trials, workers, ray_address, quiet or as_json, imports), as_json)
+    if as_json:
+        from mobilekit.search.results import columns, table_rows
+
+        if result.chosen is not None:
+            click.echo(json.dumps({"ok": True, "recipe": str(result.recipe_file), "html": str(result.html),
+                                   "chosen": result.chosen.number, "metric": result.metric,
+                                   "reference": result.reference, "columns": columns(result),
+                                   "trials": table_rows(result)}, sort_keys=True))
+    else:
+        out.print(_search_table(result))
+        out.print(f"report: {result.html}")
+        if result.chosen is not None:
+            out.print(f"[green]chosen:[/] trial {result.chosen.number}, written as {result.recipe_file} "
+                      f"(its bundle: {result.out / 'trials' / f'{result.chosen.number:04d}' / 'bundle'})")
+    if result.chosen is None:
+        budgets = ", ".join(f"{k} {v:g}" for k, v in result.budgets.items()) or "the parity gate"
+        built = sum(r.same_as is None for r in result.rows)
+        _fail(NoRecipeError(f"none of the {built} recipes built meets every budget ({budgets})",
+                            path=config, fix="widen search.space, relax search.budgets, or run more --trials "
+                            "(the study resumes)"), as_json)
+
+
+def _search(config: Path, out_dir: Path, trials: int | None, workers: int, ray_address: str | None, quiet: bool,
+            imports: tuple[str, ...]):
+    """Load the config and its search section, run the study with a progress bar."""
+    import yaml
+
+    from mobilekit.config import load_config
+    from mobilekit.errors import ConfigError, Interrupted
+    from mobilekit.search.study import Search, run_search
+
+    cfg = load_config(config)
+    if cfg.search is None:
+        raise ConfigError("has no search: section", path=config,
+                          fix="add search: with a space (e.g. prune_ratio: [0, 0.25, 0.5]) and budgets; see README")
+    if imports:
+        cfg.imports = [*cfg.imports, *imports]
+    if ray_address and importlib.util.find_spec("ray") is None:
+        raise ConfigError("--ray needs Ray, which is not installed", fix="pip install 'mobilekit[ray]'")
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    s = Search(config.resolve(), cfg, data, out_dir.resolve(), trials or cfg.search.trials, workers, ray_address)
+    try:
+        if quiet:
+            return run_search(s)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err) as progress:
+            task = progress.add_task("Reference build (the original model, for the drops)", total=s.trials)
+            s.on_event = lambda kind, info: _search_event(progress, task, kind, info)
+            return run_search(s)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: the running trials were stopped; the study is kept in {s.out / 'study.db'}",
+                          fix="run the same command to resume") from None
+
+
+def _search_event(progress: Any, task: Any, kind: str, info: dict[str, Any]) -> None:
+    if kind == "start":
+        recipe = ", ".join(f"{k}={v}" for k, v in info["recipe"].items())
+        progress.update(task, description=f"Trial {info['number']}: {escape(recipe)}")
+    elif kind == "done":
+        row = info["row"]
+        figures = ", ".join(f"{k} {v:.2f}" for k, v in row.values.items()) if row.values else f"failed: {row.error}"
+        progress.console.print(f"trial {row.number} ({row.seconds:.0f} s): {escape(figures)}", highlight=False)
+        progress.advance(task)
+
+
+def _search_table(result) -> Table:
+    from mobilekit.search.results import columns, table_rows
+
+    t = Table(title=f"Recipes tried ({result.metric} drop from the original float model's "
+                    f"{result.reference:.2f}; objectives: {', '.join(result.objectives)})")
+    for i, col in enumerate(columns(result)):
+        t.add_column(col, overflow="fold", justify="left" if i == 0 or col == "verdict" else "right")
+    for cells in table_rows(result):
+        style = "bold green" if cells[-1] == "chosen" else "green" if cells[-1] == "Pareto" else (
+            "dim" if cells[-1].startswith(("misses", "failed", "same")) else None)
+        t.add_row(*(escape(c) for c in cells), style=style)
+    return t
+
+
+@main.command()
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("build/example"), show_default=True)
 @click.option("--workdir", type=click.Path(path_type=Path), default=None,
               help="Where the example's model, images and config are made (default: a cache directory).")

@@ -358,6 +358,34 @@ class CompressionSettings:
 
 
 @dataclass
+class SearchSettings:
+    """``mobilekit search``: the recipes to try and what a recipe must meet (:mod:`mobilekit.search`); a build
+    ignores this section. ``space`` maps a knob of :data:`mobilekit.search.knobs.KNOBS` to its choices (a list, or
+    ``{low, high, step}``); ``budgets`` maps ``max_<measure>`` of :data:`mobilekit.search.measures.MEASURES` to the
+    most a recipe may have; ``objectives`` are the measures the Pareto front trades off (each minimized) and
+    ``prefer`` the one that picks the recipe among the Pareto trials that meet every budget."""
+
+    space: dict[str, Any] = field(default_factory=dict)
+    budgets: dict[str, float] = field(default_factory=dict)
+    objectives: list[str] = field(default_factory=lambda: ["drop", "int8_kb", "cpu_ms"])
+    prefer: str = "drop"
+    trials: int = 12  # ``--trials`` overrides
+    seed: int = 0
+
+    def check(self, fail: Fail) -> None:
+        from mobilekit.search.knobs import parse_space
+        from mobilekit.search.measures import check_measures
+
+        if not self.space:
+            fail("search.space", "is empty: there is nothing to search",
+                 "name at least one knob, e.g. 'prune_ratio: [0, 0.25, 0.5]'")
+        parse_space(self.space, fail)
+        check_measures(self.objectives, self.budgets, self.prefer, fail)
+        if self.trials < 1:
+            fail("search.trials", "must be at least 1", "use e.g. 12")
+
+
+@dataclass
 class Config:
     model: str = ""
     task: Task = "detection"
@@ -377,6 +405,7 @@ class Config:
     #: modules imported before the model loads: those that register the model's custom layers (a model zoo's
     #: package, or a module beside this file); ``--import MODULE`` on the command line adds to them
     imports: list[str] = field(default_factory=list)
+    search: SearchSettings | None = None  # what ``mobilekit search`` tries; a build ignores it
 
     #: Directory relative paths in the file are resolved against (not a YAML key).
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
@@ -540,3 +569,5 @@ def _check_semantics(cfg: Config, ld: _Loader) -> None:
     cfg.compression.check(ld.fail)
     cfg.parity.check(ld.fail)
     cfg.quantization.check(ld.fail)
+    if cfg.search is not None:
+        cfg.search.check(ld.fail)

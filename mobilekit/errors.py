@@ -18,6 +18,8 @@ EXIT_CONVERSION = 4
 EXIT_OUTPUT = 5
 EXIT_VERIFY = 6  # mobilekit verify: an artifact is missing or differs from the manifest
 EXIT_CRASH = 7  # native code (converter, LiteRT, coremltools) crashed the build's worker process
+EXIT_NO_RECIPE = 8  # mobilekit search: no recipe tried meets every budget
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM
 
 
 class MobilekitError(Exception):
@@ -82,3 +84,15 @@ class ParityError(MobilekitError):
     def __init__(self, message: str, failures: list[dict], **kwargs) -> None:
         super().__init__(message, **kwargs)
         self.failures = failures
+
+
+class NoRecipeError(MobilekitError):
+    """``mobilekit search`` finished and no recipe it tried meets every budget (and passes the parity gate)."""
+
+    exit_code = EXIT_NO_RECIPE
+
+
+class Interrupted(MobilekitError):
+    """Ctrl-C or SIGTERM, said with what was kept (a search's study) where the default line would not say it."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -204,3 +208,24 @@ def coco128() -> Path:
     if not (COCO128 / "images" / "train2017").is_dir():
         pytest.fail(f"{COCO128} is missing: put the shared data folder beside the checkout (../shared/data/coco128)")
     return COCO128
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory) -> Iterator[str]:
+    """A real local Ray instance (``ray start --head``), sized for a 2-core machine; its address (parity's shards
+    and the search's trials run on it)."""
+    pytest.importorskip("ray")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray = [sys.executable, "-m", "ray.scripts.scripts"]
+    # a HOME of its own: a ~/.ray/auth_token that an earlier `ray.init()` on this machine left makes the head
+    # demand token authentication that this test's client does not send
+    env = {**os.environ, "HOME": str(tmp_path_factory.mktemp("ray-home"))}
+    subprocess.run([*ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                    "--disable-usage-stats", f"--object-store-memory={256 * 1024 * 1024}"],
+                   check=True, capture_output=True, timeout=300, env=env)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([*ray, "stop", "--force"], capture_output=True, timeout=300, env=env)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,26 +39,6 @@ def _same_samples(a: pipeline.Samples, b: pipeline.Samples) -> None:
                                                            zip(a.canvases, b.canvases, strict=True))
     for x, y in zip(a.converted, b.converted, strict=True):
         assert np.array_equal(x.boxes, y.boxes) and np.array_equal(x.scores, y.scores)
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory) -> Iterator[str]:
-    """A real local Ray instance (``ray start --head``), sized for a 2-core machine; its address."""
-    pytest.importorskip("ray")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ray = [sys.executable, "-m", "ray.scripts.scripts"]
-    # a HOME of its own: a ~/.ray/auth_token that an earlier `ray.init()` on this machine left makes the head
-    # demand token authentication that this test's client does not send
-    env = {**os.environ, "HOME": str(tmp_path_factory.mktemp("ray-home"))}
-    subprocess.run([*ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                    "--disable-usage-stats", f"--object-store-memory={256 * 1024 * 1024}"],
-                   check=True, capture_output=True, timeout=300, env=env)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run([*ray, "stop", "--force"], capture_output=True, timeout=300, env=env)
 
 
 def test_detector_parity_is_identical_in_one_shard_or_many(tmp_path, yolo_model, shapes_dataset, cache,
