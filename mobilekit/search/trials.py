@@ -31,7 +31,7 @@ class TrialSpec:
     """Where a trial's files are and how its build is called."""
 
     number: int
-    folder: Path  # trials/NNNN: mobilekit.yaml, build.log, bundle/
+    folder: Path  # trials/NNNN: mobilekit.yaml, build.log (stderr), result.json (the --json line), bundle/
     cwd: Path  # the user's config folder: modules named by ``imports`` are found there
     imports: tuple[str, ...] = ()
 
@@ -79,9 +79,11 @@ class LocalTrials:
         return self.workers - len(self.running)
 
     def submit(self, spec: TrialSpec) -> None:
+        # stdout to a file, not a pipe: a manifest larger than a pipe's buffer would block the child while this
+        # process only polls it
         log = (spec.folder / "build.log").open("w")
-        proc = subprocess.Popen(spec.command(), cwd=spec.cwd, stdout=subprocess.PIPE, stderr=log, text=True,
-                                stdin=subprocess.DEVNULL)
+        with (spec.folder / "result.json").open("w") as result:
+            proc = subprocess.Popen(spec.command(), cwd=spec.cwd, stdout=result, stderr=log, stdin=subprocess.DEVNULL)
         self.running[spec.number] = (spec, proc, log, time.monotonic())
 
     def wait(self) -> tuple[int, Outcome]:
@@ -90,7 +92,7 @@ class LocalTrials:
             for number, (spec, proc, log, start) in list(self.running.items()):
                 if proc.poll() is None:
                     continue
-                stdout = proc.stdout.read() if proc.stdout else ""
+                stdout = (spec.folder / "result.json").read_text()
                 log.close()
                 del self.running[number]
                 return number, read_bundle(spec.bundle, proc.returncode, _printed(stdout), time.monotonic() - start)

@@ -1,0 +1,99 @@
+"""Bench: `mobilekit search` on the coco128 detector, against the build a user runs by hand (the config as written).
+
+The detector is bench/quantization.py's coco128 MobileNetV2(alpha 0.5)-YOLO model (trained once on 96 images and
+cached in ``--work``). Its default recipe (no pruning, full-int8, 6-bit palettized Core ML) is built first, as a
+user would build it; the budgets are then set from it so that it misses them: the Android int8 model at most
+``--size-fraction`` of the default's size, and the task metric (COCO mAP@0.5:0.95, worst shipped model, against
+the labels) at most ``--max-drop`` points below the original float model. The search then runs ``--trials`` real
+builds through the CLI (``mobilekit search CONFIG --out DIR --json``) over prune ratio, palettization bits,
+selective precision and the calibration method.
+
+mAP is measured on the 96 images the detector was trained and calibrated on: trained from scratch on 96 images it
+does not generalize (held-out float mAP is ~0, bench/quantization.py), so held-out drops would say nothing; every
+recipe is measured on the same images, so they compare with each other fairly.
+
+    python bench/search.py --work /tmp/mk-bench-q --trials 10 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SPACE = {"prune_ratio": [0.0, 0.2, 0.35, 0.5], "palettize_bits": [4, 6, 8], "max_float_ops": [0, 4],
+         "calibration": ["mse", "minmax"]}
+
+
+def config(work: Path, distill_epochs: int) -> dict[str, Any]:
+    from quantization import COCO, COCO_EPOCHS, coco_split, train_coco
+
+    model = train_coco(work, COCO_EPOCHS)
+    train_dir, _ = coco_split(work)
+    names = [n for n in (COCO / "names.txt").read_text().split("\n") if n.strip()]
+    (work / "coco_labels.txt").write_text("\n".join(names) + "\n")
+    return {"model": str(model), "name": "Coco128Detector", "task": "detection",
+            "labels": str(work / "coco_labels.txt"),
+            "input": {"normalization": {"mean": [127.5] * 3, "std": [127.5] * 3}},
+            "detection": {"head": "yolo", "score_threshold": 0.05, "iou_threshold": 0.5, "max_detections": 100},
+            "calibration": {"images": str(train_dir), "format": "yolo", "count": 96},
+            "evaluation": {"images": str(train_dir), "format": "yolo", "count": 96},
+            "parity": {"images": 96, "min_cosine": 0.9, "min_snr_db": 5.0, "min_detection_recall": 0.5,
+                       "min_detection_precision": 0.5, "max_map50_drop": 100.0},
+            "coreml": {"compression": ["palettize6"]},
+            "compression": {"distill": {"epochs": distill_epochs, "label_weight": 0.5}}}
+
+
+def _cli(*args: str) -> tuple[int, dict[str, Any], float]:
+    start = time.monotonic()
+    res = subprocess.run([sys.executable, "-m", "mobilekit", *args, "--json"], capture_output=True, text=True)
+    lines = res.stdout.strip().splitlines()
+    if not lines:
+        raise SystemExit(f"mobilekit {' '.join(args)} printed nothing:\n{res.stderr[-3000:]}")
+    return res.returncode, json.loads(lines[-1]), time.monotonic() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", type=Path, default=Path("/tmp/mk-bench-q"))
+    ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--size-fraction", type=float, default=0.8)
+    ap.add_argument("--max-drop", type=float, default=6.0)
+    ap.add_argument("--distill-epochs", type=int, default=20)
+    args = ap.parse_args()
+    folder = args.work / "search"
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = config(args.work, args.distill_epochs)
+    # the build by hand: measured, never stopped by the gate (the search counts the gate as a constraint)
+    by_hand = {**cfg, "parity": {**cfg["parity"], "enforce": False}}
+    (folder / "default.yaml").write_text(yaml.safe_dump(by_hand, sort_keys=False))
+    code, built, seconds = _cli("build", str(folder / "default.yaml"), "--out", str(folder / "default-bundle"))
+    if code != 0:
+        raise SystemExit(f"the default build failed: {built['error']}")
+    m = built["manifest"]
+    int8 = next(a["size"] for a in m["artifacts"] if a["kind"] == "tflite-int8") / 1024
+    budgets = {"max_int8_kb": round(args.size_fraction * int8, 1), "max_drop": args.max_drop}
+    print(f"default build (by hand): {seconds:.0f} s, int8 {int8:.1f} KiB, CPU {m['latency_ms']['tflite-int8']:.2f} ms"
+          f", float mAP@0.5:0.95 {m['parity']['map50_95_float']:.2f}; budgets {budgets}", flush=True)
+    search = {"space": SPACE, "budgets": budgets, "objectives": ["drop", "int8_kb", "cpu_ms"], "trials": args.trials}
+    (folder / "mobilekit.yaml").write_text(yaml.safe_dump({**cfg, "search": search}, sort_keys=False))
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "mobilekit", "search", str(folder / "mobilekit.yaml"), "--out",
+                           str(folder / "study"), "--trials", str(args.trials), "--workers", str(args.workers)])
+    print(f"search: exit {proc.returncode}, {time.monotonic() - start:.0f} s for {args.trials} trials on "
+          f"{args.workers} worker(s); table above, plot in {folder / 'study' / 'search.html'}")
+
+
+if __name__ == "__main__":
+    main()
