@@ -344,6 +344,10 @@ def _search(config: Path, out_dir: Path, trials: int | None, workers: int, ray_a
     if ray_address and importlib.util.find_spec("ray") is None:
         raise ConfigError("--ray needs Ray, which is not installed", fix="pip install 'mobilekit[ray]'")
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    timed = "cpu_ms" in cfg.search.objectives or "max_cpu_ms" in cfg.search.budgets
+    if timed and (workers > 1 or ray_address) and not quiet:
+        err.print("[yellow]note:[/] each trial's CPU latency is measured while other trials build: compare cpu_ms "
+                  "figures from --workers 1 runs")
     s = Search(config.resolve(), cfg, data, out_dir.resolve(), trials or cfg.search.trials, workers, ray_address)
     try:
         if quiet:
@@ -352,7 +356,7 @@ def _search(config: Path, out_dir: Path, trials: int | None, workers: int, ray_a
 
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err) as progress:
-            task = progress.add_task("Reference build (the original model, for the drops)", total=s.trials)
+            task = progress.add_task("Opening the study", total=s.trials)
             s.on_event = lambda kind, info: _search_event(progress, task, kind, info)
             return run_search(s)
     except KeyboardInterrupt:
@@ -361,7 +365,11 @@ def _search(config: Path, out_dir: Path, trials: int | None, workers: int, ray_a
 
 
 def _search_event(progress: Any, task: Any, kind: str, info: dict[str, Any]) -> None:
-    if kind == "start":
+    if kind == "reference":
+        progress.update(task, description="Reference build (the original model, for the drops)")
+    elif kind == "resumed":
+        progress.update(task, completed=info["built"])
+    elif kind == "start":
         recipe = ", ".join(f"{k}={v}" for k, v in info["recipe"].items())
         progress.update(task, description=f"Trial {info['number']}: {escape(recipe)}")
     elif kind == "done":

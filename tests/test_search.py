@@ -25,7 +25,7 @@ from mobilekit.config import parse_config
 from mobilekit.errors import EXIT_NO_RECIPE, ConfigError
 from mobilekit.search.knobs import apply_recipe, default_recipe, parse_space
 from mobilekit.search.results import choose, mark_pareto
-from mobilekit.search.study import Row, trial_data
+from mobilekit.search.study import Row, plain, rebase, trial_data
 from mobilekit.supervise import RUN_PREFIX
 
 LOOSE_GATE = {"images": 16, "min_cosine": 0.0, "min_snr_db": -100.0, "min_detection_recall": 0.0,
@@ -97,6 +97,10 @@ def test_knobs_write_the_recipe_into_the_users_yaml(tmp_path):
         assert default_recipe(back, space) == recipe
         assert written["model"] == str(tmp_path / "m.keras") and "search" not in written
         assert written["parity"]["enforce"] is False
+    shared = {"images": "imgs"}  # a YAML anchor: one mapping under two keys, rebased once
+    aliased = plain({"model": "m.keras", "calibration": shared, "evaluation": shared})
+    rebase(aliased, tmp_path / "project", tmp_path / "out")
+    assert aliased["calibration"]["images"] == aliased["evaluation"]["images"] == "../project/imgs"
     kept = {**data}
     apply_recipe(kept, {"prune_ratio": 0.5}, cfg)
     assert kept["compression"]["prune"] == {"ratio": 0.5, "criterion": "l1"}  # the user's other prune settings stay
@@ -180,6 +184,8 @@ def test_search_interrupted_resumes_and_says_when_no_recipe_meets_the_budget(tmp
     assert "none of the 1 recipes built meets every budget (max_int8_kb 0.001)" in res["error"]
     assert err.strip().splitlines()[-1].startswith("error:")
     assert (out / "reference" / "build.log").stat().st_mtime == stamp
+    assert yaml.safe_load((out / "trials" / "0001" / "mobilekit.yaml").read_text())["coreml"]["compression"] == [
+        "palettize6"]  # the interrupted trial, the config as written, asked again
     assert (out / "search.html").is_file() and not (out / "mobilekit.yaml").exists()
 
 

@@ -93,7 +93,9 @@ def _palettized(cfg: Config) -> int:
 @knob("palettize_bits", "Core ML weight palettization: 2, 4, 6 or 8 bits per weight; 16 = the fp16 package only",
       int, lambda v: None if v in (2, 4, 6, 8, 16) else "must be 2, 4, 6, 8 or 16 (no palettization)", _palettized)
 def _palettize(data: Mapping, value: int, cfg: Config) -> None:
-    _section(data, "coreml")["compression"] = [] if value == 16 else [f"palettize{value}"]
+    """Replaces the config's ``palettizeN`` recipe; its other Core ML recipes (``linear8``, ...) stay."""
+    others = [r for r in cfg.coreml.compression if not r.removeprefix("palettize").isdigit()]
+    _section(data, "coreml")["compression"] = ([] if value == 16 else [f"palettize{value}"]) + others
 
 
 @knob("max_float_ops", "selective precision: the most ops left in float in tflite-int8-mixed; 0 = full-int8 only",

@@ -44,8 +44,9 @@ class Outcome:
     def ios(self) -> str | None:
         """The iOS model this recipe ships (a compressed package first), or None without Core ML."""
         kinds = [k for k in self.parity.get("artifacts", {}) if k.startswith("coreml-") and k != Kind.COREML_VISION]
+        palettized = [k for k in kinds if k.removeprefix("coreml-palettize").isdigit()]
         compressed = [k for k in kinds if k != Kind.COREML_FP16]
-        return (compressed or kinds or [None])[0]
+        return (palettized or compressed or kinds or [None])[0]
 
     def size_kb(self, kind: str) -> float:
         """Bytes of the artifact's file (or of every file of its package) over 1,024."""

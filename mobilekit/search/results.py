@@ -8,7 +8,6 @@ in ``search.prefer`` (ties: the next objectives in order).
 
 from __future__ import annotations
 
-import copy
 import html
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import yaml
 
 from mobilekit.search.knobs import apply_recipe
 from mobilekit.search.measures import MEASURES
-from mobilekit.search.study import Row, Search, SearchResult, _constraints, _finished, rebase
+from mobilekit.search.study import Row, Search, SearchResult, _constraints, _finished, plain, rebase
 
 
 def rows_of(search: Search, study: Any, optuna: Any) -> list[Row]:
@@ -56,8 +55,10 @@ def choose(rows: list[Row], objectives: list[str], prefer: str) -> Row | None:
 def write_recipe(search: Search, row: Row, metric: str, reference: float) -> Path:
     """The chosen recipe as a config a user builds as is: their file with the recipe written in (comments are not
     kept: the file is written from the parsed YAML), paths working from where it is."""
-    data = copy.deepcopy(search.data)
+    data = plain(search.data)
     data.pop("search", None)
+    if search.cfg.imports:  # --import modules given to the search join the config's own
+        data["imports"] = list(dict.fromkeys(search.cfg.imports))
     apply_recipe(data, row.recipe, search.cfg)
     rebase(data, search.cfg.base_dir, search.out)
     if isinstance(data.get("output"), str):
@@ -69,6 +70,9 @@ def write_recipe(search: Search, row: Row, metric: str, reference: float) -> Pat
             f"# measured: {figures}; drop counted from the original float model's {metric} {reference:.2f}.",
             f"# recipe: {', '.join(f'{k}={v}' for k, v in row.recipe.items())}; its bundle: "
             f"{search.out / 'trials' / f'{row.number:04d}' / 'bundle'}"]
+    if search.cfg.imports:  # a module file beside the user's config is found from there, not from this folder
+        head.append(f"# imports are found beside {search.cfg.base_dir}: build from there with "
+                    + " ".join(f"--import {m}" for m in dict.fromkeys(search.cfg.imports)))
     path = search.out / "mobilekit.yaml"
     path.write_text("\n".join(head) + "\n" + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

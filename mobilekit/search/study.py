@@ -13,7 +13,6 @@ recipe tried before is not built again: its trial takes the earlier trial's figu
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -100,10 +99,15 @@ def rebase(data: dict[str, Any], base: Path, to: Path | None) -> None:
         node[last] = os.path.relpath(p, to.resolve()) if same_root else str(p)
 
 
+def plain(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy with no shared parts: YAML anchors (``evaluation: *calibration``) would otherwise be rebased twice."""
+    return json.loads(json.dumps(data, default=str))
+
+
 def trial_data(data: dict[str, Any], cfg: Config, recipe: dict[str, Any]) -> dict[str, Any]:
     """A trial's config: the user's, without ``search`` and ``output``, with the recipe written in, and the parity
     gate measured but not enforced (the search enforces it as a constraint, so a failing recipe is still measured)."""
-    out = copy.deepcopy(data)
+    out = plain(data)
     out.pop("search", None)
     out.pop("output", None)
     apply_recipe(out, recipe, cfg)
@@ -157,22 +161,24 @@ class Search:
 
     def study(self, optuna: Any, space: dict[str, list[Any]]) -> Any:
         s = self.settings
-        sampler = optuna.samplers.NSGAIISampler(
-            population_size=max(4, min(20, self.trials // 2)), seed=s.seed,
-            constraints_func=lambda t: t.user_attrs.get("constraints", [1.0] * (len(s.budgets) + 1)))
         self.out.mkdir(parents=True, exist_ok=True)
         storage = optuna.storages.RDBStorage(f"sqlite:///{(self.out / 'study.db').resolve()}")
-        study = optuna.create_study(study_name=STUDY, storage=storage, sampler=sampler, load_if_exists=True,
+        study = optuna.create_study(study_name=STUDY, storage=storage, load_if_exists=True,
                                      directions=["minimize"] * len(s.objectives))
         sig = signature(self.data, s)
         found = study.user_attrs.get("signature")
         if found is None:
             study.set_user_attr("signature", sig)
             study.set_user_attr("space", space)
+            study.set_user_attr("population", max(4, min(20, self.trials // 2)))  # fixed for the study's life
         elif found != sig:
             raise ConfigError(f"{self.out} holds a search of another config (or another search space, budgets or "
                               "objectives)", path=self.config,
                               fix="search into a new --out folder, or remove that folder to start over")
+        # a resumed run draws new proposals (the same seed would replay the previous run's) in the same generations
+        study.sampler = optuna.samplers.NSGAIISampler(
+            population_size=study.user_attrs["population"], seed=s.seed + len(study.get_trials(deepcopy=False)),
+            constraints_func=lambda t: t.user_attrs.get("constraints", [1.0] * (len(s.budgets) + 1)))
         return study
 
     def reference(self, study: Any, runner: Any) -> tuple[str, float]:
@@ -209,12 +215,20 @@ def _finished(study: Any, optuna: Any) -> list[Any]:
     return [t for t in study.get_trials(deepcopy=False, states=states) if not t.user_attrs.get("interrupted")]
 
 
+def enqueue(study: Any, optuna: Any, params: dict[str, Any]) -> None:
+    """Ask ``params`` next, unless a trial already waits with them (Optuna's ``skip_if_exists`` also matches
+    finished trials, so an interrupted recipe would never be asked again)."""
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    if not any(t.system_attrs.get("fixed_params") == params for t in waiting):
+        study.enqueue_trial(params)
+
+
 def _resume(study: Any, optuna: Any) -> None:
     """Trials a stopped search left running are marked interrupted and asked again."""
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
         study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(t.params, skip_if_exists=True)
+        enqueue(study, optuna, t.params)
 
 
 def _constraints(values: dict[str, float], passed: bool, budgets: dict[str, float]) -> tuple[list[float], list[str]]:
@@ -237,9 +251,14 @@ def tell(search: Search, study: Any, optuna: Any, trial: Any, outcome: Outcome, 
     recipe = dict(trial.params)
     row = Row(trial.number, recipe, seconds=outcome.seconds, error=outcome.error)
     trial.set_user_attr("seconds", outcome.seconds)
-    values = measured(outcome, reference) if outcome.ok else {}
-    if outcome.ok and any(not math.isfinite(v) for v in values.values()):
-        outcome.error = row.error = "non-finite outputs: the metrics are not numbers"
+    values: dict[str, float] = {}
+    if outcome.ok:
+        try:
+            values = measured(outcome, reference)
+        except (KeyError, ValueError, RuntimeError, StopIteration) as e:  # e.g. every kernel set of a model crashed
+            row.error = f"its bundle cannot be measured ({e.__class__.__name__}: {e})"
+        if any(not math.isfinite(v) for v in values.values()):
+            row.error = "non-finite outputs: the metrics are not numbers"
     if row.error:
         trial.set_user_attr("error", row.error)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -256,7 +275,7 @@ def tell(search: Search, study: Any, optuna: Any, trial: Any, outcome: Outcome, 
 def _copy(study: Any, optuna: Any, trial: Any, earlier: Any) -> None:
     """A recipe tried before: this trial takes the earlier one's figures instead of building it again."""
     trial.set_user_attr("same_as", earlier.number)
-    for key in ("measures", "passed_gate", "constraints", "error", "seconds"):
+    for key in ("measures", "passed_gate", "constraints", "error"):
         if key in earlier.user_attrs:
             trial.set_user_attr(key, earlier.user_attrs[key])
     if earlier.state == optuna.trial.TrialState.COMPLETE:
@@ -312,6 +331,7 @@ def _loop(search: Search, study: Any, optuna: Any, dists: dict[str, Any], runner
         if not run.pending:
             return
         number, outcome = runner.wait()
+        run.repeats = 0  # a finished trial moves the sampler on: repeats so far do not say the space is spent
         trial = run.pending.pop(number)
         row = tell(search, study, optuna, trial, outcome, reference)
         search.on_event("done", {"row": row})
@@ -327,7 +347,7 @@ def _interrupted(study: Any, optuna: Any, run: _Run, numbers: list[int]) -> None
             continue
         trial.set_user_attr("interrupted", True)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(trial.params, skip_if_exists=True)
+        enqueue(study, optuna, trial.params)
     for repeats in run.waiting.values():
         for t in repeats:
             t.set_user_attr("interrupted", True)
@@ -347,18 +367,39 @@ def run_search(search: Search) -> SearchResult:
     default = default_recipe(search.cfg, space)
     space = with_default(space, default)
     dists = {n: optuna.distributions.CategoricalDistribution(v) for n, v in space.items()}
-    study = search.study(optuna, space)
-    _resume(study, optuna)
-    runner = RayTrials(search.ray, search.workers) if search.ray else LocalTrials(search.workers)
-    run = _Run()
+    lock = _lock(search)
     try:
-        name, reference = search.reference(study, runner)
-        if not study.get_trials(deepcopy=False):
-            study.enqueue_trial(default)
-        _loop(search, study, optuna, dists, runner, reference, run)
-    except KeyboardInterrupt:
-        _interrupted(study, optuna, run, runner.stop())
-        raise
+        study = search.study(optuna, space)
+        _resume(study, optuna)
+        runner = RayTrials(search.ray, search.workers) if search.ray else LocalTrials(search.workers)
+        run = _Run()
+        try:
+            name, reference = search.reference(study, runner)
+            if not any(t.params == default for t in _finished(study, optuna)):
+                enqueue(study, optuna, default)  # the config as written, first (again, if it was interrupted)
+            search.on_event("resumed", {"built": sum("same_as" not in t.user_attrs
+                                                     for t in _finished(study, optuna))})
+            _loop(search, study, optuna, dists, runner, reference, run)
+        except KeyboardInterrupt:
+            _interrupted(study, optuna, run, runner.stop())
+            raise
+        finally:
+            runner.close()
+        return summarize(search, study, optuna, name, reference, default)
     finally:
-        runner.close()
-    return summarize(search, study, optuna, name, reference, default)
+        lock.close()
+
+
+def _lock(search: Search) -> Any:
+    """One search per folder at a time: a second one would take the first one's running trials for stale ones."""
+    import fcntl
+
+    search.out.mkdir(parents=True, exist_ok=True)
+    handle = (search.out / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(f"another mobilekit search is running in {search.out}", path=search.config,
+                          fix="wait for it, or search into another --out folder") from None
+    return handle

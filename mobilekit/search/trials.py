@@ -82,8 +82,13 @@ class LocalTrials:
         # stdout to a file, not a pipe: a manifest larger than a pipe's buffer would block the child while this
         # process only polls it
         log = (spec.folder / "build.log").open("w")
-        with (spec.folder / "result.json").open("w") as result:
-            proc = subprocess.Popen(spec.command(), cwd=spec.cwd, stdout=result, stderr=log, stdin=subprocess.DEVNULL)
+        try:
+            with (spec.folder / "result.json").open("w") as result:
+                proc = subprocess.Popen(spec.command(), cwd=spec.cwd, stdout=result, stderr=log,
+                                        stdin=subprocess.DEVNULL)
+        except BaseException:
+            log.close()
+            raise
         self.running[spec.number] = (spec, proc, log, time.monotonic())
 
     def wait(self) -> tuple[int, Outcome]:
@@ -141,16 +146,17 @@ class RayTrials:
         self.running[self.task.remote(spec)] = spec.number
 
     def wait(self) -> tuple[int, Outcome]:
-        from mobilekit.supervise import NativeCrash
+        """The first trial to finish; a task that died (its node went away, out of memory) or raised is that
+        trial's failure, not the search's."""
+        from mobilekit.errors import EXIT_CRASH
 
         done, _ = self.ray.wait(list(self.running), num_returns=1)
         number = self.running.pop(done[0])
         try:
             return number, self.ray.get(done[0])
-        except self.ray.exceptions.RayError as e:  # the task's worker died (its node went away, OOM)
-            raise NativeCrash(f"the Ray task of trial {number} died: {str(e).splitlines()[0]}",
-                              fix="check the cluster's nodes (`ray status`), then run the search again to resume"
-                              ) from e
+        except self.ray.exceptions.RayError as e:
+            first = (str(e).strip().splitlines() or [e.__class__.__name__])[0]
+            return number, Outcome(EXIT_CRASH, f"its Ray task failed: {first}")
 
     def stop(self) -> list[int]:
         stopped = list(self.running.values())
