@@ -313,7 +313,11 @@ def search(config: Path, out_dir: Path, trials: int | None, workers: int, ray_ad
                                    "reference": result.reference, "columns": columns(result),
                                    "trials": table_rows(result)}, sort_keys=True))
     else:
-        out.print(_search_table(result))
+        (out if out.is_terminal else Console(width=160)).print(_search_table(result))  # a pipe: not 80 columns
+        repeats = sum(r.same_as is not None for r in result.rows)
+        if repeats:
+            out.print(f"{repeats} recipe(s) the sampler asked for again took the figures of their first build "
+                      "(not shown; in --json and search.html)")
         out.print(f"report: {result.html}")
         if result.chosen is not None:
             out.print(f"[green]chosen:[/] trial {result.chosen.number}, written as {result.recipe_file} "
@@ -387,6 +391,8 @@ def _search_table(result) -> Table:
     for i, col in enumerate(columns(result)):
         t.add_column(col, overflow="fold", justify="left" if i == 0 or col == "verdict" else "right")
     for cells in table_rows(result):
+        if cells[-1].startswith("same recipe"):
+            continue
         style = "bold green" if cells[-1] == "chosen" else "green" if cells[-1] == "Pareto" else (
             "dim" if cells[-1].startswith(("misses", "failed", "same")) else None)
         t.add_row(*(escape(c) for c in cells), style=style)
