@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -138,3 +141,16 @@ def test_a_ray_cluster_that_cannot_be_joined_is_one_line_at_once():
     assert time.monotonic() - start < 30
     assert err.value.exit_code == EXIT_BAD_INPUT and "nothing answers" in err.value.one_line()
     assert "\n" not in err.value.one_line()
+
+
+def test_a_private_ray_instance_leaves_nothing_in_home(tmp_path):
+    """``--ray local`` starts a token-authenticated private instance whose token stays in the build's environment:
+    Ray left to itself writes ``~/.ray/auth_token``, after which ``ray start`` heads on the machine demand it."""
+    pytest.importorskip("ray")
+    code = ("import ray\nfrom mobilekit.run.ray import connect\nassert connect('local', 1)\n"
+            "print(ray.get(ray.remote(lambda x: 2 * x).remote(21)))\nray.shutdown()\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    res = subprocess.run([sys.executable, "-c", code], env={**env, "HOME": str(tmp_path)}, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0 and res.stdout.strip().splitlines()[-1] == "42", res.stderr[-3000:]
+    assert not (tmp_path / ".ray").exists()

@@ -9,6 +9,7 @@ staging folder). Ray is an optional extra: ``pip install mobilekit[ray]``.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -36,6 +37,7 @@ def connect(address: str, cpus: int) -> bool:
     if ray.is_initialized():
         return False
     if address == "local":
+        _private_token()
         ray.init(num_cpus=cpus, object_store_memory=LOCAL_OBJECT_STORE, include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
     else:
@@ -46,6 +48,27 @@ def connect(address: str, cpus: int) -> bool:
             raise ConfigError(f"cannot join the Ray cluster at '{address}': {str(e).splitlines()[0].rstrip('.')}",
                               fix="start one with `ray start --head`, pass its address, or use --ray local") from e
     return True
+
+
+def _private_token() -> None:
+    """A private instance authenticates with a token of this run, kept in this process's environment (its raylets
+    and workers inherit it). Left to itself, Ray 2.5x+ writes ``~/.ray/auth_token`` for a local ``ray.init()``, and
+    every ``ray start`` head on the machine afterwards demands that token of clients that do not send it. A user's
+    own choice (``RAY_AUTH_MODE``, a token in the environment or in ``~/.ray``) is left as it is."""
+    import secrets
+    from pathlib import Path
+
+    if any(k in os.environ for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+        return
+    if (Path.home() / ".ray" / "auth_token").exists():
+        return
+    try:  # Ray reads its auth mode once; this re-reads it (what ray.init itself does when it turns token auth on)
+        from ray._raylet import Config
+    except ImportError:
+        return  # another Ray: its default
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    Config.initialize("")
 
 
 def _reachable(address: str, seconds: float = 5.0) -> None:
