@@ -64,6 +64,7 @@ def test_search_section_errors_are_one_line_with_the_fix(tmp_path):
         "search.space.prune_ratio: a range needs exactly low, high and step": {"space": {"prune_ratio": {"low": 0}}},
         "search.space.palettize_bits: 5 must be 2, 4, 6, 8 or 16": {"space": {"palettize_bits": [4, 5]}},
         "search.space.qat: 1 is not a bool": {"space": {"qat": [1]}},
+        "search.space.input_size: [320] is not [height, width]": {"space": {"input_size": [[320]]}},
         "search.budgets.max_size: unknown budget": {"space": {"qat": [True]}, "budgets": {"max_size": 3}},
         "search.prefer: 'cpu_ms' is not among the objectives": {"space": {"qat": [True]}, "objectives": ["drop"],
                                                                  "prefer": "cpu_ms"},
@@ -101,6 +102,10 @@ def test_knobs_write_the_recipe_into_the_users_yaml(tmp_path):
     aliased = plain({"model": "m.keras", "calibration": shared, "evaluation": shared})
     rebase(aliased, tmp_path / "project", tmp_path / "out")
     assert aliased["calibration"]["images"] == aliased["evaluation"]["images"] == "../project/imgs"
+    sizes = parse_space({"input_size": [[256, 320], "320x320", "model"]}, _fail)["input_size"]
+    assert sizes == ["256x320", "320x320", "model"]
+    assert trial_data(data, cfg, {"input_size": "256x320"})["input"]["size"] == [256, 320]
+    assert trial_data({**data, "input": {"size": [96, 96]}}, cfg, {"input_size": "model"})["input"] == {}
     kept = {**data}
     apply_recipe(kept, {"prune_ratio": 0.5}, cfg)
     assert kept["compression"]["prune"] == {"ratio": 0.5, "criterion": "l1"}  # the user's other prune settings stay

@@ -30,17 +30,18 @@ class Knob:
     valid: Callable[[Any], str | None]  # why a choice is impossible, or None
     current: Callable[[Config], Any]  # the value the config as written has
     apply: Callable[[Mapping, Any, Config], None]  # write a value into a trial's YAML mapping
+    read: Callable[[Any], Any] | None = None  # a choice as written -> its value (ValueError: not one); default: kind
 
 
 KNOBS: dict[str, Knob] = {}
 
 
-def knob(name: str, what: str, kind: type, valid: Callable[[Any], str | None],
-         current: Callable[[Config], Any]) -> Callable[[Callable[[Mapping, Any, Config], None]], Knob]:
+def knob(name: str, what: str, kind: type, valid: Callable[[Any], str | None], current: Callable[[Config], Any],
+         read: Callable[[Any], Any] | None = None) -> Callable[[Callable[[Mapping, Any, Config], None]], Knob]:
     """Register the decorated ``apply(mapping, value, cfg)`` as the knob ``name``."""
 
     def register(apply: Callable[[Mapping, Any, Config], None]) -> Knob:
-        KNOBS[name] = Knob(name, what, kind, valid, current, apply)
+        KNOBS[name] = Knob(name, what, kind, valid, current, apply, read)
         return KNOBS[name]
 
     return register
@@ -123,6 +124,26 @@ def _calibration(data: Mapping, value: str, cfg: Config) -> None:
     _section(data, "quantization")["calibration"] = value
 
 
+def _size(v: Any) -> str:
+    """``[320, 320]`` or ``"320x320"`` -> ``"320x320"`` (Optuna's choices are plain values); ``"model"``: the model's
+    own input size."""
+    if v == "model":
+        return v
+    hw = v.lower().split("x") if isinstance(v, str) else v
+    if not isinstance(hw, list) or len(hw) != 2 or not all(str(x).isdigit() and int(x) >= 8 for x in hw):
+        raise ValueError("is not [height, width] of at least 8 pixels, nor 'model'")
+    return f"{int(hw[0])}x{int(hw[1])}"
+
+
+@knob("input_size", "the input size (input.size) of a model that takes any image size; 'model': its own", str,
+      lambda v: None, lambda cfg: _size(cfg.input.size) if cfg.input.size else "model", _size)
+def _input_size(data: Mapping, value: str, cfg: Config) -> None:
+    if value == "model":
+        _remove(data, "input.size")
+    else:
+        _section(data, "input")["size"] = [int(x) for x in value.split("x")]
+
+
 def _typed(name: str, kind: type, v: Any, fail: Fail) -> Any:
     ok = (isinstance(v, bool) if kind is bool else isinstance(v, str) if kind is str else
           isinstance(v, int) and not isinstance(v, bool) if kind is int else
@@ -130,6 +151,15 @@ def _typed(name: str, kind: type, v: Any, fail: Fail) -> Any:
     if not ok:
         fail(f"search.space.{name}", f"{v!r} is not {'a ' + kind.__name__}", f"write {kind.__name__} choices")
     return float(v) if kind is float else v
+
+
+def _read(name: str, k: Knob, v: Any, fail: Fail) -> Any:
+    if k.read is None:
+        return _typed(name, k.kind, v, fail)
+    try:
+        return k.read(v)
+    except ValueError as e:
+        fail(f"search.space.{name}", f"{v!r} {e}", "remove that choice")
 
 
 def _steps(name: str, k: Knob, spec: Mapping, fail: Fail) -> list[Any]:
@@ -158,7 +188,7 @@ def parse_space(space: Mapping, fail: Fail) -> dict[str, list[Any]]:
         if isinstance(spec, dict):
             values = _steps(name, k, spec, fail)
         elif isinstance(spec, list) and spec:
-            values = [_typed(name, k.kind, v, fail) for v in spec]
+            values = [_read(name, k, v, fail) for v in spec]
         else:
             fail(f"search.space.{name}", "expected a list of choices or {low, high, step}",
                  "write e.g. [0, 0.25, 0.5]")
