@@ -128,10 +128,15 @@ def reference_data(data: dict[str, Any], cfg: Config) -> dict[str, Any]:
     return out
 
 
-def signature(data: dict[str, Any], search: SearchSettings) -> str:
-    """What ties a study to its config: everything but the knobs that only say how long or which to pick."""
+def signature(data: dict[str, Any], cfg: Config) -> str:
+    """What ties a study to its config and model: the config but the knobs that only say how long or which to pick,
+    and the model file's digest (a model retrained under the same name is another study)."""
+    from mobilekit.models.loader import file_sha256
+
     kept = {**data, "search": {k: v for k, v in (data.get("search") or {}).items()
                                if k not in ("trials", "prefer", "seed")}}
+    model = cfg.resolve(cfg.model)
+    kept["model sha256"] = file_sha256(model) if model.exists() else None
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -165,15 +170,15 @@ class Search:
         storage = optuna.storages.RDBStorage(f"sqlite:///{(self.out / 'study.db').resolve()}")
         study = optuna.create_study(study_name=STUDY, storage=storage, load_if_exists=True,
                                      directions=["minimize"] * len(s.objectives))
-        sig = signature(self.data, s)
+        sig = signature(self.data, self.cfg)
         found = study.user_attrs.get("signature")
         if found is None:
             study.set_user_attr("signature", sig)
             study.set_user_attr("space", space)
             study.set_user_attr("population", max(4, min(20, self.trials // 2)))  # fixed for the study's life
         elif found != sig:
-            raise ConfigError(f"{self.out} holds a search of another config (or another search space, budgets or "
-                              "objectives)", path=self.config,
+            raise ConfigError(f"{self.out} holds a search of another config or model (or another search space, "
+                              "budgets or objectives)", path=self.config,
                               fix="search into a new --out folder, or remove that folder to start over")
         # a resumed run draws new proposals (the same seed would replay the previous run's) in the same generations
         study.sampler = optuna.samplers.NSGAIISampler(
