@@ -38,7 +38,8 @@ def connect(address: str, cpus: int) -> bool:
         return False
     if address == "local":
         _private_token()
-        ray.init(num_cpus=cpus, object_store_memory=LOCAL_OBJECT_STORE, include_dashboard=False,
+        # address "local": a new instance even when `ray start` runs one on this machine (ray.init() would join it)
+        ray.init(address="local", num_cpus=cpus, object_store_memory=LOCAL_OBJECT_STORE, include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
     else:
         _reachable(address)
