@@ -499,25 +499,33 @@ class _Loader:
             if not isinstance(v, dict):
                 self.fail(key, f"expected a mapping, got {_show(v)}", f"write {key} as 'name: value' lines")
             return {str(k2): self.value(args[1], v2, f"{key}.{k2}") for k2, v2 in v.items()}
-        if tp is bool:
-            if not isinstance(v, bool):
-                self.fail(key, f"expected true or false, got {_show(v)}", "write true or false")
-            return v
-        if tp is int:
-            if isinstance(v, bool) or not isinstance(v, int):
-                self.fail(key, f"expected a whole number, got {_show(v)}", "write a whole number such as 100")
-            return v
-        if tp is float:
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                self.fail(key, f"expected a number, got {_show(v)}", "write a number such as 0.5")
-            return float(v)
+        if tp in (bool, int, float, str):
+            return scalar(tp, v, key, self.fail)
         if tp is Any:  # free-form (a head's params): the owner checks it
             return v
-        if tp is str:
-            if not isinstance(v, str) or not v:
-                self.fail(key, f"expected a non-empty string, got {_show(v)}", "write a text value")
-            return v
         raise TypeError(f"config schema type {tp!r} not handled")  # a bug in the schema, not user input
+
+
+def scalar(tp: type, v: Any, key: str, fail: Fail) -> Any:
+    """``v`` checked as a ``tp`` setting (bool, int, float or str) at ``key``; ints read as floats where a float is
+    asked. Shared by the config loader and the search space's choices, so both say the same thing."""
+    if tp is bool:
+        if not isinstance(v, bool):
+            fail(key, f"expected true or false, got {_show(v)}", "write true or false")
+        return v
+    if tp is int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            fail(key, f"expected a whole number, got {_show(v)}", "write a whole number such as 100")
+        return v
+    if tp is float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            fail(key, f"expected a number, got {_show(v)}", "write a number such as 0.5")
+        return float(v)
+    if tp is str:
+        if not isinstance(v, str) or not v:
+            fail(key, f"expected a non-empty string, got {_show(v)}", "write a text value")
+        return v
+    raise TypeError(f"{tp!r} is not a scalar setting type")
 
 
 def _join(prefix: str, name: str) -> str:

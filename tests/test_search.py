@@ -63,7 +63,7 @@ def test_search_section_errors_are_one_line_with_the_fix(tmp_path):
         "search.space.prune_rato: unknown knob (did you mean 'prune_ratio'?)": {"space": {"prune_rato": [0.5]}},
         "search.space.prune_ratio: a range needs exactly low, high and step": {"space": {"prune_ratio": {"low": 0}}},
         "search.space.palettize_bits: 5 must be 2, 4, 6, 8 or 16": {"space": {"palettize_bits": [4, 5]}},
-        "search.space.qat: 1 is not a bool": {"space": {"qat": [1]}},
+        "search.space.qat: expected true or false, got int 1": {"space": {"qat": [1]}},
         "search.space.input_size: [320] is not [height, width]": {"space": {"input_size": [[320]]}},
         "search.budgets.max_size: unknown budget": {"space": {"qat": [True]}, "budgets": {"max_size": 3}},
         "search.prefer: 'cpu_ms' is not among the objectives": {"space": {"qat": [True]}, "objectives": ["drop"],

@@ -22,7 +22,8 @@ from mobilekit.run.shards import ParityJob, ShardEvaluator, ShardResult
 LOCAL_OBJECT_STORE = 256 * 1024 * 1024
 
 
-def _ray() -> Any:
+def ray_module() -> Any:
+    """Ray, imported on demand (an optional extra): one line with the fix when it is missing."""
     try:
         import ray
     except ImportError as e:
@@ -33,7 +34,7 @@ def _ray() -> Any:
 def connect(address: str, cpus: int) -> bool:
     """Join the cluster at ``address`` (or start a private one for ``local``); whether this call initialized Ray in
     this process (and so shuts it down afterwards)."""
-    ray = _ray()
+    ray = ray_module()
     if ray.is_initialized():
         return False
     if address == "local":
@@ -101,7 +102,7 @@ def evaluate_ray(job: ParityJob, parts: list[Shard], address: str, actors: int) 
     """Every shard's result in image order, from ``actors`` actors on the cluster at ``address``. The actors read
     the images by their paths: on a cluster of several machines the evaluation images must be on a file system
     every node mounts at the same path."""
-    ray = _ray()
+    ray = ray_module()
     from ray.exceptions import RayActorError
     from ray.util import ActorPool
 

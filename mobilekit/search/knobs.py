@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from mobilekit.config import Config
+from mobilekit.config import Config, scalar
 
 Fail = Callable[[str, str, str], NoReturn]
 Mapping = dict[str, Any]
@@ -57,12 +57,19 @@ def _section(data: Mapping, dotted: str) -> Mapping:
     return node
 
 
-def _remove(data: Mapping, dotted: str) -> None:
+def holder(data: Mapping, dotted: str) -> tuple[Mapping | None, str]:
+    """The mapping that holds ``dotted``'s last key (None when a parent is missing or not a mapping), and that key:
+    how knobs remove a setting and how a trial's paths are found to rebase them."""
     *parents, last = dotted.split(".")
     node: Any = data
     for part in parents:
         node = node.get(part) if isinstance(node, dict) else None
-    if isinstance(node, dict):
+    return (node if isinstance(node, dict) else None), last
+
+
+def _remove(data: Mapping, dotted: str) -> None:
+    node, last = holder(data, dotted)
+    if node is not None:
         node.pop(last, None)
 
 
@@ -145,12 +152,8 @@ def _input_size(data: Mapping, value: str, cfg: Config) -> None:
 
 
 def _typed(name: str, kind: type, v: Any, fail: Fail) -> Any:
-    ok = (isinstance(v, bool) if kind is bool else isinstance(v, str) if kind is str else
-          isinstance(v, int) and not isinstance(v, bool) if kind is int else
-          isinstance(v, (int, float)) and not isinstance(v, bool))
-    if not ok:
-        fail(f"search.space.{name}", f"{v!r} is not {'a ' + kind.__name__}", f"write {kind.__name__} choices")
-    return float(v) if kind is float else v
+    """A choice read as the config reads a setting of that type (same checks, same messages)."""
+    return scalar(kind, v, f"search.space.{name}", fail)
 
 
 def _read(name: str, k: Knob, v: Any, fail: Fail) -> Any:

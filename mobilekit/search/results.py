@@ -16,7 +16,7 @@ import yaml
 
 from mobilekit.search.knobs import apply_recipe
 from mobilekit.search.measures import MEASURES
-from mobilekit.search.study import Row, Search, SearchResult, _constraints, _finished, plain, rebase
+from mobilekit.search.study import Row, Search, SearchResult, _finished, plain, rebase
 
 
 def rows_of(search: Search, study: Any, optuna: Any) -> list[Row]:
@@ -28,7 +28,7 @@ def rows_of(search: Search, study: Any, optuna: Any) -> list[Row]:
                   same_as=a.get("same_as"))
         if t.state == optuna.trial.TrialState.COMPLETE:
             row.values, row.passed_gate = a["measures"], bool(a["passed_gate"])
-            _, row.violations = _constraints(row.values, row.passed_gate, search.settings.budgets)
+            row.violations = list(a["violations"])
             row.feasible = not row.violations
         rows.append(row)
     return rows

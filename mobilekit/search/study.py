@@ -26,7 +26,7 @@ import yaml
 
 from mobilekit.config import Config, SearchSettings
 from mobilekit.errors import ConfigError, MobilekitError
-from mobilekit.search.knobs import apply_recipe, default_recipe, parse_space, with_default
+from mobilekit.search.knobs import apply_recipe, default_recipe, holder, parse_space, with_default
 from mobilekit.search.measures import Outcome, measured, task_metric
 from mobilekit.search.trials import LocalTrials, RayTrials, TrialSpec
 
@@ -78,20 +78,12 @@ def _optuna() -> Any:
     return optuna
 
 
-def _get(data: dict[str, Any], dotted: str) -> Any:
-    node: Any = data
-    for part in dotted.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
 def rebase(data: dict[str, Any], base: Path, to: Path | None) -> None:
     """Paths in ``data`` (relative to ``base``, the user's config folder) made absolute, or relative to ``to``
     when both sit under one top-level folder: the file works where it is written."""
     for key in PATH_KEYS:
-        *parents, last = key.split(".")
-        node = _get(data, ".".join(parents)) if parents else data
-        if not isinstance(node, dict) or not isinstance(node.get(last), str):
+        node, last = holder(data, key)
+        if node is None or not isinstance(node.get(last), str):
             continue
         p = Path(node[last]).expanduser()
         p = p if p.is_absolute() else (base / p).resolve()
@@ -273,6 +265,7 @@ def tell(search: Search, study: Any, optuna: Any, trial: Any, outcome: Outcome, 
     trial.set_user_attr("measures", values)
     trial.set_user_attr("passed_gate", row.passed_gate)
     trial.set_user_attr("constraints", cons)
+    trial.set_user_attr("violations", row.violations)
     study.tell(trial, [values[o] for o in s.objectives])
     return row
 
@@ -280,7 +273,7 @@ def tell(search: Search, study: Any, optuna: Any, trial: Any, outcome: Outcome, 
 def _copy(study: Any, optuna: Any, trial: Any, earlier: Any) -> None:
     """A recipe tried before: this trial takes the earlier one's figures instead of building it again."""
     trial.set_user_attr("same_as", earlier.number)
-    for key in ("measures", "passed_gate", "constraints", "error"):
+    for key in ("measures", "passed_gate", "constraints", "violations", "error"):
         if key in earlier.user_attrs:
             trial.set_user_attr(key, earlier.user_attrs[key])
     if earlier.state == optuna.trial.TrialState.COMPLETE:

@@ -131,9 +131,9 @@ class RayTrials:
     at the same path (as parity's images must)."""
 
     def __init__(self, address: str, workers: int) -> None:
-        from mobilekit.run.ray import _ray, connect
+        from mobilekit.run.ray import connect, ray_module
 
-        self.ray = _ray()
+        self.ray = ray_module()
         self.owned = connect(address, max(2, workers))
         self.workers = workers
         self.task = self.ray.remote(num_cpus=1, max_retries=0)(run_trial)
