@@ -90,6 +90,9 @@ def main() -> None:
     ap.add_argument("--size-of", choices=["int8_kb", "coreml_kb"], default="int8_kb",
                     help="the model the size budget is on: the Android int8 one or the iOS package")
     ap.add_argument("--prune", type=float, nargs="+", default=SPACE["prune_ratio"], help="prune ratios to try")
+    ap.add_argument("--coreml-recipes", nargs="+",
+                    help="search the shipped Core ML recipe among these (coreml_recipe) instead of palettize_bits")
+    ap.add_argument("--calibrations", nargs="+", default=SPACE["calibration"])
     ap.add_argument("--max-drop", type=float, default=6.0)
     ap.add_argument("--distill-epochs", type=int, default=20)
     ap.add_argument("--objectives", nargs="+", default=["drop", "int8_kb", "cpu_ms"],
@@ -106,14 +109,20 @@ def main() -> None:
         raise SystemExit(f"the default build failed: {built['error']}")
     m = built["manifest"]
     int8 = next(a["size"] for a in m["artifacts"] if a["kind"] == "tflite-int8") / 1024
-    ios = sum(a["size"] for a in m["artifacts"] if a["path"].endswith("_palettize6.mlpackage")) / 1024
+    ios = sum(a["size"] for a in m["artifacts"]  # the package under ios/ (the SDK holds a copy of it)
+              if a["kind"] == "coreml" and a["path"].endswith("_palettize6.mlpackage")) / 1024
     size = int8 if args.size_of == "int8_kb" else ios
     budgets = {f"max_{args.size_of}": round(args.size_fraction * size, 1), "max_drop": args.max_drop}
     print(f"default build (by hand): {seconds:.0f} s, int8 {int8:.1f} KiB, Core ML {ios:.1f} KiB, "
           f"CPU {m['latency_ms']['tflite-int8']:.2f} ms"
           f", float mAP@0.5:0.95 {m['parity']['map50_95_float']:.2f}; budgets {budgets}", flush=True)
-    search = {"space": {**SPACE, "prune_ratio": args.prune}, "budgets": budgets, "objectives": args.objectives,
-              "trials": args.trials}
+    space: dict[str, Any] = {**SPACE, "prune_ratio": args.prune, "calibration": args.calibrations}
+    if args.coreml_recipes:
+        del space["palettize_bits"]
+        space["coreml_recipe"] = args.coreml_recipes
+    as_written = {"prune_ratio": [0.0], "calibration": ["mse"]}  # what the bench's configs already have
+    space = {k: v for k, v in space.items() if as_written.get(k) != v}
+    search = {"space": space, "budgets": budgets, "objectives": args.objectives, "trials": args.trials}
     (folder / "mobilekit.yaml").write_text(yaml.safe_dump({**cfg, "search": search}, sort_keys=False))
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "mobilekit", "search", str(folder / "mobilekit.yaml"), "--out",

@@ -372,14 +372,14 @@ class SearchSettings:
     trials: int = 12  # ``--trials`` overrides
     seed: int = 0
 
-    def check(self, fail: Fail) -> None:
+    def check(self, fail: Fail, cfg: Config) -> None:
         from mobilekit.search.knobs import parse_space
         from mobilekit.search.measures import check_measures
 
         if not self.space:
             fail("search.space", "is empty: there is nothing to search",
                  "name at least one knob, e.g. 'prune_ratio: [0, 0.25, 0.5]'")
-        parse_space(self.space, fail)
+        parse_space(self.space, fail, cfg)
         check_measures(self.objectives, self.budgets, self.prefer, fail)
         if self.trials < 1:
             fail("search.trials", "must be at least 1", "use e.g. 12")
@@ -578,4 +578,4 @@ def _check_semantics(cfg: Config, ld: _Loader) -> None:
     cfg.parity.check(ld.fail)
     cfg.quantization.check(ld.fail)
     if cfg.search is not None:
-        cfg.search.check(ld.fail)
+        cfg.search.check(ld.fail, cfg)

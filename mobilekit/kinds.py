@@ -6,6 +6,7 @@ compares equal to it; Core ML compressed variants are ``coreml-<recipe>`` (:func
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
 
 
@@ -25,3 +26,14 @@ class Kind(str, Enum):
 def coreml_variant(recipe: str) -> str:
     """The kind of the Core ML package compressed by ``recipe``."""
     return f"coreml-{recipe}"
+
+
+def shipped_coreml(kinds: Iterable[str]) -> str | None:
+    """The Core ML model the Swift package ships among ``kinds``: the first compressed variant by name (compressed
+    weights are what the Neural Engine should load), else the fp16 package, else None. One rule for the SDK and for
+    what a recipe search measures as "the iOS model"."""
+    kinds = list(kinds)
+    variants = sorted(k for k in kinds if k.startswith("coreml-") and k not in (Kind.COREML_FP16, Kind.COREML_VISION))
+    if variants:
+        return variants[0]
+    return Kind.COREML_FP16 if Kind.COREML_FP16 in kinds else None

@@ -69,11 +69,19 @@ def test_search_section_errors_are_one_line_with_the_fix(tmp_path):
         "search.prefer: 'cpu_ms' is not among the objectives": {"space": {"qat": [True]}, "objectives": ["drop"],
                                                                  "prefer": "cpu_ms"},
         "search.space: is empty": {"space": {}},
+        "search.space.coreml_recipe: 'palettise4' is no Core ML recipe": {"space": {"coreml_recipe": ["palettise4"]}},
+        "search.space.coreml_recipe: and palettize_bits both choose": {"space": {"coreml_recipe": ["palettize4"],
+                                                                                "palettize_bits": [4]}},
     }
     for expected, search in cases.items():
         with pytest.raises(ConfigError) as e:
             parse_config({**base, "search": search}, tmp_path / "mobilekit.yaml")
         assert expected in e.value.one_line() and "Fix:" in e.value.one_line(), e.value.one_line()
+    pinned = {**base, "coreml": {"deployment_target": "iOS16", "compression": ["linear8"]}}
+    for space, expected in (({"coreml_recipe": ["palettize4_grouped"]}, "cannot run on coreml.deployment_target iOS16"),
+                            ({"palettize_bits": [4]}, "ships the Core ML recipe linear8")):
+        with pytest.raises(ConfigError, match=expected):
+            parse_config({**pinned, "search": {"space": space}}, tmp_path / "mobilekit.yaml")
 
 
 def test_knobs_write_the_recipe_into_the_users_yaml(tmp_path):
@@ -109,6 +117,14 @@ def test_knobs_write_the_recipe_into_the_users_yaml(tmp_path):
     kept = {**data}
     apply_recipe(kept, {"prune_ratio": 0.5}, cfg)
     assert kept["compression"]["prune"] == {"ratio": 0.5, "criterion": "l1"}  # the user's other prune settings stay
+    # the iOS model a recipe is measured by is the one its Swift package ships: the recipe replaces every variant
+    two = {**data, "coreml": {"compression": ["linear8", "palettize6"]}, "search": {"space": {"coreml_recipe": [
+        "palettize4_grouped", "fp16"]}}}
+    cfg2 = parse_config(two, tmp_path / "mobilekit.yaml")
+    assert default_recipe(cfg2, parse_space(cfg2.search.space, _fail, cfg2)) == {"coreml_recipe": "linear8"}
+    assert trial_data(two, cfg2, {"coreml_recipe": "palettize4_grouped"})["coreml"]["compression"] == [
+        "palettize4_grouped"]
+    assert trial_data(two, cfg2, {"coreml_recipe": "fp16"})["coreml"]["compression"] == []
     mixed = trial_data(data, cfg, {"max_float_ops": 4})
     assert mixed["quantization"] == {"max_float_ops": 4, "max_drop": 0.7}  # selective aims at the search's budget
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from mobilekit.codegen.render import api_class, render_tree, type_name
 from mobilekit.contract import Contract
-from mobilekit.kinds import Kind
+from mobilekit.kinds import Kind, shipped_coreml
 
 #: Swift's reserved words (declarations, statements, expressions and types) that cannot name a type or module.
 SWIFT_KEYWORDS = {
@@ -56,12 +56,8 @@ def kit_name(contract: Contract) -> str:
 def primary_kind(contract: Contract) -> str:
     """The Core ML model the package runs: the first compressed variant (palettized weights for the Neural
     Engine), by name, else the fp16 package."""
-    variants = sorted(k for k in contract.artifacts if k.startswith("coreml-") and k not in (Kind.COREML_FP16,
-                                                                                            Kind.COREML_VISION))
-    if variants:
-        return variants[0]
-    if Kind.COREML_FP16 in contract.artifacts:
-        return Kind.COREML_FP16
+    if kind := shipped_coreml(contract.artifacts):
+        return kind
     raise ValueError("the Swift package needs a Core ML model in the contract (enable coreml in the config)")
 
 

@@ -31,17 +31,19 @@ class Knob:
     current: Callable[[Config], Any]  # the value the config as written has
     apply: Callable[[Mapping, Any, Config], None]  # write a value into a trial's YAML mapping
     read: Callable[[Any], Any] | None = None  # a choice as written -> its value (ValueError: not one); default: kind
+    fits: Callable[[Config, list[Any]], str | None] | None = None  # why these choices cannot apply to this config
 
 
 KNOBS: dict[str, Knob] = {}
 
 
 def knob(name: str, what: str, kind: type, valid: Callable[[Any], str | None], current: Callable[[Config], Any],
-         read: Callable[[Any], Any] | None = None) -> Callable[[Callable[[Mapping, Any, Config], None]], Knob]:
+         read: Callable[[Any], Any] | None = None, fits: Callable[[Config, list[Any]], str | None] | None = None,
+         ) -> Callable[[Callable[[Mapping, Any, Config], None]], Knob]:
     """Register the decorated ``apply(mapping, value, cfg)`` as the knob ``name``."""
 
     def register(apply: Callable[[Mapping, Any, Config], None]) -> Knob:
-        KNOBS[name] = Knob(name, what, kind, valid, current, apply, read)
+        KNOBS[name] = Knob(name, what, kind, valid, current, apply, read, fits)
         return KNOBS[name]
 
     return register
@@ -92,18 +94,55 @@ def _qat(data: Mapping, value: bool, cfg: Config) -> None:
         _remove(data, "compression.qat")
 
 
-def _palettized(cfg: Config) -> int:
-    bits = [int(r.removeprefix("palettize")) for r in cfg.coreml.compression
-            if r.removeprefix("palettize").isdigit()]
-    return bits[0] if bits else 16
+def _shipped(cfg: Config) -> str:
+    """The Core ML recipe whose package the Swift package ships (:func:`mobilekit.kinds.shipped_coreml`), or
+    ``fp16`` for the uncompressed package."""
+    from mobilekit.kinds import coreml_variant, shipped_coreml
+
+    kind = shipped_coreml([coreml_variant(r) for r in cfg.coreml.compression] + ["coreml-fp16"])
+    return str(kind).removeprefix("coreml-")
+
+
+def _ship_only(data: Mapping, recipe: str) -> None:
+    """The config's Core ML variants become the one recipe (none: the fp16 package): the iOS model a recipe is
+    measured by is then the one its Swift package ships."""
+    _section(data, "coreml")["compression"] = [] if recipe == "fp16" else [recipe]
+
+
+def _palettized(cfg: Config) -> int | None:
+    shipped = _shipped(cfg)
+    return 16 if shipped == "fp16" else int(p) if (p := shipped.removeprefix("palettize")).isdigit() else None
 
 
 @knob("palettize_bits", "Core ML weight palettization: 2, 4, 6 or 8 bits per weight; 16 = the fp16 package only",
-      int, lambda v: None if v in (2, 4, 6, 8, 16) else "must be 2, 4, 6, 8 or 16 (no palettization)", _palettized)
+      int, lambda v: None if v in (2, 4, 6, 8, 16) else "must be 2, 4, 6, 8 or 16 (no palettization)", _palettized,
+      fits=lambda cfg, values: None if _palettized(cfg) is not None else
+      f"the config ships the Core ML recipe {_shipped(cfg)}, which is no palettization: search coreml_recipe")
 def _palettize(data: Mapping, value: int, cfg: Config) -> None:
-    """Replaces the config's ``palettizeN`` recipe; its other Core ML recipes (``linear8``, ...) stay."""
-    others = [r for r in cfg.coreml.compression if not r.removeprefix("palettize").isdigit()]
-    _section(data, "coreml")["compression"] = ([] if value == 16 else [f"palettize{value}"]) + others
+    _ship_only(data, "fp16" if value == 16 else f"palettize{value}")
+
+
+def _recipe_name(v: str) -> str | None:
+    from mobilekit.export.coreml_compress import RECIPES
+
+    return None if v == "fp16" or v in RECIPES else f"is no Core ML recipe; use fp16 or one of: {', '.join(RECIPES)}"
+
+
+def _recipes_fit(cfg: Config, values: list[Any]) -> str | None:
+    from mobilekit.export.coreml_compress import RECIPES, TARGET_ORDER
+
+    have = cfg.coreml.deployment_target
+    late = [v for v in values if v != "fp16" and have and
+            TARGET_ORDER.index(RECIPES[v].min_target) > TARGET_ORDER.index(have)]
+    if "palettize_bits" in (cfg.search.space if cfg.search else {}):
+        return "and palettize_bits both choose the Core ML model: search one of them"
+    return f"{', '.join(late)} cannot run on coreml.deployment_target {have}" if late else None
+
+
+@knob("coreml_recipe", "the Core ML package the Swift package ships: a coreml.compression recipe, or fp16", str,
+      _recipe_name, _shipped, fits=_recipes_fit)
+def _coreml_recipe(data: Mapping, value: str, cfg: Config) -> None:
+    _ship_only(data, value)
 
 
 @knob("max_float_ops", "selective precision: the most ops left in float in tflite-int8-mixed; 0 = full-int8 only",
@@ -177,8 +216,8 @@ def _steps(name: str, k: Knob, spec: Mapping, fail: Fail) -> list[Any]:
     return [k.kind(round(low + i * step, 6)) for i in range(n)]
 
 
-def parse_space(space: Mapping, fail: Fail) -> dict[str, list[Any]]:
-    """``search.space`` as each knob's list of distinct choices, checked."""
+def parse_space(space: Mapping, fail: Fail, cfg: Config | None = None) -> dict[str, list[Any]]:
+    """``search.space`` as each knob's list of distinct choices, checked (against ``cfg`` too when given)."""
     import difflib
 
     out = {}
@@ -199,6 +238,8 @@ def parse_space(space: Mapping, fail: Fail) -> dict[str, list[Any]]:
             if why := k.valid(v):
                 fail(f"search.space.{name}", f"{v!r} {why}", "remove that choice")
         out[name] = list(dict.fromkeys(values))
+        if cfg is not None and k.fits and (why := k.fits(cfg, out[name])):
+            fail(f"search.space.{name}", why, "change the choices or the config")
     return out
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mobilekit.kinds import Kind
+from mobilekit.kinds import Kind, shipped_coreml
 
 Fail = Callable[[str, str, str], NoReturn]
 
@@ -42,11 +42,8 @@ class Outcome:
         return Kind.TFLITE_INT8_MIXED if mixed else Kind.TFLITE_INT8
 
     def ios(self) -> str | None:
-        """The iOS model this recipe ships (a compressed package first), or None without Core ML."""
-        kinds = [k for k in self.parity.get("artifacts", {}) if k.startswith("coreml-") and k != Kind.COREML_VISION]
-        palettized = [k for k in kinds if k.removeprefix("coreml-palettize").isdigit()]
-        compressed = [k for k in kinds if k != Kind.COREML_FP16]
-        return (palettized or compressed or kinds or [None])[0]
+        """The iOS model this recipe ships (the one the Swift package runs), or None without Core ML."""
+        return shipped_coreml(self.parity.get("artifacts", {}))
 
     def size_kb(self, kind: str) -> float:
         """Bytes of the artifact's file (or of every file of its package) over 1,024."""
@@ -107,7 +104,7 @@ def _cpu_ms(o: Outcome, reference: float) -> float:
     return float(o.manifest["latency_ms"][o.android()])
 
 
-@measure("coreml_kb", "KiB", "size of the iOS package (the palettized one when the recipe has one)")
+@measure("coreml_kb", "KiB", "size of the iOS package the Swift package ships (compressed when the recipe is)")
 def _coreml_kb(o: Outcome, reference: float) -> float:
     kind = o.ios()
     return o.size_kb(kind) if kind else 0.0
