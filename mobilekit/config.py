@@ -261,7 +261,8 @@ class CoreMLSettings:
         have = self.deployment_target
         if have and TARGET_ORDER.index(have) < TARGET_ORDER.index(need):
             fail("coreml.deployment_target", f"{have} cannot run {', '.join(self.compression)} (needs {need})",
-                 f"set deployment_target: {need} or choose iOS 16 recipes (palettize2/4/6/8, linear8)")
+                 f"set deployment_target: {need} or choose iOS 16 recipes (palettize2/4/6/8, palettize_mixed46, "
+                 "linear8)")
 
 
 @dataclass

@@ -86,6 +86,16 @@ def test_every_compression_recipe_executes(tmp_path):
         assert np.all(np.isfinite(got)) and tensor_metrics(ref, got)["cosine"] > 0.5, recipe
         sizes[recipe] = coreml.weight_bytes(path)
     assert sizes["palettize4"] < 0.3 * sizes["fp16"] and sizes["palettize8"] < 0.55 * sizes["fp16"]
+    assert sizes["palettize4"] < sizes["palettize_mixed46"] < sizes["palettize6"]
+
+
+def test_mixed_bits_puts_the_largest_tensors_at_4_bits_until_half_the_weights():
+    from mobilekit.export.coreml_compress import mixed_bits
+
+    # one tensor holding most weights: only it goes to 4 bits (the small, sensitive ones keep 6)
+    assert mixed_bits({"head": 6144, "big": 331776, "dw": 2592}) == {"big": 4, "head": 6, "dw": 6}
+    # equal tensors: 4 bits until half are covered; ties broken by name, so the choice is the same on every machine
+    assert mixed_bits({"d": 10, "c": 10, "b": 10, "a": 10}) == {"a": 4, "b": 4, "c": 6, "d": 6}
 
 
 def test_build_ships_coreml_packages_with_parity(tmp_path, yolo_model, shapes_dataset, cache):
