@@ -139,6 +139,10 @@ def test_the_front_holds_only_feasible_undominated_recipes():
     assert [r.number for r in rows if r.pareto] == [1, 2, 5]  # 3 is dominated by 1; 0 misses a budget
     assert choose(rows, ["drop", "int8_kb"], "drop").number == 2
     assert choose(rows, ["drop", "int8_kb"], "int8_kb").number == 5
+    # two recipes measuring the same: the one that changes fewer knobs of the config as written is chosen
+    same = [Row(7, {"a": 1, "b": 1}, {"drop": 0.2}, True, pareto=True), Row(8, {"a": 1, "b": 0}, {"drop": 0.2}, True,
+                                                                             pareto=True)]
+    assert choose(same, ["drop"], "drop", {"a": 0, "b": 0}).number == 8
 
 
 def test_search_finds_the_front_writes_a_ready_recipe_and_resumes(tmp_path, yolo_model, shapes_dataset, cache):

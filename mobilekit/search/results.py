@@ -46,10 +46,17 @@ def mark_pareto(rows: list[Row], objectives: list[str]) -> None:
         r.pareto = not any(dominates([o.values[k] for k in objectives], mine) for o in cands if o is not r)
 
 
-def choose(rows: list[Row], objectives: list[str], prefer: str) -> Row | None:
+def choose(rows: list[Row], objectives: list[str], prefer: str, default: dict[str, Any] | None = None) -> Row | None:
+    """The Pareto trial best in ``prefer`` (then the other objectives); among recipes that measure the same, the one
+    that changes the fewest knobs of the config as written (a knob that bought nothing is not worth shipping)."""
     front = [r for r in rows if r.pareto]
     order = [prefer, *(o for o in objectives if o != prefer)]
-    return min(front, key=lambda r: ([r.values[o] for o in order], r.number), default=None)
+    default = default or {}
+
+    def changes(r: Row) -> int:
+        return sum(1 for k, v in r.recipe.items() if k in default and default[k] != v)
+
+    return min(front, key=lambda r: ([r.values[o] for o in order], changes(r), r.number), default=None)
 
 
 def write_recipe(search: Search, row: Row, metric: str, reference: float) -> Path:
@@ -83,7 +90,7 @@ def summarize(search: Search, study: Any, optuna: Any, metric: str, reference: f
     s = search.settings
     rows = rows_of(search, study, optuna)
     mark_pareto(rows, s.objectives)
-    chosen = choose(rows, s.objectives, s.prefer)
+    chosen = choose(rows, s.objectives, s.prefer, default)
     first = next((r for r in rows if r.recipe == default), None)
     result = SearchResult(search.out, metric, reference, list(s.objectives), dict(s.budgets), rows,
                           first.number if first else None, chosen,
