@@ -16,6 +16,10 @@ does not generalize (held-out float mAP is ~0, bench/quantization.py), so held-o
 recipe is measured on the same images, so they compare with each other fairly.
 
     python bench/search.py --case coco128 --work /tmp/mk-bench-q --trials 10 --workers 1
+    # the iOS route: a Core ML size budget, the shipped Core ML recipe searched
+    python bench/search.py --case coco128 --work /tmp/mk-bench-q --trials 8 --size-of coreml_kb --size-fraction 0.9 \
+        --prune 0 --calibrations mse --max-drop 4 --objectives drop int8_kb coreml_kb \
+        --coreml-recipes palettize6 palettize8 palettize4 palettize4_grouped palettize_mixed46
     python bench/search.py --case example --work /tmp/mk-bench-search --trials 10 --workers 1
 """
 
