@@ -19,7 +19,7 @@ from typing import Any, Literal, NoReturn, Union
 import yaml
 
 from mobilekit.errors import ConfigError
-from mobilekit.export.coreml_compress import RECIPES, TARGET_ORDER, required_target
+from mobilekit.export.coreml_compress import RECIPES, required_target, too_new
 from mobilekit.heads import HEADS, get_head
 
 Task = Literal["detection", "classification"]
@@ -259,7 +259,7 @@ class CoreMLSettings:
                  "set task: detection and coreml.input: image, or remove coreml.vision")
         need = required_target(self.compression)
         have = self.deployment_target
-        if have and TARGET_ORDER.index(have) < TARGET_ORDER.index(need):
+        if have and too_new(self.compression, have):
             fail("coreml.deployment_target", f"{have} cannot run {', '.join(self.compression)} (needs {need})",
                  f"set deployment_target: {need} or choose iOS 16 recipes (palettize2/4/6/8, palettize_mixed46, "
                  "linear8)")

@@ -35,11 +35,17 @@ def _register(name: str, min_target: str, describe: str):
     return deco
 
 
-def _palettize(nbits: int, **kw: Any) -> Callable[[Any], Any]:
+def _palettize(nbits: int, per_tensor: Callable[[Any], dict[str, int]] | None = None,
+              **kw: Any) -> Callable[[Any], Any]:
+    """k-means palettization at ``nbits``; ``per_tensor(model)`` may set other bits for named weight tensors."""
+
     def run(model: Any) -> Any:
         import coremltools.optimize.coreml as cto
 
-        cfg = cto.OptimizationConfig(global_config=cto.OpPalettizerConfig(mode="kmeans", nbits=nbits, **kw))
+        per_op = {name: cto.OpPalettizerConfig(mode="kmeans", nbits=b, **kw)
+                  for name, b in (per_tensor(model) if per_tensor else {}).items()}
+        cfg = cto.OptimizationConfig(global_config=cto.OpPalettizerConfig(mode="kmeans", nbits=nbits, **kw),
+                                     op_name_configs=per_op or None)
         return cto.palettize_weights(model, cfg)
 
     return run
@@ -74,18 +80,17 @@ def mixed_bits(sizes: dict[str, int], low: int = 4, high: int = 6, share: float 
     return bits
 
 
-@_register("palettize_mixed46", "iOS16",
-           "k-means palettization, 4 bits for the largest tensors (half the weights), 6 bits for the rest")
-def _palettize_mixed(model: Any) -> Any:
+def _mixed_bits_of(model: Any) -> dict[str, int]:
     import coremltools.optimize.coreml as cto
 
     threshold = cto.OpPalettizerConfig(nbits=6).weight_threshold  # smaller tensors stay fp16, as in every recipe
     weights = cto.get_weights_metadata(model, weight_threshold=threshold)
-    bits = mixed_bits({name: int(meta.val.size) for name, meta in weights.items()})
-    per_op = {name: cto.OpPalettizerConfig(mode="kmeans", nbits=b) for name, b in bits.items()}
-    config = cto.OptimizationConfig(global_config=cto.OpPalettizerConfig(mode="kmeans", nbits=6),
-                                    op_name_configs=per_op)
-    return cto.palettize_weights(model, config)
+    return mixed_bits({name: int(meta.val.size) for name, meta in weights.items()})
+
+
+_register("palettize_mixed46", "iOS16",
+          "k-means palettization, 4 bits for the largest tensors (half the weights), 6 bits for the rest")(
+    _palettize(6, per_tensor=_mixed_bits_of))
 
 
 @_register("linear8", "iOS16", "linear symmetric int8 weights, per output channel")
@@ -105,6 +110,11 @@ def _sparse_pal(model: Any) -> Any:
     return cto.palettize_weights(
         sparse, cto.OptimizationConfig(global_config=cto.OpPalettizerConfig(mode="kmeans", nbits=4)),
         joint_compression=True)
+
+
+def too_new(names: list[str], target: str) -> list[str]:
+    """The recipes among ``names`` that ``target`` cannot run (the config's check and the search's knob both ask)."""
+    return [n for n in names if TARGET_ORDER.index(RECIPES[n].min_target) > TARGET_ORDER.index(target)]
 
 
 def required_target(names: list[str]) -> str:

@@ -129,11 +129,10 @@ def _recipe_name(v: str) -> str | None:
 
 
 def _recipes_fit(cfg: Config, values: list[Any]) -> str | None:
-    from mobilekit.export.coreml_compress import RECIPES, TARGET_ORDER
+    from mobilekit.export.coreml_compress import too_new
 
     have = cfg.coreml.deployment_target
-    late = [v for v in values if v != "fp16" and have and
-            TARGET_ORDER.index(RECIPES[v].min_target) > TARGET_ORDER.index(have)]
+    late = too_new([v for v in values if v != "fp16"], have) if have else []
     if "palettize_bits" in (cfg.search.space if cfg.search else {}):
         return "and palettize_bits both choose the Core ML model: search one of them"
     return f"{', '.join(late)} cannot run on coreml.deployment_target {have}" if late else None
