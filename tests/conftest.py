@@ -23,7 +23,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import COCO128, SEED, run_swift, swift_modules
+from helpers import (
+    COCO128,
+    NO_GATE,
+    SDK_BUNDLES,
+    SDK_HEADS,
+    SEED,
+    build_bundles,
+    detector_config,
+    run_swift,
+    swift_modules,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # before TensorFlow loads: its fused kernels vary by CPU
@@ -150,6 +160,26 @@ def unsplit_models(cache: Path, yolo_model: Path, yolo_variants: dict[str, Path]
             keras.saving.load_model(src, compile=False).export(str(path), format="tf_saved_model", verbose=False)
         out[head] = path
     return out
+
+
+@pytest.fixture(scope="session")
+def sdk_bundles(tmp_path_factory, detector_models, unsplit_models, classifier_model, shapes_dataset,
+                cache) -> dict[str, Path]:
+    """The SDK bundles of ``SDK_BUNDLES`` and a classifier ("classifier"), built with the CLI; key → bundle."""
+    configs = {}
+    for key, (inp, vision, io) in SDK_BUNDLES.items():
+        head = key.removesuffix("_unsplit")
+        model = unsplit_models[head] if key.endswith("_unsplit") else detector_models[head]
+        cfg = detector_config(model, shapes_dataset, cache / "labels.txt", head, **SDK_HEADS[head])
+        if key.endswith("_unsplit"):  # one int8 scale for boxes and scores can round every score to 0: keep all
+            cfg["detection"]["score_threshold"] = 0.0  # candidates, so there are always detections to compare
+        cfg.update({"name": f"{key} det", "export": {"int8_io": io, "fp16": False},
+                    "coreml": {"input": inp, "vision": vision}, "parity": {"images": 8, **NO_GATE}})
+        configs[key] = cfg
+    configs["classifier"] = {"model": str(classifier_model), "name": "shapes classifier", "task": "classification",
+                             "labels": str(cache / "labels.txt"), "parity": {"images": 8, **NO_GATE},
+                             "calibration": {"images": str(shapes_dataset), "count": 10}}
+    return build_bundles(tmp_path_factory, configs)
 
 
 @pytest.fixture(scope="session")

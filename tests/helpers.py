@@ -168,6 +168,17 @@ SDK_HEADS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The SDK bundles, every head once: key → (Core ML input, Vision pipeline, int8 model I/O type). The Swift and the
+#: Kotlin tests share them (one build each: building them twice cost the suite two minutes); both I/O types, both
+#: Core ML input kinds and both Vision routes are covered. "_unsplit": the same head as one predictions output.
+SDK_BUNDLES = {"yolo": ("image", True, "int8"), "yolo_transposed": ("tensor", False, "int8"),
+               "ssd": ("tensor", False, "uint8"), "decoded": ("image", True, "uint8"), "dfl": ("image", True, "int8"),
+               "grid_decoded": ("image", True, "uint8"), "grid_yolox": ("image", True, "int8"),
+               "grid_anchors": ("tensor", False, "uint8"), "retinanet": ("image", True, "int8"),
+               "retinanet_levels": ("tensor", False, "uint8"), "yolo_unsplit": ("image", True, "int8"),
+               "yolo_transposed_unsplit": ("tensor", False, "uint8")}
+
+
 def build_bundles(tmp_path_factory: Any, configs: dict[str, dict[str, Any]], *flags: str) -> dict[str, Path]:
     """Each config built with the CLI (``mobilekit build CONFIG --out DIR --quiet *flags``); key → bundle."""
     from click.testing import CliRunner

@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 import pytest
-from helpers import NO_GATE, SDK_HEADS, build_bundles, detector_config
+from helpers import SDK_BUNDLES
 
 from mobilekit.codegen.android import module_name, names, render_core, render_module
 from mobilekit.contract import Contract
@@ -49,34 +49,19 @@ def jvm(classes: Path, main_class: str, *args: str) -> None:
     subprocess.run(["java", "-cp", f"{classes}{os.pathsep}{stdlib}", main_class, *args], check=True, timeout=300)
 
 
-#: bundle → the int8 model's I/O type (both are covered); "_unsplit": the same head as one predictions output
-HEADS = {"yolo": "int8", "ssd": "uint8", "yolo_transposed": "int8", "decoded": "uint8", "dfl": "int8",
-         "grid_decoded": "uint8", "grid_yolox": "int8", "grid_anchors": "uint8", "retinanet": "int8",
-         "retinanet_levels": "uint8", "yolo_unsplit": "int8",
-         "yolo_transposed_unsplit": "uint8"}
+#: bundle → the int8 model's I/O type (both are covered)
+HEADS = {key: io for key, (_, _, io) in SDK_BUNDLES.items()}
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory, detector_models, unsplit_models, shapes_dataset, cache):
-    configs = {}
-    for key, io in HEADS.items():
-        head = key.removesuffix("_unsplit")
-        model = unsplit_models[head] if key.endswith("_unsplit") else detector_models[head]
-        cfg = detector_config(model, shapes_dataset, cache / "labels.txt", head, **SDK_HEADS[head])
-        if key.endswith("_unsplit"):  # one int8 scale for boxes and scores can round every score to 0: keep all
-            cfg["detection"]["score_threshold"] = 0.0  # candidates, so there are always detections to compare
-        cfg.update({"name": f"{key} det", "export": {"int8_io": io, "fp16": False}, "coreml": {"enabled": False},
-                    "parity": {"images": 8, **NO_GATE}})
-        configs[key] = cfg
-    return build_bundles(tmp_path_factory, configs)
+def bundles(sdk_bundles):
+    """The detector bundles (the Swift tests build them with Core ML too: one build serves both)."""
+    return {k: v for k, v in sdk_bundles.items() if k != "classifier"}
 
 
 @pytest.fixture(scope="module")
-def classifier_bundle(tmp_path_factory, classifier_model, shapes_dataset, cache):
-    cfg = {"model": str(classifier_model), "name": "shapes-classifier", "task": "classification",
-           "labels": str(cache / "labels.txt"), "calibration": {"images": str(shapes_dataset), "count": 10},
-           "parity": {"images": 8, **NO_GATE}, "coreml": {"enabled": False}}
-    return build_bundles(tmp_path_factory, {"cls": cfg})["cls"]
+def classifier_bundle(sdk_bundles):
+    return sdk_bundles["classifier"]
 
 
 STUBS = Path(__file__).parent / "stubs" / "android"

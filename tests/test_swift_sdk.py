@@ -18,13 +18,14 @@ import re
 import shutil
 import struct
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
 import jinja2
 import numpy as np
 import pytest
-from helpers import NO_GATE, SDK_HEADS, build_bundles, detector_config, run_swift, swift, swift_modules
+from helpers import SDK_BUNDLES, run_swift, swift, swift_modules
 
 from mobilekit.codegen import ios
 from mobilekit.contract import Contract
@@ -38,28 +39,13 @@ from mobilekit.postprocess import classify, detect, vision_detections
 HERE = Path(__file__).parent
 
 
-#: bundle → (Core ML input kind, Vision pipeline); "_unsplit": the same head as one predictions output
-HEADS = {"yolo": ("image", True), "yolo_transposed": ("tensor", False), "ssd": ("tensor", False),
-         "decoded": ("image", True), "dfl": ("image", True), "grid_decoded": ("image", True),
-         "grid_yolox": ("image", True), "grid_anchors": ("tensor", False), "retinanet": ("image", True),
-         "retinanet_levels": ("tensor", False), "yolo_unsplit": ("image", True),
-         "yolo_transposed_unsplit": ("tensor", False)}
+#: bundle → (Core ML input kind, Vision pipeline)
+HEADS = {key: (inp, vision) for key, (inp, vision, _) in SDK_BUNDLES.items()}
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory, detector_models, unsplit_models, classifier_model, shapes_dataset, cache):
-    configs = {}
-    for key, (inp, vision) in HEADS.items():
-        head = key.removesuffix("_unsplit")
-        model = unsplit_models[head] if key.endswith("_unsplit") else detector_models[head]
-        cfg = detector_config(model, shapes_dataset, cache / "labels.txt", head, **SDK_HEADS[head])
-        cfg.update({"name": f"{key} swift", "export": {"fp16": False},
-                    "coreml": {"input": inp, "vision": vision}, "parity": {"images": 8, **NO_GATE}})
-        configs[key] = cfg
-    configs["classifier"] = {"model": str(classifier_model), "name": "shapes classifier", "task": "classification",
-                             "labels": str(cache / "labels.txt"), "parity": {"images": 8, **NO_GATE},
-                             "calibration": {"images": str(shapes_dataset), "count": 10}}
-    return build_bundles(tmp_path_factory, configs)
+def bundles(sdk_bundles):
+    return sdk_bundles
 
 
 def _package(bundle: Path) -> tuple[Contract, Path]:
@@ -79,15 +65,18 @@ def shipped(bundles, apple_stub_modules, tmp_path_factory) -> dict[str, Shipped]
     """Every shipped package, copied as it is and built with its own Package.swift: all its targets (the core, the
     Kit with its resources, the tests), then its tests run."""
     stubs = ("-Xswiftc", "-I", "-Xswiftc", str(apple_stub_modules))
-    out = {}
-    for key, bundle in bundles.items():
-        _, pkg = _package(bundle)
+
+    def one(key: str) -> Shipped:
+        _, pkg = _package(bundles[key])
         root = tmp_path_factory.mktemp(f"shipped_{key}") / pkg.name
         shutil.copytree(pkg, root)
         build = run_swift("build", "--build-tests", *stubs, cwd=root)
         tests = run_swift("test", "--skip-build", *stubs, cwd=root)
-        out[key] = Shipped(root, root / ".build" / "debug", build.stdout + build.stderr, tests.stdout + tests.stderr)
-    return out
+        return Shipped(root, root / ".build" / "debug", build.stdout + build.stderr, tests.stdout + tests.stderr)
+
+    # two packages at a time: a small package's build is mostly serial steps (manifest, link), so two overlap well
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(bundles, pool.map(one, bundles), strict=True))
 
 
 @pytest.fixture(scope="module")

@@ -78,11 +78,9 @@ def average_precision(tp: np.ndarray, scores: np.ndarray, n_gt: int) -> float:
     recall = ctp / n_gt
     precision = ctp / np.arange(1, len(tp) + 1)
     precision = np.maximum.accumulate(precision[::-1])[::-1] if precision.size else precision
-    ap = 0.0
-    for r in np.linspace(0, 1, 101):
-        hit = np.nonzero(recall >= r)[0]
-        ap += precision[hit[0]] if hit.size else 0.0
-    return ap / 101
+    # the first detection reaching each of the 101 recall points (recall never falls, so a binary search finds it)
+    hit = np.searchsorted(recall, np.linspace(0, 1, 101), side="left")
+    return float(np.sum(precision[hit[hit < recall.size]])) / 101
 
 
 #: COCO's IoU thresholds of mAP@0.5:0.95, as pycocotools spells them (linspace: 0.6499999999999999, not 0.65)
