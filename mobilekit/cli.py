@@ -147,6 +147,11 @@ def _summary(result, as_json: bool) -> None:
     if "map50_float" in m["parity"]:
         out.print(f"mAP of the float model on these images: {m['parity']['map50_float']:.1f} @0.5, "
                   f"{m['parity']['map50_95_float']:.1f} @0.5:0.95 (COCO); each artifact's in report/parity.json")
+        for kind, d in m["parity"].get("map50_95_drops", {}).items():
+            iv = d["interval"]
+            out.print(f"  {kind}: mAP@0.5:0.95 drop {d['drop']:+.2f} points (XNNPACK)"
+                      + (f", 90% interval over these {m['parity']['images']} images {iv[0]:+.2f} to {iv[1]:+.2f}"
+                         if iv else ""))
     if "top1_float" in m["parity"]:
         out.print(f"top-1 accuracy of the float model on these images (class folders): "
                   f"{m['parity']['top1_float']:.2f}%; each artifact's in report/parity.json")

@@ -483,6 +483,16 @@ def write_bundle(st: BuildState) -> None:
     st.result = BuildResult(st.out, st.contract, manifest, st.checks, st.latency)
 
 
+def _map_drops(parity: ParityReport) -> dict[str, dict[str, Any]]:
+    """Each artifact's mAP@0.5:0.95 drop on the XNNPACK kernels with its 90% bootstrap interval over the images."""
+    out = {}
+    for kind, art in parity.artifacts.items():
+        res = art["resolvers"].get("xnnpack") or {}
+        if "map50_95_drop" in res:
+            out[kind] = {"drop": res["map50_95_drop"], "interval": res.get("map50_95_drop_interval")}
+    return out
+
+
 def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]:
     cfg, integer = st.cfg, st.integer
     failed = [c for c in st.checks if not c.passed]
@@ -490,8 +500,8 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
                               sort_keys=True, default=str).encode()
     summary = {"passed": not failed, "enforced": cfg.parity.enforce, "checks": len(st.checks),
                "images": st.parity.images, "worst": _worst(st.checks),
-               **({"map50_float": st.parity.map50_float, "map50_95_float": st.parity.map50_95_float}
-                  if st.parity.map50_float is not None else {}),
+               **({"map50_float": st.parity.map50_float, "map50_95_float": st.parity.map50_95_float,
+                   "map50_95_drops": _map_drops(st.parity)} if st.parity.map50_float is not None else {}),
                **({"top1_float": st.parity.top1_float} if st.parity.top1_float is not None else {}),
                **({"kernel_crashes": st.parity.kernel_crashes} if st.parity.kernel_crashes else {}),
                **({"evaluation_overlap": st.parity.evaluation_overlap} if st.parity.evaluation_overlap else {})}

@@ -81,6 +81,10 @@ def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variant
     assert parity["map50_float"] > 0 and 0 < parity["map50_95_float"] <= parity["map50_float"]  # COCO beside @0.5
     res = parity["artifacts"]["tflite-int8"]["resolvers"]["xnnpack"]
     assert res["map50_95_drop"] == pytest.approx(parity["map50_95_float"] - res["map50_95"])
+    # how much of that drop 40 images can tell from noise: a paired bootstrap interval, in parity.json and the console
+    lo, hi = res["map50_95_drop_interval"]
+    assert lo <= hi and manifest["parity"]["map50_95_drops"]["tflite-int8"]["interval"] == [lo, hi]
+    assert "90% interval over these 40 images" in " ".join(text.split())  # as rich wraps it
     # evaluated on the calibration images (no evaluation split): the console, parity.json and the report say so
     assert parity["evaluation_overlap"]["images"] > 0 and "not held out" in text
     assert "not held out" in (out / "report/index.html").read_text()

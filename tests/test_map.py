@@ -72,3 +72,40 @@ def test_map_matches_pycocotools(seed):
     best = np.argsort(-crowded.scores, kind="stable")[:100]
     capped = [*dets[:-1], Detections(crowded.boxes[best], crowded.scores[best], crowded.classes[best])]
     assert map50(capped, got_boxes, got_classes, classes) == pytest.approx(want_50, abs=1e-6)
+
+
+def test_drop_interval_resamples_images_and_survives_sharding():
+    """The bootstrap's weighted mAP with every image once is mAP itself; shards merged keep which image each record
+    came from (the same interval as one pass); a model against itself has a zero interval; a perturbed model's
+    interval holds its drop, and shrinks as images are added."""
+    from mobilekit.parity.detection import _Weighted, drop_interval, map50_95_acc
+
+    rng = np.random.default_rng(3)
+    classes = 4
+    scenes = [_scene(rng, classes, int(rng.integers(1, 12)), int(rng.integers(1, 30))) for _ in range(80)]
+
+    def accs(n: int, jitter: float, shards: int = 1):
+        parts = []
+        for k in range(shards):
+            ref, got = map50_95_acc(classes), map50_95_acc(classes)
+            for det, gb, gc in scenes[k * n // shards:(k + 1) * n // shards]:
+                ref.add(det, gb, gc)
+                moved = Detections(det.boxes + np.random.default_rng(len(det.boxes)).normal(0, jitter,
+                                                                                            det.boxes.shape),
+                                   det.scores, det.classes)
+                got.add(moved, gb, gc)
+            parts.append((ref, got))
+        ref, got = parts[0]
+        for r, g in parts[1:]:
+            ref.merge(r)
+            got.merge(g)
+        return ref, got
+
+    ref, got = accs(80, 3.0)
+    assert _Weighted(ref).map(np.ones(80)) == pytest.approx(ref.result(), abs=1e-9)
+    assert drop_interval(ref, ref) == (0.0, 0.0)
+    lo, hi = drop_interval(ref, got)
+    assert lo < ref.result() - got.result() < hi
+    assert drop_interval(*accs(80, 3.0, shards=3)) == (lo, hi)
+    lo20, hi20 = drop_interval(*accs(20, 3.0))
+    assert hi20 - lo20 > hi - lo

@@ -103,25 +103,37 @@ class APAcc:
     scores: list[np.ndarray] = field(default_factory=list)
     tp: list[np.ndarray] = field(default_factory=list)  # [K, len(ious)] bool per image
     n_gt: np.ndarray | None = None
+    # which image each record came from, and each image's ground-truth count per class: what resampling the
+    # images (drop_interval's bootstrap) needs
+    image: list[np.ndarray] = field(default_factory=list)
+    gt: list[np.ndarray] = field(default_factory=list)  # [images, num_classes] counts
+    images: int = 0
 
     def add(self, det: Detections, gt_boxes: np.ndarray, gt_classes: np.ndarray) -> None:
         if self.n_gt is None:
             self.n_gt = np.zeros(self.num_classes, np.int64)
-        self.n_gt += np.bincount(gt_classes.astype(np.int64), minlength=self.num_classes)[:self.num_classes]
+        counts = np.bincount(gt_classes.astype(np.int64), minlength=self.num_classes)[:self.num_classes]
+        self.n_gt += counts
+        self.gt.append(counts[None].astype(np.int32))
         order = np.argsort(-det.scores, kind="stable")
         for c in np.unique(det.classes).astype(np.int64):
             sel = order[det.classes[order] == c][:self.max_dets]
             g = gt_classes == c
+            self.image.append(np.full(len(sel), self.images, np.int64))
             self.classes.append(np.full(len(sel), c, np.int64))
             self.scores.append(det.scores[sel])
             self.tp.append(np.stack([match(det.boxes[sel], det.scores[sel], det.classes[sel], gt_boxes[g],
                                            gt_classes[g], iou) for iou in self.ious], axis=1))
+        self.images += 1
 
     def merge(self, other: APAcc) -> None:
         """``other`` holds the images that come after this one's; the records are compacted to one array each."""
-        for name in ("classes", "scores", "tp"):
-            parts = getattr(self, name) + getattr(other, name)
+        shifted = [i + self.images for i in other.image]
+        for name, theirs in (("classes", other.classes), ("scores", other.scores), ("tp", other.tp),
+                             ("image", shifted), ("gt", other.gt)):
+            parts = getattr(self, name) + theirs
             setattr(self, name, [np.concatenate(parts)] if parts else [])
+        self.images += other.images
         if other.n_gt is not None:
             self.n_gt = other.n_gt.copy() if self.n_gt is None else self.n_gt + other.n_gt
 
@@ -139,6 +151,68 @@ class APAcc:
             if aps:
                 per_iou.append(np.mean(aps))
         return float(100 * np.mean(per_iou)) if per_iou else float("nan")
+
+
+class _Weighted:
+    """One accumulator's records sorted once per class (best score first), so that mAP with per-image weights (a
+    bootstrap resample: how often each image was drawn) is a few cumulative sums per class."""
+
+    def __init__(self, acc: APAcc) -> None:
+        classes = np.concatenate(acc.classes) if acc.classes else np.zeros(0, np.int64)
+        scores = np.concatenate(acc.scores) if acc.scores else np.zeros(0)
+        tp = np.concatenate(acc.tp) if acc.tp else np.zeros((0, len(acc.ious)), bool)
+        image = np.concatenate(acc.image) if acc.image else np.zeros(0, np.int64)
+        self.gt = np.concatenate(acc.gt) if acc.gt else np.zeros((0, acc.num_classes), np.int32)
+        self.per_class = {}
+        for c in np.nonzero(self.gt.sum(0))[0]:
+            sel = np.nonzero(classes == c)[0]
+            order = sel[np.argsort(-scores[sel], kind="stable")]
+            self.per_class[int(c)] = (image[order], tp[order].astype(np.float64))
+
+    def map(self, w: np.ndarray) -> float:
+        """mAP in points with image ``i`` counted ``w[i]`` times (classes without ground truth left out)."""
+        n_gt = w @ self.gt
+        points = np.linspace(0, 1, 101)
+        per_class = []
+        for c, (image, tp) in self.per_class.items():
+            if n_gt[c] == 0:
+                continue
+            wk = w[image].astype(np.float64)
+            ctp = np.cumsum(tp * wk[:, None], axis=0)
+            precision = ctp / np.maximum(np.cumsum(wk), 1e-12)[:, None]
+            precision = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
+            recall = ctp / n_gt[c]
+            aps = []
+            for t in range(tp.shape[1]):
+                hit = np.searchsorted(recall[:, t], points, side="left")
+                aps.append(np.sum(precision[hit[hit < len(wk)], t]) / 101)
+            per_class.append(aps)
+        return float(100 * np.mean(per_class)) if per_class else float("nan")
+
+
+#: drop_interval: resamples, and the most images it resamples (beyond them a build would wait on it for minutes)
+RESAMPLES = 200
+MAX_IMAGES = 2000
+
+
+def drop_interval(ref: APAcc, got: APAcc, level: float = 0.9, seed: int = 0) -> tuple[float, float] | None:
+    """The ``level`` interval of the mAP drop (``ref`` minus ``got``, points) by a paired bootstrap over images:
+    both models' evidence on the same resampled images. On a few dozen images a drop of a point can be noise: the
+    interval says how small a drop these images can tell from none. None above ``MAX_IMAGES`` images or without
+    per-image evidence."""
+    if ref.images != got.images or not 0 < ref.images <= MAX_IMAGES:
+        return None
+    a, b = _Weighted(ref), _Weighted(got)
+    rng = np.random.default_rng(seed)
+    drops = []
+    for _ in range(RESAMPLES):
+        w = np.bincount(rng.integers(0, ref.images, ref.images), minlength=ref.images)
+        drops.append(a.map(w) - b.map(w))
+    drops = [d for d in drops if np.isfinite(d)]
+    if not drops:
+        return None
+    lo, hi = np.percentile(drops, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
 
 
 def mean_ap(detections: list[Detections], gt_boxes: list[np.ndarray], gt_classes: list[np.ndarray],

@@ -18,7 +18,7 @@ from mobilekit.contract import Contract
 from mobilekit.data.preprocess import ResizePlan, normalize
 from mobilekit.heads.base import activate
 from mobilekit.kinds import Kind
-from mobilekit.parity.detection import AgreementAcc, APAcc, map50_95_acc, map50_acc
+from mobilekit.parity.detection import AgreementAcc, APAcc, drop_interval, map50_95_acc, map50_acc
 from mobilekit.parity.metrics import TensorAcc
 from mobilekit.postprocess import Detections, classify, detect, vision_detections
 
@@ -138,7 +138,9 @@ class ResolverAcc:
             if (mine := getattr(self, name)) is not None:
                 mine.merge(getattr(other, name))
 
-    def result(self, report: ParityReport) -> dict[str, Any]:
+    def result(self, report: ParityReport, floats: tuple[APAcc, APAcc] | None = None) -> dict[str, Any]:
+        """The metrics; ``floats``: the float model's mAP@0.5 and mAP@0.5:0.95 evidence on the same images, for
+        each drop's 90% bootstrap interval (``*_drop_interval``)."""
         res: dict[str, Any] = {"tensors": {r: acc.result() for r, acc in self.tensors.items()}}
         if self.detection is not None:
             res["detection"] = self.detection.result()
@@ -148,6 +150,9 @@ class ResolverAcc:
             res["map50_drop"] = report.map50_float - res["map50"]
             res["map50_95"] = self.map50_95.result()
             res["map50_95_drop"] = report.map50_95_float - res["map50_95"]
+            if floats is not None:
+                res["map50_drop_interval"] = drop_interval(floats[0], self.map50)
+                res["map50_95_drop_interval"] = drop_interval(floats[1], self.map50_95)
         if self.top1 is not None:
             res.update(self.top1.result(report.top1_float))
         return res
@@ -193,8 +198,10 @@ class ParityAcc:
             result.map50_float, result.map50_95_float = self.float_map50.result(), self.float_map50_95.result()
         if self.float_correct is not None:
             result.top1_float = 100.0 * (self.float_correct / self.images)
+        floats = ((self.float_map50, self.float_map50_95)
+                  if self.float_map50 is not None and self.float_map50_95 is not None else None)
         for kind, resolvers in self.artifacts.items():
-            result.artifacts[kind] = {"resolvers": {r: acc.result(result) for r, acc in resolvers.items()}}
+            result.artifacts[kind] = {"resolvers": {r: acc.result(result, floats) for r, acc in resolvers.items()}}
         return result
 
 

@@ -161,7 +161,10 @@ def _map_rows(parity: ParityReport) -> list[list[Any]]:
         for kind, art in parity.artifacts.items():
             for resolver, res in art["resolvers"].items():
                 if "map50" in res:
-                    rows.append([f"mAP, {kind} ({resolver})", f"{res['map50']:.1f} / {res['map50_95']:.1f}"])
+                    iv = res.get("map50_95_drop_interval")
+                    noise = (f" (drop {res['map50_95_drop']:+.2f}, 90% interval {iv[0]:+.2f} to {iv[1]:+.2f})"
+                             if iv else "")
+                    rows.append([f"mAP, {kind} ({resolver})", f"{res['map50']:.1f} / {res['map50_95']:.1f}{noise}"])
     if parity.top1_float is not None:
         rows.append(["top-1 accuracy, float", f"{parity.top1_float:.2f}%"])
         for kind, art in parity.artifacts.items():
