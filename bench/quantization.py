@@ -16,10 +16,15 @@ file size and the LiteRT XNNPACK CPU latency (2 threads, median). Models:
 - ``digits``: keras.applications MobileNetV2 trained here on scikit-learn's digits (1,400 train/calibration, 397
   held out);
 - ``coco128``: the coco128 MobileNetV2-YOLO detector trained on the first 96 images and evaluated on the last 32;
+- ``coco128-cv``: the same detector cross-fitted on its 96 training images (each half calibrates, selects float ops
+  and QAT-trains for the other half, which it never sees; 192 evaluations with mirrors), each drop with its 90%
+  paired-bootstrap interval: the held-out 32 cannot measure int8 (the float model scores about 0 on them);
+  ``coco128-cv-new`` adds only the variants added since (the evidence of a run is kept in the work folder);
 - ``outlier``: a hard case, the digits classifier with one depthwise channel's BatchNorm scaled 40x and the next
   layer scaled down to match (the float model is unchanged; min-max int8 loses that layer's resolution).
 
     python bench/quantization.py --work /tmp/mk-bench-q example digits coco128 outlier
+    python bench/quantization.py --work /tmp/mk-bench-q coco128-cv     # about 25 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -361,7 +366,6 @@ def coco_case(work: Path, on_training_images: bool = False) -> list[dict[str, An
 
 
 FOLDS = 2  # coco128 cross-fitting: the 96 training images in two interleaved halves
-RESAMPLES = 300  # paired bootstrap resamples of the evaluation images, for each drop's 90% interval
 
 
 def coco_folds(work: Path) -> list[Path]:
@@ -430,28 +434,25 @@ class Held:
         return evidence, float(np.median([r.latency_ms(self.items[0][0], runs=20, warmup=3) for _ in range(5)]))
 
 
-def pooled_map(accs: list[Any], idx: np.ndarray | range) -> float:
-    """mAP@0.5:0.95 over the images ``idx`` (with repeats) of per-image evidence."""
+def pooled(accs: list[Any]) -> Any:
+    """Per-image mAP@0.5:0.95 evidence as one accumulator, in image order (what parity's shards merge into)."""
     from mobilekit.parity.detection import map50_95_acc
 
-    acc = map50_95_acc(accs[0].num_classes)
-    for name in ("classes", "scores", "tp"):
-        setattr(acc, name, [part for i in idx for part in getattr(accs[i], name)])
-    acc.n_gt = np.sum([accs[i].n_gt for i in idx], axis=0)
-    return acc.result()
+    out = map50_95_acc(accs[0].num_classes)
+    for acc in accs:
+        out.merge(acc)
+    return out
 
 
-def drop_interval(ref: list[Any], got: list[Any]) -> tuple[float, float, float]:
-    """The drop (reference minus model, points) and its 90% paired-bootstrap interval over the images: how much
-    of a drop this many images can tell from noise."""
-    rng = np.random.default_rng(0)
-    n = len(ref)
-    drops = []
-    for _ in range(RESAMPLES):
-        idx = rng.integers(0, n, n)
-        drops.append(pooled_map(ref, idx) - pooled_map(got, idx))
-    lo, hi = np.percentile(drops, [5, 95])
-    return pooled_map(ref, range(n)) - pooled_map(got, range(n)), float(lo), float(hi)
+def drop_with_interval(ref: list[Any], got: list[Any]) -> tuple[float, float, float]:
+    """The drop (reference minus model, points) and its 90% interval, by the paired bootstrap the build's parity
+    report uses (``mobilekit.parity.detection.drop_interval``): how much of a drop these images tell from noise."""
+    from mobilekit.parity.detection import drop_interval
+
+    a, b = pooled(ref), pooled(got)
+    interval = drop_interval(a, b)
+    assert interval is not None
+    return a.result() - b.result(), *interval
 
 
 def coco_cross_fit_case(work: Path, only: str | None = None) -> list[dict[str, Any]]:
@@ -505,18 +506,28 @@ def coco_cross_fit_case(work: Path, only: str | None = None) -> list[dict[str, A
         print(f"  coco128 fold {k}: done", flush=True)
     got = {**earlier, **got}
     kept.write_bytes(pickle.dumps((ref, got)))  # the tables can be redone from it
+    return cv_rows(ref, got)
+
+
+def cv_rows(ref: list[Any], got: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cross-fitted table's rows: each variant pooled over the folds, its drop with its interval."""
     rows = []
     for label, r in got.items():
-        if len(r["evidence"]) < FOLDS:  # a variant that one fold did not make (a mixed model it did not need)
+        if len(r["evidence"]) < FOLDS:  # a variant that one fold did not make
             print(f"  {label}: made in {len(r['evidence'])} of {FOLDS} folds, left out", flush=True)
             continue
-        drop, lo, hi = drop_interval(ref, [e for part in r["evidence"] for e in part])
+        drop, lo, hi = drop_with_interval(ref, [e for part in r["evidence"] for e in part])
         note = "; ".join(n for n in r["notes"] if n)
         rows.append({"model": "coco128 cross-fitted", "variant": label + (f" ({note})" if note else ""),
                      "bytes": float(np.mean(r["bytes"])), "ms": float(np.mean(r["ms"])), "seconds": r["seconds"],
-                     "drop": drop, "lo": lo, "hi": hi, "float": pooled_map(ref, range(len(ref))),
-                     "images": len(ref)})
+                     "drop": drop, "lo": lo, "hi": hi, "float": pooled(ref).result(), "images": len(ref)})
     return rows
+
+
+def coco_cv_table(work: Path) -> list[dict[str, Any]]:
+    """The cross-fitted table again from the evidence its last run kept (no model is run)."""
+    ref, got = pickle.loads((work / "coco_cv_evidence.pkl").read_bytes())
+    return cv_rows(ref, got)
 
 
 #: the QAT recipes the cross-fitted case measures: the build's defaults (compression.distill), and a gentle one (a
@@ -588,6 +599,7 @@ CASES: dict[str, Any] = {"example": example_case, "digits": digits_case, "coco12
                          "coco128-cv": coco_cross_fit_case,
                          # the cross-fitted case, only the variants added since its last run (its evidence is kept)
                          "coco128-cv-new": lambda work: coco_cross_fit_case(work, only=r"equalization \+ bias|1e-4"),
+                         "coco128-cv-table": coco_cv_table,
                          "outlier": outlier_case}
 
 if __name__ == "__main__":

@@ -94,6 +94,8 @@ def _selective_line(m: dict) -> str | None:
     trained = (f"; QAT (tflite-int8-qat): drop {qat['drop']:.2f}" if "drop" in qat else
                f"; QAT skipped: {qat['skipped']}" if "skipped" in qat else "")
     head = f"selective precision ({sel['metric']} on the calibration images): full-int8 drop {sel['int8_drop']:.2f}"
+    if iv := sel.get("int8_drop_interval"):
+        head += f" (90% interval {iv[0]:+.2f} to {iv[1]:+.2f})"
     if not sel["float_ops"]:
         return head + (f" is within {sel['max_drop']:g}; no mixed artifact" if sel["met"] else
                        "; no op helps when left in float: no mixed artifact") + trained

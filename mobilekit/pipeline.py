@@ -244,13 +244,14 @@ def select_precision(st: BuildState) -> None:
         spec = tflite.bindings(model, st.int8_serving, Kind.TFLITE_INT8_MIXED, "")
         return LiteRTRunner(model, spec, st.contract).run
 
-    name, metric, flt = selective.task_metric(st.contract, st.calibration, st.calibration_plans,
-                                              st.calibration_truth, st.serving.run, runner_for)
+    name, metric, flt, interval = selective.task_metric(st.contract, st.calibration, st.calibration_plans,
+                                                        st.calibration_truth, st.serving.run, runner_for)
     st.selection_metric = metric
     with at(Kind.TFLITE_INT8_MIXED, "the TFLite quantizer"):
         st.selection, model = selective.select(st.calibrated, io, st.drift["layers"], metric, flt,
                                                metric(st.models[Kind.TFLITE_INT8]), q.max_drop, q.max_float_ops,
                                                name, st.step)
+        st.selection.int8_interval = interval(st.models[Kind.TFLITE_INT8])
     if model is not None:
         path = f"android/{st.name}_int8_mixed.tflite"
         st.add(Kind.TFLITE_INT8_MIXED, tflite.bindings(model, st.int8_serving, Kind.TFLITE_INT8_MIXED, path))

@@ -238,6 +238,8 @@ def test_selective_precision_writes_a_separate_mixed_artifact(tmp_path, hostile,
     manifest = json.loads((out / "manifest.json").read_text())
     sel = manifest["quantization"]["selective"]
     assert sel["int8_drop"] > 5.0 and sel["met"] and sel["float_ops"], sel  # measured: 22.5 -> 0 points
+    lo, hi = sel["int8_drop_interval"]  # how well 40 images pin that drop down, said beside it
+    assert lo <= sel["int8_drop"] <= hi and "90% interval" in " ".join(result.output.split())
     kinds = {a["kind"]: a for a in manifest["artifacts"]}
     assert "tflite-int8-mixed" in kinds and manifest["verification"]["tflite-int8"]["full_integer"]
     contract = json.loads((out / "contract.json").read_text())["artifacts"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mobilekit.parity.metrics import bootstrap_interval
 from mobilekit.postprocess import Detections, iou_one_to_many
 
 
@@ -190,29 +191,14 @@ class _Weighted:
         return float(100 * np.mean(per_class)) if per_class else float("nan")
 
 
-#: drop_interval: resamples, and the most images it resamples (beyond them a build would wait on it for minutes)
-RESAMPLES = 200
-MAX_IMAGES = 2000
-
-
 def drop_interval(ref: APAcc, got: APAcc, level: float = 0.9, seed: int = 0) -> tuple[float, float] | None:
     """The ``level`` interval of the mAP drop (``ref`` minus ``got``, points) by a paired bootstrap over images:
     both models' evidence on the same resampled images. On a few dozen images a drop of a point can be noise: the
-    interval says how small a drop these images can tell from none. None above ``MAX_IMAGES`` images or without
-    per-image evidence."""
-    if ref.images != got.images or not 0 < ref.images <= MAX_IMAGES:
+    interval says how small a drop these images can tell from none. None when the two saw different images."""
+    if ref.images != got.images:
         return None
     a, b = _Weighted(ref), _Weighted(got)
-    rng = np.random.default_rng(seed)
-    drops = []
-    for _ in range(RESAMPLES):
-        w = np.bincount(rng.integers(0, ref.images, ref.images), minlength=ref.images)
-        drops.append(a.map(w) - b.map(w))
-    drops = [d for d in drops if np.isfinite(d)]
-    if not drops:
-        return None
-    lo, hi = np.percentile(drops, [50 * (1 - level), 50 * (1 + level)])
-    return float(lo), float(hi)
+    return bootstrap_interval(ref.images, lambda w: a.map(w) - b.map(w), level, seed)
 
 
 def mean_ap(detections: list[Detections], gt_boxes: list[np.ndarray], gt_classes: list[np.ndarray],

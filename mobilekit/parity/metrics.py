@@ -11,6 +11,7 @@ make the metrics NaN (and max abs error infinite), which fails every bar, as the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -100,3 +101,24 @@ def tensor_metrics(ref: np.ndarray, got: np.ndarray) -> dict[str, float]:
     acc = TensorAcc()
     acc.add(ref, got)
     return acc.result()
+
+
+#: bootstrap_interval: resamples, and the most images it resamples (beyond them a build would wait on it for minutes)
+RESAMPLES = 200
+MAX_IMAGES = 2000
+
+
+def bootstrap_interval(images: int, stat: Callable[[np.ndarray], float], level: float = 0.9,
+                       seed: int = 0) -> tuple[float, float] | None:
+    """The ``level`` interval of ``stat(w)`` over bootstrap resamples of ``images`` images (``w[i]``: how often image
+    ``i`` was drawn). A paired statistic (two models' metrics on the same resample) says how much of a difference
+    between them these images can tell from noise. None without images or above ``MAX_IMAGES``."""
+    if not 0 < images <= MAX_IMAGES:
+        return None
+    rng = np.random.default_rng(seed)
+    values = [stat(np.bincount(rng.integers(0, images, images), minlength=images)) for _ in range(RESAMPLES)]
+    values = [v for v in values if np.isfinite(v)]
+    if not values:
+        return None
+    lo, hi = np.percentile(values, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)

@@ -33,6 +33,8 @@ Runner = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 #: a model's task metric on the calibration images, in points (higher is better)
 Metric = Callable[[bytes], float]
+#: the 90% interval of a model's metric drop from the float model's over the calibration images (a paired bootstrap)
+Interval = Callable[[bytes], tuple[float, float] | None]
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Selection:
     float_ops: list[dict[str, Any]] = field(default_factory=list)  # the chosen ones
     met: bool = False
     qat: dict[str, Any] | None = None  # quantization-aware training on demand, when it ran (or why it did not)
+    #: full-int8's drop, 90% interval over the calibration images: a bar met (or missed) inside it is noise
+    int8_interval: tuple[float, float] | None = None
 
     @property
     def int8_drop(self) -> float:
@@ -56,7 +60,8 @@ class Selection:
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "max_drop": self.max_drop, "float": self.float_metric,
                 "int8": self.int8_metric, "int8_drop": self.int8_drop, "ranked": self.ranked, "steps": self.steps,
-                "float_ops": self.float_ops, "met": self.met, **({"qat": self.qat} if self.qat else {})}
+                "float_ops": self.float_ops, "met": self.met, "int8_drop_interval": self.int8_interval,
+                **({"qat": self.qat} if self.qat else {})}
 
 
 def shortlist(layers: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
@@ -153,10 +158,12 @@ def select(calibrated: bytes, io_dtype: str, layers: list[dict[str, Any]], metri
 
 def task_metric(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePlan],
                 truth: list[tuple[np.ndarray, np.ndarray]] | None, float_run: Runner,
-                runner_for: Callable[[bytes], Runner]) -> tuple[str, Metric, float]:
-    """The metric's name, the metric of a model (bytes), and the float model's value; without labels the float
-    model's own predictions are the truth (its value is then 100)."""
-    from mobilekit.parity.detection import map50_95
+                runner_for: Callable[[bytes], Runner]) -> tuple[str, Metric, float, Interval]:
+    """The metric's name, the metric of a model (bytes), the float model's value, and the 90% paired-bootstrap
+    interval of a model's drop from it over these images; without labels the float model's own predictions are the
+    truth (its value is then 100)."""
+    from mobilekit.parity.detection import drop_interval, map50_95_acc
+    from mobilekit.parity.metrics import bootstrap_interval
     from mobilekit.postprocess import classify, detect
 
     labelled = truth is not None
@@ -166,24 +173,45 @@ def task_metric(contract: Contract, canvases: list[np.ndarray], plans: list[Resi
         if truth is None:
             dets = [detect(o, contract, p) for o, p in zip(ref, plans, strict=True)]
             truth = [(d.boxes, d.classes) for d in dets]
-        boxes, classes = [t[0] for t in truth], [t[1] for t in truth]
 
-        def detection(outs: list[dict[str, np.ndarray]]) -> float:
-            dets = [detect(o, contract, p) for o, p in zip(outs, plans, strict=True)]
-            return map50_95(dets, boxes, classes, contract.head.num_classes)
+        def evidence(outs: list[dict[str, np.ndarray]]) -> Any:
+            acc = map50_95_acc(contract.head.num_classes)
+            for o, p, (boxes, classes) in zip(outs, plans, truth, strict=True):
+                acc.add(detect(o, contract, p), boxes, classes)
+            return acc
 
-        score, name = detection, "mAP@0.5:0.95"
+        ref_evidence = evidence(ref)
+        name = "mAP@0.5:0.95"
+
+        def score(outs: list[dict[str, np.ndarray]]) -> float:
+            return evidence(outs).result()
+
+        def drop(outs: list[dict[str, np.ndarray]]) -> tuple[float, float] | None:
+            return drop_interval(ref_evidence, evidence(outs))
     else:
         labels = [int(t[1][0]) for t in truth] if truth is not None else [classify(o, contract)[0][0] for o in ref]
 
-        def top1(outs: list[dict[str, np.ndarray]]) -> float:
-            return 100.0 * float(np.mean([classify(o, contract)[0][0] == y for o, y in zip(outs, labels,
-                                                                                        strict=True)]))
+        def correct(outs: list[dict[str, np.ndarray]]) -> np.ndarray:
+            return np.asarray([classify(o, contract)[0][0] == y for o, y in zip(outs, labels, strict=True)], float)
 
-        score, name = top1, "top-1"
+        ref_correct = correct(ref)
+        name = "top-1"
+
+        def score(outs: list[dict[str, np.ndarray]]) -> float:
+            return 100.0 * float(np.mean(correct(outs)))
+
+        def drop(outs: list[dict[str, np.ndarray]]) -> tuple[float, float] | None:
+            got = correct(outs)
+            return bootstrap_interval(len(got), lambda w: 100.0 * float(w @ (ref_correct - got)) / float(w.sum()))
+
+    def outputs(model: bytes) -> list[dict[str, np.ndarray]]:
+        run = runner_for(model)
+        return [run(c) for c in canvases]
 
     def metric(model: bytes) -> float:
-        run = runner_for(model)
-        return score([run(c) for c in canvases])
+        return score(outputs(model))
 
-    return name + (" (labels)" if labelled else " (vs float)"), metric, score(ref)
+    def interval(model: bytes) -> tuple[float, float] | None:
+        return drop(outputs(model))
+
+    return name + (" (labels)" if labelled else " (vs float)"), metric, score(ref), interval

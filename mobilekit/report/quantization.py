@@ -19,8 +19,10 @@ def selective_section(quantization: dict[str, Any]) -> Section | None:
     chosen = {o["tensor"] for o in sel["float_ops"]}
     rows = [[r["op"], r["tensor"], f"{r['rmse_steps']:.2f}", f"{r['gain']:+.2f}",
              "float" if r["tensor"] in chosen else "int8"] for r in sel["ranked"]]
+    iv = sel.get("int8_drop_interval")
+    noise = f", 90% interval {iv[0]:+.2f} to {iv[1]:+.2f}" if iv else ""
     title = (f"Selective precision: {sel['metric']} on the calibration images, float {sel['float']:.2f}, full-int8 "
-             f"{sel['int8']:.2f} (drop {sel['int8_drop']:.2f}, bar {sel['max_drop']:g})")
+             f"{sel['int8']:.2f} (drop {sel['int8_drop']:.2f}{noise}, bar {sel['max_drop']:g})")
     return title, ["op", "output tensor", "debugger RMSE (int8 steps)", "gain alone in float", "precision"], rows
 
 
