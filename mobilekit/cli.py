@@ -109,6 +109,20 @@ def _selective_line(m: dict) -> str | None:
             f"{verdict} max_drop {sel['max_drop']:g}{cost}{trained}")
 
 
+def _map_lines(parity: dict) -> list[str]:
+    """The float model's mAP and each artifact's drop with its 90% interval (how much of it is noise)."""
+    if "map50_float" not in parity:
+        return []
+    lines = [f"mAP of the float model on these images: {parity['map50_float']:.1f} @0.5, "
+             f"{parity['map50_95_float']:.1f} @0.5:0.95 (COCO); each artifact's in report/parity.json"]
+    for kind, d in parity.get("map50_95_drops", {}).items():
+        iv = d["interval"]
+        lines.append(f"  {kind}: mAP@0.5:0.95 drop {d['drop']:+.2f} points (XNNPACK)"
+                     + (f", 90% interval over these {parity['images']} images {iv[0]:+.2f} to {iv[1]:+.2f}"
+                        if iv else ""))
+    return lines
+
+
 def _summary(result, as_json: bool) -> None:
     m = result.manifest
     if as_json:
@@ -146,14 +160,8 @@ def _summary(result, as_json: bool) -> None:
         p.add_row(c.artifact, c.resolver, c.metric, f"{c.value:.4f}", (">= " if c.at_least else "<= ") + f"{c.bar:g}",
                   "[green]ok[/]" if c.passed else "[red]FAIL[/]")
     out.print(p)
-    if "map50_float" in m["parity"]:
-        out.print(f"mAP of the float model on these images: {m['parity']['map50_float']:.1f} @0.5, "
-                  f"{m['parity']['map50_95_float']:.1f} @0.5:0.95 (COCO); each artifact's in report/parity.json")
-        for kind, d in m["parity"].get("map50_95_drops", {}).items():
-            iv = d["interval"]
-            out.print(f"  {kind}: mAP@0.5:0.95 drop {d['drop']:+.2f} points (XNNPACK)"
-                      + (f", 90% interval over these {m['parity']['images']} images {iv[0]:+.2f} to {iv[1]:+.2f}"
-                         if iv else ""))
+    for line in _map_lines(m["parity"]):
+        out.print(line)
     if "top1_float" in m["parity"]:
         out.print(f"top-1 accuracy of the float model on these images (class folders): "
                   f"{m['parity']['top1_float']:.2f}%; each artifact's in report/parity.json")
