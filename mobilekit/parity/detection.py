@@ -138,13 +138,18 @@ class APAcc:
         if other.n_gt is not None:
             self.n_gt = other.n_gt.copy() if self.n_gt is None else self.n_gt + other.n_gt
 
+    def records(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every record as one array each: class, score, true positive per IoU threshold, image."""
+        return (np.concatenate(self.classes) if self.classes else np.zeros(0, np.int64),
+                np.concatenate(self.scores) if self.scores else np.zeros(0),
+                np.concatenate(self.tp) if self.tp else np.zeros((0, len(self.ious)), bool),
+                np.concatenate(self.image) if self.image else np.zeros(0, np.int64))
+
     def result(self) -> float:
         """mAP averaged over the IoU thresholds and the classes that have ground truth, in percent (points)."""
         if self.n_gt is None:
             return float("nan")
-        classes = np.concatenate(self.classes) if self.classes else np.zeros(0, np.int64)
-        scores = np.concatenate(self.scores) if self.scores else np.zeros(0)
-        tp = np.concatenate(self.tp) if self.tp else np.zeros((0, len(self.ious)), bool)
+        classes, scores, tp, _ = self.records()
         per_iou = []
         for t in range(len(self.ious)):
             aps = [average_precision(tp[classes == c, t], scores[classes == c], int(self.n_gt[c]))
@@ -159,10 +164,7 @@ class _Weighted:
     bootstrap resample: how often each image was drawn) is a few cumulative sums per class."""
 
     def __init__(self, acc: APAcc) -> None:
-        classes = np.concatenate(acc.classes) if acc.classes else np.zeros(0, np.int64)
-        scores = np.concatenate(acc.scores) if acc.scores else np.zeros(0)
-        tp = np.concatenate(acc.tp) if acc.tp else np.zeros((0, len(acc.ious)), bool)
-        image = np.concatenate(acc.image) if acc.image else np.zeros(0, np.int64)
+        classes, scores, tp, image = acc.records()
         self.gt = np.concatenate(acc.gt) if acc.gt else np.zeros((0, acc.num_classes), np.int32)
         self.per_class = {}
         for c in np.nonzero(self.gt.sum(0))[0]:

@@ -156,6 +156,21 @@ def select(calibrated: bytes, io_dtype: str, layers: list[dict[str, Any]], metri
     return sel, search.model
 
 
+def _outputs(runner_for: Callable[[bytes], Runner],
+             canvases: list[np.ndarray]) -> Callable[[bytes], list[dict[str, np.ndarray]]]:
+    """A model's outputs on the canvases, the last model's kept: its metric and its interval take one run."""
+    last: dict[bytes, list[dict[str, np.ndarray]]] = {}
+
+    def outputs(model: bytes) -> list[dict[str, np.ndarray]]:
+        if model not in last:
+            run = runner_for(model)
+            last.clear()
+            last[model] = [run(c) for c in canvases]
+        return last[model]
+
+    return outputs
+
+
 def task_metric(contract: Contract, canvases: list[np.ndarray], plans: list[ResizePlan],
                 truth: list[tuple[np.ndarray, np.ndarray]] | None, float_run: Runner,
                 runner_for: Callable[[bytes], Runner]) -> tuple[str, Metric, float, Interval]:
@@ -204,9 +219,7 @@ def task_metric(contract: Contract, canvases: list[np.ndarray], plans: list[Resi
             got = correct(outs)
             return bootstrap_interval(len(got), lambda w: 100.0 * float(w @ (ref_correct - got)) / float(w.sum()))
 
-    def outputs(model: bytes) -> list[dict[str, np.ndarray]]:
-        run = runner_for(model)
-        return [run(c) for c in canvases]
+    outputs = _outputs(runner_for, canvases)
 
     def metric(model: bytes) -> float:
         return score(outputs(model))
