@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import testcache
 from helpers import (
     COCO128,
     NO_GATE,
@@ -32,21 +33,23 @@ from helpers import (
     build_bundles,
     detector_config,
     run_swift,
+    swift,
     swift_modules,
 )
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # before TensorFlow loads: its fused kernels vary by CPU
+# every Ray server the tests start or join listens on loopback: on Linux, Ray turns 127.0.0.1 into the machine's
+# network address unless multi-node clustering is off (read when Ray loads, here and in the head's processes)
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 
 
-def _cache_dir(tmp_path_factory) -> Path:
-    env = os.environ.get("MOBILEKIT_TEST_CACHE")
-    if env:  # models trained under another seed or oneDNN setting are other models
-        p = Path(env) / f"seed{SEED}-onednn{os.environ['TF_ENABLE_ONEDNN_OPTS']}"
-        p.mkdir(parents=True, exist_ok=True)
-        return p
-    return tmp_path_factory.mktemp("models")
+REPO = testcache.REPO
+#: What the trained fixtures are made from: their key (with the seed, oneDNN and the TensorFlow/Keras versions)
+FIXTURE_SOURCES = [Path(__file__).parent / "conftest.py", REPO / "mobilekit" / "example",
+                   *(REPO / "mobilekit" / f for f in ("contract.py", "data/preprocess.py", "heads/ssd.py",
+                                                      "postprocess.py"))]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -58,8 +61,17 @@ def _deterministic_ops() -> None:
 
 
 @pytest.fixture(scope="session")
-def cache(tmp_path_factory) -> Path:
-    return _cache_dir(tmp_path_factory)
+def cache() -> Path:
+    """The trained fixtures' folder in the suite's cache (``testcache``), keyed by what trains them: shared by the
+    xdist workers and kept for the next run; models trained under another seed or oneDNN setting are other models."""
+    import keras
+    import tensorflow as tf
+
+    key = testcache.digest(SEED, os.environ["TF_ENABLE_ONEDNN_OPTS"], tf.__version__, keras.__version__,
+                           sources=testcache.files_under(*FIXTURE_SOURCES, suffixes=(".py",)))
+    path = testcache.root() / f"fixtures-{key}"
+    path.mkdir(exist_ok=True)
+    return testcache.used(path)
 
 
 @pytest.fixture(scope="session")
@@ -67,10 +79,9 @@ def shapes_dataset(cache: Path) -> Path:
     """A YOLO-format shapes dataset (40 images): calibration and evaluation with ground truth."""
     from mobilekit.example import shapes
 
-    root = cache / "shapes_data"
-    if not (root / "images").is_dir():
-        shapes.write_yolo_dataset(root, shapes.make_images(40, seed=5))
-    (cache / "labels.txt").write_text("\n".join(shapes.LABELS) + "\n")
+    testcache.cached(cache / "labels.txt", lambda p: p.write_text("\n".join(shapes.LABELS) + "\n"))
+    root = testcache.cached(cache / "shapes_data",
+                            lambda p: shapes.write_yolo_dataset(p, shapes.make_images(40, seed=5)))
     return root / "images"
 
 
@@ -81,17 +92,12 @@ def train_images():
     return shapes.make_images(700, seed=SEED)
 
 
-def _cached(path: Path, make) -> Path:
-    if not path.exists():
-        make(path)
-    return path
-
-
 @pytest.fixture(scope="session")
 def yolo_model(cache: Path, train_images) -> Path:
     from mobilekit.example import train
 
-    return _cached(cache / "yolo.keras", lambda p: train.save(train.train_yolo(train_images, epochs=8, seed=SEED), p))
+    return testcache.cached(cache / "yolo.keras",
+                            lambda p: train.save(train.train_yolo(train_images, epochs=8, seed=SEED), p))
 
 
 @pytest.fixture(scope="session")
@@ -100,15 +106,11 @@ def yolo_variants(cache: Path, yolo_model: Path) -> dict[str, Path]:
 
     from mobilekit.example import train
 
-    out = {}
-    for variant in ("transposed", "decoded", "dfl", "grid_decoded", "grid_yolox", "grid_anchors", "retinanet",
-                    "retinanet_levels"):
-        path = cache / f"yolo_{variant}.keras"
-        if not path.exists():
-            m = keras.saving.load_model(yolo_model, compile=False)
-            train.save(train.yolo_variant(m, variant), path)
-        out[variant] = path
-    return out
+    def make(variant: str):
+        return lambda p: train.save(train.yolo_variant(keras.saving.load_model(yolo_model, compile=False), variant), p)
+
+    return testcache.cached_many({v: (cache / f"yolo_{v}.keras", make(v)) for v in (
+        "transposed", "decoded", "dfl", "grid_decoded", "grid_yolox", "grid_anchors", "retinanet", "retinanet_levels")})
 
 
 @pytest.fixture(scope="session")
@@ -123,14 +125,15 @@ def detector_models(yolo_model: Path, yolo_variants: dict[str, Path], ssd_model:
 def ssd_model(cache: Path, train_images) -> Path:
     from mobilekit.example import train
 
-    return _cached(cache / "ssd.keras", lambda p: train.save(train.train_ssd(train_images, epochs=8, seed=SEED), p))
+    return testcache.cached(cache / "ssd.keras",
+                            lambda p: train.save(train.train_ssd(train_images, epochs=8, seed=SEED), p))
 
 
 @pytest.fixture(scope="session")
 def classifier_model(cache: Path) -> Path:
     from mobilekit.example import shapes, train
 
-    return _cached(cache / "classifier.keras",
+    return testcache.cached(cache / "classifier.keras",
                    lambda p: train.save(train.train_classifier(shapes.make_images(500, SEED + 1, max_objects=1), 5,
                                                                     seed=SEED), p))
 
@@ -140,11 +143,8 @@ def saved_model_dir(cache: Path, yolo_variants: dict[str, Path]) -> Path:
     """The decoded detector exported as a TensorFlow SavedModel directory."""
     import keras
 
-    path = cache / "decoded_savedmodel"
-    if not path.exists():
-        m = keras.saving.load_model(yolo_variants["decoded"], compile=False)
-        m.export(str(path), format="tf_saved_model", verbose=False)
-    return path
+    return testcache.cached(cache / "decoded_savedmodel", lambda p: keras.saving.load_model(
+        yolo_variants["decoded"], compile=False).export(str(p), format="tf_saved_model", verbose=False))
 
 
 @pytest.fixture(scope="session")
@@ -153,13 +153,12 @@ def unsplit_models(cache: Path, yolo_model: Path, yolo_variants: dict[str, Path]
     ``predictions`` output (the unsplit form every SDK must handle too)."""
     import keras
 
-    out = {}
-    for head, src in (("yolo", yolo_model), ("yolo_transposed", yolo_variants["transposed"])):
-        path = cache / f"{head}_unsplit_savedmodel"
-        if not path.exists():
-            keras.saving.load_model(src, compile=False).export(str(path), format="tf_saved_model", verbose=False)
-        out[head] = path
-    return out
+    def make(src: Path):
+        return lambda p: keras.saving.load_model(src, compile=False).export(str(p), format="tf_saved_model",
+                                                                            verbose=False)
+
+    return testcache.cached_many({head: (cache / f"{head}_unsplit_savedmodel", make(src)) for head, src in (
+        ("yolo", yolo_model), ("yolo_transposed", yolo_variants["transposed"]))})
 
 
 @pytest.fixture(scope="session")
@@ -190,25 +189,24 @@ def h5_classifier(cache: Path) -> Path:
 
     from mobilekit.example import shapes, train
 
-    path = cache / "classifier_k2.h5"
-    if path.exists():
-        return path
-    imgs = shapes.make_images(300, SEED + 3, max_objects=1)
-    x, _ = train._canvas(imgs)
-    y = np.asarray([im.classes[0] for im in imgs])
-    tf_keras.backend.clear_session()  # the same layer names whatever the session built before
-    tf_keras.utils.set_random_seed(SEED)
-    inp = tf_keras.Input((train.SIZE, train.SIZE, 3))
-    h = inp
-    for f in (16, 32, 64):
-        h = tf_keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")(h)
-    h = tf_keras.layers.GlobalAveragePooling2D()(h)
-    out = tf_keras.layers.Dense(3, activation="softmax")(h)
-    m = tf_keras.Model(inp, out)
-    m.compile("adam", "sparse_categorical_crossentropy")
-    m.fit(x, y, epochs=4, batch_size=32, verbose=0)
-    m.save(path)
-    return path
+    def make(path: Path) -> None:
+        imgs = shapes.make_images(300, SEED + 3, max_objects=1)
+        x, _ = train._canvas(imgs)
+        y = np.asarray([im.classes[0] for im in imgs])
+        tf_keras.backend.clear_session()  # the same layer names whatever the session built before
+        tf_keras.utils.set_random_seed(SEED)
+        inp = tf_keras.Input((train.SIZE, train.SIZE, 3))
+        h = inp
+        for f in (16, 32, 64):
+            h = tf_keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")(h)
+        h = tf_keras.layers.GlobalAveragePooling2D()(h)
+        out = tf_keras.layers.Dense(3, activation="softmax")(h)
+        m = tf_keras.Model(inp, out)
+        m.compile("adam", "sparse_categorical_crossentropy")
+        m.fit(x, y, epochs=4, batch_size=32, verbose=0)
+        m.save(path)
+
+    return testcache.cached(cache / "classifier_k2.h5", make)
 
 
 @pytest.fixture
@@ -219,14 +217,21 @@ def fresh_out(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def apple_stub_modules(tmp_path_factory) -> Path:
-    """Apple's frameworks as compile-only stub modules (tests/stubs/ios), built once; the folder holding their
-    `.swiftmodule`s, for `swift build -Xswiftc -I <it>` on a shipped package that stays as it is."""
+def apple_stub_modules() -> Path:
+    """Apple's frameworks as compile-only stub modules (tests/stubs/ios), built once per stub sources and Swift
+    version (in the suite's cache); the folder holding their `.swiftmodule`s, for `swift build -Xswiftc -I <it>` on a
+    shipped package that stays as it is."""
     here = Path(__file__).parent
-    root = tmp_path_factory.mktemp("apple_stubs")
-    shutil.copytree(here / "stubs" / "ios", root / "Stubs")
-    shutil.copy(here / "swift" / "StubsPackage.swift", root / "Package.swift")
-    run_swift("build", cwd=root)
+    version = subprocess.run([swift(), "--version"], capture_output=True, text=True, check=True).stdout
+    key = testcache.digest(version, sources=testcache.files_under(here / "stubs" / "ios",
+                                                                   here / "swift" / "StubsPackage.swift"))
+
+    def make(root: Path) -> None:
+        shutil.copytree(here / "stubs" / "ios", root / "Stubs")
+        shutil.copy(here / "swift" / "StubsPackage.swift", root / "Package.swift")
+        run_swift("build", cwd=root)
+
+    root = testcache.cached(testcache.root() / f"apple-stubs-{key}", make)
     modules = swift_modules(root / ".build" / "debug")
     assert (modules / "CoreML.swiftmodule").exists() and (modules / "SwiftUI.swiftmodule").exists(), modules
     return modules
@@ -242,8 +247,8 @@ def coco128() -> Path:
 
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory) -> Iterator[str]:
-    """A real local Ray instance (``ray start --head``), sized for a 2-core machine; its address (parity's shards
-    and the search's trials run on it)."""
+    """A real local Ray instance (``ray start --head``) on 127.0.0.1 only, sized for a 2-core machine; its address
+    (parity's shards and the search's trials run on it)."""
     pytest.importorskip("ray")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -253,9 +258,47 @@ def ray_cluster(tmp_path_factory) -> Iterator[str]:
     # demand token authentication that this test's client does not send
     env = {**os.environ, "HOME": str(tmp_path_factory.mktemp("ray-home"))}
     subprocess.run([*ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                    "--disable-usage-stats", f"--object-store-memory={256 * 1024 * 1024}"],
+                    "--disable-usage-stats", f"--object-store-memory={256 * 1024 * 1024}",
+                    "--node-ip-address=127.0.0.1"],
                    check=True, capture_output=True, timeout=300, env=env)
     try:
         yield f"127.0.0.1:{port}"
     finally:
         subprocess.run([*ray, "stop", "--force"], capture_output=True, timeout=300, env=env)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The cache keeps what recent runs used (the controller prunes, once, when the workers are done)."""
+    if not hasattr(session.config, "workerinput"):
+        testcache.prune()
+
+
+# ------------------------------------------------------------------------------------------------ running on xdist
+#: Module fixtures that cost a compiler run or builds, and the xdist group of the tests that use them: a group runs on
+#: one worker, so the fixture is made once (session fixtures need no group: they sit in the suite's cache, made once
+#: whatever the worker). A test that uses two of them belongs to the first listed.
+GROUPS = {"compiled": "kotlin", "shipped": "swift-shipped", "check": "swift-golden", "twin_bundles": "release-twins"}
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: a worker per core, at most 4 (each holds TensorFlow, a few GB; the suite's longest chain, the SDK
+    bundles and their compilers, gains nothing from more)."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which names each item's group from its marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each test that uses a fixture of :data:`GROUPS` joins its group, and the run starts with the longest work
+    (longest-first keeps both cores busy to the end): the groups (in :data:`GROUPS` order), then the tests marked
+    slow, then the rest, each in collection order. Marks ``swift`` and ``kotlin`` follow the compilers' groups."""
+    order = list(GROUPS.values())
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        names = getattr(item, "fixturenames", ())
+        group = next((GROUPS[f] for f in GROUPS if f in names), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+            return 0, order.index(group)
+        return (1 if item.get_closest_marker("slow") else 2), 0
+
+    items.sort(key=rank)

@@ -180,17 +180,28 @@ SDK_BUNDLES = {"yolo": ("image", True, "int8"), "yolo_transposed": ("tensor", Fa
 
 
 def build_bundles(tmp_path_factory: Any, configs: dict[str, dict[str, Any]], *flags: str) -> dict[str, Path]:
-    """Each config built with the CLI (``mobilekit build CONFIG --out DIR --quiet *flags``); key → bundle."""
+    """Each config built with the CLI (``mobilekit build CONFIG --out DIR --quiet *flags``), once per content: the
+    bundles sit in the suite's cache keyed by the config, the flags and every file of the ``mobilekit`` package (a
+    change to the code under test builds them anew), built in parallel when several xdist workers ask; key → bundle.
+    A test must not change a bundle: it copies what it builds or writes into (``swift build`` on a copy)."""
+    import testcache
     from click.testing import CliRunner
 
     from mobilekit.cli import main
 
-    out = {}
-    for key, cfg in configs.items():
-        work = tmp_path_factory.mktemp(key)
-        res = CliRunner().invoke(main, ["build", str(write_config(work, cfg)), "--out", str(work / "b"), "--quiet",
-                                        *flags])
-        assert res.exit_code == 0, res.output
-        out[key] = work / "b"
-    return out
+    code = testcache.files_under(testcache.REPO / "mobilekit")
+    folder = testcache.root() / "bundles"
+    folder.mkdir(exist_ok=True)
 
+    def make(key: str, cfg: dict[str, Any]):
+        def build(out: Path) -> None:
+            work = tmp_path_factory.mktemp(key)
+            res = CliRunner().invoke(main, ["build", str(write_config(work, cfg)), "--out", str(out), "--quiet",
+                                            *flags])
+            assert res.exit_code == 0, res.output
+        return build
+
+    def entry(key: str, cfg: dict[str, Any]) -> Path:
+        return folder / f"{key.replace(' ', '_')}-{testcache.digest(cfg, flags, sources=code)}"
+
+    return testcache.cached_many({key: (entry(key, cfg), make(key, cfg)) for key, cfg in configs.items()})

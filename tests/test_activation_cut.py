@@ -38,6 +38,7 @@ def test_a_linear_output_is_left_alone():
     assert cut_activation(model, keras) == (None, {})
 
 
+@pytest.mark.slow
 def test_qat_keeps_the_activation_where_it_cannot_be_cut(tmp_path, classifier_model, shapes_dataset, cache):
     """QAT wraps the final Dense(softmax), so its int8 model still outputs probabilities: the contract must then
     keep the activation in the graph too (no softmax applied twice by the SDKs)."""

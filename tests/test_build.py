@@ -41,8 +41,10 @@ def check_bundle(out: Path) -> dict:
     return manifest
 
 
-@pytest.mark.parametrize("head", ["yolo", "yolo_transposed", "decoded", "ssd", "dfl", "grid_decoded", "grid_yolox",
-                                  "grid_anchors", "retinanet", "retinanet_levels"])
+# the YOLO build is the fast tier's end-to-end build (every stage, both SDKs, the report); the other heads are slow
+@pytest.mark.parametrize("head", ["yolo", *(pytest.param(h, marks=pytest.mark.slow) for h in (
+    "yolo_transposed", "decoded", "ssd", "dfl", "grid_decoded", "grid_yolox", "grid_anchors", "retinanet",
+    "retinanet_levels"))])
 def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variants, ssd_model, shapes_dataset,
                                         cache):
     labels = cache / "labels.txt"
@@ -90,6 +92,7 @@ def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variant
     assert "not held out" in (out / "report/index.html").read_text()
 
 
+@pytest.mark.slow
 def test_uint8_io_and_classifier(tmp_path, classifier_model, shapes_dataset, cache):
     cfg = {"model": str(classifier_model), "task": "classification", "labels": str(cache / "labels.txt"),
            "input": {"normalization": {"mean": [0, 0, 0], "std": [255, 255, 255]}},
@@ -107,6 +110,7 @@ def test_uint8_io_and_classifier(tmp_path, classifier_model, shapes_dataset, cac
     assert agreement >= WIDE_BAR["min_top1_agreement"]
 
 
+@pytest.mark.slow
 def test_h5_and_saved_model_sources(tmp_path, h5_classifier, saved_model_dir, shapes_dataset, cache):
     labels = cache / "labels.txt"
     cls_cfg = {"model": str(h5_classifier), "task": "classification", "labels": str(labels),
@@ -119,6 +123,7 @@ def test_h5_and_saved_model_sources(tmp_path, h5_classifier, saved_model_dir, sh
     assert code == 0, text
 
 
+@pytest.mark.slow
 def test_blank_calibration_breaks_parity_and_exits_3(tmp_path, yolo_model, shapes_dataset, cache):
     """Calibrating on blank frames gives activation ranges that clip real images; the gate must catch it."""
     from PIL import Image
@@ -141,6 +146,7 @@ def test_blank_calibration_breaks_parity_and_exits_3(tmp_path, yolo_model, shape
     assert not list(tmp_path.glob(".bundle.tmp-*"))
 
 
+@pytest.mark.slow
 def test_bad_inputs_exit_2_with_one_line(tmp_path, yolo_model, shapes_dataset, cache):
     labels = cache / "labels.txt"
     cases = {
@@ -175,6 +181,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, yolo_model, shapes_dataset, c
         assert not (out / "bundle").exists()
 
 
+@pytest.mark.slow
 def test_output_dir_that_is_a_file(tmp_path, yolo_model, shapes_dataset, cache):
     target = tmp_path / "file"
     target.write_text("x")
@@ -182,6 +189,7 @@ def test_output_dir_that_is_a_file(tmp_path, yolo_model, shapes_dataset, cache):
     assert code == EXIT_OUTPUT and "is a file" in text
 
 
+@pytest.mark.slow
 def test_grayscale_rgba_and_odd_sizes_calibrate(tmp_path, yolo_model, cache):
     from PIL import Image
 
@@ -199,6 +207,7 @@ def test_grayscale_rgba_and_odd_sizes_calibrate(tmp_path, yolo_model, cache):
     assert code == 0, text
 
 
+@pytest.mark.slow
 def test_coco128_calibration_and_map(tmp_path, yolo_model, cache, coco128):
     """Real photographs as calibration data through the YOLO-format reader (the fixture's classes differ, so mAP
     is not meaningful; the point is that real images of every size flow through letterbox and calibration)."""

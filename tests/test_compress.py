@@ -248,6 +248,7 @@ def _finetune(teacher, x):
     return run
 
 
+@pytest.mark.slow
 def test_sparsity_unstructured_and_2_of_4(tiny):
     fresh, x = tiny
     model = fresh()
@@ -271,6 +272,7 @@ def test_clustering_leaves_few_distinct_weights(tiny):
     assert not any("cluster" in layer.name for layer in clustered.layers)
 
 
+@pytest.mark.slow
 def test_build_with_compression_records_every_stage(yolo_model, shapes_dataset, cache, tmp_path):
     cfg = detector_config(yolo_model, shapes_dataset, cache / "labels.txt")
     cfg.update({"coreml": {"enabled": False}, "export": {"fp16": False}, "parity": {**cfg["parity"], **NO_GATE},

@@ -37,7 +37,12 @@ ENTRIES = (catalogue.smallest_per_family(catalogue.applications()) + catalogue.l
 OPS_FILE = Path(__file__).with_name("coreml_ops.json")
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
+#: whole architectures take 5 to 55 s each (conversion and two emulator passes); layers and necks 2 to 4 s
+SLOW_SOURCES = {"keras.applications", "third-party detectors"}
+
+
+@pytest.mark.parametrize("entry", [pytest.param(e, marks=pytest.mark.slow) if e.source in SLOW_SOURCES else e
+                                   for e in ENTRIES], ids=lambda e: e.name)
 def test_emulator_matches_tensorflow(entry: catalogue.Entry, tmp_path: Path) -> None:
     import keras
 

@@ -41,6 +41,7 @@ APPS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(APPS))
 def test_keras_applications_fp32_faithful_and_fp16_runs(tmp_path, name):
     """fp32 programs match TensorFlow to ~1e-5 relative; fp16 programs run with every op known and show their error."""
@@ -65,6 +66,7 @@ def test_keras_applications_fp32_faithful_and_fp16_runs(tmp_path, name):
             assert np.all(np.isfinite(got)) and tensor_metrics(ref, got)["cosine"] > 0.99, (name, rel)
 
 
+@pytest.mark.slow
 def test_every_compression_recipe_executes(tmp_path):
     import keras
 
@@ -98,6 +100,7 @@ def test_mixed_bits_puts_the_largest_tensors_at_4_bits_until_half_the_weights():
     assert mixed_bits({"d": 10, "c": 10, "b": 10, "a": 10}) == {"a": 4, "b": 4, "c": 6, "d": 6}
 
 
+@pytest.mark.slow
 def test_build_ships_coreml_packages_with_parity(tmp_path, yolo_model, shapes_dataset, cache):
     from click.testing import CliRunner
 
@@ -130,6 +133,7 @@ def test_build_ships_coreml_packages_with_parity(tmp_path, yolo_model, shapes_da
     assert "com.github.apple.coremltools.conversion_date" not in meta
 
 
+@pytest.mark.slow
 def test_fp16_overflow_fails_the_build(tmp_path, shapes_dataset, cache):
     """A model whose activations exceed fp16's range works in float and int8 but not on the Neural Engine."""
     import keras
@@ -160,6 +164,7 @@ def test_fp16_overflow_fails_the_build(tmp_path, shapes_dataset, cache):
     assert watch["overflow_values"] > 0 and any("amplify" in r["layer"] for r in watch["ops"]), watch
 
 
+@pytest.mark.slow
 def test_image_input_applies_the_models_own_normalization(tmp_path, classifier_model, shapes_dataset, cache):
     from click.testing import CliRunner
 
@@ -181,6 +186,7 @@ def test_image_input_applies_the_models_own_normalization(tmp_path, classifier_m
     assert res.exit_code == 2 and "coreml.input" in res.output and "one scale" in res.output
 
 
+@pytest.mark.slow
 def test_vision_pipeline_agrees_with_the_reference(tmp_path, ssd_model, shapes_dataset, cache):
     """Decoder + NonMaximumSuppression pipeline, executed in the emulator, against the Python reference."""
     from click.testing import CliRunner

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from helpers import NO_GATE, write_config
 
@@ -38,6 +39,7 @@ def _cli(*args: str, cwd: Path) -> tuple[int, dict]:
     return res.returncode, json.loads(res.stdout)
 
 
+@pytest.mark.slow
 def test_custom_layers_resolve_through_imports(tmp_path, shapes_dataset, cache):
     import keras
 
@@ -96,6 +98,7 @@ def _classifier_cfg(shapes_dataset, cache, **extra) -> dict:
             "export": {"fp16": False}, "parity": {"images": 4, **NO_GATE}, **extra}
 
 
+@pytest.mark.slow
 def test_subclassed_model_is_traced_or_refused_in_one_line(tmp_path, shapes_dataset, cache):
     """A model zoo's subclassed model builds when it was saved built (traced at its input shape); saved unbuilt,
     it is refused in one line that says how to export it."""
@@ -121,6 +124,7 @@ def test_subclassed_model_is_traced_or_refused_in_one_line(tmp_path, shapes_data
     assert "keras.Model(inp, model(inp))" in obj["error"]
 
 
+@pytest.mark.slow
 def test_dynamic_input_counts_classes_at_the_serving_size(tmp_path, shapes_dataset, cache):
     """A model that takes any image size, bound by input.size: its outputs (unknown until then) are measured at
     that size, so the labels are counted against 3 classes, not -1."""

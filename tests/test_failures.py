@@ -94,6 +94,7 @@ def test_every_exit_code_is_one_json_object_and_one_line(code, tmp_path, classif
         assert {f["kernels"] for f in obj["failures"]} == {"xnnpack", "reference"}
 
 
+@pytest.mark.slow
 def test_a_crash_inside_a_kernel_names_the_artifact_and_kernels(tmp_path, classifier_model, shapes_dataset, cache):
     """A native abort while XNNPACK (what phones run) runs the int8 model is reported with that artifact and kernel
     set; the Core ML conversion's temporary packages (coremltools writes them to TMPDIR) go with the run folder."""
@@ -105,6 +106,7 @@ def test_a_crash_inside_a_kernel_names_the_artifact_and_kernels(tmp_path, classi
         obj["error"] and "last Python frame" in obj["error"], obj
 
 
+@pytest.mark.slow
 def test_an_abort_in_the_reference_kernels_is_contained(tmp_path, classifier_model, shapes_dataset, cache):
     """LiteRT's reference kernels run in a child: when they abort (a real SIGABRT, injected in the child), the
     build goes on, the int8 model keeps its XNNPACK parity, and the crash is said and recorded."""
@@ -133,6 +135,7 @@ def _workers(run_dir: Path) -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 def test_a_killed_build_leaves_nothing_the_next_build_keeps(tmp_path, classifier_model, shapes_dataset, cache):
     """SIGKILL the CLI mid-build: its worker dies with it, and the next build into the same output removes what
     the dead build left (its run folder in TMPDIR, a bundle temp folder beside the output); a live build's temp
@@ -187,6 +190,7 @@ def test_a_previous_bundle_caught_mid_commit_is_restored(tmp_path):
 
 
 
+@pytest.mark.slow
 def test_an_op_the_reference_kernels_lack_is_contained(tmp_path, shapes_dataset, cache):
     """FPN necks upsample with UpSampling2D, an int8 TILE (version 3) that LiteRT's reference kernels cannot load
     (every keras-hub and keras-cv detector): the build goes on with XNNPACK's parity and names the op."""

@@ -49,6 +49,7 @@ def test_init_picks_the_head_form_of_every_fixture(fixture, detector_models, yol
     assert "GUESS" in text and "# alternative" in text  # guesses are marked, the runners-up listed
 
 
+@pytest.mark.slow
 def test_init_then_build_works_unedited(classifier_model, yolo_variants, shapes_dataset, tmp_path):
     """The written config builds as it is: a raw DFL detector, a RetinaNet with one box and one class map per
     level (joined in the graph) and a classifier (0..255 pixels scaled by the model are read from its Rescaling

@@ -24,6 +24,9 @@ from mobilekit.data.preprocess import letterbox
 from mobilekit.emulate.litert import LiteRTRunner
 from mobilekit.postprocess import detect
 
+#: every test here needs the SDK bundles (minutes to build) or a compiler
+pytestmark = [pytest.mark.slow, pytest.mark.kotlin]
+
 
 def kotlin_jars() -> tuple[str, str]:
     site = sysconfig.get_paths()["purelib"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -44,6 +45,7 @@ def _same_samples(a: pipeline.Samples, b: pipeline.Samples) -> None:
         assert np.array_equal(x.boxes, y.boxes) and np.array_equal(x.scores, y.scores)
 
 
+@pytest.mark.slow
 def test_detector_parity_is_identical_in_one_shard_or_many(tmp_path, yolo_model, shapes_dataset, cache,
                                                            ray_cluster):
     """Every artifact and kernel set (LiteRT XNNPACK, LiteRT reference kernels in their contained child per shard,
@@ -143,14 +145,34 @@ def test_a_ray_cluster_that_cannot_be_joined_is_one_line_at_once():
     assert "\n" not in err.value.one_line()
 
 
+@pytest.mark.slow
 def test_a_private_ray_instance_leaves_nothing_in_home(tmp_path):
     """``--ray local`` starts a token-authenticated private instance whose token stays in the build's environment:
-    Ray left to itself writes ``~/.ray/auth_token``, after which ``ray start`` heads on the machine demand it."""
+    Ray left to itself writes ``~/.ray/auth_token``, after which ``ray start`` heads on the machine demand it. The
+    instance is on loopback, from a shell that sets nothing for Ray."""
     pytest.importorskip("ray")
-    code = ("import ray\nfrom mobilekit.run.ray import connect\nassert connect('local', 1)\n"
-            "print(ray.get(ray.remote(lambda x: 2 * x).remote(21)))\nray.shutdown()\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
-    res = subprocess.run([sys.executable, "-c", code], env={**env, "HOME": str(tmp_path)}, capture_output=True,
-                         text=True, timeout=300)
-    assert res.returncode == 0 and res.stdout.strip().splitlines()[-1] == "42", res.stderr[-3000:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # as a user's shell has it
+    assert _ray_addresses("local", env={**env, "HOME": str(tmp_path)}) == {"127.0.0.1"}
     assert not (tmp_path / ".ray").exists()
+
+
+def _ray_addresses(address: str, env: dict[str, str] | None = None) -> set[str]:
+    """In a process of its own: join ``address`` as a build does (``connect``), run a task, and return the hosts of
+    the addresses Ray reports (every node's, the GCS's, this driver's)."""
+    code = ("import json, ray\nfrom mobilekit.run.ray import connect\n"
+            f"assert connect({address!r}, 1)\nassert ray.get(ray.remote(lambda x: 2 * x).remote(21)) == 42\n"
+            "ctx = ray.get_runtime_context()\n"
+            "hosts = [n['NodeManagerAddress'] for n in ray.nodes()] + [ctx.gcs_address.rsplit(':', 1)[0]]\n"
+            "hosts.append(ray._private.worker.global_worker.node.node_ip_address)\n"
+            "print(json.dumps(hosts))\nray.shutdown()\n")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return set(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.slow
+def test_every_ray_server_is_on_loopback(ray_cluster):
+    """The tests' Ray head and a build's ``--ray local`` instance listen on 127.0.0.1 only, never on the machine's
+    network address (Ray's default on Linux, even when told 127.0.0.1): what Ray reports for its nodes, its GCS
+    and the driver is loopback."""
+    assert _ray_addresses(ray_cluster) == {"127.0.0.1"}

@@ -288,6 +288,7 @@ def test_classifier_top1_accuracy_from_class_folders(tmp_path, hostile, shapes_d
     assert "top-1 accuracy of the float model" in " ".join(result.output.split())
 
 
+@pytest.mark.slow
 def test_qat_runs_on_demand_when_ptq_and_selective_precision_miss(tmp_path, shapes_dataset):
     """The outlier classifier with logits out (nothing to cut) and one float op allowed: neither full-int8 nor a
     single float op recovers it (the outlier needs its producer and consumer in float), so QAT runs, into its own

@@ -18,6 +18,8 @@ from mobilekit.cli import main
 from mobilekit.errors import EXIT_OUTPUT, EXIT_PARITY, EXIT_VERIFY
 from mobilekit.supervise import IN_PROCESS
 
+pytestmark = pytest.mark.slow  # two full builds, a browser, a build per failure
+
 
 def _build(tmp: Path, cfg: dict, out: Path, *extra: str):
     return CliRunner().invoke(main, ["build", str(write_config(tmp, cfg)), "--out", str(out), *extra])

@@ -20,6 +20,8 @@ from mobilekit.contract import Contract
 HERE = Path(__file__).parent
 
 
+pytestmark = pytest.mark.slow  # each test builds a sample app or needs two bundles built
+
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory, yolo_model, classifier_model, shapes_dataset, cache):
     det = detector_config(yolo_model, shapes_dataset, cache / "labels.txt")
@@ -31,6 +33,7 @@ def bundles(tmp_path_factory, yolo_model, classifier_model, shapes_dataset, cach
     return build_bundles(tmp_path_factory, {"detector": det, "classifier": cls}, "--with-sample-app")
 
 
+@pytest.mark.kotlin
 @pytest.mark.parametrize("key", ["detector", "classifier"])
 def test_android_sample_compiles_with_the_sdk_module(key, bundles, tmp_path):
     bundle = bundles[key]
@@ -45,6 +48,7 @@ def test_android_sample_compiles_with_the_sdk_module(key, bundles, tmp_path):
             ).is_file()
 
 
+@pytest.mark.kotlin
 @pytest.mark.parametrize("key", ["detector", "classifier"])
 def test_android_gradle_files_wire_the_bundle_module(key, bundles):
     bundle = bundles[key]
@@ -82,6 +86,7 @@ def test_android_gradle_files_wire_the_bundle_module(key, bundles):
     assert 1 <= len(steps) <= 3
 
 
+@pytest.mark.swift
 def test_ios_sample_builds_with_the_swift_package(bundles, apple_stub_modules, tmp_path):
     """Both sample apps compiled in Swift 6 language mode (strict concurrency) against the bundle's Swift package as
     it ships (its own Package.swift, a path dependency) and the Apple stub modules, with no warning at all."""
@@ -106,6 +111,7 @@ def test_ios_sample_builds_with_the_swift_package(bundles, apple_stub_modules, t
     assert not ours, text
 
 
+@pytest.mark.swift
 def test_ios_manifest_depends_on_the_bundle_package(bundles):
     for bundle in bundles.values():
         contract = Contract.load(bundle / "contract.json")
@@ -126,6 +132,7 @@ def test_ios_manifest_depends_on_the_bundle_package(bundles):
         assert 1 <= len(steps) <= 3
 
 
+@pytest.mark.swift
 def test_ios_sample_streams_camera_frames_and_closes_cleanly(bundles):
     """The app loads the model asynchronously, sends each camera frame (with its orientation and timestamp) to the
     package's live mode from the capture queue, reads results on the main actor, and stops everything when the

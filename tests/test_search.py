@@ -145,6 +145,7 @@ def test_the_front_holds_only_feasible_undominated_recipes():
     assert choose(same, ["drop"], "drop", {"a": 0, "b": 0}).number == 8
 
 
+@pytest.mark.slow
 def test_search_finds_the_front_writes_a_ready_recipe_and_resumes(tmp_path, yolo_model, shapes_dataset, cache):
     """Two knobs, four recipes, three trials on two local workers: the reference build, then the config as written,
     then NSGA-II. Every trial is a bundle; the chosen recipe is a YAML that `mobilekit build` takes as it is; the
@@ -182,6 +183,7 @@ def test_search_finds_the_front_writes_a_ready_recipe_and_resumes(tmp_path, yolo
                                                                   ("0.5", "8")}
 
 
+@pytest.mark.slow
 def test_search_interrupted_resumes_and_says_when_no_recipe_meets_the_budget(tmp_path, yolo_model, shapes_dataset,
                                                                             cache):
     """SIGTERM during a trial: exit 130 with one JSON line, no half-written bundle, no temporary files; the same
@@ -214,6 +216,7 @@ def test_search_interrupted_resumes_and_says_when_no_recipe_meets_the_budget(tmp
     assert (out / "search.html").is_file() and not (out / "mobilekit.yaml").exists()
 
 
+@pytest.mark.slow
 def test_search_trials_run_as_ray_tasks(tmp_path, yolo_model, shapes_dataset, cache, ray_cluster):
     """The same search with its builds as Ray tasks on a real local cluster (``ray start --head``)."""
     search = {"space": {"palettize_bits": [8]}, "budgets": {"max_drop": 1000.0}, "trials": 1}

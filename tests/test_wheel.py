@@ -15,6 +15,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,6 +27,7 @@ def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     return res.stdout
 
 
+@pytest.mark.slow
 def test_installed_wheel_builds_both_sdks_and_the_report(tmp_path):
     # built from a copy of the sources: an in-tree build would leave build/ behind, whose stale files later
     # wheels would pack

@@ -20,6 +20,8 @@ from mobilekit.run.shards import ParityJob, ShardEvaluator, ShardResult
 
 #: the object store of a private local instance: parity's jobs are models (MBs), not data sets
 LOCAL_OBJECT_STORE = 256 * 1024 * 1024
+#: where a private local instance listens: this machine only
+LOOPBACK = "127.0.0.1"
 
 
 def ray_module() -> Any:
@@ -34,6 +36,8 @@ def ray_module() -> Any:
 def connect(address: str, cpus: int) -> bool:
     """Join the cluster at ``address`` (or start a private one for ``local``); whether this call initialized Ray in
     this process (and so shuts it down afterwards)."""
+    if address == "local":
+        _loopback_only()
     ray = ray_module()
     if ray.is_initialized():
         return False
@@ -41,7 +45,7 @@ def connect(address: str, cpus: int) -> bool:
         _private_token()
         # address "local": a new instance even when `ray start` runs one on this machine (ray.init() would join it)
         ray.init(address="local", num_cpus=cpus, object_store_memory=LOCAL_OBJECT_STORE, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+                 log_to_driver=False, configure_logging=False, _node_ip_address=LOOPBACK)
     else:
         _reachable(address)
         try:
@@ -50,6 +54,20 @@ def connect(address: str, cpus: int) -> bool:
             raise ConfigError(f"cannot join the Ray cluster at '{address}': {str(e).splitlines()[0].rstrip('.')}",
                               fix="start one with `ray start --head`, pass its address, or use --ray local") from e
     return True
+
+
+def _loopback_only() -> None:
+    """A private instance serves this build alone, so every server of it binds to and is reached on 127.0.0.1. On
+    Linux, Ray turns a loopback ``_node_ip_address`` into the machine's network address (its GCS, raylet and client
+    server then listen on eth0 or on every interface) unless multi-node clustering is off, which Ray reads from
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``: set here before Ray loads (its raylets and workers inherit it), and on Ray's
+    constant when it is already loaded."""
+    import sys
+
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:
+        constants.ENABLE_RAY_CLUSTER = False
 
 
 def _private_token() -> None:
