@@ -20,8 +20,10 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
+import fixture_models
 import pytest
 import testcache
 from helpers import (
@@ -47,7 +49,7 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 REPO = testcache.REPO
 #: What the trained fixtures are made from: their key (with the seed, oneDNN and the TensorFlow/Keras versions)
-FIXTURE_SOURCES = [Path(__file__).parent / "conftest.py", REPO / "mobilekit" / "example",
+FIXTURE_SOURCES = [Path(fixture_models.__file__), REPO / "mobilekit" / "example",
                    *(REPO / "mobilekit" / f for f in ("contract.py", "data/preprocess.py", "heads/ssd.py",
                                                       "postprocess.py"))]
 
@@ -77,40 +79,20 @@ def cache() -> Path:
 @pytest.fixture(scope="session")
 def shapes_dataset(cache: Path) -> Path:
     """A YOLO-format shapes dataset (40 images): calibration and evaluation with ground truth."""
-    from mobilekit.example import shapes
-
-    testcache.cached(cache / "labels.txt", lambda p: p.write_text("\n".join(shapes.LABELS) + "\n"))
-    root = testcache.cached(cache / "shapes_data",
-                            lambda p: shapes.write_yolo_dataset(p, shapes.make_images(40, seed=5)))
-    return root / "images"
+    testcache.cached(cache / "labels.txt", fixture_models.labels)
+    return testcache.cached(cache / "shapes_data", fixture_models.shapes_dataset) / "images"
 
 
 @pytest.fixture(scope="session")
-def train_images():
-    from mobilekit.example import shapes
-
-    return shapes.make_images(700, seed=SEED)
-
-
-@pytest.fixture(scope="session")
-def yolo_model(cache: Path, train_images) -> Path:
-    from mobilekit.example import train
-
-    return testcache.cached(cache / "yolo.keras",
-                            lambda p: train.save(train.train_yolo(train_images, epochs=8, seed=SEED), p))
+def yolo_model(cache: Path) -> Path:
+    return testcache.cached(cache / "yolo.keras", fixture_models.yolo)
 
 
 @pytest.fixture(scope="session")
 def yolo_variants(cache: Path, yolo_model: Path) -> dict[str, Path]:
-    import keras
-
-    from mobilekit.example import train
-
-    def make(variant: str):
-        return lambda p: train.save(train.yolo_variant(keras.saving.load_model(yolo_model, compile=False), variant), p)
-
-    return testcache.cached_many({v: (cache / f"yolo_{v}.keras", make(v)) for v in (
-        "transposed", "decoded", "dfl", "grid_decoded", "grid_yolox", "grid_anchors", "retinanet", "retinanet_levels")})
+    return testcache.cached_many({v: (cache / f"yolo_{v}.keras", partial(fixture_models.yolo_variant,
+                                                                          yolo_model=yolo_model, variant=v))
+                                  for v in fixture_models.VARIANTS})
 
 
 @pytest.fixture(scope="session")
@@ -122,43 +104,30 @@ def detector_models(yolo_model: Path, yolo_variants: dict[str, Path], ssd_model:
 
 
 @pytest.fixture(scope="session")
-def ssd_model(cache: Path, train_images) -> Path:
-    from mobilekit.example import train
-
-    return testcache.cached(cache / "ssd.keras",
-                            lambda p: train.save(train.train_ssd(train_images, epochs=8, seed=SEED), p))
+def ssd_model(cache: Path) -> Path:
+    return testcache.cached(cache / "ssd.keras", fixture_models.ssd)
 
 
 @pytest.fixture(scope="session")
 def classifier_model(cache: Path) -> Path:
-    from mobilekit.example import shapes, train
-
-    return testcache.cached(cache / "classifier.keras",
-                   lambda p: train.save(train.train_classifier(shapes.make_images(500, SEED + 1, max_objects=1), 5,
-                                                                    seed=SEED), p))
+    return testcache.cached(cache / "classifier.keras", fixture_models.classifier)
 
 
 @pytest.fixture(scope="session")
 def saved_model_dir(cache: Path, yolo_variants: dict[str, Path]) -> Path:
     """The decoded detector exported as a TensorFlow SavedModel directory."""
-    import keras
-
-    return testcache.cached(cache / "decoded_savedmodel", lambda p: keras.saving.load_model(
-        yolo_variants["decoded"], compile=False).export(str(p), format="tf_saved_model", verbose=False))
+    return testcache.cached(cache / "decoded_savedmodel",
+                            partial(fixture_models.saved_model, source=yolo_variants["decoded"]))
 
 
 @pytest.fixture(scope="session")
 def unsplit_models(cache: Path, yolo_model: Path, yolo_variants: dict[str, Path]) -> dict[str, Path]:
     """The concatenating YOLO detectors as SavedModels: a graph cannot be rewired, so boxes and scores stay one
     ``predictions`` output (the unsplit form every SDK must handle too)."""
-    import keras
-
-    def make(src: Path):
-        return lambda p: keras.saving.load_model(src, compile=False).export(str(p), format="tf_saved_model",
-                                                                            verbose=False)
-
-    return testcache.cached_many({head: (cache / f"{head}_unsplit_savedmodel", make(src)) for head, src in (
-        ("yolo", yolo_model), ("yolo_transposed", yolo_variants["transposed"]))})
+    return testcache.cached_many({head: (cache / f"{head}_unsplit_savedmodel",
+                                         partial(fixture_models.saved_model, source=src))
+                                  for head, src in (("yolo", yolo_model), ("yolo_transposed",
+                                                                           yolo_variants["transposed"]))})
 
 
 @pytest.fixture(scope="session")
@@ -184,29 +153,7 @@ def sdk_bundles(tmp_path_factory, detector_models, unsplit_models, classifier_mo
 @pytest.fixture(scope="session")
 def h5_classifier(cache: Path) -> Path:
     """A tf_keras (Keras 2) classifier saved as .h5, trained briefly on shapes."""
-    import numpy as np
-    import tf_keras
-
-    from mobilekit.example import shapes, train
-
-    def make(path: Path) -> None:
-        imgs = shapes.make_images(300, SEED + 3, max_objects=1)
-        x, _ = train._canvas(imgs)
-        y = np.asarray([im.classes[0] for im in imgs])
-        tf_keras.backend.clear_session()  # the same layer names whatever the session built before
-        tf_keras.utils.set_random_seed(SEED)
-        inp = tf_keras.Input((train.SIZE, train.SIZE, 3))
-        h = inp
-        for f in (16, 32, 64):
-            h = tf_keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")(h)
-        h = tf_keras.layers.GlobalAveragePooling2D()(h)
-        out = tf_keras.layers.Dense(3, activation="softmax")(h)
-        m = tf_keras.Model(inp, out)
-        m.compile("adam", "sparse_categorical_crossentropy")
-        m.fit(x, y, epochs=4, batch_size=32, verbose=0)
-        m.save(path)
-
-    return testcache.cached(cache / "classifier_k2.h5", make)
+    return testcache.cached(cache / "classifier_k2.h5", fixture_models.h5_classifier)
 
 
 @pytest.fixture
@@ -302,3 +249,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return (1 if item.get_closest_marker("slow") else 2), 0
 
     items.sort(key=rank)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A worker whose groups did not take stops the run: xdist groups by renaming node ids, which some pytest
+    releases ignore (9.2), and then every group's fixture is rebuilt on each worker, silently doubling the run."""
+    if not getattr(session.config.option, "loadgroup", False):  # set on xdist workers under --dist loadgroup
+        return
+    lost = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if lost:
+        raise pytest.UsageError(f"pytest-xdist's groups did not take under pytest {pytest.__version__} ({lost[0]}): "
+                                "install what pyproject.toml's test extra pins")
