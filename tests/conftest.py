@@ -1,8 +1,9 @@
-"""Shared fixtures: small real models trained here in seconds, cached for the session.
+"""Shared fixtures (small real models trained here in seconds, the SDK bundles, Apple's stub modules) and how the
+suite runs on xdist's workers (groups, order).
 
 Nothing is mocked: the models are trained Keras models, converted by the real TFLite converter and run on the real
-LiteRT interpreter. Trained models are cached under pytest's temp dir (and reused across runs via
-``MOBILEKIT_TEST_CACHE`` when set), never committed.
+LiteRT interpreter. Trained models and built bundles sit in the suite's cache (``testcache``: made once whatever
+the number of workers, kept between runs, keyed by what makes them), never committed.
 
 The fixtures' weights are deterministic for a seed (``MOBILEKIT_TEST_SEED``, default 0: the training images, the
 initial weights and the shuffles) on a given machine: oneDNN is off unless ``TF_ENABLE_ONEDNN_OPTS`` says otherwise,
@@ -44,8 +45,6 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # before TensorFlow loads: 
 # every Ray server the tests start or join listens on loopback: on Linux, Ray turns 127.0.0.1 into the machine's
 # network address unless multi-node clustering is off (read when Ray loads, here and in the head's processes)
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-
-
 
 REPO = testcache.REPO
 #: What the trained fixtures are made from: their key (with the seed, oneDNN and the TensorFlow/Keras versions)

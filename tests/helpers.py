@@ -6,6 +6,8 @@ them live in ``conftest.py``.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
 import subprocess
@@ -110,6 +112,31 @@ def run_swift(*args: str, cwd: Path, timeout: int = 1800) -> subprocess.Complete
     return res
 
 
+@functools.cache
+def swift_version() -> str:
+    return run_swift("--version", cwd=Path.cwd()).stdout.strip()
+
+
+def swift_built(name: str, package: Path, *commands: tuple[str, ...]) -> tuple[Path, list[str]]:
+    """The Swift package at ``package`` copied as it is and built by each ``swift`` command in turn (each must
+    succeed): the copy (with its ``.build``) and each command's output. Made once per content of the package, the
+    commands and the toolchain (the suite's cache), so a second run with nothing changed reuses the build."""
+    import testcache
+
+    def run(out: Path) -> str:
+        root = out / package.name
+        shutil.copytree(package, root)
+        outputs = []
+        for args in commands:
+            res = run_swift(*args, cwd=root)
+            outputs.append(res.stdout + res.stderr)
+        return json.dumps(outputs)
+
+    key = testcache.digest(swift_version(), commands, sources=testcache.files_under(package), base=package)
+    out, outputs = testcache.cached_run(name, key, run)
+    return out / package.name, json.loads(outputs)
+
+
 def swift_modules(bin_path: Path) -> Path:
     """Where a debug build (`.build/debug`) puts its `.swiftmodule`s: `Modules/` since SwiftPM 6."""
     return bin_path / "Modules" if (bin_path / "Modules").is_dir() else bin_path
@@ -191,7 +218,6 @@ def build_bundles(tmp_path_factory: Any, configs: dict[str, dict[str, Any]], *fl
 
     code = testcache.files_under(testcache.REPO / "mobilekit")
     folder = testcache.root() / "bundles"
-    folder.mkdir(exist_ok=True)
 
     def make(key: str, cfg: dict[str, Any]):
         def build(out: Path) -> None:

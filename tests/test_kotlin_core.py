@@ -15,6 +15,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 import pytest
+import testcache
 from helpers import SDK_BUNDLES
 
 from mobilekit.codegen.android import module_name, names, render_core, render_module
@@ -38,13 +39,20 @@ def kotlin_jars() -> tuple[str, str]:
     return compiler[0], stdlib[0]
 
 
-def kotlinc(sources: list[Path], out: Path) -> str:
+def kotlinc(sources: list[Path]) -> tuple[Path, str]:
+    """``sources`` compiled by kotlinc: the classes' folder and the compiler's warnings. A compiler run is made once
+    per content of its sources and the compiler (the suite's cache): a second run with nothing changed reuses it."""
     compiler, stdlib = kotlin_jars()
-    res = subprocess.run(["java", "-cp", compiler, "org.jetbrains.kotlin.cli.jvm.K2JVMCompiler", "-no-stdlib",
-                          "-no-reflect", "-cp", stdlib, "-d", str(out), *map(str, sources)],
-                         capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr
-    return res.stderr
+
+    def run(out: Path) -> str:
+        res = subprocess.run(["java", "-cp", compiler, "org.jetbrains.kotlin.cli.jvm.K2JVMCompiler", "-no-stdlib",
+                              "-no-reflect", "-cp", stdlib, "-d", str(out), *map(str, sources)],
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr
+        return res.stderr
+
+    return testcache.cached_run("kotlinc", testcache.digest(Path(compiler).name, Path(stdlib).name, sources=sources),
+                                run)
 
 
 def jvm(classes: Path, main_class: str, *args: str) -> None:
@@ -83,7 +91,7 @@ def shipped_module(bundle: Path) -> Path:
 @pytest.fixture(scope="module")
 def compiled(bundles, classifier_bundle, tmp_path_factory):
     """Every shipped module's Kotlin sources (core, API), each with a golden harness added beside them, and the API
-    stubs, in one kotlinc run."""
+    stubs, in one kotlinc run: its classes' folder and warnings."""
     src = tmp_path_factory.mktemp("kt_src")
     sources = stub_sources()
     for key, bundle, harness in [("classifier", classifier_bundle, "GoldenClassifier.kt.j2"),
@@ -104,9 +112,7 @@ def compiled(bundles, classifier_bundle, tmp_path_factory):
             live.write_text(jinja2.Template((Path(__file__).parent / "kotlin" / "Live.kt.j2").read_text()).render(
                 package=package))
             sources.append(live)
-    classes = tmp_path_factory.mktemp("kt_classes")
-    warnings = kotlinc(sources, classes)
-    return classes, warnings
+    return kotlinc(sources)
 
 
 def test_generation_is_deterministic_and_names_are_sanitized(bundles):

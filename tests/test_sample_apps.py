@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from helpers import NO_GATE, build_bundles, detector_config, run_swift
+from helpers import NO_GATE, build_bundles, detector_config, swift_built
 from test_kotlin_core import AGP_MIN_GRADLE, assert_agp9_rules, kotlinc, stub_sources
 
 from mobilekit.codegen import android, ios
@@ -35,17 +35,16 @@ def bundles(tmp_path_factory, yolo_model, classifier_model, shapes_dataset, cach
 
 @pytest.mark.kotlin
 @pytest.mark.parametrize("key", ["detector", "classifier"])
-def test_android_sample_compiles_with_the_sdk_module(key, bundles, tmp_path):
+def test_android_sample_compiles_with_the_sdk_module(key, bundles):
     bundle = bundles[key]
     contract = Contract.load(bundle / "contract.json")
     module = bundle / "sdk" / "android" / android.module_name(contract)
     app = bundle / "sample_apps" / "android"
     sources = stub_sources() + sorted(module.rglob("*.kt")) + sorted(app.rglob("*.kt"))
-    warnings = kotlinc(sources, tmp_path / "classes")
+    classes, warnings = kotlinc(sources)
     ours = [ln for ln in warnings.splitlines() if "warning" in ln.lower() and "sample_apps" in ln]
     assert not ours, warnings
-    assert (tmp_path / "classes" / Path(*android.names(contract)[0].split(".")) / "sample" / "MainActivity.class"
-            ).is_file()
+    assert (classes / Path(*android.names(contract)[0].split(".")) / "sample" / "MainActivity.class").is_file()
 
 
 @pytest.mark.kotlin
@@ -101,11 +100,11 @@ def test_ios_sample_builds_with_the_swift_package(bundles, apple_stub_modules, t
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
     (root / "Package.swift").write_text(env.from_string((HERE / "swift" / "SamplePackage.swift.j2").read_text())
                                         .render(models=models))
-    text = ""
-    for m in models:  # --target: the app's module, compiled and type-checked; linking needs Apple's frameworks
-        out = run_swift("build", "--target", f"{m['name']}App", "-Xswiftc", "-I", "-Xswiftc", str(apple_stub_modules),
-                        cwd=root)
-        text += out.stdout + out.stderr
+    stubs = ("-Xswiftc", "-I", "-Xswiftc", str(apple_stub_modules))
+    # --target: the app's module, compiled and type-checked; linking needs Apple's frameworks
+    _, outputs = swift_built("swift-sample-apps", root, *(("build", "--target", f"{m['name']}App", *stubs)
+                                                          for m in models))
+    text = "".join(outputs)
     assert "swiftLanguageModes: [.v6]" in (root / "Package.swift").read_text()
     ours = [ln for ln in text.splitlines() if "warning:" in ln]
     assert not ours, text

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import jinja2
 import numpy as np
 import pytest
-from helpers import SDK_BUNDLES, run_swift, swift, swift_modules
+from helpers import SDK_BUNDLES, run_swift, swift, swift_built, swift_modules
 
 from mobilekit.codegen import ios
 from mobilekit.contract import Contract
@@ -64,18 +64,16 @@ class Shipped(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def shipped(bundles, apple_stub_modules, tmp_path_factory) -> dict[str, Shipped]:
+def shipped(bundles, apple_stub_modules) -> dict[str, Shipped]:
     """Every shipped package, copied as it is and built with its own Package.swift: all its targets (the core, the
-    Kit with its resources, the tests), then its tests run."""
+    Kit with its resources, the tests), then its tests run (once per package content: ``swift_built``)."""
     stubs = ("-Xswiftc", "-I", "-Xswiftc", str(apple_stub_modules))
 
     def one(key: str) -> Shipped:
         _, pkg = _package(bundles[key])
-        root = tmp_path_factory.mktemp(f"shipped_{key}") / pkg.name
-        shutil.copytree(pkg, root)
-        build = run_swift("build", "--build-tests", *stubs, cwd=root)
-        tests = run_swift("test", "--skip-build", *stubs, cwd=root)
-        return Shipped(root, root / ".build" / "debug", build.stdout + build.stderr, tests.stdout + tests.stderr)
+        root, (build, tests) = swift_built("swift-shipped", pkg, ("build", "--build-tests", *stubs),
+                                           ("test", "--skip-build", *stubs))
+        return Shipped(root, root / ".build" / "debug", build, tests)
 
     # two packages at a time: a small package's build is mostly serial steps (manifest, link), so two overlap well
     with ThreadPoolExecutor(2) as pool:
@@ -100,8 +98,8 @@ def check(bundles, tmp_path_factory):
     (root / "Golden").mkdir()
     (root / "Golden" / "main.swift").write_text(env.from_string((HERE / "swift" / "main.swift.j2").read_text()).render(
         models=models))
-    build = run_swift("build", cwd=root)
-    return build.stdout + build.stderr, root / ".build" / "debug" / "Golden"
+    built, (build,) = swift_built("swift-golden", root, ("build",))
+    return build, built / ".build" / "debug" / "Golden"
 
 
 def test_package_layout_and_manifest(bundles):

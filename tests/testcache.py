@@ -21,13 +21,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: the folders of entries beside the root's own (bundles built with the CLI, compiler runs)
+SUBFOLDERS = ("bundles", "runs")
 
 
 def root() -> Path:
-    """The cache's root folder (made if missing)."""
+    """The cache's root folder (made if missing), with its ``bundles`` and ``runs`` folders."""
     env = os.environ.get("MOBILEKIT_TEST_CACHE")
     path = Path(env) if env else Path.home() / ".cache" / "mobilekit-tests"
-    path.mkdir(parents=True, exist_ok=True)
+    for sub in SUBFOLDERS:
+        (path / sub).mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -43,14 +46,17 @@ def files_under(*paths: Path, suffixes: tuple[str, ...] = ()) -> list[Path]:
     return sorted(out)
 
 
-def digest(*parts: object, sources: Iterable[Path] = ()) -> str:
-    """A short hex digest of ``parts`` (their ``repr``) and the bytes and repository paths of ``sources``."""
+def digest(*parts: object, sources: Iterable[Path] = (), base: Path = REPO) -> str:
+    """A short hex digest of ``parts`` (their ``repr``) and of ``sources``: each file's bytes and its path relative to
+    ``base`` (a file elsewhere counts by its name only, so the same inputs written to another temporary folder give
+    the same digest)."""
     h = hashlib.sha256()
     for part in parts:
         h.update(repr(part).encode() + b"\0")
     for f in sources:
-        h.update(str(f.resolve().relative_to(REPO) if f.resolve().is_relative_to(REPO) else f).encode() + b"\0")
-        h.update(f.read_bytes() + b"\0")
+        where = f.resolve()
+        h.update(str(where.relative_to(base.resolve()) if where.is_relative_to(base.resolve()) else f.name).encode())
+        h.update(b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 
@@ -103,6 +109,18 @@ def cached(path: Path, make: Callable[[Path], object]) -> Path:
     return path
 
 
+def cached_run(name: str, key: str, run: Callable[[Path], str]) -> tuple[Path, str]:
+    """A compiler run made once per content of its inputs (``key``: their :func:`digest`): ``run(out)`` writes its
+    products under ``out`` and returns its console output. Returns the products' folder and that output (as the run
+    that made them printed it: paths in it may name that run's temporary folders)."""
+    def make(entry: Path) -> None:
+        entry.mkdir()
+        (entry / "output.txt").write_text(run(entry / "out"))
+
+    entry = cached(root() / "runs" / f"{name}-{key}", make)
+    return entry / "out", (entry / "output.txt").read_text()
+
+
 def cached_many(entries: dict[str, tuple[Path, Callable[[Path], object]]]) -> dict[str, Path]:
     """Every entry made once across processes, in parallel where several ask at once: each process makes the
     entries nobody else is making, then waits for the rest. key → path."""
@@ -133,8 +151,8 @@ def prune(days: float = KEEP_DAYS) -> list[Path]:
     cutoff = time.time() - days * 86400
     top = root()
     gone = []
-    for entry in [*top.iterdir(), *((top / "bundles").iterdir() if (top / "bundles").is_dir() else [])]:
-        if entry.name == "bundles" or entry.suffix == ".lock" or entry.stat().st_mtime >= cutoff:
+    for entry in [*top.iterdir(), *(e for sub in SUBFOLDERS for e in (top / sub).iterdir())]:
+        if entry.name in SUBFOLDERS or entry.suffix == ".lock" or entry.stat().st_mtime >= cutoff:
             continue
         with locked(entry, wait=False) as mine:
             if mine:
