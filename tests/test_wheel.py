@@ -3,7 +3,8 @@
 `pip install mobilekit` must be able to generate both SDKs and the report, so the templates are package data. The
 test builds the wheel, installs it (no ``-e``) into a fresh virtualenv whose only other packages are this
 environment's dependencies (linked by a ``.pth`` path, so nothing is downloaded), and runs ``mobilekit example``
-from a folder outside the checkout.
+from a folder outside the checkout (its trained model seeded from the suite's cache: the wheel's code writes the
+data and the config and runs the whole build).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,26 @@ def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
                          env={**os.environ, **(env or {})})
     assert res.returncode == 0, f"{' '.join(args)}:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
     return res.stdout
+
+
+def _example_model() -> Path:
+    """The example's trained detector, trained once by the checkout's ``make_example`` (the code the wheel holds) and
+    kept in the suite's cache: the wheel is under test here, not the training (half this test's time, done again
+    by every run before)."""
+    import keras
+    import tensorflow as tf
+    import testcache
+
+    from mobilekit.example.project import make_example
+
+    def make(path: Path) -> None:
+        with tempfile.TemporaryDirectory() as work:
+            make_example(Path(work))
+            shutil.copy(Path(work) / "model" / "shapes_yolo.keras", path)
+
+    key = testcache.digest(os.environ.get("TF_ENABLE_ONEDNN_OPTS"), tf.__version__, keras.__version__,
+                           sources=testcache.files_under(ROOT / "mobilekit" / "example", suffixes=(".py",)))
+    return testcache.cached(testcache.root() / f"example-model-{key}.keras", make)
 
 
 @pytest.mark.slow
@@ -51,6 +73,8 @@ def test_installed_wheel_builds_both_sdks_and_the_report(tmp_path):
     where = _run(str(python), "-c", "import mobilekit.codegen.render as r; print(r.TEMPLATES)", cwd=tmp_path)
     assert where.strip().startswith(str(site)), where  # the installed copy, not the checkout
     out = tmp_path / "bundle"
+    (tmp_path / "work" / "model").mkdir(parents=True)
+    shutil.copy(_example_model(), tmp_path / "work" / "model" / "shapes_yolo.keras")
     _run(str(venv / "bin" / "mobilekit"), "example", "--workdir", str(tmp_path / "work"), "--out", str(out),
          "--quiet", cwd=tmp_path, env={"PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"})
     files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
