@@ -1,10 +1,10 @@
-"""The suite's cache: trained fixtures and built bundles, kept on disk under a key of what makes them.
+"""The suite's cache: trained fixtures, built bundles and compiler runs, kept on disk under a key of what makes them.
 
-Why: a cold run trains each fixture and builds each bundle once, whatever the number of xdist workers that ask for
-it (a file lock per entry: the second worker waits for the first, or builds another entry meanwhile), and a second
-run on the same machine with nothing changed builds nothing. An entry's name carries a digest of everything it is
-made from (the sources that make it, the seed, the TensorFlow version, oneDNN on or off, its settings), so a change
-to any of them makes a new entry instead of reusing a stale one.
+Why: a cold run trains each fixture, builds each bundle and runs each compiler once, whatever the number of xdist
+workers that ask for it (a file lock per entry: the second worker waits for the first, or builds another entry
+meanwhile), and a second run on the same machine with nothing changed builds nothing. An entry's name carries a
+digest of everything it is made from (the sources that make it, the seed, the TensorFlow version, oneDNN on or off,
+its settings), so a change to any of them makes a new entry instead of reusing a stale one.
 
 The root is ``MOBILEKIT_TEST_CACHE``, else ``~/.cache/mobilekit-tests``. Entries are written under a temporary
 name and renamed into place, so a run killed half-way leaves no entry that looks whole.
@@ -155,8 +155,9 @@ def prune(days: float = KEEP_DAYS) -> list[Path]:
         if entry.name in SUBFOLDERS or entry.suffix == ".lock" or entry.stat().st_mtime >= cutoff:
             continue
         with locked(entry, wait=False) as mine:
-            if mine:
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-                gone.append(entry)
+            if not mine:
+                continue
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            gone.append(entry)
         entry.with_name(entry.name + ".lock").unlink(missing_ok=True)
     return gone
