@@ -38,7 +38,7 @@ ENTRIES = (catalogue.smallest_per_family(catalogue.applications()) + catalogue.l
 OPS_FILE = Path(__file__).with_name("coreml_ops.json")
 
 
-#: whole architectures take 5 to 55 s each (conversion and two emulator passes); layers and necks 2 to 4 s
+#: whole architectures take 3 to 40 s each on a cold run (mostly coremltools' conversion); layers and necks 1 s
 SLOW_SOURCES = {"keras.applications", "third-party detectors"}
 
 

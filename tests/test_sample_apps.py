@@ -19,8 +19,8 @@ from mobilekit.contract import Contract
 
 HERE = Path(__file__).parent
 
-
 pytestmark = pytest.mark.slow  # each test builds a sample app or needs two bundles built
+
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory, yolo_model, classifier_model, shapes_dataset, cache):
