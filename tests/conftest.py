@@ -202,7 +202,8 @@ def coco128() -> Path:
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory) -> Iterator[str]:
     """A real local Ray instance (``ray start --head``) on 127.0.0.1 only, sized for a 2-core machine; its address
-    (parity's shards and the search's trials run on it)."""
+    (parity's shards and the search's trials run on it). ``ray stop`` knows no instance of its own: it stops every
+    Ray process on the machine, so the tests that start Ray share one xdist worker (group "ray", :data:`GROUPS`)."""
     pytest.importorskip("ray")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -230,8 +231,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 # ------------------------------------------------------------------------------------------------ running on xdist
 #: Module fixtures that cost a compiler run or builds, and the xdist group of the tests that use them: a group runs on
 #: one worker, so the fixture is made once (session fixtures need no group: they sit in the suite's cache, made once
-#: whatever the worker). A test that uses two of them belongs to the first listed.
-GROUPS = {"compiled": "kotlin", "shipped": "swift-shipped", "check": "swift-golden", "twin_bundles": "release-twins"}
+#: whatever the worker). A test that uses two of them belongs to the first listed. Every test that starts Ray is in
+#: group "ray" (also by its mark): the head's teardown, `ray stop --force`, stops every Ray instance on the machine.
+GROUPS = {"compiled": "kotlin", "shipped": "swift-shipped", "check": "swift-golden", "twin_bundles": "release-twins",
+          "ray_cluster": "ray"}
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

@@ -146,6 +146,7 @@ def test_a_ray_cluster_that_cannot_be_joined_is_one_line_at_once():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # beside the tests' Ray head, whose teardown stops every Ray instance here
 def test_a_private_ray_instance_leaves_nothing_in_home(tmp_path):
     """``--ray local`` starts a token-authenticated private instance whose token stays in the build's environment:
     Ray left to itself writes ``~/.ray/auth_token``, after which ``ray start`` heads on the machine demand it. The
