@@ -173,7 +173,7 @@ def _ray_addresses(address: str, env: dict[str, str] | None = None) -> set[str]:
 
 @pytest.mark.slow
 def test_every_ray_server_is_on_loopback(ray_cluster):
-    """The tests' Ray head and a build's ``--ray local`` instance listen on 127.0.0.1 only, never on the machine's
-    network address (Ray's default on Linux, even when told 127.0.0.1): what Ray reports for its nodes, its GCS
-    and the driver is loopback."""
+    """The tests' Ray head listens on 127.0.0.1 only, never on the machine's network address (Ray's default on
+    Linux, even when told 127.0.0.1): what Ray reports for its nodes, its GCS and the driver is loopback (the
+    private ``--ray local`` instance is checked the same way in the test above)."""
     assert _ray_addresses(ray_cluster) == {"127.0.0.1"}
