@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -100,6 +101,9 @@ class DetectionSettings:
     head: HeadName = "yolo"
     box_format: BoxFormat = "cxcywh"
     box_units: BoxUnits = "pixels"
+    #: the order of the 4 box channels: x first (``cx, cy, w, h``; ``x1, y1, x2, y2``) or y first (``cy, cx, h, w``;
+    #: TF's and the tf_keras zoos' convention): decoded boxes of yolo/decoded heads and raw grid boxes
+    box_order: Literal["xy", "yx"] = "xy"
     score_activation: Activation = "none"
     background_class: bool = False  # scores include a leading background column (SSD softmax heads)
     score_threshold: float = 0.25
@@ -111,6 +115,11 @@ class DetectionSettings:
     #: settings of the chosen head's own (strides, reg_max, ...): the head module checks them (``validate``) and
     #: puts what decoding needs into the contract (``complete``), so a new head needs no new config fields
     params: dict[str, Any] = field(default_factory=dict)
+    #: the model's own decoder, the oracle of the build's decode check: ``module:function`` (a callable of the raw
+    #: outputs, ``mobilekit.references``), or ``attached`` (a decode layer the model carries, found by a reference
+    #: plugin); ``reference_args`` are passed to the function as keywords
+    reference: str | None = None
+    reference_args: dict[str, Any] = field(default_factory=dict)
 
     def check(self, fail: Fail) -> None:
         if not 0 <= self.score_threshold < 1:
@@ -120,6 +129,10 @@ class DetectionSettings:
         if self.max_detections < 1:
             fail("detection.max_detections", "must be at least 1", "use e.g. 100")
         get_head(self.head).validate(self, fail)
+        if self.reference is not None and self.reference != "attached" and not re.fullmatch(
+                r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", self.reference):
+            fail("detection.reference", f"'{self.reference}' is neither attached nor module:function",
+                 "e.g. reference: attached (the model's own decode layer), or reference: my_zoo.decode:candidates")
         if len(self.anchors.variances) != 4 or any(v <= 0 for v in self.anchors.variances):
             fail("detection.anchors.variances", "expected 4 positive numbers", "use [0.1, 0.1, 0.2, 0.2]")
         bad = set(self.outputs) - {"boxes", "scores"}

@@ -59,6 +59,7 @@ class HeadSpec:
     num_classes: int
     box_format: str = "cxcywh"
     box_units: str = "pixels"
+    box_order: str = "xy"  # xy | yx: the order of the 4 box channels as the model emits them
     score_activation: str = "none"
     background_class: bool = False
     anchors: list[list[float]] | None = None  # SSD: [N, 4] as cy, cx, h, w (normalized)
@@ -188,7 +189,8 @@ def derive_contract(cfg: Config, input_shape: list[int], input_name: str, output
         return Contract(cfg.model_name, cfg.task, inp, outputs, head, labels)
     det = cfg.detection
     head = HeadSpec(format=det.head, num_classes=num_classes, box_format=det.box_format, box_units=det.box_units,
-                    score_activation=det.score_activation, background_class=det.background_class, split=split)
+                    box_order=det.box_order, score_activation=det.score_activation,
+                    background_class=det.background_class, split=split)
     impl = get_head(det.head)
     impl.complete(head, det)
     if hasattr(impl, "prepare"):  # a head whose anchors follow from the input size resolves them once, here

@@ -66,6 +66,28 @@ def no_params(head: str, det: DetectionSettings, fail: Fail) -> None:
              "remove detection.params, or choose the head these settings belong to")
 
 
+def only_xy(det: DetectionSettings, fail: Fail, setting: str) -> None:
+    """A head whose box channel order is its own setting refuses ``box_order`` and names that setting."""
+    if det.box_order != "xy":
+        fail("detection.box_order", f"the '{det.head}' head orders its box channels with {setting}",
+             f"remove detection.box_order and set {setting}")
+
+
+#: y-first box channels (``cy, cx, h, w``; ``y1, x1, y2, x2``) → x-first, and back: the permutation is its own inverse
+YX = [1, 0, 3, 2]
+
+
+def xy_first(boxes: Any, order: str) -> Any:
+    """The 4 box channels of ``[N, 4]`` boxes (numpy or TensorFlow) in x-first order."""
+    if order != "yx":
+        return boxes
+    if isinstance(boxes, np.ndarray):
+        return boxes[:, YX]
+    import tensorflow as tf
+
+    return tf.gather(boxes, YX, axis=1)
+
+
 def strides_ok(params: dict[str, Any]) -> bool:
     """``params.strides`` is a non-empty list of positive integers (one per output level, in output order)."""
     s = params.get("strides")
@@ -90,19 +112,24 @@ class BoxHead:
         return outs["boxes"][0], outs["scores"][0]
 
     def decode_tf(self, outs: dict[str, Any], contract: Contract) -> tuple[Any, Any]:
-        import tensorflow as tf
-
         boxes, scores = self.read_tf(outs)
-        head, inp = contract.head, contract.input
-        if head.box_format == "xyxy":
-            boxes = tf.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2,
-                              boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
-        elif head.box_format == "yxyx":
-            boxes = tf.stack([(boxes[:, 1] + boxes[:, 3]) / 2, (boxes[:, 0] + boxes[:, 2]) / 2,
-                              boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]], axis=1)
-        if head.box_units == "pixels":
-            boxes = boxes / tf.constant([inp.width, inp.height, inp.width, inp.height], tf.float32)
-        return boxes, scores
+        return normalized_cxcywh_tf(xy_first(boxes, contract.head.box_order), contract), scores
+
+
+def normalized_cxcywh_tf(boxes: Any, contract: Contract) -> Any:
+    """x-first boxes in the head's ``box_format`` / ``box_units`` → normalized ``cx, cy, w, h`` (TensorFlow)."""
+    import tensorflow as tf
+
+    head, inp = contract.head, contract.input
+    if head.box_format == "xyxy":
+        boxes = tf.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2,
+                          boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
+    elif head.box_format == "yxyx":
+        boxes = tf.stack([(boxes[:, 1] + boxes[:, 3]) / 2, (boxes[:, 0] + boxes[:, 2]) / 2,
+                          boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]], axis=1)
+    if head.box_units == "pixels":
+        boxes = boxes / tf.constant([inp.width, inp.height, inp.width, inp.height], tf.float32)
+    return boxes
 
 
 HEADS: Registry[Head] = Registry("detection head format")

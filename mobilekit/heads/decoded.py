@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mobilekit.heads.base import BoxHead, Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy
+from mobilekit.heads.base import (BoxHead, Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy,
+                                  xy_first)
 
 
 class DecodedHead(BoxHead):
@@ -17,12 +18,13 @@ class DecodedHead(BoxHead):
 
     def candidates(self, outputs: dict[str, np.ndarray], contract) -> Candidates:
         head = contract.head
-        return Candidates(to_xyxy(outputs["boxes"][0], head.box_format, head.box_units, contract.input),
+        boxes = xy_first(np.asarray(outputs["boxes"][0]), head.box_order)
+        return Candidates(to_xyxy(boxes, head.box_format, head.box_units, contract.input),
                           class_scores(outputs["scores"][0], head))
 
     def encode(self, boxes: np.ndarray, index: np.ndarray, contract) -> np.ndarray:
         head = contract.head
-        return from_xyxy(boxes, head.box_format, head.box_units, contract.input)
+        return xy_first(from_xyxy(boxes, head.box_format, head.box_units, contract.input), head.box_order)
 
 
 register(DecodedHead())

@@ -3,7 +3,9 @@ and C class logits, over the cells of every stride.
 
 A candidate is a cell centre ``((x + 0.5) * stride, (y + 0.5) * stride)`` in input pixels, levels in ``strides``
 order, cells row-major. Each side (left, top, right, bottom: bins ``[side * reg_max, (side + 1) * reg_max)``) is a
-softmax over ``reg_max`` bins whose expectation is the distance from the centre in strides. Two outputs (``boxes``:
+softmax over ``reg_max`` bins whose expectation is the distance from the centre in strides. Zoos differ in two
+settings: ``sides``, the order of the four sides' bins (``ltrb``; keras_cv_attention_models' YOLOv8 emits ``tlbr``),
+and ``activated: [boxes]`` when the model applied the softmax itself. Two outputs (``boxes``:
 ``[1, N, 4 * reg_max]``, ``scores``: ``[1, N, C]``) or one ``[1, N, 4 * reg_max + C]`` that mobilekit splits before
 int8 conversion, so the bins and the class logits each get their own scale; the softmax, the expectation and the
 grid stay in float, in post-processing (Python, Kotlin, Swift and the Vision decoder alike).
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, class_scores, register, strides_ok
+from mobilekit.heads.base import Candidates, class_scores, only_xy, register, strides_ok
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -33,9 +35,20 @@ def anchor_points(strides: list[int], inp: InputSpec) -> np.ndarray:
     return np.concatenate(rows).astype(np.float64)
 
 
-def expectation(bins: np.ndarray, reg_max: int) -> np.ndarray:
-    """``[N, 4 * reg_max]`` logits → ``[N, 4]`` expected distances (in strides): softmax over each side's bins."""
+SIDES = "ltrb"
+
+
+def side_order(sides: str) -> list[int]:
+    """Where each of left, top, right, bottom sits among the model's four sides (``tlbr`` → ``[1, 0, 3, 2]``)."""
+    return [sides.index(c) for c in SIDES]
+
+
+def expectation(bins: np.ndarray, reg_max: int, activated: bool = False) -> np.ndarray:
+    """``[N, 4 * reg_max]`` logits (probabilities when ``activated``) → ``[N, 4]`` expected distances (in strides),
+    in the model's side order: softmax over each side's bins, then the mean bin index."""
     b = bins.astype(np.float64).reshape(-1, 4, reg_max)
+    if activated:
+        return b @ np.arange(reg_max, dtype=np.float64)
     e = np.exp(b - b.max(axis=2, keepdims=True))
     return (e / e.sum(axis=2, keepdims=True)) @ np.arange(reg_max, dtype=np.float64)
 
@@ -47,10 +60,17 @@ class DflHead:
 
     def validate(self, det: DetectionSettings, fail: Fail) -> None:
         p = det.params
-        unknown = set(p) - {"strides", "reg_max"}
+        unknown = set(p) - {"strides", "reg_max", "sides", "activated"}
         if unknown:
-            fail(f"detection.params.{sorted(unknown)[0]}", "the 'dfl' head takes strides and reg_max",
+            fail(f"detection.params.{sorted(unknown)[0]}", "the 'dfl' head takes strides, reg_max, sides, activated",
                  "remove it")
+        only_xy(det, fail, "detection.params.sides (ltrb, tlbr, ...)")
+        if not isinstance(p.get("sides", SIDES), str) or sorted(p.get("sides", SIDES)) != sorted(SIDES):
+            fail("detection.params.sides", "must order the four sides l, t, r, b",
+                 "Ultralytics and keras-cv: ltrb; keras_cv_attention_models: tlbr")
+        if p.get("activated", []) not in ([], ["boxes"]):
+            fail("detection.params.activated", "a DFL head's only activation inside a model is the bins' softmax",
+                 "activated: [boxes] when the model applies it; the classes' is detection.score_activation")
         if not strides_ok(p):
             fail("detection.params.strides", "a DFL head needs the stride of each output level, in output order",
                  "e.g. strides: [8, 16, 32] (YOLOv8 at P3-P5)")
@@ -60,7 +80,9 @@ class DflHead:
                  "YOLOv8 and YOLO11 use 16")
 
     def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
-        spec.params = {"strides": list(det.params["strides"]), "reg_max": int(det.params.get("reg_max", 16))}
+        spec.params = {"strides": list(det.params["strides"]), "reg_max": int(det.params.get("reg_max", 16)),
+                       "sides": side_order(det.params.get("sides", SIDES)),
+                       "box_activated": det.params.get("activated", []) == ["boxes"]}
         spec.box_format, spec.box_units = "xyxy", "pixels"
 
     def box_channels(self, det: DetectionSettings) -> int:
@@ -120,7 +142,9 @@ class DflHead:
         bins, scores = self._split(outputs, contract)
         head = contract.head
         pts = anchor_points(head.params["strides"], contract.input)
-        d = expectation(bins, head.params["reg_max"]) * pts[:, 2:3]
+        p = head.params
+        d = expectation(bins, p["reg_max"], p.get("box_activated", False))[:, p.get("sides", [0, 1, 2, 3])]
+        d = d * pts[:, 2:3]
         boxes = np.stack([pts[:, 0] - d[:, 0], pts[:, 1] - d[:, 1], pts[:, 0] + d[:, 2], pts[:, 1] + d[:, 3]], 1)
         return Candidates(boxes, class_scores(np.asarray(scores), head))
 
@@ -137,7 +161,10 @@ class DflHead:
         rows, sides = np.indices(lo.shape)
         probs[rows, sides, lo] = lo + 1 - d
         probs[rows, sides, lo + 1] = d - lo
-        return np.log(probs + 1e-12).reshape(len(b), 4 * reg_max)
+        model = np.empty_like(probs)  # the model's side order
+        model[:, contract.head.params.get("sides", [0, 1, 2, 3])] = probs
+        out = model if contract.head.params.get("box_activated") else np.log(model + 1e-12)
+        return out.reshape(len(b), 4 * reg_max)
 
     def decode_tf(self, outs: dict[str, Any], contract: Contract) -> tuple[Any, Any]:
         import tensorflow as tf
@@ -150,8 +177,11 @@ class DflHead:
         else:
             bins, scores = outs["boxes"][0], outs["scores"][0]
         pts = tf.constant(anchor_points(head.params["strides"], inp).astype(np.float32))
-        probs = tf.nn.softmax(tf.reshape(bins, [-1, 4, reg_max]), axis=2)
-        d = tf.reduce_sum(probs * tf.range(reg_max, dtype=tf.float32), axis=2) * pts[:, 2:3]
+        probs = tf.reshape(bins, [-1, 4, reg_max])
+        if not head.params.get("box_activated"):
+            probs = tf.nn.softmax(probs, axis=2)
+        d = tf.reduce_sum(probs * tf.range(reg_max, dtype=tf.float32), axis=2)
+        d = tf.gather(d, head.params.get("sides", [0, 1, 2, 3]), axis=1) * pts[:, 2:3]
         x1, y1 = pts[:, 0] - d[:, 0], pts[:, 1] - d[:, 1]
         x2, y2 = pts[:, 0] + d[:, 2], pts[:, 1] + d[:, 3]
         size = tf.constant([inp.width, inp.height, inp.width, inp.height], tf.float32)

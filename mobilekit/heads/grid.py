@@ -9,8 +9,12 @@ Described by ``detection.params`` rather than by one format per model family:
 - ``objectness``: where the objectness channel sits among the score channels, ``first`` or ``last``; the score of
   a class is objectness x class probability (``score_activation`` applies to both);
 - ``strides`` (per level, output order) and, for ``anchors``, ``anchors``: per level a list of ``[w, h]`` in input
-  pixels; candidates run level by level, then anchor by anchor, then over the cells row-major (Ultralytics' export
-  order), or cell first with ``order: cell_first``.
+  pixels (``[h, w]`` with ``anchor_order: hw``, as the tf_keras zoos list YOLOR's); candidates run level by level,
+  then anchor by anchor, then over the cells row-major (Ultralytics' export order), or cell first with
+  ``order: cell_first``;
+- ``activated``: the roles whose activation the model already applied (``boxes``: the sigmoid of ``anchors`` boxes,
+  as YOLOv7 exports apply it to every channel; ``objectness``, ``classes``: the score sigmoid), so it is not applied
+  twice. The box channels' order is ``detection.box_order`` (``yx``: ``[dy, dx, dh, dw]``).
 
 The single output is split before int8 like any ``[boxes | scores]`` output: the box channels get their own scale,
 objectness and classes share theirs (both probabilities or logits of the same range).
@@ -23,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, activate, register, strides_ok, to_xyxy
+from mobilekit.heads.base import Candidates, activate, register, strides_ok, to_xyxy, xy_first
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -31,6 +35,8 @@ if TYPE_CHECKING:
     from mobilekit.heads.base import Fail
 
 BOXES = ("decoded", "yolox", "anchors")
+ROLES = ("boxes", "objectness", "classes")
+SETTINGS = ("box", "objectness", "strides", "anchors", "order", "activated", "anchor_order")
 
 
 def cells(params: dict[str, Any], inp: InputSpec) -> np.ndarray:
@@ -60,10 +66,10 @@ class GridHead:
 
     def validate(self, det: DetectionSettings, fail: Fail) -> None:
         p = det.params
-        unknown = set(p) - {"box", "objectness", "strides", "anchors", "order"}
+        unknown = set(p) - set(SETTINGS)
         if unknown:
-            fail(f"detection.params.{sorted(unknown)[0]}", "not a 'grid' head setting",
-                 "use box, objectness, strides, anchors, order")
+            fail(f"detection.params.{sorted(unknown)[0]}", "not a 'grid' head setting", f"use {', '.join(SETTINGS)}")
+        self._validate_conventions(det, fail)
         if p.get("box", "decoded") not in BOXES:
             fail("detection.params.box", f"must be one of {', '.join(BOXES)}",
                  "decoded: boxes as the model outputs them; yolox: YOLOX raw; anchors: YOLOv5/v7 raw")
@@ -88,11 +94,36 @@ class GridHead:
                      "e.g. YOLOv5s: [[[10, 13], [16, 30], [33, 23]], [[30, 61], [62, 45], [59, 119]], "
                      "[[116, 90], [156, 198], [373, 326]]]")
 
-    def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
+    def _validate_conventions(self, det: DetectionSettings, fail: Fail) -> None:
         p = det.params
+        activated = p.get("activated", [])
+        if not isinstance(activated, list) or not set(activated) <= set(ROLES):
+            fail("detection.params.activated", f"lists roles among {', '.join(ROLES)}",
+                 "e.g. activated: [boxes, objectness, classes] for a YOLOv7 export with sigmoid on every channel")
+        if "boxes" in activated and p.get("box", "decoded") != "anchors":
+            fail("detection.params.activated", "only anchors boxes have an activation (the sigmoid of YOLOv5/v7)",
+                 "remove boxes from activated")
+        if det.score_activation == "sigmoid" and ("objectness" in activated) != ("classes" in activated):
+            fail("detection.params.activated", "objectness and classes share the score activation",
+                 "list both (the model applied the sigmoid to both) or neither")
+        if p.get("anchor_order", "wh") not in ("wh", "hw"):
+            fail("detection.params.anchor_order", "must be wh or hw (how each anchor pair is listed)",
+                 "Ultralytics lists [w, h]; keras_cv_attention_models' YOLOR anchors are [h, w]")
+
+    def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
+        """The settings, with the conventions resolved once: anchors as ``[w, h]``, a score activation the model
+        already applied dropped, so every runtime reads one form."""
+        p = det.params
+        anchors = p.get("anchors") or []
+        if p.get("anchor_order", "wh") == "hw":
+            anchors = [[[a[1], a[0]] for a in level] for level in anchors]
+        activated = set(p.get("activated", []))
+        if {"objectness", "classes"} <= activated:
+            spec.score_activation = "none"
         spec.params = {"box": p.get("box", "decoded"), "objectness": p.get("objectness", "last"),
-                       "strides": list(p.get("strides") or []), "anchors": p.get("anchors") or [],
-                       "order": p.get("order", "anchor_first"), "objectness_channels": 1}
+                       "strides": list(p.get("strides") or []), "anchors": anchors,
+                       "order": p.get("order", "anchor_first"), "objectness_channels": 1,
+                       "box_activated": "boxes" in activated}
         if spec.params["box"] != "decoded":
             spec.box_format, spec.box_units = "cxcywh", "pixels"
 
@@ -167,6 +198,7 @@ class GridHead:
     def boxes(self, raw: np.ndarray, contract: Contract) -> np.ndarray:
         head = contract.head
         mode = head.params["box"]
+        raw = xy_first(np.asarray(raw), head.box_order)
         if mode == "decoded":
             return to_xyxy(raw, head.box_format, head.box_units, contract.input)
         c = cells(head.params, contract.input)
@@ -175,7 +207,7 @@ class GridHead:
             cx, cy = (r[:, 0] + c[:, 0]) * c[:, 2], (r[:, 1] + c[:, 1]) * c[:, 2]
             w, h = np.exp(r[:, 2]) * c[:, 2], np.exp(r[:, 3]) * c[:, 2]
         else:
-            s = _sigmoid(r)
+            s = r if head.params.get("box_activated") else _sigmoid(r)
             cx, cy = (2 * s[:, 0] - 0.5 + c[:, 0]) * c[:, 2], (2 * s[:, 1] - 0.5 + c[:, 1]) * c[:, 2]
             w, h = (2 * s[:, 2]) ** 2 * c[:, 3], (2 * s[:, 3]) ** 2 * c[:, 4]
         return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
@@ -186,6 +218,9 @@ class GridHead:
 
     def encode(self, boxes: np.ndarray, index: np.ndarray, contract: Contract) -> np.ndarray:
         """xyxy pixels → the raw box channels of candidates ``index`` (the inverse of ``boxes``)."""
+        return xy_first(self._encode(boxes, index, contract), contract.head.box_order)
+
+    def _encode(self, boxes: np.ndarray, index: np.ndarray, contract: Contract) -> np.ndarray:
         from mobilekit.heads.base import from_xyxy
 
         head = contract.head
@@ -201,7 +236,7 @@ class GridHead:
 
         def logit(p: np.ndarray) -> np.ndarray:
             p = np.clip(p, 1e-9, 1 - 1e-9)
-            return np.log(p / (1 - p))
+            return p if head.params.get("box_activated") else np.log(p / (1 - p))
 
         return np.stack([logit((cx / c[:, 2] - c[:, 0] + 0.5) / 2), logit((cy / c[:, 2] - c[:, 1] + 0.5) / 2),
                          logit(np.sqrt(w / c[:, 3]) / 2), logit(np.sqrt(h / c[:, 4]) / 2)], 1)
@@ -213,19 +248,20 @@ class GridHead:
 
         head, inp = contract.head, contract.input
         raw, score = self._split(outs, head.params["objectness"] == "first")
+        raw = xy_first(raw, head.box_order)
         mode = head.params["box"]
         size = tf.constant([inp.width, inp.height, inp.width, inp.height], tf.float32)
         if mode == "decoded":
-            from mobilekit.heads.base import BoxHead
+            from mobilekit.heads.base import normalized_cxcywh_tf
 
-            boxes, _ = BoxHead().decode_tf({"boxes": raw[None], "scores": score[None]}, contract)
+            boxes = normalized_cxcywh_tf(raw, contract)
         else:
             c = tf.constant(cells(head.params, inp).astype(np.float32))
             if mode == "yolox":
                 xy = (raw[:, :2] + c[:, :2]) * c[:, 2:3]
                 wh = tf.exp(raw[:, 2:]) * c[:, 2:3]
             else:
-                s = tf.sigmoid(raw)
+                s = raw if head.params.get("box_activated") else tf.sigmoid(raw)
                 xy = (2 * s[:, :2] - 0.5 + c[:, :2]) * c[:, 2:3]
                 wh = (2 * s[:, 2:]) ** 2 * c[:, 3:5]
             boxes = tf.concat([xy, wh], 1) / size

@@ -13,7 +13,10 @@ The families differ in details that move every box, so each is a setting (``dete
 - ``rounding: torchvision``: integer base sizes, half extents rounded to even, cell spacing ``size // cells``;
 - ``clip``: anchors clipped to the image (keras-cv);
 - ``deltas``: channel order ``yxhw`` (TF: keras-cv, EfficientDet) or ``xywh`` (torchvision, keras-hub), each
-  multiplied by its ``variances`` entry before decoding: ``cx = dx * wa + cxa``, ``w = exp(dw) * wa``.
+  multiplied by its ``variances`` entry before decoding: ``cx = dx * wa + cxa``, ``w = exp(dw) * wa``;
+- ``spacing``: ``stride`` (cells ``stride`` apart, anchors sized from it) or ``cells`` (EfficientDet's and
+  keras_cv_attention_models': the spacing is ``input / cells`` on each axis and sizes follow it, so a 320-pixel
+  input's 3-cell top level is 106.67 pixels apart, not 128). Strides may be fractional.
 
 Levels have ``ceil(size / stride)`` cells per side; candidates run level by level, row, column, anchor (the
 order in which a ``[1, H, W, A * 4]`` map reshapes). The anchor shapes are resolved once here (``complete``) into
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, bind_two, class_scores, register, strides_ok
+from mobilekit.heads.base import Candidates, bind_two, class_scores, only_xy, register
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -36,21 +39,22 @@ if TYPE_CHECKING:
     from mobilekit.heads.base import Fail
 
 SETTINGS = ("strides", "anchor_scale", "sizes", "octaves", "scales", "aspect_ratios", "ratio", "order", "offset",
-            "rounding", "clip", "deltas", "variances")
+            "rounding", "clip", "deltas", "variances", "spacing")
 #: keras-cv's RetinaNet, EfficientDet's and TF's conventions
 DEFAULTS: dict[str, Any] = {"anchor_scale": 4.0, "octaves": 3, "aspect_ratios": [0.5, 1.0, 2.0], "ratio": "w/h",
                             "order": "scale_first", "offset": 0.5, "rounding": "none", "clip": False,
-                            "deltas": "yxhw", "variances": [1.0, 1.0, 1.0, 1.0]}
+                            "deltas": "yxhw", "variances": [1.0, 1.0, 1.0, 1.0], "spacing": "stride"}
 CHOICES = {"ratio": ("w/h", "h/w"), "order": ("scale_first", "ratio_first"), "rounding": ("none", "torchvision"),
-           "deltas": ("yxhw", "xywh")}
+           "deltas": ("yxhw", "xywh"), "spacing": ("stride", "cells")}
 
 
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
 
 
-def _shapes(size: float, p: dict[str, Any]) -> list[list[float]]:
-    """The ``[w, h]`` of one level's anchors, in the head's order within a cell."""
+def _shapes(size: float, p: dict[str, Any], stretch: tuple[float, float] = (1.0, 1.0)) -> list[list[float]]:
+    """The ``[w, h]`` of one level's anchors, in the head's order within a cell; ``stretch`` scales the widths and
+    heights (``spacing: cells``: the cells' spacing over the nominal stride, per axis)."""
     scales = p.get("scales") or [2 ** (k / p["octaves"]) for k in range(p["octaves"])]
     pairs = []
     for r in p["aspect_ratios"]:
@@ -68,7 +72,7 @@ def _shapes(size: float, p: dict[str, Any]) -> list[list[float]]:
             base = float(int(base))
             out.append([2 * float(np.round(base * wm / 2)), 2 * float(np.round(base * hm / 2))])
         else:
-            out.append([base * wm, base * hm])
+            out.append([base * wm * stretch[0], base * hm * stretch[1]])
     return out
 
 
@@ -79,10 +83,16 @@ def resolve(det_params: dict[str, Any], inp: InputSpec) -> dict[str, Any]:
     sizes = p.get("sizes") or [p["anchor_scale"] * s for s in p["strides"]]
     grids, spacing, shapes = [], [], []
     for s, size in zip(p["strides"], sizes, strict=True):
-        gh, gw = math.ceil(inp.height / s), math.ceil(inp.width / s)
+        gh, gw = math.ceil(inp.height / s - 1e-9), math.ceil(inp.width / s - 1e-9)
         grids.append([gh, gw])
-        spacing.append([inp.height // gh, inp.width // gw] if p["rounding"] == "torchvision" else [s, s])
-        shapes.append(_shapes(float(size), p))
+        if p["rounding"] == "torchvision":
+            spacing.append([inp.height // gh, inp.width // gw])
+        elif p["spacing"] == "cells":
+            spacing.append([inp.height / gh, inp.width / gw])
+        else:
+            spacing.append([s, s])
+        stretch = (spacing[-1][1] / s, spacing[-1][0] / s) if p["spacing"] == "cells" else (1.0, 1.0)
+        shapes.append(_shapes(float(size), p, stretch))
     return {**p, "grids": grids, "spacing": spacing, "shapes": shapes}
 
 
@@ -121,7 +131,7 @@ class RetinaNetHead:
         if unknown:
             fail(f"detection.params.{sorted(unknown)[0]}", "not a 'retinanet' head setting",
                  f"use {', '.join(SETTINGS)}")
-        if not strides_ok(p):
+        if not (isinstance(p.get("strides"), list) and p["strides"] and all(_number(v) for v in p["strides"])):
             fail("detection.params.strides",
                  "a multi-level anchor head needs the stride of each level, in output order",
                  "e.g. strides: [8, 16, 32, 64, 128] (levels 3-7)")
@@ -130,6 +140,7 @@ class RetinaNetHead:
                 fail(f"detection.params.{key}", f"must be one of {', '.join(choices)}",
                      "keras-cv/EfficientDet: ratio w/h, order scale_first, deltas yxhw; torchvision/keras-hub: "
                      "ratio h/w, order ratio_first, rounding torchvision, deltas xywh, offset 0")
+        only_xy(det, fail, "detection.params.deltas (yxhw or xywh)")
         self._validate_sizes(p, fail)
 
     def _validate_sizes(self, p: dict[str, Any], fail: Fail) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, bind_two, class_scores, no_params, register
+from mobilekit.heads.base import Candidates, bind_two, class_scores, no_params, only_xy, register
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -59,6 +59,7 @@ class SsdHead:
 
     def validate(self, det: DetectionSettings, fail: Fail) -> None:
         no_params(self.name, det, fail)
+        only_xy(det, fail, "detection.anchors.delta_order (yxhw or xywh)")
         if not det.anchors.feature_maps:
             fail("detection.anchors.feature_maps", "an SSD head needs its anchor grids",
                  "list the feature map sizes, e.g. [[12, 12], [6, 6]]")

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import BoxHead, Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy
+from mobilekit.heads.base import (BoxHead, Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy,
+                                  xy_first)
 
 
 @dataclass
@@ -51,12 +52,12 @@ class YoloHead(BoxHead):
             if self.transposed:
                 boxes, scores = boxes.T, scores.T
         head = contract.head
-        return Candidates(to_xyxy(boxes, head.box_format, head.box_units, contract.input),
-                          class_scores(np.asarray(scores), head))
+        return Candidates(to_xyxy(xy_first(np.asarray(boxes), head.box_order), head.box_format, head.box_units,
+                                  contract.input), class_scores(np.asarray(scores), head))
 
     def encode(self, boxes: np.ndarray, index: np.ndarray, contract) -> np.ndarray:
         head = contract.head
-        return from_xyxy(boxes, head.box_format, head.box_units, contract.input)
+        return xy_first(from_xyxy(boxes, head.box_format, head.box_units, contract.input), head.box_order)
 
     def read_tf(self, outs: dict[str, Any]) -> tuple[Any, Any]:
         import tensorflow as tf

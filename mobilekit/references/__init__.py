@@ -1,0 +1,87 @@
+"""References: the model's own decoder, the oracle the build's decode check holds mobilekit's decode to.
+
+A reference is a callable ``fn(outputs, size, **args) -> (boxes, scores)``: ``outputs`` the model's raw float outputs
+for one image (a list in the model's output order, batch of one), ``size`` the input ``(height, width)``; it returns
+every candidate's box ``[N, 4]`` as ``x1, y1, x2, y2`` in input pixels and its class scores ``[N, C]`` (or the best
+class's score ``[N]`` when the decoder gives only that), in the model's candidate order.
+
+Users name one as ``detection.reference: module:function``. ``detection.reference: attached`` asks the plugins in
+this package for a decoder that travels with the model (a zoo's decode layer saved in the model file): each plugin
+module defines ``find(model) -> Reference | None`` and ``settings(model) -> dict | None`` (what ``init`` reads from
+it), and registers itself in :data:`FINDERS` on import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mobilekit.errors import ConfigError, ModelError
+
+Reference = Callable[..., tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Finder:
+    """A plugin that recognises a decoder attached to a model."""
+
+    name: str  # how the report names the reference ("keras_cv_attention_models DecodePredictions")
+    find: Callable[[Any], Reference | None]
+    settings: Callable[[Any], dict[str, Any] | None]
+
+
+FINDERS: list[Finder] = []
+
+
+def register(finder: Finder) -> Finder:
+    FINDERS.append(finder)
+    return finder
+
+
+def attached(model: Any) -> tuple[str, Reference] | None:
+    """The decoder a model carries, found by the first plugin that recognises it."""
+    if model is None:
+        return None
+    for f in FINDERS:
+        ref = f.find(model)
+        if ref is not None:
+            return f.name, ref
+    return None
+
+
+def attached_settings(model: Any) -> tuple[str, dict[str, Any]] | None:
+    """The head settings an attached decoder implies (for ``init``), with the plugin's name."""
+    if model is None:
+        return None
+    for f in FINDERS:
+        s = f.settings(model)
+        if s is not None:
+            return f.name, s
+    return None
+
+
+def resolve(name: str, model: Any) -> tuple[str, Reference]:
+    """``attached`` or ``module:function`` → (how the report names it, the callable)."""
+    if name == "attached":
+        found = attached(model)
+        if found is None:
+            raise ModelError("detection.reference is 'attached', but the model carries no decoder mobilekit knows "
+                             f"({', '.join(f.name for f in FINDERS)})",
+                             fix="name your decoder as detection.reference: module:function, or remove the setting")
+        return found
+    module, _, func = name.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"detection.reference '{name}' cannot be imported ({e.__class__.__name__}: {e})",
+                          fix="name an importable module:function (a module beside the config imports too)") from None
+    if not callable(fn):
+        raise ConfigError(f"detection.reference '{name}' is not callable", fix="name a function")
+    return name, fn
+
+
+from mobilekit.references import kecam  # noqa: E402,F401  (registers its finder)
