@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mobilekit.heads.base import (BoxHead, Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy,
-                                  xy_first)
+from mobilekit.heads.base import BoxHead, Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy, xy_first
 
 
 class DecodedHead(BoxHead):

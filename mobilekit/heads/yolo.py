@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import (BoxHead, Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy,
-                                  xy_first)
+from mobilekit.heads.base import BoxHead, Candidates, bind_two, class_scores, from_xyxy, register, to_xyxy, xy_first
 
 
 @dataclass
