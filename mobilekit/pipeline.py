@@ -47,12 +47,15 @@ from mobilekit.export.vision import convert_vision
 from mobilekit.kinds import Kind, coreml_variant
 from mobilekit.models.loader import LoadedModel, file_sha256, load_model
 from mobilekit.models.plugins import import_modules
-from mobilekit.models.serving import Serving, build_serving
+from mobilekit.models.serving import Serving, bound_roles, build_serving
+from mobilekit.parity import decode as decode_check
+from mobilekit.parity.decode import DecodeCheck, Sample
 from mobilekit.parity.drift import layer_drift
 from mobilekit.parity.gate import Check, evaluate
 from mobilekit.parity.run import ParityAcc, ParityReport, Samples
 from mobilekit.quantize import ptq, selective, weights
 from mobilekit.quantize.selective import Selection
+from mobilekit.references import resolve as resolve_reference
 from mobilekit.report.html import histogram_data, render
 from mobilekit.run import pool
 from mobilekit.run.pool import threads_per_worker
@@ -108,6 +111,7 @@ class BuildState:
     coreml_dirs: dict[str, Path] = field(default_factory=dict)  # Core ML artifact kind -> staged .mlpackage
     ane: dict[str, Any] = field(default_factory=dict)
     parity: ParityReport | None = None
+    decode: DecodeCheck | None = None  # the decode held to the model's own decoder (detectors)
     samples: Samples = field(default_factory=Samples)  # the first evaluation images, what the report draws
     fp16_events: dict[str, list[Fp16Event]] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
@@ -170,6 +174,45 @@ def load(st: BuildState) -> None:
     import_modules(st.cfg.imports, [st.cfg.base_dir, *st.cfg.import_dirs], st.cfg.base_dir / "mobilekit.yaml")
     _serve(st, load_model(st.cfg.resolve(st.cfg.model)))
     st.int8_serving = st.serving
+
+
+#: evaluation images the decode check decodes both ways (every candidate of each)
+DECODE_IMAGES = 8
+
+
+def check_decode(st: BuildState) -> None:
+    """mobilekit's decode against the model's own decoder (``detection.reference``) on the float outputs of the
+    first evaluation images; exit 3 when they differ (unless ``parity.enforce`` is off), naming the setting that
+    matches. Before any conversion: a wrong decode fails in seconds, not after minutes of artifacts."""
+    cfg, det = st.cfg, st.cfg.detection
+    if det.reference is None:
+        st.decode = DecodeCheck(None)
+        return
+    name, reference = resolve_reference(det.reference, st.loaded.keras_model)
+    records = _records(cfg, cfg.evaluation or cfg.calibration, min(cfg.parity.images, DECODE_IMAGES))
+    canvases, _ = letterboxed(records, st.contract)
+    own = bound_roles(st.loaded, cfg)  # None: per-level maps, decoded as the build joins them
+    inp, s = st.contract.input, st.serving
+
+    def contract_for(c: Config) -> Contract:
+        outputs, classes = bound_roles(st.loaded, c) if own else (s.outputs, s.num_classes)
+        return derive_contract(c, s.input_shape, s.input_name, outputs, classes, {})
+
+    samples = []
+    for canvas in canvases:
+        x = normalize(canvas, inp.scale, inp.offset, inp.color, inp.layout)
+        raw = st.loaded.run(x)
+        roles = {o.role: raw[o.source] for o in own[0]} if own else s.run(x)
+        samples.append(Sample(list(raw.values()), roles))
+    st.decode = decode_check.run(cfg, contract_for(cfg), contract_for, name, reference, samples)
+    if not st.decode.passed and cfg.parity.enforce:
+        what, fix = decode_check.failure_line(st.decode)
+        d = st.decode
+        checks = [Check("decode", "float outputs", "max_box_px", d.max_box_px, decode_check.MAX_BOX_PX, False),
+                  Check("decode", "float outputs", "max_score_diff", d.max_score_diff, decode_check.MAX_SCORE_DIFF,
+                        False)]
+        raise ParityError(what, [c.to_dict() for c in checks if not c.passed], path=str(cfg.resolve(cfg.model)),
+                          fix=fix)
 
 
 def compress_model(st: BuildState) -> None:
@@ -467,7 +510,9 @@ def write_bundle(st: BuildState) -> None:
         if st.ane:
             w.write_json("report/ane.json", st.ane, "ane-report")
         w.write("contract.json", st.contract.to_json(), "contract")
-        w.write_json("report/parity.json", st.parity.to_dict(), "parity-report")
+        w.write_json("report/parity.json", {**st.parity.to_dict(),
+                                            **({"decode": st.decode.to_dict()} if st.decode else {})},
+                     "parity-report")
         st.step("Writing the HTML report")
         w.write("report/index.html", render(
             st.contract, {"artifacts": list(w.artifacts), "latency_ms": st.latency, "mobilekit": __version__,
@@ -518,6 +563,7 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
                                       "per_tensor_weights": integer.per_tensor_weights,
                                       "io_dtype": cfg.export.int8_io}},
         split=st.contract.head.split,
+        **({"decode": st.decode.to_dict()} if st.decode else {}),
         coreml={"deployment_target": coreml.deployment_target(cfg.coreml), "compute_units": cfg.coreml.compute_units,
                 "variants": sorted(st.coreml_dirs), "ane_likely_all": st.ane.get("likely_all_on_ane")}
         if st.coreml_dirs else None,
@@ -536,6 +582,8 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
 #: The build, in order. Insert a stage here; it sees what the stages before it left on the state.
 STAGES: list[Stage] = [
     Stage("load", load, "Loading model"),
+    Stage("decode", check_decode, "Checking the decode against the model's own decoder",
+          lambda st: st.cfg.task == "detection"),
     Stage("compress", compress_model, when=lambda st: st.cfg.compression.enabled),
     Stage("calibration", read_calibration, "Reading calibration images"),
     Stage("int8-weights", prepare_int8_weights, "Preparing the int8 weights",

@@ -15,6 +15,7 @@ import pickle
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def execute(run_dir: Path, step: Callable[[str], None], progress: Callable[[str], None] | None = None) -> int:
@@ -23,9 +24,11 @@ def execute(run_dir: Path, step: Callable[[str], None], progress: Callable[[str]
     from mobilekit.supervise import detail, error_record
 
     try:
+        job = pickle.loads((run_dir / "job.pkl").read_bytes())
+        _user_modules(job["config"])
+        _freeze_imports()
         from mobilekit.pipeline import build
 
-        job = pickle.loads((run_dir / "job.pkl").read_bytes())
         result = build(job["config"], Path(job["out"]), step, measure_latency=job.get("measure_latency", True),
                        sample_apps=job.get("sample_apps", False), progress=progress or detail,
                        workers=job.get("workers", 1), ray=job.get("ray"))
@@ -37,6 +40,15 @@ def execute(run_dir: Path, step: Callable[[str], None], progress: Callable[[str]
         record = error_record(e)
     _write(run_dir / "error.json", json.dumps(record, default=str).encode())
     return int(record["exit_code"])
+
+
+def _user_modules(cfg: Any) -> None:
+    """The config's ``imports`` first, before TensorFlow: a module that registers its layers through ``tf.keras``
+    (the tf_keras-era zoos) turns legacy Keras on as it imports, which only takes if TensorFlow has not loaded yet.
+    ``mobilekit init`` imports them in the same order, so what ``init`` loaded, the build loads."""
+    from mobilekit.models.plugins import import_modules
+
+    import_modules(cfg.imports, [cfg.base_dir, *cfg.import_dirs], cfg.base_dir / "mobilekit.yaml")
 
 
 def _freeze_imports() -> None:
@@ -74,7 +86,6 @@ def entry() -> None:
     try:
         faulthandler.enable(file=(run_dir / "fault.txt").open("w"), all_threads=False)
         _quiet_tf()
-        _freeze_imports()
         code = execute(run_dir, stage)
     finally:
         sys.stdout.flush()

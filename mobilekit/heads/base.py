@@ -54,6 +54,10 @@ class Head(Protocol):
     def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
         """Add the contract fields this head needs (anchors, variances, ...) to ``spec``."""
 
+    def alternatives(self, det: DetectionSettings) -> list[dict[str, Any]]:
+        """Single changes of the head's convention settings (``{"box_order": "yx"}``, ``{"params.sides":
+        "tlbr"}``), most likely first: what the decode check tries when the decode differs from the model's own."""
+
     def decode_tf(self, outs: dict[str, Any], contract: Contract) -> tuple[Any, Any]:
         """TensorFlow twin of ``candidates`` for one image: normalized ``cx, cy, w, h`` boxes [N, 4] and the raw
         class scores [N, C(+1)] (activation, background column and NMS are shared)."""
@@ -88,6 +92,16 @@ def xy_first(boxes: Any, order: str) -> Any:
     return tf.gather(boxes, YX, axis=1)
 
 
+def flip(value: str, a: str, b: str) -> str:
+    return b if value == a else a
+
+
+def score_alternatives(det: DetectionSettings, choices: tuple[str, ...] = ("none", "sigmoid", "softmax")
+                       ) -> list[dict[str, Any]]:
+    """The other score activations (the model may apply its own: then ``none``)."""
+    return [{"score_activation": a} for a in choices if a != det.score_activation]
+
+
 def strides_ok(params: dict[str, Any]) -> bool:
     """``params.strides`` is a non-empty list of positive integers (one per output level, in output order)."""
     s = params.get("strides")
@@ -106,6 +120,13 @@ class BoxHead:
 
     def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
         pass
+
+    def alternatives(self, det: DetectionSettings) -> list[dict[str, Any]]:
+        """The other values of each convention setting, one change each, most likely first (the decode check
+        tries them to name the one that matches the model's own decoder)."""
+        return [{"box_order": flip(det.box_order, "xy", "yx")},
+                *({"box_format": f} for f in ("cxcywh", "xyxy", "yxyx") if f != det.box_format),
+                {"box_units": flip(det.box_units, "pixels", "normalized")}, *score_alternatives(det)]
 
     def read_tf(self, outs: dict[str, Any]) -> tuple[Any, Any]:
         """Boxes [N, 4] and scores [N, C] of the first image, as TensorFlow tensors."""

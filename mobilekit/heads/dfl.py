@@ -13,12 +13,13 @@ grid stay in float, in post-processing (Python, Kotlin, Swift and the Vision dec
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, class_scores, only_xy, register, strides_ok
+from mobilekit.heads.base import Candidates, class_scores, only_xy, register, score_alternatives, strides_ok
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -84,6 +85,14 @@ class DflHead:
                        "sides": side_order(det.params.get("sides", SIDES)),
                        "box_activated": det.params.get("activated", []) == ["boxes"]}
         spec.box_format, spec.box_units = "xyxy", "pixels"
+
+    def alternatives(self, det: DetectionSettings) -> list[dict[str, Any]]:
+        sides = det.params.get("sides", SIDES)
+        others = ["".join(p) for p in itertools.permutations(SIDES)]
+        common = [s for s in ("tlbr", "ltrb") if s != sides]
+        return [*({"params.sides": s} for s in common), *score_alternatives(det),
+                {"params.activated": [] if det.params.get("activated") else ["boxes"]},
+                *({"params.sides": s} for s in others if s != sides and s not in common)]
 
     def box_channels(self, det: DetectionSettings) -> int:
         """Channels of the box role: 4 sides x reg_max bins (what the split cuts off a single output)."""

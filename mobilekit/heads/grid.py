@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, activate, register, strides_ok, to_xyxy, xy_first
+from mobilekit.heads.base import Candidates, activate, flip, register, score_alternatives, strides_ok, to_xyxy, xy_first
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -109,6 +109,19 @@ class GridHead:
         if p.get("anchor_order", "wh") not in ("wh", "hw"):
             fail("detection.params.anchor_order", "must be wh or hw (how each anchor pair is listed)",
                  "Ultralytics lists [w, h]; keras_cv_attention_models' YOLOR anchors are [h, w]")
+
+    def alternatives(self, det: DetectionSettings) -> list[dict[str, Any]]:
+        p = det.params
+        out: list[dict[str, Any]] = [{"box_order": flip(det.box_order, "xy", "yx")},
+                                     {"params.objectness": flip(p.get("objectness", "last"), "first", "last")},
+                                     *score_alternatives(det, ("none", "sigmoid"))]
+        if p.get("box") == "anchors":
+            activated = list(p.get("activated", []))
+            toggled = [r for r in activated if r != "boxes"] if "boxes" in activated else [*activated, "boxes"]
+            out += [{"params.activated": toggled},
+                    {"params.anchor_order": flip(p.get("anchor_order", "wh"), "wh", "hw")},
+                    {"params.order": flip(p.get("order", "anchor_first"), "anchor_first", "cell_first")}]
+        return out
 
     def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
         """The settings, with the conventions resolved once: anchors as ``[w, h]``, a score activation the model

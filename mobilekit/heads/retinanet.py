@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, bind_two, class_scores, only_xy, register
+from mobilekit.heads.base import Candidates, bind_two, class_scores, flip, only_xy, register, score_alternatives
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -167,6 +167,17 @@ class RetinaNetHead:
         if not isinstance(v, list) or len(v) != 4 or not all(_number(x) for x in v):
             fail("detection.params.variances", "needs 4 positive numbers, in the deltas' channel order",
                  "keras-cv: [0.1, 0.1, 0.2, 0.2]; keras-hub, EfficientDet: [1, 1, 1, 1]")
+
+    def alternatives(self, det: DetectionSettings) -> list[dict[str, Any]]:
+        p = {**DEFAULTS, **det.params}
+        variances = [1.0, 1.0, 1.0, 1.0] if p["variances"] != [1.0, 1.0, 1.0, 1.0] else [0.1, 0.1, 0.2, 0.2]
+        return [{"params.spacing": flip(p["spacing"], "stride", "cells")},
+                {"params.deltas": flip(p["deltas"], "yxhw", "xywh")},
+                {"params.order": flip(p["order"], "scale_first", "ratio_first")},
+                {"params.ratio": flip(p["ratio"], "w/h", "h/w")}, {"params.offset": 0.5 if p["offset"] == 0 else 0},
+                {"params.clip": not p["clip"]}, {"params.variances": variances},
+                *score_alternatives(det, ("none", "sigmoid")),
+                {"params.rounding": flip(p["rounding"], "none", "torchvision")}]
 
     def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
         spec.params = {"settings": dict(det.params)}  # resolved against the input size in ``prepare``

@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, bind_two, class_scores, no_params, only_xy, register
+from mobilekit.heads.base import (
+    Candidates,
+    bind_two,
+    class_scores,
+    flip,
+    no_params,
+    only_xy,
+    register,
+    score_alternatives,
+)
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -63,6 +72,9 @@ class SsdHead:
         if not det.anchors.feature_maps:
             fail("detection.anchors.feature_maps", "an SSD head needs its anchor grids",
                  "list the feature map sizes, e.g. [[12, 12], [6, 6]]")
+
+    def alternatives(self, det: DetectionSettings) -> list[dict[str, Any]]:
+        return [{"anchors.delta_order": flip(det.anchors.delta_order, "yxhw", "xywh")}, *score_alternatives(det)]
 
     def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
         """The anchors (generated once, here), their settings (the SDKs regenerate them), variances and delta order;

@@ -19,6 +19,7 @@ import numpy as np
 
 from mobilekit.errors import ModelError
 from mobilekit.models.loader import LoadedModel, output_shapes
+from mobilekit.references import attached_settings
 
 #: Stride sets of the detector families mobilekit knows, tried in this order against a raw head's candidate count.
 STRIDE_SETS = [[8, 16, 32], [8, 16, 32, 64], [16, 32, 64], [4, 8, 16, 32], [8], [16], [32], [4]]
@@ -278,17 +279,6 @@ def rescaling(loaded: LoadedModel) -> dict[str, float] | None:
     return None
 
 
-def _float_outputs(loaded: LoadedModel, x: np.ndarray) -> dict[str, np.ndarray]:
-    import tensorflow as tf
-
-    if loaded.keras_model is not None:
-        y = loaded.keras_model(x, training=False)
-        y = dict(zip(loaded.output_shapes, tf.nest.flatten(y), strict=True))
-    else:
-        y = loaded.signature(**{loaded.input_name: tf.constant(x)})
-    return {k: np.asarray(v) for k, v in y.items()}
-
-
 @dataclass
 class Guess:
     """What ``init`` found: the config text, the ranked candidates (detectors) and the facts read."""
@@ -310,6 +300,7 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
     h, w = (640, 640) if dynamic else (int(hw[0]), int(hw[1]))
     shapes = _bound_shapes(loaded, [1, 3, h, w] if layout == "NCHW" else [1, h, w, 3])
     anchors = read_anchors(loaded)  # before joining levels: the joined model no longer holds the generator
+    zoo = attached_settings(loaded.keras_model)  # a decoder the model carries: its settings, and the oracle
     loaded, shapes, levels = _join_levels(loaded, shapes, h, w)
     norm = rescaling(loaded)
     facts: dict[str, Any] = {"input": [h, w], "dynamic": dynamic, "outputs": shapes, "normalization": norm,
@@ -320,6 +311,10 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
     else:
         facts["task"] = "detection"
         ranked = candidates(shapes, h, w, anchors)
+        if zoo is not None:
+            name, settings = zoo
+            ranked.insert(0, Candidate({**settings, "reference": "attached"},
+                                       f"read: the model's own decoder ({name})", read=True))
         if not ranked:
             raise ModelError(f"no head format mobilekit knows binds outputs {shapes}", path=model_path,
                              fix="see README 'detection.head'; an SSD head needs its anchors: write the config by hand")
@@ -328,7 +323,7 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
             for c in ranked:
                 roles, _ = get_head(c.detection["head"]).bind(shapes, {})
                 raw = [{r: o[n] for r, n in roles.items()} for o in outs]
-                if "score_activation" in c.detection:  # scores already in [0, 1] are probabilities: no sigmoid
+                if "score_activation" in c.detection and not c.read:  # scores in [0, 1] are probabilities
                     s = np.concatenate([_score_channels(c, r) for r in raw])
                     if s.size and np.all((s >= 0) & (s <= 1)):
                         c.detection["score_activation"] = "none"
@@ -386,7 +381,7 @@ def _sample_outputs(loaded: LoadedModel, images: Path, h: int, w: int, norm: dic
     outs = []
     for rec in list_folder(images)[:8]:
         canvas, _ = letterbox(load_image(rec.path), h, w, "letterbox", 114)
-        outs.append(_float_outputs(loaded, normalize(canvas, [scale] * 3, [0.0] * 3, "RGB", layout)))
+        outs.append(loaded.run(normalize(canvas, [scale] * 3, [0.0] * 3, "RGB", layout)))
     return outs
 
 
@@ -422,11 +417,14 @@ def _yaml(model_path: Path, facts: dict[str, Any], ranked: list[Candidate], imag
                      "alternatives: {mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375]} (ImageNet)")
     if facts["task"] == "detection":
         best = ranked[0]
-        how = f"plausibility {best.plausibility:.2f}" if best.plausibility is not None else "first that binds"
+        how = "ranked first" if best.read else \
+            f"plausibility {best.plausibility:.2f}" if best.plausibility is not None else "first that binds"
         lines.append(f"detection:  # {best.why}; {how}")
         for key, value in best.detection.items():
             guessed = [g for g in best.guesses if g.split(".")[0].split(" ")[0] == key]
             note = f"  # GUESS: {', '.join(guessed)}" if guessed else ""
+            if key == "reference":
+                note = "  # the build checks every candidate's decode against the model's own decoder"
             lines.append(f"  {key}: {dump(value) if isinstance(value, dict) else value}{note}")
         for alt in ranked[1:6]:
             score = f" (plausibility {alt.plausibility:.2f})" if alt.plausibility is not None else ""

@@ -29,6 +29,18 @@ class LoadedModel:
     input_shape: list[int | None]  # batch first
     output_shapes: dict[str, list[int]]  # batch of one
 
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """The model's float outputs for input ``x``, by output name in the model's output order."""
+        import tensorflow as tf
+
+        if self.keras_model is not None:
+            y = self.keras_model(x, training=False)
+            # a dict's keys need not be the output layers' names: its flattened order is the outputs' order
+            y = dict(zip(self.output_shapes, tf.nest.flatten(y), strict=True))
+        else:
+            y = self.signature(**{self.input_name: tf.constant(x)})
+        return {k: np.asarray(y[k]) for k in self.output_shapes}
+
     @property
     def keras_module(self) -> Any:
         if self.kind == "tf_keras":

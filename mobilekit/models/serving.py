@@ -112,6 +112,19 @@ def _bind(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int]) -> tupl
     return roles, num_classes, box
 
 
+def bound_roles(loaded: LoadedModel, cfg: Config) -> tuple[list[OutputSpec], int] | None:
+    """The model's own outputs as the head reads them, unsplit (each role an output of the user's model), and the
+    class count: what the decode check decodes beside the model's own decoder, for any head settings. ``None`` when
+    the outputs are per-level maps the build joins first."""
+    head = get_head(cfg.detection.head)
+    shape = _input_shape(loaded, cfg)
+    bound = _bound_shapes(loaded, shape)
+    if len(bound) >= 2 and all(len(s) == 4 for s in bound.values()):
+        return None
+    roles, num_classes, _ = _bind(head, loaded, cfg, shape)
+    return [OutputSpec(role=r, shape=bound[n], source=n) for r, n in roles.items()], num_classes
+
+
 def _split_roles(head: Any, loaded: LoadedModel, cfg: Config, roles: dict[str, str], box: int, training: bool
                  ) -> tuple[Any, dict[str, str], dict[str, int], dict[str, Any]]:
     """A single ``predictions`` output split into one output per role (the head's parts: boxes, scores, and
