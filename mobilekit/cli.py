@@ -21,6 +21,7 @@ from mobilekit import __version__
 from mobilekit.emulate.litert_contained import KernelCrash
 from mobilekit.errors import EXIT_INTERNAL, InternalError, MobilekitError
 from mobilekit.kinds import Kind
+from mobilekit.parity.decode import summary as decode_summary
 
 err = Console(stderr=True)
 out = Console()
@@ -180,6 +181,9 @@ def _summary(result, as_json: bool) -> None:
         out.print("[green]levels:[/] " + split["levels_joined"]["reason"])
     if "reason" in split:
         out.print(("[green]split:[/] " if split.get("applied") else "[yellow]not split:[/] ") + split["reason"])
+    if "decode" in m:
+        checked = (m["decode"].get("reference") is not None and m["decode"].get("passed"))
+        out.print(Text(decode_summary(m["decode"]), style="green" if checked else "yellow"))
 
 
 def _compression_table(rows: list[dict[str, Any]]) -> Table:

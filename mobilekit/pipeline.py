@@ -518,7 +518,7 @@ def write_bundle(st: BuildState) -> None:
             st.contract, {"artifacts": list(w.artifacts), "latency_ms": st.latency, "mobilekit": __version__,
                           "compression": st.compressed.to_dict() if st.compressed else None,
                           "quantization": {**({"selective": st.selection.to_dict()} if st.selection else {})},
-                          "op_profile": st.op_profiles},
+                          "op_profile": st.op_profiles, "decode": st.decode.to_dict() if st.decode else None},
             st.parity, st.samples, st.samples.canvases, st.samples.plans), "report")
         w.write_json("report/delegates.json", st.delegates, "delegate-report")
         if st.op_profiles:

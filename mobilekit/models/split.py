@@ -11,6 +11,11 @@ are computed gives each its own scale. The walk goes back from the output throug
   levels are concatenated per role;
 - a ``Reshape`` of a ``[1, H, W, A * K]`` feature map into ``[1, H*W*A, K]`` anchors, whose channels are split
   before it (with several anchors per cell, a role's channels interleave: they are picked by index).
+Graphs built from TensorFlow ops are walked alike: a ``TFOpLambda`` of ``tf.concat`` is a concatenation (its axis
+read from the call), and an elementwise activation (an ``Activation`` layer other than softmax, or a
+``TFOpLambda`` of ``tf.nn.sigmoid`` and its kin) is applied to each role's part after the split, as the
+tf_keras-era zoos apply the class sigmoid to the concatenated head.
+
 Anything else stops the walk, a convolution whose filters hold several roles included (YOLOv5's ``A * (5 + C)``
 per level: splitting it into one convolution per role would copy weights that compression then trains, and
 tfmot's wrappers hide it from the compressed model's walk, so the float and int8 roles would differ), and the
@@ -24,12 +29,47 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _producer(tensor: Any) -> tuple[Any, list[Any]]:
+def _node(tensor: Any) -> tuple[Any, Any]:
     hist = tensor._keras_history
     op = getattr(hist, "operation", None) or getattr(hist, "layer", None)
-    node = op._inbound_nodes[hist.node_index]
+    return op, op._inbound_nodes[hist.node_index]
+
+
+def _producer(tensor: Any) -> tuple[Any, list[Any]]:
+    op, node = _node(tensor)
     inputs = node.input_tensors
     return op, list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+
+
+#: TensorFlow functions that act on each value alone (a TFOpLambda of one of them splits like an activation)
+ELEMENTWISE = {"sigmoid", "relu", "relu6", "tanh", "exp", "identity", "swish", "silu", "elu", "softplus",
+               "hard_sigmoid", "leaky_relu"}
+
+
+def _tf_function(op: Any) -> str | None:
+    """The TensorFlow function a ``TFOpLambda`` / ``SlicingOpLambda`` wraps (``concat``, ``sigmoid``), or None."""
+    fn = getattr(op, "function", None) if type(op).__name__ in ("TFOpLambda", "SlicingOpLambda") else None
+    return getattr(fn, "__name__", None) if fn is not None else None
+
+
+def _concat_axis(op: Any, tensor: Any) -> int | None:
+    """The axis of a concatenation: a ``Concatenate`` layer (or Keras 3 op), or a ``TFOpLambda`` of ``tf.concat``
+    (its axis is a call argument)."""
+    if type(op).__name__ == "Concatenate":
+        return int(op.axis)
+    if _tf_function(op) == "concat":
+        _, node = _node(tensor)
+        kwargs, args = getattr(node, "call_kwargs", None) or {}, getattr(node, "call_args", None) or ()
+        axis = kwargs.get("axis", args[1] if len(args) > 1 else None)
+        return int(axis) if isinstance(axis, int) else None
+    return None
+
+
+def _elementwise(op: Any) -> bool:
+    if type(op).__name__ == "Activation":
+        fn = getattr(op, "activation", None)
+        return getattr(fn, "__name__", fn) not in ("softmax", "log_softmax")
+    return _tf_function(op) in ELEMENTWISE
 
 
 def float32(t: Any, keras_mod: Any, name: str) -> Any:
@@ -87,14 +127,17 @@ class _Walk:
         rank = len(t.shape)
         if _passthrough(op) and len(inputs) == 1:
             return self.pick(inputs[0], axis, groups)
-        if kind == "Concatenate" and op.axis % rank == axis % rank:
+        cat = _concat_axis(op, t)
+        if cat is not None and cat % rank == axis % rank:
             return self._channels(op, inputs, axis, groups)
-        if kind == "Concatenate":
+        if cat is not None:
             per = [self.pick(x, axis, groups) for x in inputs]
             self.levels = max(self.levels, len(inputs))
-            return [self.km.layers.Concatenate(axis=op.axis, name=self.name(f"{op.name}_{self.roles[r]}"))(
+            return [self.km.layers.Concatenate(axis=cat, name=self.name(f"{op.name}_{self.roles[r]}"))(
                 [p[r] for p in per])
                     for r in range(len(groups))]
+        if _elementwise(op) and len(inputs) == 1:  # the same activation on each role's part
+            return [self._activation(op, p, self.roles[r]) for r, p in enumerate(self.pick(inputs[0], axis, groups))]
         src = inputs[0] if inputs else None
         if kind == "Reshape" and rank == 3 and axis % rank == 2 and len(src.shape) == 4 and \
                 int(src.shape[-1]) % int(t.shape[-1]) == 0:
@@ -104,6 +147,11 @@ class _Walk:
             return [self.km.layers.Reshape((-1, len(g)), name=self.name(f"{op.name}_{self.roles[r]}"))(p)
                     for r, (p, g) in enumerate(zip(parts, groups, strict=True))]
         raise _Stop(kind)
+
+    def _activation(self, op: Any, part: Any, role: str) -> Any:
+        if type(op).__name__ == "Activation":
+            return self.km.layers.Activation(op.activation, name=self.name(f"{op.name}_{role}"))(part)
+        return op.function(part)  # a TFOpLambda: the TensorFlow function on the part makes its own
 
     def _channels(self, op: Any, inputs: list[Any], axis: int, groups: list[list[int]]) -> list[Any]:
         """Regroup a channel concatenation's inputs by role; an input that holds several roles is picked apart."""

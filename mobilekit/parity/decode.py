@@ -161,6 +161,16 @@ def run(cfg: Config, contract: Contract, contract_for: Callable[[Config], Contra
     return check
 
 
+def summary(record: dict[str, Any] | None) -> str:
+    """One line for the console and the report: what the decode was checked against, and how close it came."""
+    if not record or record.get("reference") is None:
+        return ("decode not checked against a reference (set detection.reference: attached, or module:function, to "
+                "hold the decode to the model's own decoder)")
+    verdict = "agrees with" if record["passed"] else "DIFFERS from"
+    return (f"decode {verdict} {record['reference']}: boxes within {record['max_box_px']:.2g} px, scores within "
+            f"{record['max_score_diff']:.2g}, over {record['candidates']:,} candidates x {record['images']} images")
+
+
 def failure_line(check: DecodeCheck) -> tuple[str, str]:
     """The one line (and its fix) of a decode that differs from the reference."""
     what = (f"mobilekit's decode differs from the model's own decoder ({check.reference}): boxes up to "

@@ -15,6 +15,7 @@ import numpy as np
 
 from mobilekit.contract import Contract
 from mobilekit.kinds import Kind
+from mobilekit.parity.decode import summary as decode_summary
 from mobilekit.parity.run import ParityReport, Samples
 from mobilekit.postprocess import Detections
 from mobilekit.report import quantization as q
@@ -205,6 +206,8 @@ def render(contract: Contract, manifest: dict[str, Any], parity: ParityReport, s
                ["parity", "passed" if all(c["passed"] for c in checks) else "FAILED"],
                ["images", parity.images],
                *_map_rows(parity),
+               *([["decode", decode_summary(manifest["decode"])]] if "decode" in manifest and
+                 contract.task == "detection" else []),
                ["int8 drift starts at", drift.get("drift_start") or "no layer above the bar"],
                ["mobilekit", manifest.get("mobilekit")]]
     artifacts = [[a["path"], a["kind"], f"{a['size'] / 1e3:.1f} kB",
