@@ -106,8 +106,7 @@ def yolo_variants(cache: Path, yolo_model: Path) -> dict[str, Path]:
 def detector_models(yolo_model: Path, yolo_variants: dict[str, Path], ssd_model: Path) -> dict[str, Path]:
     """The fixture detector of each head format."""
     return {"yolo": yolo_model, "yolo_transposed": yolo_variants["transposed"], "ssd": ssd_model,
-            "decoded": yolo_variants["decoded"], "dfl": yolo_variants["dfl"],
-            **{k: v for k, v in yolo_variants.items() if k.startswith(("grid_", "retinanet"))}}
+            **{k: v for k, v in yolo_variants.items() if k.startswith(("grid_", "retinanet", "dfl", "decoded"))}}
 
 
 @pytest.fixture(scope="session")

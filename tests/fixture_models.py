@@ -18,7 +18,7 @@ TRAIN_IMAGES = 700
 DATASET_IMAGES = 40
 #: the detectors' head forms derived from the YOLO fixture (``train.yolo_variant``)
 VARIANTS = ("transposed", "decoded", "dfl", "grid_decoded", "grid_yolox", "grid_anchors", "retinanet",
-            "retinanet_levels")
+            "retinanet_levels", "dfl_tlbr", "grid_yolox_zoo", "grid_yolov7_zoo", "retinanet_cells")
 
 
 def labels(path: Path) -> None:

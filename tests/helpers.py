@@ -40,16 +40,32 @@ def write_config(folder: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def train_constants(name: str) -> dict[str, Any]:
-    """A fixture head's settings as ``mobilekit.example.train`` builds it (one definition for both)."""
+def train_constants(name: str) -> Any:
+    """A fixture head's settings as ``mobilekit.example.train`` builds it (one definition for both), a copy."""
+    import copy
+
     from mobilekit.example import train
 
-    return dict(getattr(train, name))
+    return copy.deepcopy(getattr(train, name))
 
 
 # what the config must say for the fixture models whose head cannot be read from the outputs alone
 #: The DFL fixture: the YOLO fixture's boxes as YOLOv8's raw bins (one level, stride 8) and class logits.
 DFL = {"head": "dfl", "score_activation": "sigmoid", "params": {"strides": [8], "reg_max": 16}}
+#: The decode conventions of a tf_keras zoo (keras_cv_attention_models), one fixture each, re-headed from the YOLO
+#: fixture: YOLOv8's DFL sides top, left, bottom, right; YOLOX with y-first raw boxes, objectness last and the
+#: scores' sigmoid applied in the model; YOLOv7 with the sigmoid on every channel, boxes included, and its anchor
+#: listed [h, w]; EfficientDet's cell spacing (a fourth level of 2 cells 48 pixels apart, not 64).
+CONVENTIONS = {
+    "dfl_tlbr": {"head": "dfl", "score_activation": "sigmoid",
+                 "params": {"strides": [8], "reg_max": 16, "sides": "tlbr"}},
+    "grid_yolox_zoo": {"head": "grid", "box_order": "yx", "score_activation": "none",
+                       "params": {"box": "yolox", "objectness": "last", "strides": [8]}},
+    "grid_yolov7_zoo": {"head": "grid", "box_order": "yx", "score_activation": "none",
+                        "params": {"box": "anchors", "objectness": "last", "strides": [8], "anchor_order": "hw",
+                                   "anchors": [[train_constants("ZOO_ANCHOR")[::-1]]], "activated": ["boxes"]}},
+    "retinanet_cells": {"head": "retinanet", "score_activation": "sigmoid", "params": train_constants("RETINA_CELLS")},
+}
 #: The grid fixtures: [box, objectness, classes] with boxes decoded (probabilities), or raw as YOLOX and YOLOv5
 #: emit them (logits), one level at stride 8; the YOLOv5 one has one 48-pixel anchor per cell.
 GRID = {
@@ -67,7 +83,7 @@ RETINA = {
                          "params": train_constants("RETINA_LEVELS")},
 }
 HEAD_SETTINGS: dict[str, dict[str, Any]] = {
-    **{k: {**v, "score_threshold": 0.2, "max_detections": 20} for k, v in {**GRID, **RETINA}.items()},
+    **{k: {**v, "score_threshold": 0.2, "max_detections": 20} for k, v in {**GRID, **RETINA, **CONVENTIONS}.items()},
     "dfl": {**DFL, "score_threshold": 0.2, "max_detections": 20},
     "decoded": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized", "score_threshold": 0.2,
                 "max_detections": 20},
@@ -191,7 +207,8 @@ SDK_HEADS: dict[str, dict[str, Any]] = {
     "decoded": {"detection": {"head": "decoded", "box_format": "xyxy", "box_units": "normalized",
                               "score_threshold": 0.01, "max_detections": 20}},
     "dfl": {"detection": {**DFL, "score_threshold": 0.01, "max_detections": 20}},
-    **{k: {"detection": {**v, "score_threshold": 0.01, "max_detections": 20}} for k, v in {**GRID, **RETINA}.items()},
+    **{k: {"detection": {**v, "score_threshold": 0.01, "max_detections": 20}}
+       for k, v in {**GRID, **RETINA, **CONVENTIONS}.items()},
 }
 
 
@@ -203,7 +220,9 @@ SDK_BUNDLES = {"yolo": ("image", True, "int8"), "yolo_transposed": ("tensor", Fa
                "grid_decoded": ("image", True, "uint8"), "grid_yolox": ("image", True, "int8"),
                "grid_anchors": ("tensor", False, "uint8"), "retinanet": ("image", True, "int8"),
                "retinanet_levels": ("tensor", False, "uint8"), "yolo_unsplit": ("image", True, "int8"),
-               "yolo_transposed_unsplit": ("tensor", False, "uint8")}
+               "yolo_transposed_unsplit": ("tensor", False, "uint8"), "dfl_tlbr": ("tensor", True, "int8"),
+               "grid_yolox_zoo": ("image", True, "uint8"), "grid_yolov7_zoo": ("tensor", False, "int8"),
+               "retinanet_cells": ("image", True, "uint8")}
 
 
 def build_bundles(tmp_path_factory: Any, configs: dict[str, dict[str, Any]], *flags: str) -> dict[str, Path]:

@@ -122,10 +122,11 @@ REG_MAX = 16
 DFL_SHARPNESS = 3.0
 
 
-def _dfl_head(keras: Any, xy: Any, wh: Any, cls: Any) -> Any:
+def _dfl_head(keras: Any, xy: Any, wh: Any, cls: Any, sides: str = "ltrb") -> Any:
     """YOLOv8's raw head from the trained one's boxes: per cell, the left/top/right/bottom distances from the cell
     centre (in strides, clipped to the bins) as REG_MAX logits peaked at each distance, then class logits; one
-    ``[1, N, 4 * REG_MAX + C]`` output, as a raw YOLOv8 export."""
+    ``[1, N, 4 * REG_MAX + C]`` output, as a raw YOLOv8 export. ``sides``: the order of the four sides' bins
+    (``tlbr``: keras_cv_attention_models' YOLOv8)."""
     ops = keras.ops
     grid = SIZE // STRIDE
     gy, gx = np.mgrid[0:grid, 0:grid]
@@ -133,7 +134,9 @@ def _dfl_head(keras: Any, xy: Any, wh: Any, cls: Any) -> Any:
     half = ops.multiply(wh, 0.5)
     lt = ops.divide(ops.subtract(centres, ops.subtract(xy, half)), float(STRIDE))
     rb = ops.divide(ops.subtract(ops.add(xy, half), centres), float(STRIDE))
-    d = ops.clip(ops.concatenate([lt, rb], axis=-1), 0.0, REG_MAX - 1.0)
+    d = ops.clip(ops.concatenate([lt, rb], axis=-1), 0.0, REG_MAX - 1.0)  # l, t, r, b
+    if sides != "ltrb":
+        d = ops.take(d, ["ltrb".index(c) for c in sides], axis=-1)
     bins = np.arange(REG_MAX, dtype="float32")
     logits = ops.multiply(ops.abs(ops.subtract(ops.expand_dims(d, -1), bins)), -DFL_SHARPNESS)
     logits = keras.layers.Reshape((grid * grid, 4 * REG_MAX), name="dfl_bins")(logits)
@@ -146,11 +149,17 @@ def _dfl_head(keras: Any, xy: Any, wh: Any, cls: Any) -> Any:
 GRID_ANCHOR = 48.0
 
 
+#: The anchor of the YOLOv7-style variant, ``[w, h]`` (its config lists it ``[h, w]``, as the zoo does)
+ZOO_ANCHOR = [40.0, 56.0]
+
+
 def _grid_head(keras: Any, xy: Any, wh: Any, cls: Any, box: str) -> Any:
     """``[box, objectness, classes]`` from the trained head: objectness is the best class probability, the
     classes stay (no division in the graph: an int8 divisor can round to 0). ``decoded``: cx, cy, w, h in pixels, all as
     probabilities; ``yolox`` and ``anchors``: the raw channels of YOLOX and YOLOv5 for the same boxes, scores as
-    logits."""
+    logits. ``yolox_zoo`` and ``yolov7_zoo``: as keras_cv_attention_models exports them, ``[box, classes,
+    objectness]`` with y-first box channels and the scores already activated (YOLOv7: the boxes' sigmoid too, and
+    a ``[w, h]`` anchor of :data:`ZOO_ANCHOR`)."""
     ops = keras.ops
     grid = SIZE // STRIDE
     gy, gx = np.mgrid[0:grid, 0:grid]
@@ -164,6 +173,18 @@ def _grid_head(keras: Any, xy: Any, wh: Any, cls: Any, box: str) -> Any:
         p = ops.clip(p, 1e-6, 1 - 1e-6)
         return ops.subtract(ops.log(p), ops.log(ops.subtract(1.0, p)))
 
+    def y_first(t):  # [a, b] -> [b, a]
+        return ops.take(t, [1, 0], axis=-1)
+
+    if box == "yolox_zoo":
+        raw = [ops.subtract(ops.divide(xy, float(STRIDE)), cell), ops.log(ops.divide(ops.maximum(wh, 1e-3), STRIDE))]
+        return keras.layers.Concatenate(axis=-1, name="raw_head")([*map(y_first, raw), probs, obj])
+    if box == "yolov7_zoo":
+        anchor = np.asarray(ZOO_ANCHOR, "float32")
+        s = [ops.divide(ops.add(ops.subtract(ops.divide(xy, float(STRIDE)), cell), 0.5), 2.0),
+             ops.divide(ops.sqrt(ops.divide(ops.maximum(wh, 1e-3), anchor)), 2.0)]
+        s = [ops.clip(v, 0.0, 1.0) for v in s]  # a sigmoid's range
+        return keras.layers.Concatenate(axis=-1, name="raw_head")([*map(y_first, s), probs, obj])
     if box == "yolox":
         raw = [ops.subtract(ops.divide(xy, float(STRIDE)), cell), ops.log(ops.divide(ops.maximum(wh, 1e-3), STRIDE))]
     else:
@@ -176,6 +197,10 @@ def _grid_head(keras: Any, xy: Any, wh: Any, cls: Any, box: str) -> Any:
 #: conventions with its variances and clipped anchors, and torchvision's (keras-hub's), one output per level.
 RETINA = {"strides": [8, 16, 32], "anchor_scale": 4, "octaves": 2, "aspect_ratios": [0.5, 1.0, 2.0],
           "variances": [0.1, 0.1, 0.2, 0.2], "clip": True}
+#: EfficientDet's spacing (keras_cv_attention_models): RETINA with a fourth level of stride 64, which has
+#: ceil(96 / 64) = 2 cells 48 pixels apart, its anchors sized from 48, not 64
+RETINA_CELLS = {"strides": [8, 16, 32, 64], "anchor_scale": 4, "octaves": 2, "aspect_ratios": [0.5, 1.0, 2.0],
+                "variances": [0.1, 0.1, 0.2, 0.2], "clip": True, "spacing": "cells"}
 RETINA_LEVELS = {"strides": [8, 16, 32], "anchor_scale": 4, "octaves": 1, "aspect_ratios": [0.5, 1.0, 2.0],
                  "ratio": "h/w", "order": "ratio_first", "offset": 0, "rounding": "torchvision", "deltas": "xywh"}
 
@@ -208,7 +233,8 @@ def _level_deltas(keras: Any, m: Any, an: np.ndarray, p: dict[str, Any], level: 
     return ops.divide(layers.Reshape((hw, a * 4))(d), np.tile(v, a))
 
 
-def _retina_head(keras: Any, model: Any, xy: Any, wh: Any, levels: bool) -> list[Any]:
+def _retina_head(keras: Any, model: Any, xy: Any, wh: Any, levels: bool, settings: dict[str, Any] | None = None
+                 ) -> list[Any]:
     """RetinaNet's raw head from the trained one's boxes: level 0 is the trained grid, levels 1 and 2 every
     2nd and 4th cell of it (scores halved and quartered); every anchor of a cell holds the cell's box as deltas against
     itself (``heads.retinanet``'s anchors, so the encoding is the head's inverse) and the trained class logits,
@@ -221,7 +247,7 @@ def _retina_head(keras: Any, model: Any, xy: Any, wh: Any, levels: bool) -> list
 
     ops, layers = keras.ops, keras.layers
     size = SimpleNamespace(width=SIZE, height=SIZE)
-    p = resolve(RETINA_LEVELS if levels else RETINA, size)
+    p = resolve(settings or (RETINA_LEVELS if levels else RETINA), size)
     table = anchors(p, size).astype("float32")
     # the class logits of the trained head: its sigmoid convolution again, linear (logits computed from int8
     # probabilities in the graph would lose every low score)
@@ -234,7 +260,7 @@ def _retina_head(keras: Any, model: Any, xy: Any, wh: Any, levels: bool) -> list
     outs: dict[str, list[Any]] = {"boxes": [], "scores": []}
     start = 0
     for level, ((gh, gw), shapes) in enumerate(zip(p["grids"], p["shapes"], strict=True)):
-        k = 2 ** level
+        k = GRID // gh  # every k-th cell of the trained grid, from the middle of the first k
         m = maps if level == 0 else maps[:, k // 2::k, k // 2::k, :]
         c = cls_maps if level == 0 else cls_maps[:, k // 2::k, k // 2::k, :]
         # an identity 1x1 convolution per level: its output takes its own int8 scale (without it the converter
@@ -263,14 +289,16 @@ def _retina_head(keras: Any, model: Any, xy: Any, wh: Any, levels: bool) -> list
 
 def yolo_variant(model: Any, variant: str) -> Any:
     """Re-head a trained YOLO model: ``transposed`` ([1, 4+C, N]), ``decoded`` (xyxy normalized + scores), ``dfl``
-    (YOLOv8's raw DFL bins + class logits, one output), ``grid_decoded`` / ``grid_yolox`` / ``grid_anchors``
-    (``[box, objectness, classes]``, boxes decoded or raw as YOLOX and YOLOv5 emit them) or ``retinanet`` /
-    ``retinanet_levels`` (multi-level anchor deltas and class logits, concatenated or one output per level)."""
+    (YOLOv8's raw DFL bins + class logits, one output; ``dfl_tlbr`` with the sides in that order),
+    ``grid_decoded`` / ``grid_yolox`` / ``grid_anchors`` (``[box, objectness, classes]``, boxes decoded or raw as
+    YOLOX and YOLOv5 emit them; ``grid_yolox_zoo`` / ``grid_yolov7_zoo`` as a tf_keras zoo does), or ``retinanet`` /
+    ``retinanet_levels`` / ``retinanet_cells`` (multi-level anchor deltas and class logits, concatenated or one
+    output per level; EfficientDet's cell spacing)."""
     import keras
 
     pred = model.get_layer("predictions")
     xy, wh, cls = pred.input
-    if variant in ("dfl", "retinanet", "retinanet_levels") or variant.startswith("grid_"):
+    if variant.startswith(("dfl", "retinanet", "grid_")):
         # rebuilt in a fresh session with the trained weights: the raw head's ops are auto-named ("multiply"), and
         # names counted afresh in this process would repeat the loaded model's
         weights, classes = model.get_weights(), int(cls.shape[-1])
@@ -279,9 +307,12 @@ def yolo_variant(model: Any, variant: str) -> Any:
         fresh.set_weights(weights)
         xy, wh, cls = fresh.get_layer("predictions").input
         if variant.startswith("retinanet"):
-            out = _retina_head(keras, fresh, xy, wh, levels=variant.endswith("levels"))
+            out = _retina_head(keras, fresh, xy, wh, levels=variant.endswith("levels"),
+                               settings=RETINA_CELLS if variant == "retinanet_cells" else None)
+        elif variant.startswith("dfl"):
+            out = _dfl_head(keras, xy, wh, cls, sides=variant.removeprefix("dfl").strip("_") or "ltrb")
         else:
-            out = _dfl_head(keras, xy, wh, cls) if variant == "dfl" else _grid_head(keras, xy, wh, cls, variant[5:])
+            out = _grid_head(keras, xy, wh, cls, variant[5:])
         return keras.Model(fresh.inputs, out, name=f"shapes_{variant}")
     if variant == "transposed":
         out = keras.layers.Permute((2, 1), name="transpose")(
