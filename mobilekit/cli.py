@@ -513,6 +513,39 @@ def init(model: Path, out_file: Path, images: Path | None, force: bool, as_json:
 
 @main.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("images", type=click.Path(path_type=Path), nargs=-1, required=True)
+@click.option("--artifact", "kind", default=Kind.TFLITE_INT8, show_default=True,
+              help="The artifact to run: tflite-int8, tflite-fp16, coreml-fp16, a Core ML variant...")
+@click.option("--candidates", is_flag=True, help="Every candidate, before the score threshold and NMS.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image, one per line (README: schema).")
+def predict(bundle: Path, images: tuple[Path, ...], kind: str, candidates: bool, as_json: bool) -> None:
+    """Run one artifact of BUNDLE on IMAGES as the SDKs run it: detections (or top classes) in image pixels."""
+    from mobilekit.predict import predict as run_predict
+
+    _quiet_tf()
+    records = _run(lambda: list(run_predict(bundle, list(images), kind, candidates)), as_json)
+    for rec in records:
+        if as_json:
+            click.echo(json.dumps(rec, sort_keys=True))
+            continue
+        found = rec.get("detections", rec.get("candidates"))
+        if found is None:
+            line = ", ".join(f"{c['label']} {c['score']:.3f}" for c in rec["classes"])
+            out.print(Text(f"{rec['image']} ({rec['artifact']}): {line}"))
+            continue
+        shown = sorted(found, key=lambda d: -d["score"])[:20] if candidates else found
+        what = f"{len(found):,} candidates, the 20 best shown (--json for all)" if candidates else \
+            f"{len(found)} detections"
+        t = Table(title=f"{rec['image']} ({rec['artifact']}): {what}")
+        for col in ("class", "score", "x1", "y1", "x2", "y2"):
+            t.add_column(col, justify="left" if col == "class" else "right")
+        for d in shown:
+            t.add_row(d["label"], f"{d['score']:.3f}", *(f"{v:.1f}" for v in d["box"]))
+        out.print(t)
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 def verify(bundle: Path, as_json: bool) -> None:
     """Re-check every artifact of BUNDLE against its manifest (presence, size, SHA-256). Exit 6 on a mismatch."""

@@ -24,6 +24,7 @@ import numpy as np
 from mobilekit.contract import Contract
 from mobilekit.data.preprocess import ResizePlan
 from mobilekit.heads import get_head
+from mobilekit.heads.base import Candidates
 
 
 @dataclass
@@ -81,15 +82,25 @@ def detect(outputs: dict[str, np.ndarray], contract: Contract, plan: ResizePlan,
     ``allowed``: a boolean mask over the classes; a class outside it is never chosen (nor kept by NMS).
     """
     cand = get_head(contract.head.format).candidates(outputs, contract)
+    idx = select(cand, contract, allowed)
+    scores = cand.scores[idx]
+    classes = np.argmax(scores if allowed is None else np.where(np.asarray(allowed, bool)[None, :], scores, -np.inf),
+                        axis=1)
+    return Detections(plan.to_source(cand.boxes[idx]).reshape(-1, 4), scores[np.arange(len(idx)), classes],
+                      classes.astype(np.int64))
+
+
+def select(cand: Candidates, contract: Contract, allowed: np.ndarray | None = None) -> np.ndarray:
+    """The candidates the post-processing keeps (threshold, then NMS), as indices in output order."""
     nms_spec = contract.nms
     assert nms_spec is not None, "detect() needs a detection contract"
     scores = cand.scores if allowed is None else np.where(np.asarray(allowed, bool)[None, :], cand.scores, -np.inf)
     classes = np.argmax(scores, axis=1)
     best = scores[np.arange(scores.shape[0]), classes]
     idx = np.nonzero(best >= nms_spec.score_threshold)[0]
-    boxes, best, classes = cand.boxes[idx], best[idx], classes[idx]
-    keep = nms(boxes, best, classes, nms_spec.iou_threshold, nms_spec.max_detections, nms_spec.class_agnostic)
-    return Detections(plan.to_source(boxes[keep]).reshape(-1, 4), best[keep], classes[keep].astype(np.int64))
+    keep = nms(cand.boxes[idx], best[idx], classes[idx], nms_spec.iou_threshold, nms_spec.max_detections,
+               nms_spec.class_agnostic)
+    return idx[keep]
 
 
 def classify(outputs: dict[str, np.ndarray], contract: Contract) -> list[tuple[int, float]]:

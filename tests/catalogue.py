@@ -298,7 +298,9 @@ CV_RETINA = {"strides": [8, 16, 32, 64, 128], "sizes": [32, 64, 128, 256, 512], 
              "aspect_ratios": [0.5, 1.0, 2.0], "clip": True, "variances": [0.1, 0.1, 0.2, 0.2]}
 
 
-def _hub_retinanet() -> Any:
+def _hub_retinanet(wrapped: bool = True) -> Any:
+    """keras-hub's RetinaNet (ResNet-18), as a functional model of its raw outputs, or (``wrapped=False``) the
+    detector itself, which carries its anchor generator and decoder."""
     import keras
     import keras_hub
 
@@ -309,10 +311,10 @@ def _hub_retinanet() -> Any:
     backbone = keras_hub.models.RetinaNetBackbone(image_encoder=enc, min_level=3, max_level=7, use_p5=False,
                                                   image_shape=(320, 320, 3))
     det = keras_hub.models.RetinaNetObjectDetector(backbone=backbone, num_classes=80)
-    return keras.Model(det.inputs, det.outputs, name="hub_retinanet_r18")
+    return keras.Model(det.inputs, det.outputs, name="hub_retinanet_r18") if wrapped else det
 
 
-def _cv_retinanet() -> Any:
+def _cv_retinanet(wrapped: bool = True) -> Any:
     import keras
     import keras_cv
 
@@ -320,17 +322,17 @@ def _cv_retinanet() -> Any:
         stackwise_filters=[64, 128, 256, 512], stackwise_blocks=[2, 2, 2, 2], stackwise_strides=[1, 2, 2, 2],
         include_rescaling=True, block_type="basic_block", input_shape=(320, 320, 3))
     det = keras_cv.models.RetinaNet(num_classes=80, bounding_box_format="xyxy", backbone=backbone)
-    return keras.Model(det.inputs, det.outputs, name="cv_retinanet_r18")
+    return keras.Model(det.inputs, det.outputs, name="cv_retinanet_r18") if wrapped else det
 
 
-def _cv_yolov8() -> Any:
+def _cv_yolov8(wrapped: bool = True) -> Any:
     import keras
     import keras_cv
 
     backbone = keras_cv.models.YOLOV8Backbone(stackwise_channels=[32, 64, 128, 256], stackwise_depth=[1, 2, 2, 1],
                                               include_rescaling=True, activation="swish", input_shape=(320, 320, 3))
     det = keras_cv.models.YOLOV8Detector(num_classes=80, bounding_box_format="xyxy", backbone=backbone, fpn_depth=1)
-    return keras.Model(det.inputs, det.outputs, name="cv_yolov8_xs")
+    return keras.Model(det.inputs, det.outputs, name="cv_yolov8_xs") if wrapped else det
 
 
 def _yolox_320() -> Any:

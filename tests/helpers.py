@@ -220,7 +220,7 @@ SDK_BUNDLES = {"yolo": ("image", True, "int8"), "yolo_transposed": ("tensor", Fa
                "grid_decoded": ("image", True, "uint8"), "grid_yolox": ("image", True, "int8"),
                "grid_anchors": ("tensor", False, "uint8"), "retinanet": ("image", True, "int8"),
                "retinanet_levels": ("tensor", False, "uint8"), "yolo_unsplit": ("image", True, "int8"),
-               "yolo_transposed_unsplit": ("tensor", False, "uint8"), "dfl_tlbr": ("tensor", True, "int8"),
+               "yolo_transposed_unsplit": ("tensor", False, "uint8"), "dfl_tlbr": ("image", True, "int8"),
                "grid_yolox_zoo": ("image", True, "uint8"), "grid_yolov7_zoo": ("tensor", False, "int8"),
                "retinanet_cells": ("image", True, "uint8")}
 

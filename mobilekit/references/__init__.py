@@ -84,4 +84,4 @@ def resolve(name: str, model: Any) -> tuple[str, Reference]:
     return name, fn
 
 
-from mobilekit.references import kecam  # noqa: E402,F401  (registers its finder)
+from mobilekit.references import kecam, keras_cv, keras_hub  # noqa: E402,F401  (each registers its finder)

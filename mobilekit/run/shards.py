@@ -130,7 +130,7 @@ class ShardEvaluator:
         for kind, path in job.coreml_dirs.items():
             events = self.events.setdefault(kind, [])
             run = (_vision_runner(VisionPipelineEmulator(Path(path)), self.contract, events)
-                   if kind == Kind.COREML_VISION else _coreml_runner(CoreMLEmulator(Path(path)), self.contract, events))
+                   if kind == Kind.COREML_VISION else coreml_runner(CoreMLEmulator(Path(path)), self.contract, events))
             self.runners[kind] = {"emulator": wrap(kind, "the Core ML emulator", run)}
         self.crashed = False  # the int8 model's reference kernels crashed on an earlier shard
 
@@ -178,9 +178,11 @@ def letterboxed(records: list[ImageRecord], contract: Contract) -> tuple[list[np
     return canvases, plans
 
 
-def _coreml_runner(emulator: CoreMLEmulator, contract: Contract, events: list[Fp16Event]) -> Callable:
+def coreml_runner(emulator: CoreMLEmulator, contract: Contract, events: list[Fp16Event],
+                  kind: str = Kind.COREML_FP16) -> Callable:
+    """A letterboxed canvas → a Core ML package's float outputs by role, fed as the Swift SDK feeds it."""
     inp = contract.input
-    binding = contract.artifacts[Kind.COREML_FP16].inputs[0]
+    binding = contract.artifacts[kind].inputs[0]
 
     def run(canvas: np.ndarray) -> dict[str, np.ndarray]:
         if binding.dtype == "image":  # the program applies the model's scale and bias itself
