@@ -1,104 +1,148 @@
-"""Bench: mobilekit's decoding of third-party raw heads against the libraries' own decoders, on the same outputs.
+"""Bench: third-party detectors with their own decoders, through ``mobilekit init`` and ``mobilekit build`` as a
+user runs them. Per model: what init picked, the decode error against the model's own decoder, and each role's
+int8 cosine (against the float model, on the same images) with the split against one shared int8 scale.
 
-    python bench/third_party_decode.py            # needs keras-hub and/or keras-cv installed
+    python bench/third_party_decode.py            # needs the test extra (keras-cv-attention-models)
 
-Built without weights, a detector's scores say nothing (keras-cv's RetinaNet scores every anchor near its 0.01
-prior, so there is no detection to agree on), but its boxes still decode: the raw box output of each model (320x320,
-one shapes image) is decoded by the library's own code (keras-hub: ``keras.utils.bounding_boxes
-.decode_deltas_to_boxes`` with its ``AnchorGenerator``; keras-cv: ``RetinaNet.decode_predictions``' anchor generator
-and ``_decode_deltas_to_boxes`` with its box variance) and by mobilekit's ``retinanet`` head with the settings of
-``tests/catalogue.py`` (what ``mobilekit init`` reads from the models). The table: the largest difference over all
-19,206 boxes, in pixels, next to the box sizes.
+The models are keras_cv_attention_models' YOLOX-Nano, YOLOv7-Tiny, YOLOv8-N and EfficientDet-Lite0 as
+``tests/zoo.py`` builds them (no weights can be downloaded here): perturbed weights, so that every box convention
+moves the boxes and every role carries signal, 128 pixels (EfficientDet 160). Each is built twice: as mobilekit
+builds it (the split gives boxes, objectness and classes their own int8 scales where the graph concatenates them,
+``tf.concat`` included) and with the split off, the one scale a plain ``TFLiteConverter`` gives a single output.
+The cosines are per role over 8 COCO images, int8 against the bundle's float32 TFLite model. keras-cv's and
+keras-hub's detectors are held to their own decoders in ``tests/test_zoo.py``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
+import json
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
+import yaml
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
+IMAGES = ROOT.parent / "shared" / "data" / "coco128" / "images" / "train2017"
 sys.path.insert(0, str(ROOT / "tests"))
 
-import catalogue  # noqa: E402  (the third-party builders and their head settings)
+import zoo  # noqa: E402  (the corpus)
+
+#: a build with the split off, in a process that imports the zoo before TensorFlow (as the build worker does)
+ONE_SCALE = """
+import sys
+from pathlib import Path
+import keras_cv_attention_models  # noqa: F401  (legacy Keras on, before TensorFlow)
+import mobilekit.models.serving as serving
+serving.split_concat = lambda *a, **k: (None, {"applied": False, "reason": "one scale (bench)"})
+from mobilekit.config import load_config
+from mobilekit.pipeline import build
+build(load_config(sys.argv[1]), Path(sys.argv[2]), lambda text: None, measure_latency=False)
+"""
 
 
-def _ours(params: dict, deltas: np.ndarray) -> np.ndarray:
-    from mobilekit.heads.retinanet import RetinaNetHead, resolve
-
-    inp = SimpleNamespace(width=320, height=320)
-    head = SimpleNamespace(params=resolve(params, inp), score_activation="sigmoid", background_class=False)
-    contract = SimpleNamespace(head=head, input=inp)
-    scores = np.zeros((1, len(deltas[0]), 1), np.float32)
-    return RetinaNetHead().candidates({"boxes": deltas, "scores": scores}, contract).boxes
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mobilekit", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=1800)
 
 
-def _box_output(outputs: object) -> np.ndarray:
-    """The ``[1, N, 4]`` deltas among a model's outputs (a list, or a dict)."""
-    values = outputs.values() if isinstance(outputs, dict) else outputs
-    return next(np.asarray(o) for o in values if o.shape[-1] == 4)
+def _pick(det: dict) -> str:
+    """init's choice in a few words: the head and the conventions it read."""
+    keys = ("box_order", "score_activation")
+    params = det.get("params", {})
+    conv = [f"{k} {det[k]}" for k in keys if k in det]
+    conv += [f"{k} {params[k]}" for k in ("box", "objectness", "sides", "anchor_order", "activated", "spacing")
+             if k in params]
+    return f"{det['head']}: {', '.join(conv)}"
 
 
-def _hub(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    import keras
-    import keras_hub  # noqa: F401
+def _role_cosines(bundle: Path, images: list[Path]) -> dict[str, float]:
+    """Each role's cosine, int8 against float32 TFLite, over ``images`` (a single output cut into the roles the
+    contract's head reads)."""
+    from mobilekit.contract import Contract
+    from mobilekit.data.datasets import load_image
+    from mobilekit.data.preprocess import letterbox
+    from mobilekit.emulate.litert import LiteRTRunner
 
-    keras.utils.set_random_seed(0)
-    det = catalogue._hub_retinanet()
-    deltas = _box_output(det(x))
-    from keras_hub.src.layers.modeling.anchor_generator import AnchorGenerator
+    contract = Contract.load(bundle / "contract.json")
+    runners = {k: LiteRTRunner((bundle / contract.artifacts[k].path).read_bytes(), contract.artifacts[k], contract)
+               for k in ("tflite-int8", "tflite-float32")}
+    acc: dict[str, list[np.ndarray]] = {}
+    for path in images:
+        canvas, _ = letterbox(load_image(path), contract.input.height, contract.input.width, "letterbox", 114)
+        for kind, runner in runners.items():
+            for role, values in _roles(runner.run(canvas), contract).items():
+                acc.setdefault(f"{kind} {role}", []).append(values.ravel())
+    out = {}
+    for key in acc:
+        if key.startswith("tflite-int8"):
+            role = key.split(" ", 1)[1]
+            a, b = np.concatenate(acc[key]), np.concatenate(acc[f"tflite-float32 {role}"])
+            out[role] = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+    return out
 
-    gen = AnchorGenerator("xyxy", min_level=3, max_level=7, num_scales=3, aspect_ratios=[0.5, 1.0, 2.0],
-                          anchor_size=4)
-    anchors = np.concatenate([np.asarray(a) for a in gen(x).values()])
-    ref = keras.utils.bounding_boxes.decode_deltas_to_boxes(anchors=anchors, boxes_delta=deltas,
-                                                            encoded_format="center_xywh", anchor_format="xyxy",
-                                                            box_format="xyxy", image_shape=(320, 320, 3))
-    return np.asarray(ref)[0], _ours(catalogue.HUB_RETINA, deltas)
 
-
-def _cv(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    import keras
-    import keras_cv
-    from keras_cv.src.bounding_box.converters import _decode_deltas_to_boxes
-    from keras_cv.src.models.object_detection.retinanet.retinanet import BOX_VARIANCE
-
-    keras.utils.set_random_seed(0)
-    deltas = _box_output(catalogue._cv_retinanet()(x))
-    gen = keras_cv.models.RetinaNet.default_anchor_generator("xyxy")
-    anchors = np.concatenate([np.asarray(a) for a in gen(image_shape=(320, 320, 3)).values()])
-    ref = _decode_deltas_to_boxes(anchors=anchors, boxes_delta=deltas, anchor_format="xyxy", box_format="xyxy",
-                                  variance=BOX_VARIANCE, image_shape=(320, 320, 3))
-    return np.asarray(ref)[0], _ours(catalogue.CV_RETINA, deltas)
+def _roles(outputs: dict[str, np.ndarray], contract) -> dict[str, np.ndarray]:
+    if "predictions" not in outputs:
+        return {r: v for r, v in outputs.items()}
+    p = outputs["predictions"][0]
+    head = contract.head
+    box = 4 * head.params["reg_max"] if head.format == "dfl" else 4
+    if head.format == "grid":
+        first = head.params["objectness"] == "first"
+        obj, cls = (p[:, 4:5], p[:, 5:]) if first else (p[:, -1:], p[:, 4:-1])
+        return {"boxes": p[:, :4], "objectness": obj, "scores": cls}
+    return {"boxes": p[:, :box], "scores": p[:, box:]}
 
 
 def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from mobilekit.data.datasets import list_folder, load_image
-    from mobilekit.data.preprocess import letterbox
-
-    image = load_image(list_folder(ROOT.parent / "shared" / "data" / "coco128" / "images")[0].path)
-    canvas, _ = letterbox(image, 320, 320, "letterbox", 114)
-    x = canvas[None].astype("float32")
-    table = Table(title="Third-party RetinaNet box decoding: the library's decoder vs mobilekit's retinanet head")
-    for col in ("model", "boxes", "median box size (px)", "max |difference| (px)"):
-        table.add_column(col)
-    for name, package, run in (("keras-hub RetinaNet R18", "keras_hub", _hub),
-                               ("keras-cv RetinaNet R18", "keras_cv", _cv)):
-        if importlib.util.find_spec(package) is None:
-            table.add_row(name, "-", "-", f"{package} not installed")
-            continue
-        ref, ours = run(x * catalogue.THIRD_PARTY[name][4])  # the input scale the model takes
-        size = np.median(np.maximum(ref[:, 2] - ref[:, 0], ref[:, 3] - ref[:, 1]))
-        table.add_row(name, str(len(ref)), f"{size:.1f}", f"{np.abs(ref - ours).max():.2e}")
-    Console(width=120).print(table)
+    work = Path(tempfile.mkdtemp(prefix="third-party-decode-"))
+    try:
+        models = work / "models"
+        subprocess.run([sys.executable, zoo.__file__, str(models), "--perturbed"], check=True, capture_output=True)
+        images = work / "images"
+        images.mkdir()
+        for p in sorted(IMAGES.glob("*.jpg"))[:24]:
+            shutil.copy(p, images)
+        table = Table(title="Third-party detectors with their own decoders: init's pick, the decode check, and the "
+                            "int8 cosine per role (split | one scale)")
+        for col in ("model", "init's pick", "decode vs its decoder", "boxes", "objectness", "classes"):
+            table.add_column(col, overflow="fold")
+        for family in zoo.FAMILIES:
+            folder = work / family
+            folder.mkdir()
+            res = _cli("init", str(models / f"{family}.h5"), "--images", str(images), "--import",
+                       "keras_cv_attention_models", "--out", "mobilekit.yaml", cwd=folder)
+            if res.returncode:
+                table.add_row(family, res.stderr.strip().splitlines()[-1], "", "", "", "")
+                continue
+            cfg = yaml.safe_load((folder / "mobilekit.yaml").read_text())
+            cfg.update({"parity": {"enforce": False, "images": 8}, "export": {"float32": True},
+                        "coreml": {"enabled": False}})
+            (folder / "mobilekit.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+            res = _cli("build", "mobilekit.yaml", "--out", "split", "--quiet", cwd=folder)
+            if res.returncode:
+                table.add_row(family, _pick(cfg["detection"]), res.stderr.strip().splitlines()[-1], "", "", "")
+                continue
+            subprocess.run([sys.executable, "-c", ONE_SCALE, str(folder / "mobilekit.yaml"), str(folder / "one")],
+                           check=True, capture_output=True, cwd=folder)
+            decode = json.loads((folder / "split" / "manifest.json").read_text())["decode"]
+            sample = sorted(images.glob("*.jpg"))[:8]
+            split, one = _role_cosines(folder / "split", sample), _role_cosines(folder / "one", sample)
+            cells = [f"{split[r]:.3f} | {one[r]:.3f}" if r in split else "-" for r in ("boxes", "objectness",
+                                                                                        "scores")]
+            table.add_row(family, _pick(cfg["detection"]),
+                          f"{decode['max_box_px']:.1e} px, scores {decode['max_score_diff']:.0e} "
+                          f"({decode['candidates']:,} x {decode['images']})", *cells)
+        Console(width=160).print(table)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -499,7 +499,8 @@ def init(model: Path, out_file: Path, images: Path | None, force: bool, as_json:
     rows = [{"detection": c.detection, "why": c.why, "plausibility": c.plausibility} for c in found.candidates]
     if as_json:
         click.echo(json.dumps({"ok": True, "config": str(out_file), "task": found.facts["task"],
-                               "candidates": rows}, sort_keys=True, default=str))
+                               "candidates": rows, "undecided": bool(found.facts.get("undecided"))},
+                              sort_keys=True, default=str))
         return
     if rows:
         t = Table(title=f"How the outputs of {model.name} can be read (best first)")
@@ -508,6 +509,10 @@ def init(model: Path, out_file: Path, images: Path | None, force: bool, as_json:
         for c in found.candidates:
             t.add_row(c.name, c.why, "" if c.plausibility is None else f"{c.plausibility:.2f}")
         out.print(t)
+    if found.facts.get("undecided"):
+        from mobilekit.models.guess import UNDECIDED
+
+        out.print(Text(UNDECIDED, style="yellow"))
     out.print(Text(f"wrote {out_file}: check every line marked GUESS, then: mobilekit build {out_file}"))
 
 

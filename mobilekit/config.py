@@ -438,7 +438,11 @@ class Config:
 
 def normalization_of(cfg: Config) -> tuple[list[float], list[float]]:
     """Config normalization (mean/std or scale/offset, scalar or per channel) → per-channel scale and offset."""
-    n = cfg.input.normalization
+    return scale_offset(cfg.input.normalization)
+
+
+def scale_offset(n: Normalization) -> tuple[list[float], list[float]]:
+    """A normalization (mean/std or scale/offset, scalar or per channel) → per-channel scale and offset."""
 
     def three(v: float | list[float] | None, default: float) -> list[float]:
         if v is None:

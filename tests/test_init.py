@@ -27,6 +27,11 @@ EXPECTED = {
                                                   "variances": [0.1, 0.1, 0.2, 0.2]}},
     "retinanet_levels": {"head": "retinanet", "params": {"strides": [8, 16, 32], "octaves": 1, "ratio": "h/w",
                                                          "offset": 0, "rounding": "torchvision", "deltas": "xywh"}},
+    # the conventions of a tf_keras zoo, told apart by where the decoded boxes land; on a square input x-first and
+    # y-first boxes land equally well (see test_init_says_when_the_images_cannot_tell_readings_apart)
+    "dfl_tlbr": {"head": "dfl", "params": {"strides": [8], "sides": "tlbr"}},
+    "grid_yolox_zoo": {"head": "grid", "score_activation": "none", "params": {"box": "yolox", "objectness": "last"}},
+    "grid_yolov7_zoo": {"head": "grid", "params": {"box": "anchors", "objectness": "last"}},
 }
 
 
@@ -47,6 +52,21 @@ def test_init_picks_the_head_form_of_every_fixture(fixture, detector_models, yol
         assert got == want, (fixture, key, obj["candidates"][:3])
     text = (tmp_path / "mobilekit.yaml").read_text()
     assert "GUESS" in text and "# alternative" in text  # guesses are marked, the runners-up listed
+
+
+@pytest.mark.parametrize("fixture", ["grid_yolox_zoo", "grid_yolov7_zoo"])
+def test_init_says_when_the_images_cannot_tell_readings_apart(fixture, detector_models, shapes_dataset, tmp_path):
+    """The zoo fixtures' boxes are y-first; on their square input, x-first boxes are as plausible (inside the image,
+    agreeing): init cannot tell, says so on the file's first line and the console, lists both readings, and names
+    the reference check as the way to decide."""
+    from mobilekit.models.guess import UNDECIDED
+
+    obj = _init(detector_models[fixture], shapes_dataset, tmp_path / "mobilekit.yaml")
+    assert obj["undecided"]
+    orders = {c["detection"].get("box_order", "xy") for c in obj["candidates"][:2]}
+    assert orders == {"xy", "yx"}, obj["candidates"][:2]
+    text = (tmp_path / "mobilekit.yaml").read_text()
+    assert text.splitlines()[0] == f"# {UNDECIDED}" and "detection.reference" in UNDECIDED
 
 
 @pytest.mark.slow

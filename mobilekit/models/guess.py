@@ -36,6 +36,26 @@ RETINA_PRESETS: dict[str, dict[str, Any]] = {
     "EfficientDet": {"anchor_scale": 4, "octaves": 3, "aspect_ratios": [[1.0, 1.0], [1.4, 0.7], [0.7, 1.4]]},
 }
 RETINA_STRIDES = [[8, 16, 32, 64, 128], [8, 16, 32, 64], [8, 16, 32], [16, 32, 64, 128, 256]]
+#: class counts that people's models have (a single class, VOC, COCO's 80/90/91, ImageNet): a reading that leaves
+#: one of them is ranked above one that leaves another count (85 channels: YOLOX's 4 + 80 + 1, not a DFL 64 + 21)
+CLASS_PRIORS = {1, 20, 80, 90, 91, 1000}
+#: the prior's weight on a reading that leaves any other class count
+OTHER_COUNT = 0.6
+#: two readings closer than this in plausibility are not told apart by the images
+TIE = 0.05
+#: the first line of a config whose readings the images could not tell apart
+UNDECIDED = ("init could not tell the best readings of the outputs apart on these images (an untrained model, or "
+             "images without objects): set detection.reference to the model's own decoder and the build's decode "
+             "check decides")
+#: the input normalizations people train with, on 0..255 pixels: what the first batch norm's statistics are
+#: matched against
+NORMALIZATIONS: dict[str, dict[str, Any]] = {
+    "pixels / 255": {"scale": 1 / 255, "offset": 0.0},
+    "[-1, 1] (pixels / 127.5 - 1)": {"scale": 1 / 127.5, "offset": -1.0},
+    "(pixels - 127.5) / 128": {"scale": 1 / 128, "offset": -127.5 / 128},
+    "ImageNet mean/std": {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]},
+    "0..255 pixels": {"scale": 1.0, "offset": 0.0},
+}
 
 
 @dataclass
@@ -108,6 +128,14 @@ def _retina(shapes: dict[str, list[int]], h: int, w: int, read: dict[str, Any] |
                 out.append(Candidate({"head": "retinanet", "score_activation": "sigmoid", "params": params},
                                      f"{n} candidates = {3 * octaves} anchors on the cells of strides {strides}",
                                      guesses=[f"params (the {family} conventions)", "score_activation"]))
+                if any(h % s or w % s for s in strides) and preset.get("rounding") != "torchvision":
+                    # a level whose cells do not tile the input: EfficientDet spaces them input / cells apart
+                    out.append(Candidate({"head": "retinanet", "score_activation": "sigmoid",
+                                          "params": {**params, "spacing": "cells"}},
+                                         f"{n} candidates = {3 * octaves} anchors on the cells of strides {strides},"
+                                         " spaced input / cells apart",
+                                         guesses=[f"params (the {family} conventions, EfficientDet's spacing)",
+                                                  "score_activation"]))
     return out
 
 
@@ -143,38 +171,53 @@ def _with_params(head: str, shapes: dict[str, list[int]], h: int, w: int) -> lis
         if strides is None:
             return []
         return [Candidate({"head": "dfl", "score_activation": "sigmoid",
-                           "params": {"strides": strides, "reg_max": box // 4}},
-                          f"{n} candidates = the cells of strides {strides}", guesses=["score_activation"])]
+                           "params": {"strides": strides, "reg_max": box // 4, **({"sides": sides} if sides != "ltrb"
+                                                                                  else {})}},
+                          f"{n} candidates = the cells of strides {strides}" + (f", sides {sides}"
+                                                                                if sides != "ltrb" else ""),
+                          guesses=["score_activation", *(["params.sides"] if sides != "ltrb" else [])])
+                for sides in ("ltrb", "tlbr")]
     if head == "grid":
-        found = [Candidate({"head": "grid", "params": {"box": "decoded", "objectness": where}},
-                           f"4 decoded box channels, objectness {where}, classes", guesses=["params.objectness"])
-                 for where in ("first", "last")]
-        strides = _strides_for(n, h, w)
-        if strides:
-            found.append(Candidate({"head": "grid", "score_activation": "sigmoid",
-                                    "params": {"box": "yolox", "objectness": "first", "strides": strides}},
-                                   f"raw YOLOX: {n} candidates = the cells of strides {strides}",
-                                   guesses=["params.objectness"]))
-        if strides:  # one anchor per cell, of a size that cannot be read: 4 strides, marked as a guess
-            found.append(Candidate({"head": "grid", "score_activation": "sigmoid",
-                                    "params": {"box": "anchors", "objectness": "first", "strides": strides,
-                                               "anchors": [[[4 * s, 4 * s]] for s in strides]}},
-                                   f"raw anchor grid: one anchor on each cell of strides {strides}",
-                                   guesses=["params.anchors (sizes unknown: 4 strides)", "params.objectness"]))
-        strides3 = _strides_for(n, h, w, per_cell=3)
-        if strides3 == [8, 16, 32]:
-            found.append(Candidate({"head": "grid", "score_activation": "sigmoid",
-                                    "params": {"box": "anchors", "objectness": "first", "strides": strides3,
-                                               "anchors": YOLOV5_ANCHORS}},
-                                   f"raw YOLOv5: {n} candidates = 3 anchors on the cells of strides {strides3}",
-                                   guesses=["params.anchors (YOLOv5's COCO anchors)", "params.objectness"]))
-        return found
+        return _grid(n, h, w)
     # boxes the model decodes itself: every box convention is a candidate, the images decide
     return [Candidate({"head": head, "box_format": fmt, "box_units": units},
                       f"outputs {list(shapes.values())} match a '{head}' head with {fmt} {units} boxes",
                       guesses=["box_format", "box_units"])
             for fmt, units in (("cxcywh", "pixels"), ("xyxy", "pixels"), ("xyxy", "normalized"),
                                ("cxcywh", "normalized"), ("yxyx", "normalized"))]
+
+
+def _grid(n: int, h: int, w: int) -> list[Candidate]:
+    """Grid readings: decoded boxes, raw YOLOX, raw anchor grids; objectness first or last, box channels x- or
+    y-first, and for anchor grids the boxes' sigmoid applied by the model or not (the conventions a tf_keras zoo's
+    YOLOX and YOLOv7 follow): the images decide among them."""
+    found = [Candidate({"head": "grid", "params": {"box": "decoded", "objectness": where}},
+                       f"4 decoded box channels, objectness {where}, classes", guesses=["params.objectness"])
+             for where in ("first", "last")]
+
+    def conventions(params: dict[str, Any], why: str, guesses: list[str], activated: bool) -> None:
+        for where, order, act in itertools.product(("first", "last"), ("xy", "yx"),
+                                                   (False, True) if activated else (False,)):
+            det = {"head": "grid", **({"box_order": "yx"} if order == "yx" else {}), "score_activation": "sigmoid",
+                   "params": {**params, "objectness": where, **({"activated": ["boxes"]} if act else {})}}
+            found.append(Candidate(det, why + (", y-first" if order == "yx" else "")
+                                   + (", boxes activated" if act else ""),
+                                   guesses=[*guesses, "params.objectness", *(["box_order"] if order == "yx" else [])]))
+
+    strides = _strides_for(n, h, w)
+    if strides:
+        conventions({"box": "yolox", "strides": strides}, f"raw YOLOX: {n} candidates = the cells of strides "
+                    f"{strides}", [], False)
+        # one anchor per cell, of a size that cannot be read: 4 strides, marked as a guess
+        conventions({"box": "anchors", "strides": strides, "anchors": [[[4 * s, 4 * s]] for s in strides]},
+                    f"raw anchor grid: one anchor on each cell of strides {strides}",
+                    ["params.anchors (sizes unknown: 4 strides)"], True)
+    strides3 = _strides_for(n, h, w, per_cell=3)
+    if strides3 == [8, 16, 32]:
+        conventions({"box": "anchors", "strides": strides3, "anchors": YOLOV5_ANCHORS},
+                    f"raw YOLOv5: {n} candidates = 3 anchors on the cells of strides {strides3}",
+                    ["params.anchors (YOLOv5's COCO anchors)"], True)
+    return found
 
 
 def _contract(cand: Candidate, h: int, w: int, classes: int) -> Any:
@@ -216,11 +259,15 @@ def objectness(raw_scores: np.ndarray) -> str | None:
     s = raw_scores.reshape(-1, raw_scores.shape[-1]).astype(np.float64)
     if s.shape[1] < 4:  # objectness and at least 3 classes: with fewer, classes alone can correlate
         return None
+    r = {}
     for where, ch, rest in (("first", s[:, 0], s[:, 1:]), ("last", s[:, -1], s[:, :-1])):
         best = rest.max(axis=1)
-        if ch.std() > 0 and best.std() > 0 and np.corrcoef(ch, best)[0, 1] > 0.9:
-            return where
-    return None
+        if ch.std() > 0 and best.std() > 0:
+            r[where] = float(np.corrcoef(ch, best)[0, 1])
+    # both ends can track the best of the rest (a class channel next to an objectness that is its maximum): the
+    # one that tracks it more closely is objectness
+    where = max(r, key=r.get, default=None)
+    return where if where is not None and r[where] > 0.9 else None
 
 
 def plausibility(cand: Candidate, outputs: list[dict[str, np.ndarray]], h: int, w: int, classes: int) -> float:
@@ -243,7 +290,10 @@ def plausibility(cand: Candidate, outputs: list[dict[str, np.ndarray]], h: int, 
         b = c.boxes[best]
         bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
         inside = (b[:, 0] > -0.1 * w) & (b[:, 1] > -0.1 * h) & (b[:, 2] < 1.1 * w) & (b[:, 3] < 1.1 * h)
-        good.append(np.mean(inside & (bw > 1) & (bh > 1) & (bw < 1.1 * w) & (bh < 1.1 * h)) * _agreement(b))
+        # objects that win a detector's top scores are seldom under 3% of the image: a misread (raw offsets and log
+        # sizes read as decoded pixels) piles pixel-sized boxes that agree with each other in one corner
+        seen = np.maximum(bw, bh) > 0.03 * max(h, w)
+        good.append(np.mean(inside & seen & (bw > 1) & (bh > 1) & (bw < 1.1 * w) & (bh < 1.1 * h)) * _agreement(b))
         prob.append(np.mean((c.scores >= 0) & (c.scores <= 1)))
     score = float(np.mean(good) * np.mean(prob))
     evidence = objectness(np.concatenate([_score_channels(cand, o) for o in outputs]))
@@ -279,6 +329,51 @@ def rescaling(loaded: LoadedModel) -> dict[str, float] | None:
     return None
 
 
+def _first_batch_norm(model: Any) -> Any:
+    """The first ``BatchNormalization`` of a (flat) functional model, in graph order; None without one."""
+    for layer in getattr(model, "layers", []):
+        if type(layer).__name__ == "BatchNormalization":
+            return layer
+    return None
+
+
+def batch_norm_normalization(loaded: LoadedModel, canvases: list[np.ndarray], layout: str
+                             ) -> tuple[str, dict[str, Any], float, float] | None:
+    """The input normalization under which the first batch norm sees the statistics it learned (its moving mean
+    and variance, per channel): ``(name, normalization, its mismatch, the next best's)``. None when the model has
+    no such layer, or its statistics are the initial ones (0 and 1: an untrained model says nothing)."""
+    from mobilekit.data.preprocess import normalize
+
+    model = loaded.keras_model
+    bn = _first_batch_norm(model)
+    if bn is None or not canvases:
+        return None
+    mean = np.asarray(bn.moving_mean, np.float64)
+    var = np.asarray(bn.moving_variance, np.float64)
+    if np.allclose(mean, 0) and np.allclose(var, 1):
+        return None
+    try:
+        probe = loaded.keras_module.Model(model.inputs, bn.input)
+    except Exception:  # the layer is inside a nested model or reused: its input is not reachable from here
+        return None
+    axis = 1 if layout == "NCHW" else -1
+    from mobilekit.config import Normalization, scale_offset
+
+    scored = []
+    for name, norm in NORMALIZATIONS.items():
+        scale, offset = scale_offset(Normalization(**norm))
+        x = np.concatenate([normalize(c, scale, offset, "RGB", layout) for c in canvases])
+        feats = np.moveaxis(np.asarray(probe(x, training=False), np.float64), axis, -1).reshape(-1, len(mean))
+        m, v = feats.mean(0), feats.var(0)
+        # the batch norm's own view: how many of its learned standard deviations the mean is off, and how far the
+        # variance is from the learned one (log ratio), averaged over channels
+        err = float(np.mean(np.abs(m - mean) / np.sqrt(var + 1e-3) + np.abs(np.log((v + 1e-3) / (var + 1e-3)))))
+        scored.append((err, name, norm))
+    scored.sort(key=lambda t: t[0])
+    (best, name, norm), (second, *_rest) = scored[0], scored[1]
+    return name, norm, best, second
+
+
 @dataclass
 class Guess:
     """What ``init`` found: the config text, the ranked candidates (detectors) and the facts read."""
@@ -302,9 +397,16 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
     anchors = read_anchors(loaded)  # before joining levels: the joined model no longer holds the generator
     zoo = attached_settings(loaded.keras_model)  # a decoder the model carries: its settings, and the oracle
     loaded, shapes, levels = _join_levels(loaded, shapes, h, w)
-    norm = rescaling(loaded)
+    norm: dict[str, Any] | None = rescaling(loaded)
     facts: dict[str, Any] = {"input": [h, w], "dynamic": dynamic, "outputs": shapes, "normalization": norm,
                              "layout": layout, "levels": levels}
+    if norm is None and images is not None:  # else: what the first batch norm learned, when it tells
+        found = batch_norm_normalization(loaded, _canvases(images, h, w), layout)
+        if found is not None and found[2] < 0.5 * found[3]:
+            name, norm, best, second = found
+            facts["normalization"] = norm
+            facts["normalization_read"] = (f"the first batch norm's learned statistics match {name} (mismatch "
+                                           f"{best:.2f}; the next best {second:.2f})")
     ranked: list[Candidate] = []
     if len(shapes) == 1 and len(next(iter(shapes.values()))) == 2:
         facts["task"], facts["classes"] = "classification", next(iter(shapes.values()))[1]
@@ -328,8 +430,12 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
                     if s.size and np.all((s >= 0) & (s <= 1)):
                         c.detection["score_activation"] = "none"
                     c.guesses = [g for g in c.guesses if g != "score_activation"]
-                c.plausibility = plausibility(c, raw, h, w, _classes(c, shapes))
+                c.plausibility = plausibility(c, raw, h, w, _classes(c, shapes)) * _prior(c, shapes)
             ranked.sort(key=lambda c: -(c.plausibility or 0.0))
+            facts["undecided"] = not ranked[0].read and len(ranked) > 1 and \
+                (ranked[0].plausibility or 0.0) - (ranked[1].plausibility or 0.0) < TIE
+        else:
+            ranked.sort(key=lambda c: -_prior(c, shapes))
         ranked.sort(key=lambda c: not c.read)  # what the model says beats any plausibility
         facts["classes"] = _classes(ranked[0], shapes)
     return Guess(_yaml(model_path, facts, ranked, images, imports), ranked, facts)
@@ -363,6 +469,18 @@ def _join_levels(loaded: LoadedModel, shapes: dict[str, list[int]], h: int, w: i
         {"strides": strides, "anchors_per_cell": a, "maps": len(shapes)}
 
 
+def _prior(cand: Candidate, shapes: dict[str, list[int]]) -> float:
+    """1 for a reading that leaves a class count people's models have, :data:`OTHER_COUNT` otherwise."""
+    return 1.0 if _classes(cand, shapes) in CLASS_PRIORS else OTHER_COUNT
+
+
+def _canvases(images: Path, h: int, w: int) -> list[np.ndarray]:
+    from mobilekit.data.datasets import list_folder, load_image
+    from mobilekit.data.preprocess import letterbox
+
+    return [letterbox(load_image(rec.path), h, w, "letterbox", 114)[0] for rec in list_folder(images)[:8]]
+
+
 def _classes(cand: Candidate, shapes: dict[str, list[int]]) -> int:
     from mobilekit.heads import get_head
 
@@ -372,17 +490,13 @@ def _classes(cand: Candidate, shapes: dict[str, list[int]]) -> int:
     return classes
 
 
-def _sample_outputs(loaded: LoadedModel, images: Path, h: int, w: int, norm: dict[str, float] | None,
+def _sample_outputs(loaded: LoadedModel, images: Path, h: int, w: int, norm: dict[str, Any] | None,
                     layout: str) -> list[dict]:
-    from mobilekit.data.datasets import list_folder, load_image
-    from mobilekit.data.preprocess import letterbox, normalize
+    from mobilekit.config import Normalization, scale_offset
+    from mobilekit.data.preprocess import normalize
 
-    scale = (norm or {"scale": 1 / 255})["scale"]
-    outs = []
-    for rec in list_folder(images)[:8]:
-        canvas, _ = letterbox(load_image(rec.path), h, w, "letterbox", 114)
-        outs.append(loaded.run(normalize(canvas, [scale] * 3, [0.0] * 3, "RGB", layout)))
-    return outs
+    scale, offset = scale_offset(Normalization(**(norm or NORMALIZATIONS["pixels / 255"])))
+    return [loaded.run(normalize(c, scale, offset, "RGB", layout)) for c in _canvases(images, h, w)]
 
 
 def _yaml(model_path: Path, facts: dict[str, Any], ranked: list[Candidate], images: Path | None,
@@ -397,6 +511,8 @@ def _yaml(model_path: Path, facts: dict[str, Any], ranked: list[Candidate], imag
     h, w = facts["input"]
     lines = [f"# written by mobilekit init for {model_path.name}: check every line marked GUESS",
              f"model: {dump(str(model_path.resolve()))}"]
+    if facts.get("undecided"):
+        lines.insert(0, f"# {UNDECIDED}")
     if imports:
         lines.append(f"imports: {dump(list(imports))}")
     if facts.get("levels"):
@@ -410,7 +526,9 @@ def _yaml(model_path: Path, facts: dict[str, Any], ranked: list[Candidate], imag
                  else f"  # size {h}x{w}: read from the model")
     if facts["layout"] == "NCHW":
         lines.append("  layout: NCHW  # read: the input is [1, 3, H, W]")
-    if facts["normalization"]:
+    if facts.get("normalization_read"):
+        lines.append(f"  normalization: {dump(facts['normalization'])}  # read: {facts['normalization_read']}")
+    elif facts["normalization"]:
         lines.append(f"  normalization: {dump(facts['normalization'])}  # read: the model rescales 0..255 itself")
     else:
         lines.append("  normalization: {scale: 0.00392156862745098, offset: 0.0}  # GUESS: pixels / 255; "
