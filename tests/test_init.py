@@ -115,3 +115,34 @@ def test_init_reads_a_channels_first_input_and_dict_outputs(shapes_dataset, tmp_
     text = (tmp_path / "m.yaml").read_text()
     assert obj["task"] == "detection" and "layout: NCHW" in text and "# size 32x32" in text, text
     assert obj["candidates"][0]["detection"]["head"] == "decoded"
+
+
+@pytest.mark.parametrize("name", ["pixels / 255", "ImageNet mean/std", "[-1, 1] (pixels / 127.5 - 1)"])
+def test_init_reads_the_normalization_the_first_batch_norm_learned(name, classifier_model, shapes_dataset,
+                                                                   tmp_path):
+    """A model's first batch norm learned the statistics of its inputs under the normalization it was trained
+    with: the classifier fixture's statistics are set to those of the shapes images under ``name`` (what training
+    converges to), and init reads ``name`` back; with the fixture's own, unconverged statistics it keeps a GUESS."""
+    import keras
+    import numpy as np
+
+    from mobilekit.config import Normalization, scale_offset
+    from mobilekit.data.datasets import list_folder, load_image
+    from mobilekit.data.preprocess import letterbox, normalize
+    from mobilekit.models.guess import NORMALIZATIONS
+
+    model = keras.saving.load_model(classifier_model, compile=False)
+    bn = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    scale, offset = scale_offset(Normalization(**NORMALIZATIONS[name]))
+    x = np.concatenate([normalize(letterbox(load_image(r.path), 96, 96, "letterbox", 114)[0], scale, offset, "RGB",
+                                  "NHWC") for r in list_folder(shapes_dataset)])
+    feats = np.asarray(keras.Model(model.inputs, bn.input)(x)).reshape(-1, bn.input.shape[-1])
+    bn.moving_mean.assign(feats.mean(0))
+    bn.moving_variance.assign(feats.var(0))
+    model.save(tmp_path / "calibrated.keras")
+    _init(tmp_path / "calibrated.keras", shapes_dataset, tmp_path / "mobilekit.yaml")
+    line = next(ln for ln in (tmp_path / "mobilekit.yaml").read_text().splitlines() if "normalization:" in ln)
+    assert f"# read: the first batch norm's learned statistics match {name}" in line, line
+    _init(classifier_model, shapes_dataset, tmp_path / "own.yaml")
+    line = next(ln for ln in (tmp_path / "own.yaml").read_text().splitlines() if "normalization:" in ln)
+    assert "# GUESS" in line, line

@@ -43,6 +43,13 @@ CLASS_PRIORS = {1, 20, 80, 90, 91, 1000}
 OTHER_COUNT = 0.6
 #: two readings closer than this in plausibility are not told apart by the images
 TIE = 0.05
+#: a normalization is read from the first batch norm when its statistics are this close (a mismatch under 0.5: half
+#: a learned standard deviation on the mean, or a variance within 65%; a few images' own spread costs about 0.3) and
+#: twice as close as any normalization that differs from it: statistics that training left unconverged (biased
+#: toward their initial 0 and 1) match none this well, and stay a GUESS
+MATCHED = 0.5
+#: images the first batch norm's statistics are measured on
+BN_IMAGES = 32
 #: the first line of a config whose readings the images could not tell apart
 UNDECIDED = ("init could not tell the best readings of the outputs apart on these images (an untrained model, or "
              "images without objects): set detection.reference to the model's own decoder and the build's decode "
@@ -370,8 +377,18 @@ def batch_norm_normalization(loaded: LoadedModel, canvases: list[np.ndarray], la
         err = float(np.mean(np.abs(m - mean) / np.sqrt(var + 1e-3) + np.abs(np.log((v + 1e-3) / (var + 1e-3)))))
         scored.append((err, name, norm))
     scored.sort(key=lambda t: t[0])
-    (best, name, norm), (second, *_rest) = scored[0], scored[1]
+    best, name, norm = scored[0]
+    # [-1, 1] and (pixels - 127.5) / 128 differ by 0.4%: the runner-up is the best normalization that differs
+    second = next(err for err, _, other in scored[1:] if not _same(norm, other))
     return name, norm, best, second
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two normalizations within 1% of each other in scale and offset (per channel, on 0..255 pixels)."""
+    from mobilekit.config import Normalization, scale_offset
+
+    (sa, oa), (sb, ob) = scale_offset(Normalization(**a)), scale_offset(Normalization(**b))
+    return bool(np.allclose(sa, sb, rtol=0.01) and np.allclose(oa, ob, rtol=0.01, atol=0.01))
 
 
 @dataclass
@@ -401,8 +418,8 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
     facts: dict[str, Any] = {"input": [h, w], "dynamic": dynamic, "outputs": shapes, "normalization": norm,
                              "layout": layout, "levels": levels}
     if norm is None and images is not None:  # else: what the first batch norm learned, when it tells
-        found = batch_norm_normalization(loaded, _canvases(images, h, w), layout)
-        if found is not None and found[2] < 0.5 * found[3]:
+        found = batch_norm_normalization(loaded, _canvases(images, h, w, BN_IMAGES), layout)
+        if found is not None and found[2] < MATCHED and found[2] < 0.5 * found[3]:
             name, norm, best, second = found
             facts["normalization"] = norm
             facts["normalization_read"] = (f"the first batch norm's learned statistics match {name} (mismatch "
@@ -474,11 +491,11 @@ def _prior(cand: Candidate, shapes: dict[str, list[int]]) -> float:
     return 1.0 if _classes(cand, shapes) in CLASS_PRIORS else OTHER_COUNT
 
 
-def _canvases(images: Path, h: int, w: int) -> list[np.ndarray]:
+def _canvases(images: Path, h: int, w: int, count: int = 8) -> list[np.ndarray]:
     from mobilekit.data.datasets import list_folder, load_image
     from mobilekit.data.preprocess import letterbox
 
-    return [letterbox(load_image(rec.path), h, w, "letterbox", 114)[0] for rec in list_folder(images)[:8]]
+    return [letterbox(load_image(rec.path), h, w, "letterbox", 114)[0] for rec in list_folder(images)[:count]]
 
 
 def _classes(cand: Candidate, shapes: dict[str, list[int]]) -> int:
