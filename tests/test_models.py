@@ -128,6 +128,57 @@ def test_split_explains_when_it_cannot(tmp_path):
     assert new is None and "Reshape > BatchNormalization" in info["reason"] and not info["applied"]
 
 
+def test_split_walks_keras_ops_and_applies_an_activation_to_each_part():
+    """A graph built from Keras 3 ops (``keras.ops.concatenate``, ``keras.ops.sigmoid`` on the class channels after
+    the concatenation, as zoos apply it): the split applies, each role keeps its values, and the activation runs on
+    the scores' part only, as before."""
+    import keras
+    from keras import ops
+
+    from mobilekit.models.split import split_concat
+
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, strides=8, padding="same")(inp)
+    boxes = keras.layers.Reshape((16, 4))(keras.layers.Conv2D(4, 1)(x))
+    logits = keras.layers.Reshape((16, 3))(keras.layers.Conv2D(3, 1)(x))
+    plain = keras.Model(inp, keras.layers.Activation("linear", dtype="float32")(
+        ops.concatenate([boxes, ops.sigmoid(logits)], axis=-1)))
+    new, info = split_concat(plain, keras, 2)
+    assert info["applied"] and info["parts"] == [4, 3], info
+    xs = np.random.default_rng(0).uniform(size=(1, 32, 32, 3)).astype("float32")
+    b, s = new(xs)
+    assert np.allclose(np.concatenate([b, s], -1), plain(xs), atol=1e-6)
+    # a softmax is not per value: the walk stops there and says so
+    soft = keras.Model(inp, keras.layers.Activation("softmax")(ops.concatenate([boxes, logits], axis=-1)))
+    new, info = split_concat(soft, keras, 2)
+    assert new is None and "Activation" in info["reason"]
+
+
+def test_split_walks_tf_ops_of_a_tf_keras_graph():
+    """A tf_keras model built from TensorFlow functions, as the tf_keras-era zoos build their heads: ``tf.concat``
+    of per-level blocks, each a ``tf.concat`` of boxes, ``tf.nn.sigmoid`` classes and objectness (TFOpLambda
+    layers): split per level into boxes, objectness and classes, each with the concatenation's values."""
+    import tensorflow as tf
+    import tf_keras
+
+    from mobilekit.models.split import split_concat
+
+    inp = tf_keras.Input((32, 32, 3))
+    levels = []
+    for k, stride in enumerate((8, 16)):
+        x = tf_keras.layers.Conv2D(8, 3, strides=stride, padding="same", name=f"stem{k}")(inp)
+        cells = (32 // stride) ** 2
+        box = tf_keras.layers.Reshape((cells, 4))(tf_keras.layers.Conv2D(4, 1)(x))
+        cls = tf.nn.sigmoid(tf_keras.layers.Reshape((cells, 3))(tf_keras.layers.Conv2D(3, 1)(x)))
+        obj = tf_keras.layers.Reshape((cells, 1))(tf_keras.layers.Conv2D(1, 1)(x))
+        levels.append(tf.concat([box, cls, obj], axis=-1))
+    model = tf_keras.Model(inp, tf.concat(levels, axis=1))
+    new, info = split_concat(model, tf_keras, 2, parts=[("boxes", 4), ("scores", 3), ("objectness", 1)])
+    assert info["applied"] and info["levels"] == 2 and info["roles"] == ["boxes", "scores", "objectness"], info
+    xs = np.random.default_rng(0).uniform(size=(1, 32, 32, 3)).astype("float32")
+    assert np.allclose(np.concatenate([np.asarray(t) for t in new(xs)], -1), model(xs), atol=1e-6)
+
+
 def test_split_looks_through_a_float32_cast():
     """Mixed-precision detectors end in Activation('linear', dtype='float32') after the concatenation: the split
     still applies, and each part keeps the values of the concatenation's."""

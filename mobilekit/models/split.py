@@ -65,10 +65,17 @@ def _concat_axis(op: Any, tensor: Any) -> int | None:
     return None
 
 
+#: Keras 3 ops (``keras.ops.sigmoid`` on a functional graph's tensors) that act on each value alone
+KERAS_ELEMENTWISE = {"Sigmoid", "Relu", "Relu6", "Tanh", "Exp", "Silu", "Swish", "HardSigmoid", "LeakyRelu", "Elu",
+                     "Softplus"}
+
+
 def _elementwise(op: Any) -> bool:
     if type(op).__name__ == "Activation":
         fn = getattr(op, "activation", None)
         return getattr(fn, "__name__", fn) not in ("softmax", "log_softmax")
+    if type(op).__name__ in KERAS_ELEMENTWISE and type(op).__module__.startswith("keras.src.ops"):
+        return True
     return _tf_function(op) in ELEMENTWISE
 
 
@@ -151,7 +158,9 @@ class _Walk:
     def _activation(self, op: Any, part: Any, role: str) -> Any:
         if type(op).__name__ == "Activation":
             return self.km.layers.Activation(op.activation, name=self.name(f"{op.name}_{role}"))(part)
-        return op.function(part)  # a TFOpLambda: the TensorFlow function on the part makes its own
+        if _tf_function(op) is not None:
+            return op.function(part)  # a TFOpLambda: the TensorFlow function on the part makes its own
+        return op(part)  # a Keras 3 op: the same operation on the part
 
     def _channels(self, op: Any, inputs: list[Any], axis: int, groups: list[list[int]]) -> list[Any]:
         """Regroup a channel concatenation's inputs by role; an input that holds several roles is picked apart."""
@@ -195,8 +204,9 @@ def split_concat(model: Any, keras_mod: Any, channel_axis: int, box: int = 4,
         path = " > ".join(walk.trail) or str(stop)
         return None, {"applied": False,
                       "reason": f"the output's channels cannot be traced to separate box and class layers (walked "
-                                f"{path}), so boxes and scores share one int8 scale; export the model with "
-                                "separate boxes and scores outputs (head: decoded) to give each its own"}
+                                f"{path}), so {' and '.join(walk.roles)} share one int8 scale; export the model with "
+                                f"two outputs, its {sizes[0]} box channels and its {sum(sizes[1:])} score channels, "
+                                "named in detection.outputs: {boxes: ..., scores: ...}, to give each its own"}
     name = _producer(out)[0].name
     groups = []
     # explicit names: auto-named layers get per-process counters, which would leak into the converted graphs'
