@@ -90,6 +90,13 @@ def test_detector_builds_for_every_head(tmp_path, head, yolo_model, yolo_variant
     # evaluated on the calibration images (no evaluation split): the console, parity.json and the report say so
     assert parity["evaluation_overlap"]["images"] > 0 and "not held out" in text
     assert "not held out" in (out / "report/index.html").read_text()
+    # no reference decoder configured: the decode is not proven, and the manifest, parity.json, console and report
+    # say so (tests/test_zoo.py builds detectors that carry their own decoder)
+    assert manifest["decode"] == parity["decode"] == {"reference": None, "candidates": 0, "images": 0,
+                                                      "max_box_px": None, "max_score_diff": None, "passed": None,
+                                                      "note": "decode not checked against a reference"}
+    assert "decode not checked against a reference" in " ".join(text.split())
+    assert "decode not checked against a reference" in (out / "report/index.html").read_text()
 
 
 @pytest.mark.slow

@@ -97,6 +97,8 @@ def test_init_reads_the_zoos_decoder_and_the_build_holds_the_decode_to_it(family
     assert decode["reference"] == "keras_cv_attention_models DecodePredictions" and decode["candidates"] > 0
     parity = json.loads((tmp_path / "bundle" / "report" / "parity.json").read_text())
     assert parity["decode"] == decode
+    report = (tmp_path / "bundle" / "report" / "index.html").read_text()
+    assert "decode agrees with keras_cv_attention_models DecodePredictions" in report
     # the zoo concatenates its roles with tf.concat (and applies the class sigmoid after): split all the same,
     # except YOLOv7's, whose one convolution per level computes every role (its filters interleave them)
     assert manifest["split"]["applied"] == (family != "yolov7"), manifest["split"]
