@@ -42,26 +42,25 @@ def register(finder: Finder) -> Finder:
     return finder
 
 
-def attached(model: Any) -> tuple[str, Reference] | None:
-    """The decoder a model carries, found by the first plugin that recognises it."""
+def _first(model: Any, ask: Callable[[Finder], Callable[[Any], Any]]) -> tuple[str, Any] | None:
+    """The first plugin's answer about ``model`` (with the plugin's name), or None."""
     if model is None:
         return None
     for f in FINDERS:
-        ref = f.find(model)
-        if ref is not None:
-            return f.name, ref
+        found = ask(f)(model)
+        if found is not None:
+            return f.name, found
     return None
+
+
+def attached(model: Any) -> tuple[str, Reference] | None:
+    """The decoder a model carries, found by the first plugin that recognises it."""
+    return _first(model, lambda f: f.find)
 
 
 def attached_settings(model: Any) -> tuple[str, dict[str, Any]] | None:
     """The head settings an attached decoder implies (for ``init``), with the plugin's name."""
-    if model is None:
-        return None
-    for f in FINDERS:
-        s = f.settings(model)
-        if s is not None:
-            return f.name, s
-    return None
+    return _first(model, lambda f: f.settings)
 
 
 def resolve(name: str, model: Any) -> tuple[str, Reference]:
