@@ -2,11 +2,11 @@
 
 load → decode check → compress → calibration → TFLite → delegates → Core ML → parity → drift → latency → gate →
 bundle. Each stage is a small function of :class:`BuildState` with its own progress label and a condition for
-running; :data:`STAGES` is the order. A new stage (a quantization search, a sharded parity runner) is one function and one entry in the
-list: it reads what earlier stages left on the state and leaves its own result there. The contract is derived
-from the served model, then completed by each exporter's artifact bindings (:meth:`BuildState.add`). The bundle is
-written atomically at the very end, after the parity gate, so a build that fails leaves the previous release
-untouched.
+running; :data:`STAGES` is the order. A new stage (a quantization search, a sharded parity runner) is one function
+and one entry in the list: it reads what earlier stages left on the state and leaves its own result there. The
+contract is derived from the served model, then completed by each exporter's artifact bindings
+(:meth:`BuildState.add`). The bundle is written atomically at the very end, after the parity gate, so a build that
+fails leaves the previous release untouched.
 """
 
 from __future__ import annotations
