@@ -54,8 +54,8 @@ def _pick(det: dict) -> str:
     keys = ("box_order", "score_activation")
     params = det.get("params", {})
     conv = [f"{k} {det[k]}" for k in keys if k in det]
-    conv += [f"{k} {params[k]}" for k in ("box", "objectness", "sides", "anchor_order", "activated", "spacing")
-             if k in params]
+    conv += [f"{k} {', '.join(params[k]) if isinstance(params[k], list) else params[k]}"
+             for k in ("box", "objectness", "sides", "anchor_order", "activated", "spacing") if k in params]
     return f"{det['head']}: {', '.join(conv)}"
 
 
