@@ -170,3 +170,29 @@ def test_keras_cv_and_keras_hub_detectors_decode_as_their_own_decoders(name, how
     check = decode.run(cfg, contract_for(cfg), contract_for, ref_name, reference, [sample])
     assert check.passed and check.candidates == outs[0].shape[1], check.to_dict()
     assert check.max_box_px <= 0.5 and check.max_score_diff <= 1e-4
+
+
+def test_init_holds_its_readings_to_an_attached_decoder(images, tmp_path):
+    """keras-cv's YOLOV8 carries its decoder but no settings to read: init decodes the images with every reading
+    and the decoder, and the readings that agree are read, not guessed; an untrained head reads alike under both
+    DFL side orders, and init says so and writes the usual one (ltrb), with reference: attached."""
+    import importlib.util
+
+    import keras
+    from click.testing import CliRunner
+
+    from mobilekit.cli import main
+
+    if importlib.util.find_spec("keras_cv") is None:
+        pytest.skip("keras-cv is not installed")
+    keras.utils.set_random_seed(0)
+    catalogue._cv_yolov8(wrapped=False).save(tmp_path / "yolov8.keras")
+    res = CliRunner().invoke(main, ["init", str(tmp_path / "yolov8.keras"), "--images", str(images), "--import",
+                                    "keras_cv", "--out", str(tmp_path / "mobilekit.yaml"), "--json"])
+    assert res.exit_code == 0, res.output
+    best = json.loads(res.output)["candidates"][0]
+    assert "decodes as the model's own decoder does (keras-cv decode_predictions" in best["why"]
+    text = (tmp_path / "mobilekit.yaml").read_text()
+    det = yaml.safe_load(text)["detection"]
+    assert det["head"] == "dfl" and det["reference"] == "attached" and "sides" not in det["params"]
+    assert text.startswith("# 2 readings decode these images as the model's own decoder does")

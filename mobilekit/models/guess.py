@@ -19,7 +19,7 @@ import numpy as np
 
 from mobilekit.errors import ModelError
 from mobilekit.models.loader import LoadedModel, output_shapes
-from mobilekit.references import attached_settings
+from mobilekit.references import attached, attached_settings
 
 #: Stride sets of the detector families mobilekit knows, tried in this order against a raw head's candidate count.
 STRIDE_SETS = [[8, 16, 32], [8, 16, 32, 64], [16, 32, 64], [4, 8, 16, 32], [8], [16], [32], [4]]
@@ -413,6 +413,7 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
     shapes = _bound_shapes(loaded, [1, 3, h, w] if layout == "NCHW" else [1, h, w, 3])
     anchors = read_anchors(loaded)  # before joining levels: the joined model no longer holds the generator
     zoo = attached_settings(loaded.keras_model)  # a decoder the model carries: its settings, and the oracle
+    decoder = attached(loaded.keras_model)
     loaded, shapes, levels = _join_levels(loaded, shapes, h, w)
     norm: dict[str, Any] | None = rescaling(loaded)
     facts: dict[str, Any] = {"input": [h, w], "dynamic": dynamic, "outputs": shapes, "normalization": norm,
@@ -434,6 +435,10 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
             name, settings = zoo
             ranked.insert(0, Candidate({**settings, "reference": "attached"},
                                        f"read: the model's own decoder ({name})", read=True))
+        elif decoder is not None:  # a decoder whose settings come from elsewhere (keras-cv's anchor generator):
+            for c in ranked:  # the build holds whichever reading is chosen to it
+                c.detection["reference"] = "attached"
+        listed = list(ranked)
         if not ranked:
             raise ModelError(f"no head format mobilekit knows binds outputs {shapes}", path=model_path,
                              fix="see README 'detection.head'; an SSD head needs its anchors: write the config by hand")
@@ -448,12 +453,19 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
                         c.detection["score_activation"] = "none"
                     c.guesses = [g for g in c.guesses if g != "score_activation"]
                 c.plausibility = plausibility(c, raw, h, w, _classes(c, shapes)) * _prior(c, shapes)
+                if decoder is not None and zoo is None:
+                    _held_to(c, decoder, outs, raw, h, w, _classes(c, shapes))
             ranked.sort(key=lambda c: -(c.plausibility or 0.0))
             facts["undecided"] = not ranked[0].read and len(ranked) > 1 and \
                 (ranked[0].plausibility or 0.0) - (ranked[1].plausibility or 0.0) < TIE
         else:
             ranked.sort(key=lambda c: -_prior(c, shapes))
-        ranked.sort(key=lambda c: not c.read)  # what the model says beats any plausibility
+        # what the model says beats any plausibility; readings that all decode as the model's own decoder does (an
+        # untrained head, whose outputs every convention reads alike) keep the order they were listed in: the
+        # usual conventions first
+        order = {id(c): k for k, c in enumerate(listed)}
+        ranked.sort(key=lambda c: (not c.read, order[id(c)] if c.read else 0))
+        facts["alike"] = sum(c.read and "decodes as the model's own decoder" in c.why for c in ranked)
         facts["classes"] = _classes(ranked[0], shapes)
     return Guess(_yaml(model_path, facts, ranked, images, imports), ranked, facts)
 
@@ -484,6 +496,24 @@ def _join_levels(loaded: LoadedModel, shapes: dict[str, list[int]], h: int, w: i
     strides = [h // gh for gh, _ in sizes]
     return replace(loaded, keras_model=model, output_shapes=joined), joined, \
         {"strides": strides, "anchors_per_cell": a, "maps": len(shapes)}
+
+
+def _held_to(cand: Candidate, decoder: tuple[str, Any], outs: list[dict[str, np.ndarray]],
+             raw: list[dict[str, np.ndarray]], h: int, w: int, classes: int) -> None:
+    """A reading that decodes the sample images as the model's own decoder does (the build's decode check, run
+    here) is read, not guessed: it is ranked first and its conventions lose their GUESS marks."""
+    from mobilekit.parity.decode import Sample, compare, passes
+
+    name, reference = decoder
+    expected = [tuple(np.asarray(v, np.float64) for v in reference(list(o.values()), (h, w))) for o in outs]
+    try:
+        box, score, _ = compare(_contract(cand, h, w, classes), [Sample(list(o.values()), r)
+                                                                   for o, r in zip(outs, raw, strict=True)], expected)
+    except (ModelError, ValueError):
+        return
+    if passes(box, score):
+        cand.read, cand.guesses = True, []
+        cand.why += f"; decodes as the model's own decoder does ({name}, within {box:.2g} px)"
 
 
 def _prior(cand: Candidate, shapes: dict[str, list[int]]) -> float:
@@ -530,6 +560,9 @@ def _yaml(model_path: Path, facts: dict[str, Any], ranked: list[Candidate], imag
              f"model: {dump(str(model_path.resolve()))}"]
     if facts.get("undecided"):
         lines.insert(0, f"# {UNDECIDED}")
+    if facts.get("alike", 0) > 1:
+        lines.insert(0, f"# {facts['alike']} readings decode these images as the model's own decoder does (an "
+                        "untrained head reads alike under every convention): the first listed is written")
     if imports:
         lines.append(f"imports: {dump(list(imports))}")
     if facts.get("levels"):
