@@ -211,6 +211,7 @@ def test_the_decode_check_names_the_setting_that_matches_the_models_decoder(case
     ({"head": "ssd", "box_order": "yx", "anchors": {"feature_maps": [[2, 2]]}}, "detection.box_order"),
     ({"head": "retinanet", "params": {"strides": [8], "spacing": "grid"}}, "detection.params.spacing"),
     ({"head": "yolo", "reference": "not a function"}, "detection.reference"),
+    ({"head": "decoded", "box_order": "yx", "box_format": "yxyx"}, "detection.box_order"),
 ])
 def test_convention_settings_are_checked_in_one_line(settings, key, tmp_path):
     from mobilekit.errors import ConfigError

@@ -177,6 +177,13 @@ def test_split_walks_tf_ops_of_a_tf_keras_graph():
     assert info["applied"] and info["levels"] == 2 and info["roles"] == ["boxes", "scores", "objectness"], info
     xs = np.random.default_rng(0).uniform(size=(1, 32, 32, 3)).astype("float32")
     assert np.allclose(np.concatenate([np.asarray(t) for t in new(xs)], -1), model(xs), atol=1e-6)
+    # a function called with arguments that change what it computes (a leaky slope, silu's beta), or an activation
+    # that is not per value (a custom normalizing callable), is not walked: the split stops instead of changing the
+    # outputs
+    joined = tf.concat([box, cls, obj], axis=-1)
+    for out in (tf.nn.leaky_relu(joined, alpha=0.1), tf.nn.silu(joined, beta=2.0),
+                tf_keras.layers.Activation(lambda z: z / tf.reduce_sum(z, -1, keepdims=True))(joined)):
+        assert split_concat(tf_keras.Model(inp, out), tf_keras, 2)[0] is None
 
 
 def test_split_looks_through_a_float32_cast():

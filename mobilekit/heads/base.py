@@ -77,6 +77,13 @@ def only_xy(det: DetectionSettings, fail: Fail, setting: str) -> None:
              f"remove detection.box_order and set {setting}")
 
 
+def yx_once(det: DetectionSettings, fail: Fail) -> None:
+    """``box_format: yxyx`` is y-first already: with ``box_order: yx`` the channels would be swapped twice."""
+    if det.box_order == "yx" and det.box_format == "yxyx":
+        fail("detection.box_order", "yxyx boxes are y-first already (box_order yx would swap them back)",
+             "keep box_format: yxyx with box_order: xy, or write box_format: xyxy with box_order: yx")
+
+
 #: y-first box channels (``cy, cx, h, w``; ``y1, x1, y2, x2``) → x-first, and back: the permutation is its own inverse
 YX = [1, 0, 3, 2]
 
@@ -117,6 +124,7 @@ class BoxHead:
 
     def validate(self, det: DetectionSettings, fail: Fail) -> None:
         no_params(self.name, det, fail)
+        yx_once(det, fail)
 
     def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
         pass

@@ -27,7 +27,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, activate, flip, register, score_alternatives, strides_ok, to_xyxy, xy_first
+from mobilekit.heads.base import (
+    Candidates,
+    activate,
+    flip,
+    register,
+    score_alternatives,
+    strides_ok,
+    to_xyxy,
+    xy_first,
+    yx_once,
+)
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -70,6 +80,7 @@ class GridHead:
         if unknown:
             fail(f"detection.params.{sorted(unknown)[0]}", "not a 'grid' head setting", f"use {', '.join(SETTINGS)}")
         self._validate_conventions(det, fail)
+        yx_once(det, fail)
         if p.get("box", "decoded") not in BOXES:
             fail("detection.params.box", f"must be one of {', '.join(BOXES)}",
                  "decoded: boxes as the model outputs them; yolox: YOLOX raw; anchors: YOLOv5/v7 raw")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.errors import ModelError
+from mobilekit.errors import ConfigError, ModelError
 from mobilekit.models.loader import LoadedModel, output_shapes
 from mobilekit.references import attached, attached_settings
 
@@ -284,7 +284,10 @@ def plausibility(cand: Candidate, outputs: list[dict[str, np.ndarray]], h: int, 
     from mobilekit.heads import get_head
 
     head = get_head(cand.detection["head"])
-    contract = _contract(cand, h, w, classes)
+    try:
+        contract = _contract(cand, h, w, classes)
+    except (ConfigError, ModelError):  # settings the head refuses: not a reading of these outputs
+        return 0.0
     good, prob = [], []
     for raw in outputs:
         try:
@@ -453,8 +456,12 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
                         c.detection["score_activation"] = "none"
                     c.guesses = [g for g in c.guesses if g != "score_activation"]
                 c.plausibility = plausibility(c, raw, h, w, _classes(c, shapes)) * _prior(c, shapes)
-                if decoder is not None and zoo is None:
-                    _held_to(c, decoder, outs, raw, h, w, _classes(c, shapes))
+                if decoder is not None:
+                    held = _held_to(c, decoder, outs, raw, h, w, _classes(c, shapes))
+                    if c.read and not held and "decodes as" not in c.why:  # read from the decoder, and yet
+                        c.read = False
+                        c.why += "; but it does not decode these images as the decoder does: check it"
+                        c.guesses = ["params (read from the model's decoder, which decodes otherwise)"]
             ranked.sort(key=lambda c: -(c.plausibility or 0.0))
             facts["undecided"] = not ranked[0].read and len(ranked) > 1 and \
                 (ranked[0].plausibility or 0.0) - (ranked[1].plausibility or 0.0) < TIE
@@ -465,7 +472,11 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
         # usual conventions first
         order = {id(c): k for k, c in enumerate(listed)}
         ranked.sort(key=lambda c: (not c.read, order[id(c)] if c.read else 0))
-        facts["alike"] = sum(c.read and "decodes as the model's own decoder" in c.why for c in ranked)
+        alike = [c for c in ranked if c.read and "decodes as the model's own decoder" in c.why]
+        facts["alike"] = len(alike)
+        if len(alike) > 1 and zoo is None:  # what the matching readings disagree on stays a guess (the decoder's
+            # own settings, when it has them, are what they are)
+            ranked[0].guesses = _differing(alike)
         facts["classes"] = _classes(ranked[0], shapes)
     return Guess(_yaml(model_path, facts, ranked, images, imports), ranked, facts)
 
@@ -499,21 +510,37 @@ def _join_levels(loaded: LoadedModel, shapes: dict[str, list[int]], h: int, w: i
 
 
 def _held_to(cand: Candidate, decoder: tuple[str, Any], outs: list[dict[str, np.ndarray]],
-             raw: list[dict[str, np.ndarray]], h: int, w: int, classes: int) -> None:
+             raw: list[dict[str, np.ndarray]], h: int, w: int, classes: int) -> bool:
     """A reading that decodes the sample images as the model's own decoder does (the build's decode check, run
     here) is read, not guessed: it is ranked first and its conventions lose their GUESS marks."""
     from mobilekit.parity.decode import Sample, compare, passes
 
     name, reference = decoder
-    expected = [tuple(np.asarray(v, np.float64) for v in reference(list(o.values()), (h, w))) for o in outs]
     try:
+        expected = [tuple(np.asarray(v, np.float64) for v in reference(list(o.values()), (h, w))) for o in outs]
         box, score, _ = compare(_contract(cand, h, w, classes), [Sample(list(o.values()), r)
                                                                    for o, r in zip(outs, raw, strict=True)], expected)
-    except (ModelError, ValueError):
-        return
+    except Exception:  # a reading the head refuses, or a decoder that fails on it: not held, not a crash of init
+        return False
     if passes(box, score):
         cand.read, cand.guesses = True, []
         cand.why += f"; decodes as the model's own decoder does ({name}, within {box:.2g} px)"
+    return passes(box, score)
+
+
+def _differing(cands: list[Candidate]) -> list[str]:
+    """The settings (``box_order``, ``params.sides``) on which these readings differ."""
+    keys: set[str] = set()
+    for c in cands:
+        keys |= {k for k in c.detection if k not in ("params", "reference")}
+        keys |= {f"params.{k}" for k in c.detection.get("params", {})}
+
+    def value(c: Candidate, key: str) -> Any:
+        if key.startswith("params."):
+            return c.detection.get("params", {}).get(key.removeprefix("params."))
+        return c.detection.get(key)
+
+    return sorted(k for k in keys if len({repr(value(c, k)) for c in cands}) > 1)
 
 
 def _prior(cand: Candidate, shapes: dict[str, list[int]]) -> float:

@@ -41,9 +41,15 @@ def _producer(tensor: Any) -> tuple[Any, list[Any]]:
     return op, list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
 
 
-#: TensorFlow functions that act on each value alone (a TFOpLambda of one of them splits like an activation)
-ELEMENTWISE = {"sigmoid", "relu", "relu6", "tanh", "exp", "identity", "swish", "silu", "elu", "softplus",
-               "hard_sigmoid", "leaky_relu"}
+#: TensorFlow functions that act on each value alone, called on the tensor alone (no argument that changes what
+#: they compute), and the Keras activation that computes the same: a TFOpLambda of one of them splits like that
+#: activation, applied to each role's part as an ``Activation`` layer of a deterministic name
+ELEMENTWISE = {"sigmoid": "sigmoid", "relu": "relu", "tanh": "tanh", "exp": "exponential", "swish": "swish",
+               "silu": "swish", "elu": "elu", "softplus": "softplus"}
+#: Keras activations that act on each value alone (an Activation layer of one of them splits the same way); a
+#: custom callable or a normalizing one (softmax, glu, sparsemax) is not one of them
+ACTIVATIONS = {"sigmoid", "relu", "relu6", "tanh", "exponential", "swish", "silu", "elu", "selu", "softplus",
+               "softsign", "hard_sigmoid", "hard_silu", "hard_swish", "gelu", "leaky_relu", "mish", "linear"}
 
 
 def _tf_function(op: Any) -> str | None:
@@ -70,13 +76,17 @@ KERAS_ELEMENTWISE = {"Sigmoid", "Relu", "Relu6", "Tanh", "Exp", "Silu", "Swish",
                      "Softplus"}
 
 
-def _elementwise(op: Any) -> bool:
+def _elementwise(op: Any, tensor: Any) -> bool:
     if type(op).__name__ == "Activation":
         fn = getattr(op, "activation", None)
-        return getattr(fn, "__name__", fn) not in ("softmax", "log_softmax")
+        return getattr(fn, "__name__", fn) in ACTIVATIONS
     if type(op).__name__ in KERAS_ELEMENTWISE and type(op).__module__.startswith("keras.src.ops"):
-        return True
-    return _tf_function(op) in ELEMENTWISE
+        return True  # the operation object keeps its own arguments (a leaky slope): reapplied as it is
+    if _tf_function(op) not in ELEMENTWISE:
+        return False
+    _, node = _node(tensor)  # tf.nn.silu(x, beta=2.0) is not silu: only the tensor alone, or a name, is passed
+    args, kwargs = getattr(node, "call_args", None) or (), getattr(node, "call_kwargs", None) or {}
+    return len(args) <= 1 and set(kwargs) <= {"name"}
 
 
 def float32(t: Any, keras_mod: Any, name: str) -> Any:
@@ -143,7 +153,7 @@ class _Walk:
             return [self.km.layers.Concatenate(axis=cat, name=self.name(f"{op.name}_{self.roles[r]}"))(
                 [p[r] for p in per])
                     for r in range(len(groups))]
-        if _elementwise(op) and len(inputs) == 1:  # the same activation on each role's part
+        if _elementwise(op, t) and len(inputs) == 1:  # the same activation on each role's part
             return [self._activation(op, p, self.roles[r]) for r, p in enumerate(self.pick(inputs[0], axis, groups))]
         src = inputs[0] if inputs else None
         if kind == "Reshape" and rank == 3 and axis % rank == 2 and len(src.shape) == 4 and \
@@ -158,8 +168,9 @@ class _Walk:
     def _activation(self, op: Any, part: Any, role: str) -> Any:
         if type(op).__name__ == "Activation":
             return self.km.layers.Activation(op.activation, name=self.name(f"{op.name}_{role}"))(part)
-        if _tf_function(op) is not None:
-            return op.function(part)  # a TFOpLambda: the TensorFlow function on the part makes its own
+        fn = _tf_function(op)
+        if fn is not None:  # a TFOpLambda: its Keras activation, named (an auto-named layer would differ per run)
+            return self.km.layers.Activation(ELEMENTWISE[fn], name=self.name(f"{op.name}_{role}"))(part)
         return op(part)  # a Keras 3 op: the same operation on the part
 
     def _channels(self, op: Any, inputs: list[Any], axis: int, groups: list[list[int]]) -> list[Any]:

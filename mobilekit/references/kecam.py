@@ -24,6 +24,20 @@ YOLOR_P5 = [[[16.0, 12.0], [36.0, 19.0], [28.0, 40.0]], [[75.0, 36.0], [55.0, 76
 REG_MAX = 16
 
 
+def _yolor_anchors(levels: list[int]) -> list[list[list[float]]] | None:
+    """YOLOR's ``[h, w]`` pixel anchors for these pyramid levels, as the zoo itself gives them (its
+    ``get_yolor_anchors(is_for_training=True)`` ratios times the strides); P5 when the zoo cannot be asked."""
+    try:
+        from keras_cv_attention_models.coco.anchors_func import get_yolor_anchors
+    except ImportError:
+        return YOLOR_P5 if levels == [3, 4, 5] else None
+    ratios, _ = get_yolor_anchors((640, 640), levels, is_for_training=True)
+    ratios = np.asarray(ratios, np.float64)
+    if len(ratios) != len(levels):
+        return None
+    return [[[float(v) * 2 ** lv for v in a] for a in level] for level, lv in zip(ratios, levels, strict=True)]
+
+
 def _layer(model: Any) -> Any:
     for layer in getattr(model, "layers", []):
         if type(layer).__name__ == "DecodePredictions" and type(layer).__module__.startswith(
@@ -67,9 +81,12 @@ def settings(model: Any) -> dict[str, Any] | None:
         return {"head": "grid", "box_order": "yx", "score_activation": scores,
                 "params": {"box": "yolox", "objectness": "last", "strides": strides}}
     if mode == "yolor":
+        anchors = _yolor_anchors(levels)
+        if anchors is None:
+            return None
         return {"head": "grid", "box_order": "yx", "score_activation": scores,
                 "params": {"box": "anchors", "objectness": "last", "strides": strides, "order": "cell_first",
-                           "anchors": YOLOR_P5, "anchor_order": "hw", "activated": ["boxes"]}}
+                           "anchors": anchors, "anchor_order": "hw", "activated": ["boxes"]}}
     if mode == "yolov8":
         return {"head": "dfl", "score_activation": scores,
                 "params": {"strides": strides, "reg_max": int(layer.regression_len) // 4, "sides": "tlbr"}}
