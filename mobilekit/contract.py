@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mobilekit.config import Config, normalization_of
+from mobilekit.config import Config, DetectionSettings, normalization_of
 from mobilekit.errors import ConfigError
 from mobilekit.heads import get_head
 from mobilekit.heads.ssd import ssd_anchors  # noqa: F401  (its home was here; callers import it from here)
@@ -163,6 +163,20 @@ def read_labels(cfg: Config, num_classes: int) -> list[str]:
     return labels
 
 
+def head_spec(det: DetectionSettings, num_classes: int, inp: InputSpec, split: dict[str, Any] | None = None
+              ) -> HeadSpec:
+    """The head part of the contract from the detection settings: the one place they become a ``HeadSpec`` (the
+    build's contract, and every reading ``init`` tries), completed by the head and resolved for the input size."""
+    head = HeadSpec(format=det.head, num_classes=num_classes, box_format=det.box_format, box_units=det.box_units,
+                    box_order=det.box_order, score_activation=det.score_activation,
+                    background_class=det.background_class, split=dict(split or {}))
+    impl = get_head(det.head)
+    impl.complete(head, det)
+    if hasattr(impl, "prepare"):  # a head whose anchors follow from the input size resolves them once, here
+        impl.prepare(head, inp)
+    return head
+
+
 def derive_contract(cfg: Config, input_shape: list[int], input_name: str, outputs: list[OutputSpec],
                     num_classes: int, split: dict[str, Any]) -> Contract:
     """Build the contract from what the serving graph exposes and what the config says about it."""
@@ -188,13 +202,8 @@ def derive_contract(cfg: Config, input_shape: list[int], input_name: str, output
                         top_k=cfg.classification.top_k, split=split)
         return Contract(cfg.model_name, cfg.task, inp, outputs, head, labels)
     det = cfg.detection
-    head = HeadSpec(format=det.head, num_classes=num_classes, box_format=det.box_format, box_units=det.box_units,
-                    box_order=det.box_order, score_activation=det.score_activation,
-                    background_class=det.background_class, split=split)
+    head = head_spec(det, num_classes, inp, split)
     impl = get_head(det.head)
-    impl.complete(head, det)
-    if hasattr(impl, "prepare"):  # a head whose anchors follow from the input size resolves them once, here
-        impl.prepare(head, inp)
     nms = NmsSpec(det.score_threshold, det.iou_threshold, det.max_detections, det.class_agnostic_nms)
     contract = Contract(cfg.model_name, cfg.task, inp, outputs, head, labels, nms)
     if hasattr(impl, "check"):  # a head whose candidates follow from the input size checks their count

@@ -229,19 +229,12 @@ def _grid(n: int, h: int, w: int) -> list[Candidate]:
 
 def _contract(cand: Candidate, h: int, w: int, classes: int) -> Any:
     from mobilekit.config import parse_config
-    from mobilekit.contract import Contract, HeadSpec, InputSpec, NmsSpec
-    from mobilekit.heads import get_head
+    from mobilekit.contract import Contract, InputSpec, NmsSpec, head_spec
 
     det = parse_config({"model": "m", "task": "detection", "detection": cand.detection,
                         "calibration": {"images": "."}}, Path("x.yaml")).detection
     inp = InputSpec("image", h, w, 3, "NHWC", "RGB", "letterbox", 114, [1.0] * 3, [0.0] * 3)
-    spec = HeadSpec(format=det.head, num_classes=classes, box_format=det.box_format, box_units=det.box_units,
-                    score_activation=det.score_activation)
-    head = get_head(det.head)
-    head.complete(spec, det)
-    if hasattr(head, "prepare"):
-        head.prepare(spec, inp)
-    return Contract("guess", "detection", inp, [], spec, [], NmsSpec(0.25, 0.45, 100, False))
+    return Contract("guess", "detection", inp, [], head_spec(det, classes, inp), [], NmsSpec(0.25, 0.45, 100, False))
 
 
 def _agreement(b: np.ndarray) -> float:
