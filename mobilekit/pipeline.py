@@ -582,7 +582,8 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
 #: The build, in order. Insert a stage here; it sees what the stages before it left on the state.
 STAGES: list[Stage] = [
     Stage("load", load, "Loading model"),
-    Stage("decode", check_decode, "Checking the decode against the model's own decoder",
+    Stage("decode", check_decode, lambda st: "Checking the decode against the model's own decoder"
+          if st.cfg.detection.reference else "Decode not checked: no detection.reference",
           lambda st: st.cfg.task == "detection"),
     Stage("compress", compress_model, when=lambda st: st.cfg.compression.enabled),
     Stage("calibration", read_calibration, "Reading calibration images"),
