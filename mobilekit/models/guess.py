@@ -398,7 +398,6 @@ class Guess:
 
 def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: list[str]) -> Guess:
     """The commented ``mobilekit.yaml`` for ``loaded``, ranked against ``images`` when given."""
-    from mobilekit.heads import get_head
     from mobilekit.models.serving import _bound_shapes
 
     shape = list(loaded.input_shape)
@@ -411,50 +410,19 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
     zoo = attached_settings(loaded.keras_model)  # a decoder the model carries: its settings, and the oracle
     decoder = attached(loaded.keras_model)
     loaded, shapes, levels = _join_levels(loaded, shapes, h, w)
-    norm: dict[str, Any] | None = rescaling(loaded)
-    facts: dict[str, Any] = {"input": [h, w], "dynamic": dynamic, "outputs": shapes, "normalization": norm,
-                             "layout": layout, "levels": levels}
-    if norm is None and images is not None:  # else: what the first batch norm learned, when it tells
-        found = batch_norm_normalization(loaded, _canvases(images, h, w, BN_IMAGES), layout)
-        if found is not None and found[2] < MATCHED and found[2] < 0.5 * found[3]:
-            name, norm, best, second = found
-            facts["normalization"] = norm
-            facts["normalization_read"] = (f"the first batch norm's learned statistics match {name} (mismatch "
-                                           f"{best:.2f}; the next best {second:.2f})")
+    facts: dict[str, Any] = {"input": [h, w], "dynamic": dynamic, "outputs": shapes, "layout": layout,
+                             "levels": levels, **_normalization(loaded, images, h, w, layout)}
     ranked: list[Candidate] = []
     if len(shapes) == 1 and len(next(iter(shapes.values()))) == 2:
         facts["task"], facts["classes"] = "classification", next(iter(shapes.values()))[1]
     else:
         facts["task"] = "detection"
-        ranked = candidates(shapes, h, w, anchors)
-        if zoo is not None:
-            name, settings = zoo
-            ranked.insert(0, Candidate({**settings, "reference": "attached"},
-                                       f"read: the model's own decoder ({name})", read=True))
-        elif decoder is not None:  # a decoder whose settings come from elsewhere (keras-cv's anchor generator):
-            for c in ranked:  # the build holds whichever reading is chosen to it
-                c.detection["reference"] = "attached"
+        ranked = _readings(model_path, shapes, h, w, anchors, zoo, decoder)
         listed = list(ranked)
-        if not ranked:
-            raise ModelError(f"no head format mobilekit knows binds outputs {shapes}", path=model_path,
-                             fix="see README 'detection.head'; an SSD head needs its anchors: write the config by hand")
         if images is not None:
-            outs = _sample_outputs(loaded, images, h, w, norm, layout)
+            outs = _sample_outputs(loaded, images, h, w, facts["normalization"], layout)
             for c in ranked:
-                roles, _ = get_head(c.detection["head"]).bind(shapes, {})
-                raw = [{r: o[n] for r, n in roles.items()} for o in outs]
-                if "score_activation" in c.detection and not c.read:  # scores in [0, 1] are probabilities
-                    s = np.concatenate([_score_channels(c, r) for r in raw])
-                    if s.size and np.all((s >= 0) & (s <= 1)):
-                        c.detection["score_activation"] = "none"
-                    c.guesses = [g for g in c.guesses if g != "score_activation"]
-                c.plausibility = plausibility(c, raw, h, w, _classes(c, shapes)) * _prior(c, shapes)
-                if decoder is not None:
-                    held = _held_to(c, decoder, outs, raw, h, w, _classes(c, shapes))
-                    if c.read and not held and "decodes as" not in c.why:  # read from the decoder, and yet
-                        c.read = False
-                        c.why += "; but it does not decode these images as the decoder does: check it"
-                        c.guesses = ["params (read from the model's decoder, which decodes otherwise)"]
+                _score(c, shapes, outs, h, w, decoder)
             ranked.sort(key=lambda c: -(c.plausibility or 0.0))
             facts["undecided"] = not ranked[0].read and len(ranked) > 1 and \
                 (ranked[0].plausibility or 0.0) - (ranked[1].plausibility or 0.0) < TIE
@@ -472,6 +440,59 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
             ranked[0].guesses = _differing(alike)
         facts["classes"] = _classes(ranked[0], shapes)
     return Guess(_yaml(model_path, facts, ranked, images, imports), ranked, facts)
+
+
+def _normalization(loaded: LoadedModel, images: Path | None, h: int, w: int, layout: str) -> dict[str, Any]:
+    """``normalization`` (None: a guess) and, when read from the first batch norm, ``normalization_read``: a
+    leading ``Rescaling`` first, else the statistics the first batch norm learned, when they tell."""
+    norm = rescaling(loaded)
+    if norm is not None or images is None:
+        return {"normalization": norm}
+    found = batch_norm_normalization(loaded, _canvases(images, h, w, BN_IMAGES), layout)
+    if found is None or found[2] >= MATCHED or found[2] >= 0.5 * found[3]:
+        return {"normalization": None}
+    name, norm, best, second = found
+    return {"normalization": norm, "normalization_read": f"the first batch norm's learned statistics match {name} "
+                                                         f"(mismatch {best:.2f}; the next best {second:.2f})"}
+
+
+def _readings(model_path: Path, shapes: dict[str, list[int]], h: int, w: int, anchors: dict[str, Any] | None,
+              zoo: tuple[str, dict[str, Any]] | None, decoder: tuple[str, Any] | None) -> list[Candidate]:
+    """Every reading of the outputs: the settings an attached decoder gives first, then every head that binds."""
+    ranked = candidates(shapes, h, w, anchors)
+    if zoo is not None:
+        name, settings = zoo
+        ranked.insert(0, Candidate({**settings, "reference": "attached"}, f"read: the model's own decoder ({name})",
+                                   read=True))
+    elif decoder is not None:  # a decoder whose settings come from elsewhere (keras-cv's anchor generator):
+        for c in ranked:  # the build holds whichever reading is chosen to it
+            c.detection["reference"] = "attached"
+    if not ranked:
+        raise ModelError(f"no head format mobilekit knows binds outputs {shapes}", path=model_path,
+                         fix="see README 'detection.head'; an SSD head needs its anchors: write the config by hand")
+    return ranked
+
+
+def _score(c: Candidate, shapes: dict[str, list[int]], outs: list[dict[str, np.ndarray]], h: int, w: int,
+           decoder: tuple[str, Any] | None) -> None:
+    """A reading on the sample outputs: its score activation, its plausibility and, with an attached decoder,
+    whether it decodes as the decoder does."""
+    from mobilekit.heads import get_head
+
+    roles, _ = get_head(c.detection["head"]).bind(shapes, {})
+    raw = [{r: o[n] for r, n in roles.items()} for o in outs]
+    if "score_activation" in c.detection and not c.read:  # scores in [0, 1] are probabilities: no sigmoid
+        s = np.concatenate([_score_channels(c, r) for r in raw])
+        if s.size and np.all((s >= 0) & (s <= 1)):
+            c.detection["score_activation"] = "none"
+        c.guesses = [g for g in c.guesses if g != "score_activation"]
+    c.plausibility = plausibility(c, raw, h, w, _classes(c, shapes)) * _prior(c, shapes)
+    if decoder is not None:
+        held = _held_to(c, decoder, outs, raw, h, w, _classes(c, shapes))
+        if c.read and not held and "decodes as" not in c.why:  # read from the decoder, and yet
+            c.read = False
+            c.why += "; but it does not decode these images as the decoder does: check it"
+            c.guesses = ["params (read from the model's decoder, which decodes otherwise)"]
 
 
 def _join_levels(loaded: LoadedModel, shapes: dict[str, list[int]], h: int, w: int
