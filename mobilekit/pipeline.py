@@ -47,7 +47,7 @@ from mobilekit.export.vision import convert_vision
 from mobilekit.kinds import Kind, coreml_variant
 from mobilekit.models.loader import LoadedModel, file_sha256, load_model
 from mobilekit.models.plugins import import_modules
-from mobilekit.models.serving import Serving, bound_roles, build_serving
+from mobilekit.models.serving import Serving, bound_roles, build_serving, serving_shapes
 from mobilekit.parity import decode as decode_check
 from mobilekit.parity.decode import DecodeCheck, Sample
 from mobilekit.parity.drift import layer_drift
@@ -191,11 +191,12 @@ def check_decode(st: BuildState) -> None:
     name, reference = resolve_reference(det.reference, st.loaded.keras_model)
     records = _records(cfg, cfg.evaluation or cfg.calibration, min(cfg.parity.images, DECODE_IMAGES))
     canvases, _ = letterboxed(records, st.contract)
-    own = bound_roles(st.loaded, cfg)  # None: per-level maps, decoded as the build joins them
     inp, s = st.contract.input, st.serving
+    bound = serving_shapes(st.loaded, cfg)  # measured once (it runs the model): every alternative binds these
+    own = bound_roles(st.loaded, cfg, bound)  # None: per-level maps, decoded as the build joins them
 
     def contract_for(c: Config) -> Contract:
-        outputs, classes = bound_roles(st.loaded, c) if own else (s.outputs, s.num_classes)
+        outputs, classes = bound_roles(st.loaded, c, bound) if own else (s.outputs, s.num_classes)
         return derive_contract(c, s.input_shape, s.input_name, outputs, classes, {})
 
     samples = []

@@ -421,8 +421,9 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
         listed = list(ranked)
         if images is not None:
             outs = _sample_outputs(loaded, images, h, w, facts["normalization"], layout)
+            decoded = _reference(decoder, outs, h, w)
             for c in ranked:
-                _score(c, shapes, outs, h, w, decoder)
+                _score(c, shapes, outs, h, w, decoded)
             ranked.sort(key=lambda c: -(c.plausibility or 0.0))
             facts["undecided"] = not ranked[0].read and len(ranked) > 1 and \
                 (ranked[0].plausibility or 0.0) - (ranked[1].plausibility or 0.0) < TIE
@@ -475,8 +476,8 @@ def _readings(model_path: Path, shapes: dict[str, list[int]], h: int, w: int, an
 
 def _score(c: Candidate, shapes: dict[str, list[int]], outs: list[dict[str, np.ndarray]], h: int, w: int,
            decoder: tuple[str, Any] | None) -> None:
-    """A reading on the sample outputs: its score activation, its plausibility and, with an attached decoder,
-    whether it decodes as the decoder does."""
+    """A reading on the sample outputs: its score activation, its plausibility and, with an attached decoder
+    (its name and its decode of ``outs``), whether it decodes as the decoder does."""
     from mobilekit.heads import get_head
 
     roles, _ = get_head(c.detection["head"]).bind(shapes, {})
@@ -523,15 +524,29 @@ def _join_levels(loaded: LoadedModel, shapes: dict[str, list[int]], h: int, w: i
         {"strides": strides, "anchors_per_cell": a, "maps": len(shapes)}
 
 
-def _held_to(cand: Candidate, decoder: tuple[str, Any], outs: list[dict[str, np.ndarray]],
+def _reference(decoder: tuple[str, Any] | None, outs: list[dict[str, np.ndarray]], h: int, w: int
+               ) -> tuple[str, list[tuple[np.ndarray, ...]] | None] | None:
+    """The attached decoder's name and its decode of the sample outputs (once, for every reading held to it);
+    None for the decode when the decoder fails on them."""
+    if decoder is None:
+        return None
+    name, reference = decoder
+    try:
+        return name, [tuple(np.asarray(v, np.float64) for v in reference(list(o.values()), (h, w))) for o in outs]
+    except Exception:  # a decoder that fails on these outputs holds no reading: not a crash of init
+        return name, None
+
+
+def _held_to(cand: Candidate, decoder: tuple[str, Any | None], outs: list[dict[str, np.ndarray]],
              raw: list[dict[str, np.ndarray]], h: int, w: int, classes: int) -> bool:
     """A reading that decodes the sample images as the model's own decoder does (the build's decode check, run
     here) is read, not guessed: it is ranked first and its conventions lose their GUESS marks."""
     from mobilekit.parity.decode import Sample, compare, passes
 
-    name, reference = decoder
+    name, expected = decoder
+    if expected is None:
+        return False
     try:
-        expected = [tuple(np.asarray(v, np.float64) for v in reference(list(o.values()), (h, w))) for o in outs]
         box, score, _ = compare(_contract(cand, h, w, classes), [Sample(list(o.values()), r)
                                                                    for o, r in zip(outs, raw, strict=True)], expected)
     except Exception:  # a reading the head refuses, or a decoder that fails on it: not held, not a crash of init

@@ -96,9 +96,10 @@ def _per_level(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int]) ->
     return join_levels(loaded.keras_model, loaded.keras_module, bound, grids, box)
 
 
-def _bind(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int]) -> tuple[dict[str, str], int, int]:
+def _bind(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int], bound: dict[str, list[int]] | None = None
+          ) -> tuple[dict[str, str], int, int]:
     """Roles → output names, the class count, and the channels of the box role (4, or 4 x reg_max DFL bins)."""
-    bound = _bound_shapes(loaded, shape)
+    bound = bound or _bound_shapes(loaded, shape)
     try:
         roles, num_classes = head.bind(bound, cfg.detection.outputs)
     except ModelError as e:
@@ -112,16 +113,23 @@ def _bind(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int]) -> tupl
     return roles, num_classes, box
 
 
-def bound_roles(loaded: LoadedModel, cfg: Config) -> tuple[list[OutputSpec], int] | None:
+def serving_shapes(loaded: LoadedModel, cfg: Config) -> dict[str, list[int]]:
+    """Every output's shape at the serving input size (measured: the model runs once)."""
+    return _bound_shapes(loaded, _input_shape(loaded, cfg))
+
+
+def bound_roles(loaded: LoadedModel, cfg: Config, bound: dict[str, list[int]] | None = None
+                ) -> tuple[list[OutputSpec], int] | None:
     """The model's own outputs as the head reads them, unsplit (each role an output of the user's model), and the
     class count: what the decode check decodes beside the model's own decoder, for any head settings. ``None`` when
-    the outputs are per-level maps the build joins first."""
+    the outputs are per-level maps the build joins first. ``bound``: the output shapes at the serving input size,
+    when the caller has them (each measurement runs the model)."""
     head = get_head(cfg.detection.head)
     shape = _input_shape(loaded, cfg)
-    bound = _bound_shapes(loaded, shape)
+    bound = bound or _bound_shapes(loaded, shape)
     if len(bound) >= 2 and all(len(s) == 4 for s in bound.values()):
         return None
-    roles, num_classes, _ = _bind(head, loaded, cfg, shape)
+    roles, num_classes, _ = _bind(head, loaded, cfg, shape, bound)
     return [OutputSpec(role=r, shape=bound[n], source=n) for r, n in roles.items()], num_classes
 
 
