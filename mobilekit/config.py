@@ -279,6 +279,21 @@ class CoreMLSettings:
 
 
 @dataclass
+class AndroidSettings:
+    """The generated Android library module: which Android Gradle plugin its build files are for, whether it tries
+    the NPU, and the Maven coordinates of its publication."""
+
+    agp: Literal[8, 9] = 9  # 8: the Kotlin Android plugin applied; 9: AGP's built-in Kotlin
+    #: try LiteRT's NPU first; it runs only where the vendor's dispatch library is in the app (see the module README)
+    npu: bool = False
+    group: str | None = None  # Maven groupId of the publication; default: the Kotlin package
+
+    def check(self, fail: Fail) -> None:
+        if self.group is not None and not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", self.group):
+            fail("android.group", f"'{self.group}' is not a Maven group id", "write dotted words, e.g. com.example.ml")
+
+
+@dataclass
 class PruneSettings:
     """Structured channel pruning: whole conv/dense output channels are removed and every consumer rewritten."""
 
@@ -404,6 +419,8 @@ class Config:
     model: str = ""
     task: Task = "detection"
     name: str | None = None
+    #: the release version of the model: the SDKs' ``modelInfo`` and the Android publication's Maven version
+    version: str = "1.0.0"
     labels: str | None = None
     input: InputSettings = field(default_factory=InputSettings)
     detection: DetectionSettings = field(default_factory=DetectionSettings)
@@ -414,6 +431,7 @@ class Config:
     export: ExportSettings = field(default_factory=ExportSettings)
     quantization: QuantizationSettings = field(default_factory=QuantizationSettings)
     coreml: CoreMLSettings = field(default_factory=CoreMLSettings)
+    android: AndroidSettings = field(default_factory=AndroidSettings)
     compression: CompressionSettings = field(default_factory=CompressionSettings)
     output: str | None = None
     #: modules imported before the model loads: those that register the model's custom layers (a model zoo's
@@ -592,6 +610,10 @@ def _check_semantics(cfg: Config, ld: _Loader) -> None:
         if ds is not None:
             ds.check(ld.fail, section)
     cfg.coreml.check(ld.fail, cfg)
+    cfg.android.check(ld.fail)
+    if not re.fullmatch(r"[\w.+\-]+", cfg.version):
+        ld.fail("version", f"'{cfg.version}' is not a version string", "write letters, digits, '.', '-' or '+', "
+                "e.g. 1.2.0")
     cfg.compression.check(ld.fail)
     cfg.parity.check(ld.fail)
     cfg.quantization.check(ld.fail)

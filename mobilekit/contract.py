@@ -98,9 +98,23 @@ class ArtifactSpec:
     path: str
     inputs: list[TensorBinding]
     outputs: list[TensorBinding]
+    #: hex SHA-256 of the shipped file (a Core ML package: the bundle writer's tree digest, as the manifest lists
+    #: it), filled when the bundle is written, so an SDK can name a model version without hashing it on the device
+    sha256: str = ""
 
     def output(self, role: str) -> TensorBinding:
         return next(b for b in self.outputs if b.role == role)
+
+
+@dataclass
+class Identity:
+    """Which model a bundle was built from, as the SDKs report it (``modelInfo``): a crash report or an A/B test
+    names the exact model without the app hashing megabytes on the device."""
+
+    name: str
+    version: str  # the config's ``version``: the release the app team ships (also the Maven version)
+    source_sha256: str  # SHA-256 of the Keras model file (or SavedModel directory) it was built from
+    mobilekit: str  # the mobilekit version that built it
 
 
 @dataclass
@@ -113,6 +127,7 @@ class Contract:
     labels: list[str]
     nms: NmsSpec | None = None
     artifacts: dict[str, ArtifactSpec] = field(default_factory=dict)
+    identity: Identity | None = None  # set when the bundle is written
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -140,8 +155,10 @@ class Contract:
             nms=NmsSpec(**d["nms"]) if d.get("nms") else None,
             artifacts={k: ArtifactSpec(kind=a["kind"], path=a["path"],
                                        inputs=[TensorBinding(**b) for b in a["inputs"]],
-                                       outputs=[TensorBinding(**b) for b in a["outputs"]])
+                                       outputs=[TensorBinding(**b) for b in a["outputs"]],
+                                       sha256=a.get("sha256", ""))
                        for k, a in d.get("artifacts", {}).items()},
+            identity=Identity(**d["identity"]) if d.get("identity") else None,
             schema_version=d.get("schema_version", SCHEMA_VERSION),
         )
 

@@ -27,11 +27,12 @@ import numpy as np
 from mobilekit import __version__
 from mobilekit.bundle import sdks
 from mobilekit.bundle.manifest import build_manifest
-from mobilekit.bundle.writer import BundleWriter
+from mobilekit.bundle.writer import BundleWriter, digest
+from mobilekit.bundle.writer import sha256 as writer_sha256
 from mobilekit.compress import data as compress_data
 from mobilekit.compress.run import Compressed, compress, teacher_copy
 from mobilekit.config import Config, DataSettings
-from mobilekit.contract import ArtifactSpec, Contract, derive_contract
+from mobilekit.contract import ArtifactSpec, Contract, Identity, derive_contract
 from mobilekit.data.datasets import ImageRecord, list_dataset
 from mobilekit.data.preprocess import ResizePlan, normalize
 from mobilekit.emulate.coreml import CoreMLEmulator, Fp16Event
@@ -496,6 +497,7 @@ def gate(st: BuildState) -> None:
 
 def write_bundle(st: BuildState) -> None:
     """Every artifact, the SDKs, the reports and the manifest, moved into place at once."""
+    _identify(st)
     with BundleWriter(st.out) as w:
         for kind, m in st.models.items():
             w.write(st.contract.artifacts[kind].path, m, kind)
@@ -530,6 +532,17 @@ def write_bundle(st: BuildState) -> None:
     st.result = BuildResult(st.out, st.contract, manifest, st.checks, st.latency)
 
 
+def _identify(st: BuildState) -> None:
+    """The contract learns what it ships: each artifact's digest (the manifest's) and the model's identity, which
+    the SDKs report as ``modelInfo`` and the iOS cache keys compiled models by, so nothing is hashed on a device."""
+    for kind, m in st.models.items():
+        st.contract.artifacts[kind].sha256 = writer_sha256(m)
+    for kind, path in st.coreml_dirs.items():
+        st.contract.artifacts[kind].sha256 = digest(path)[1]
+    st.contract.identity = Identity(st.contract.name, st.cfg.version, file_sha256(st.cfg.resolve(st.cfg.model)),
+                                    __version__)
+
+
 def _map_drops(parity: ParityReport) -> dict[str, dict[str, Any]]:
     """Each artifact's mAP@0.5:0.95 drop on the XNNPACK kernels with its 90% bootstrap interval over the images."""
     out = {}
@@ -556,7 +569,8 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
                                     st.op_profiles.get(Kind.TFLITE_INT8, {}).get("outside_xnnpack_ms"))
     return build_manifest(
         artifacts,
-        model={"path": str(cfg.model), "sha256": file_sha256(cfg.resolve(cfg.model))},
+        model={"path": str(cfg.model), "sha256": st.contract.identity.source_sha256 if st.contract.identity
+               else file_sha256(cfg.resolve(cfg.model))},
         config_sha256=hashlib.sha256(config_bytes).hexdigest(),
         parity=summary,
         verification={Kind.TFLITE_INT8: {"full_integer": integer.full_integer, "ops": integer.ops,
