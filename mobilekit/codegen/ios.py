@@ -9,9 +9,11 @@ rule keeps a directory's structure; ``.process`` flattens its files, so ``swift 
 ``Manifest.json`` / ``model.mlmodel`` / ``weight.bin`` of two packages, and in Xcode it compiles the model and
 generates a public class named after it, which can collide with the SDK's own class). The Kit compiles a package on
 the device with the asynchronous ``MLModel.compileModel(at:)`` the first time a model version runs and keeps the
-``.mlmodelc`` in Application Support, keyed by the package's name and a digest of its content (``ModelCache`` in the
-core); later loads (``MLModel.load(contentsOf:configuration:)``) use it; a compiled ``<stem>.mlmodelc`` in the
-resources is used as is.
+``.mlmodelc`` in Application Support, keyed by the package's name and its SHA-256 (the contract's ``sha256``, the
+bundle manifest's digest, written into the Spec: the device never hashes the package; ``ModelCache`` in the core);
+later loads (``MLModel.load(contentsOf:configuration:)``) use it; a compiled ``<stem>.mlmodelc`` in the resources is
+used as is. Image inputs are fed from IOSurface-backed ``CVPixelBufferPool`` buffers reused from frame to frame
+(``BufferPool`` in the core), and the Spec carries the model's identity (``modelInfo``).
 
 The package builds in Swift 6 language mode (``swift-tools-version: 6.0``, ``swiftLanguageModes: [.v6]``): the
 detector / classifier is an ``actor`` holding the non-Sendable ``MLModel`` (one prediction at a time, through the
@@ -24,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from mobilekit.codegen.render import api_class, render_tree, type_name
-from mobilekit.contract import Contract
+from mobilekit.contract import Contract, Identity
 from mobilekit.kinds import Kind, shipped_coreml
 
 #: Swift's reserved words (declarations, statements, expressions and types) that cannot name a type or module.
@@ -67,14 +69,26 @@ def resources(contract: Contract) -> dict[str, str]:
     return {k: contract.artifacts[k].path.split("/")[-1] for k in kinds}
 
 
+def written(contract: Contract) -> tuple[list[str], Identity]:
+    """The SHA-256 of each shipped ``.mlpackage`` (as ``resources`` lists them) and the model's identity: what the
+    bundle writer fills in, and what the package's cache key and ``modelInfo`` are made of (nothing is hashed on the
+    device), so a contract that has not been through a bundle cannot make a package."""
+    digests = [contract.artifacts[kind].sha256 for kind in resources(contract)]
+    if not all(digests) or contract.identity is None:
+        raise ValueError("the Swift package needs the contract of a written bundle (artifact digests and the model's "
+                         "identity are filled in when the bundle is written)")
+    return digests, contract.identity
+
+
 def template_context(contract: Contract, deployment_target: str) -> dict[str, Any]:
     base = swift_name(contract)
     ios, macos = PLATFORMS[deployment_target]
     files = list(resources(contract).values())
+    sha256s, identity = written(contract)
     return {"type_name": base, "kit": kit_name(contract), "cls": api_class(base, contract.task),
             "coreml_kind": primary_kind(contract), "vision": contract.artifacts.get(Kind.COREML_VISION),
-            "resources": files, "stems": [f.removesuffix(".mlpackage") for f in files],
-            "platforms": {"ios": ios, "macos": macos}}
+            "resources": files, "stems": [f.removesuffix(".mlpackage") for f in files], "sha256s": sha256s,
+            "identity": identity, "platforms": {"ios": ios, "macos": macos}}
 
 
 def render_package(contract: Contract, deployment_target: str) -> dict[str, str]:

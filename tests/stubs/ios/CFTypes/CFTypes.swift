@@ -8,7 +8,8 @@ public typealias FourCharCode = UInt32
 
 public typealias CFString = NSString  // toll-free bridged on Apple platforms; `as String` works alike
 public final class CFAllocator {}
-public final class CFDictionary {}
+// toll-free bridged with NSDictionary on Apple platforms: `[String: Any] as CFDictionary` compiles alike
+public typealias CFDictionary = NSDictionary
 
 // Foundation's Swift key-value observing overlay, which Apple's Foundation has and Linux's does not
 // (https://developer.apple.com/documentation/objectivec/nsobject-swift.class/observe(_:options:changehandler:),

@@ -5,6 +5,7 @@
 public class CVBuffer {}
 public typealias CVImageBuffer = CVBuffer
 public typealias CVPixelBuffer = CVImageBuffer
+public class CVPixelBufferPool {}
 public typealias CVReturn = Int32
 public typealias CVOptionFlags = UInt64
 
@@ -34,3 +35,19 @@ public func CVPixelBufferGetWidth(_ pixelBuffer: CVPixelBuffer) -> Int { fatalEr
 public func CVPixelBufferGetHeight(_ pixelBuffer: CVPixelBuffer) -> Int { fatalError("stub") }
 public func CVPixelBufferGetPixelFormatType(_ pixelBuffer: CVPixelBuffer) -> OSType { fatalError("stub") }
 public var kCVPixelBufferPixelFormatTypeKey: CFString { "PixelFormatType" as NSString }
+
+// CVPixelBufferPool.h and CVPixelBuffer.h's attribute keys (imported as `let` constants of type CFString).
+public func CVPixelBufferPoolCreate(_ allocator: CFAllocator?, _ poolAttributes: CFDictionary?,
+                                    _ pixelBufferAttributes: CFDictionary?,
+                                    _ poolOut: UnsafeMutablePointer<CVPixelBufferPool?>) -> CVReturn { fatalError("stub") }
+public func CVPixelBufferPoolCreatePixelBuffer(_ allocator: CFAllocator?, _ pixelBufferPool: CVPixelBufferPool,
+                                               _ pixelBufferOut: UnsafeMutablePointer<CVPixelBuffer?>) -> CVReturn {
+    fatalError("stub")
+}
+public var kCVPixelBufferWidthKey: CFString { "Width" as NSString }
+public var kCVPixelBufferHeightKey: CFString { "Height" as NSString }
+public var kCVPixelBufferIOSurfacePropertiesKey: CFString { "IOSurfaceProperties" as NSString }
+public var kCVPixelBufferMetalCompatibilityKey: CFString { "MetalCompatibility" as NSString }
+public var kCVPixelBufferCGImageCompatibilityKey: CFString { "CGImageCompatibility" as NSString }
+public var kCVPixelBufferCGBitmapContextCompatibilityKey: CFString { "CGBitmapContextCompatibility" as NSString }
+public var kCVPixelBufferPoolMinimumBufferCountKey: CFString { "MinimumBufferCount" as NSString }
