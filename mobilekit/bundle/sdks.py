@@ -60,4 +60,4 @@ def write_sample_apps(w: BundleWriter, cfg: Config, contract: Contract, with_ios
     if with_ios:
         for rel, text in sample_apps.render_ios(contract, deployment_target(cfg.coreml)).items():
             w.write(f"sample_apps/ios/{rel}", text, "sample-app")
-        w.write("sample_apps/ios/Resources/sample.jpg", picture, "sample-app")
+        w.write(f"sample_apps/ios/{sample_apps.ios_app(contract)}/Resources/sample.jpg", picture, "sample-app")

@@ -23,7 +23,16 @@ def render_android(contract: Contract) -> dict[str, str]:
     return render_tree("android", contract, ctx, base=SAMPLE_APPS)
 
 
+def ios_app(contract: Contract) -> str:
+    """The iOS sample's App Playground folder in ``sample_apps/ios``: ``<Name>Sample.swiftpm``, the suffix that makes
+    Xcode (and Finder) treat the folder as an app package rather than a plain Swift package."""
+    return f"{ios.swift_name(contract)}Sample.swiftpm"
+
+
 def render_ios(contract: Contract, deployment_target: str) -> dict[str, str]:
-    """``sample_apps/ios`` of the bundle; the Swift package is a local dependency at ``../../sdk/ios/<Name>Kit``."""
-    ctx = {**ios.template_context(contract, deployment_target), "sdk_path": f"../../sdk/ios/{ios.kit_name(contract)}"}
+    """``sample_apps/ios`` of the bundle: the README and the App Playground ``<Name>Sample.swiftpm``, whose Swift
+    package dependency is the bundle's, by the relative path ``../../../sdk/ios/<Name>Kit`` (Xcode takes a local path
+    dependency in an App Playground; the Swift Playgrounds app takes none, and the README says to use Xcode)."""
+    ctx = {**ios.template_context(contract, deployment_target), "app": ios_app(contract),
+           "sdk_path": f"../../../sdk/ios/{ios.kit_name(contract)}"}
     return render_tree("ios", contract, ctx, base=SAMPLE_APPS)

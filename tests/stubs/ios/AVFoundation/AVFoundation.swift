@@ -1,5 +1,7 @@
 // Compile-only stub for tests: mirrors the public Swift signatures of Apple's AVFoundation capture API used by the
-// sample app, iOS 18 SDK (Xcode 16). AVCaptureDevice.RotationCoordinator and the rotation-angle API of
+// sample app, iOS 18 SDK (Xcode 16): capture devices and their authorization (AVCaptureDevice.authorizationStatus(for:)
+// and requestAccess(for:), whose completion handler is `@Sendable` there and which Swift also imports as `async`),
+// sessions, outputs and preview layers. AVCaptureDevice.RotationCoordinator and the rotation-angle API of
 // AVCaptureConnection as documented at developer.apple.com/documentation/avfoundation/avcapturedevice/
 // rotationcoordinator (iOS 17.0+; its `device` and `previewLayer` are `weak var { get }` there, which a computed stub
 // property cannot spell). Linux ignores `@available(iOS ...)`, so availability is written out for the reader.
@@ -21,6 +23,10 @@ public struct AVLayerVideoGravity: Hashable, RawRepresentable, Sendable {
     public static let resizeAspectFill = AVLayerVideoGravity(rawValue: "AVLayerVideoGravityResizeAspectFill")
 }
 
+public enum AVAuthorizationStatus: Int, @unchecked Sendable {
+    case notDetermined = 0, restricted = 1, denied = 2, authorized = 3
+}
+
 public enum AVCaptureVideoOrientation: Int, Sendable {
     case portrait = 1, portraitUpsideDown, landscapeRight, landscapeLeft
 }
@@ -30,6 +36,10 @@ open class AVCaptureDevice: NSObject {
         case unspecified = 0, back = 1, front = 2
     }
     open class func `default`(for mediaType: AVMediaType?) -> AVCaptureDevice? { fatalError("stub") }
+    open class func authorizationStatus(for mediaType: AVMediaType) -> AVAuthorizationStatus { fatalError("stub") }
+    open class func requestAccess(for mediaType: AVMediaType,
+                                  completionHandler handler: @escaping @Sendable (Bool) -> Void) { fatalError("stub") }
+    open class func requestAccess(for mediaType: AVMediaType) async -> Bool { fatalError("stub") }
     open var position: AVCaptureDevice.Position { fatalError("stub") }
 }
 

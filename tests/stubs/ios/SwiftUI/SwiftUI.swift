@@ -109,6 +109,9 @@ public struct HorizontalAlignment: Sendable {
 extension View {
     public func frame(width: CGFloat? = nil, height: CGFloat? = nil, alignment: Alignment = .center)
         -> ModifiedContent<Self, _Modifier> { fatalError("stub") }
+    public func frame(minWidth: CGFloat? = nil, idealWidth: CGFloat? = nil, maxWidth: CGFloat? = nil,
+                      minHeight: CGFloat? = nil, idealHeight: CGFloat? = nil, maxHeight: CGFloat? = nil,
+                      alignment: Alignment = .center) -> ModifiedContent<Self, _Modifier> { fatalError("stub") }
     public func position(x: CGFloat = 0, y: CGFloat = 0) -> ModifiedContent<Self, _Modifier> { fatalError("stub") }
     public func padding(_ length: CGFloat? = nil) -> ModifiedContent<Self, _Modifier> { fatalError("stub") }
     public func background<V: View>(_ content: V, alignment: Alignment = .center) -> ModifiedContent<Self, _Modifier> {
