@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from mobilekit.codegen import android, ios
 from mobilekit.codegen.render import SAMPLE_APPS, render_tree
+from mobilekit.config import AndroidSettings
 from mobilekit.contract import Contract
 
-#: AGP 9.4 (built-in Kotlin 2.2) needs Gradle 9.6 (AGP 9.4.0 release notes); CameraX 1.6.2 is the stable release.
-ANDROID_VERSIONS = {"agp_version": "9.4.0", "gradle_version": "9.6.0", "camerax_version": "1.6.2",
-                    "activity_version": "1.9.3", "core_version": "1.13.1"}
+#: CameraX 1.6.2 is the stable release; the Android Gradle plugin and Gradle come from ``codegen.android.AGP``.
+ANDROID_VERSIONS = {"camerax_version": "1.6.2", "activity_version": "1.9.3", "core_version": "1.13.1"}
 
 
-def render_android(contract: Contract) -> dict[str, str]:
-    """``sample_apps/android`` of the bundle; the SDK module is included from ``../../sdk/android/<module>``."""
+def render_android(contract: Contract, settings: AndroidSettings | None = None) -> dict[str, str]:
+    """``sample_apps/android`` of the bundle, for the AGP major the module is for; the SDK module is included from
+    ``../../sdk/android/<module>``."""
     module = android.module_name(contract)
-    ctx = {**android.template_context(contract), **ANDROID_VERSIONS, "sdk_path": f"../../sdk/android/{module}"}
+    ctx = {**android.template_context(contract, settings), **ANDROID_VERSIONS,
+           "sdk_path": f"../../sdk/android/{module}"}
     return render_tree("android", contract, ctx, base=SAMPLE_APPS)
 
 
