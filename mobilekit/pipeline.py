@@ -504,7 +504,7 @@ def write_bundle(st: BuildState) -> None:
         for kind, path in st.coreml_dirs.items():
             w.write_tree(st.contract.artifacts[kind].path, path, "coreml")
         w.write("android/labels.txt", "\n".join(st.contract.labels) + "\n", "labels")
-        sdks.write_android(w, st.contract, st.models)
+        sdks.write_android(w, st.contract, st.models, st.cfg.android)
         if st.coreml_dirs:
             sdks.write_ios(w, st.contract, st.coreml_dirs, coreml.deployment_target(st.cfg.coreml))
         if st.sample_apps:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 import testcache
 from helpers import SDK_BUNDLES
 
-from mobilekit.codegen.android import module_name, names, render_core, render_module
+from mobilekit.codegen.android import AGP, module_name, names, render_core, render_module
 from mobilekit.contract import Contract
 from mobilekit.data.datasets import list_yolo, load_image
 from mobilekit.data.preprocess import letterbox
@@ -39,14 +40,33 @@ def kotlin_jars() -> tuple[str, str]:
     return compiler[0], stdlib[0]
 
 
+def coroutines_jar() -> str:
+    """kotlinx-coroutines-core (the module's one dependency beside LiteRT), as a jar of its own: the Kotlin compiler's
+    jar carries release 1.10.2 unshaded, so its classes are copied out once (cached) for compiling and running."""
+    import zipfile
+
+    compiler, _ = kotlin_jars()
+
+    def make(path: Path) -> None:
+        with zipfile.ZipFile(compiler) as src, zipfile.ZipFile(path, "w") as dst:
+            for name in src.namelist():
+                if name.startswith("kotlinx/coroutines/") or name == "META-INF/kotlinx-coroutines-core.kotlin_module":
+                    dst.writestr(name, src.read(name))
+            assert src.read("META-INF/kotlinx_coroutines_core.version").decode().strip() == "1.10.2"
+
+    return str(testcache.cached(testcache.root() / f"coroutines-{Path(compiler).name}.jar", make))
+
+
 def kotlinc(sources: list[Path]) -> tuple[Path, str]:
     """``sources`` compiled by kotlinc: the classes' folder and the compiler's warnings. A compiler run is made once
     per content of its sources and the compiler (the suite's cache): a second run with nothing changed reuses it."""
     compiler, stdlib = kotlin_jars()
+    coroutines = coroutines_jar()
 
     def run(out: Path) -> str:
         res = subprocess.run(["java", "-cp", compiler, "org.jetbrains.kotlin.cli.jvm.K2JVMCompiler", "-no-stdlib",
-                              "-no-reflect", "-cp", stdlib, "-d", str(out), *map(str, sources)],
+                              "-no-reflect", "-cp", f"{stdlib}{os.pathsep}{coroutines}", "-d", str(out),
+                              *map(str, sources)],
                              capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, res.stderr
         return res.stderr
@@ -55,9 +75,15 @@ def kotlinc(sources: list[Path]) -> tuple[Path, str]:
                                 run)
 
 
-def jvm(classes: Path, main_class: str, *args: str) -> None:
-    _, stdlib = kotlin_jars()
-    subprocess.run(["java", "-cp", f"{classes}{os.pathsep}{stdlib}", main_class, *args], check=True, timeout=300)
+def classpath(classes: Path) -> str:
+    """The JVM class path of compiled harnesses: their classes, the Kotlin standard library, kotlinx.coroutines."""
+    return os.pathsep.join([str(classes), kotlin_jars()[1], coroutines_jar()])
+
+
+def jvm(classes: Path, main_class: str, *args: str) -> str:
+    """Runs ``main_class``; its standard output."""
+    return subprocess.run(["java", "-cp", classpath(classes), main_class, *args], check=True, timeout=300,
+                          capture_output=True, text=True).stdout
 
 
 #: bundle → the int8 model's I/O type (both are covered)
@@ -107,6 +133,11 @@ def compiled(bundles, classifier_bundle, tmp_path_factory):
             package=package, type_name=tname, unsplit="predictions" in contract.roles,
             objectness="objectness" in contract.roles))
         sources.append(h)
+        if key == "yolo":  # the phone-behaviour harness: backend choice, cancellable load, the YUV live path
+            phone = src / key / "Phone.kt"
+            phone.write_text(jinja2.Template((Path(__file__).parent / "kotlin" / "Phone.kt.j2").read_text()).render(
+                package=package, type_name=tname))
+            sources.append(phone)
         if key == "classifier":  # the live-mode harness, over one shipped InferenceThread / LatestFrame
             live = src / key / "Live.kt"
             live.write_text(jinja2.Template((Path(__file__).parent / "kotlin" / "Live.kt.j2").read_text()).render(
@@ -141,14 +172,14 @@ def test_module_layout(bundles):
         {rel: text for rel, text in render_module(contract).items()}  # the bundle ships what codegen renders
     package_dir = names(contract)[0].replace(".", "/")
     kt = f"src/main/kotlin/{package_dir}"
-    want = {"build.gradle.kts", "src/main/AndroidManifest.xml", "README.md", f"{kt}/YoloDetDetector.kt",
-            f"{kt}/Preprocess.kt", f"{kt}/Postprocess.kt", f"{kt}/YoloDetSpec.kt", f"{kt}/Orientation.kt",
-            f"{kt}/InferenceThread.kt"}
+    want = {"build.gradle.kts", "consumer-rules.pro", "src/main/AndroidManifest.xml", "README.md",
+            f"{kt}/YoloDetDetector.kt", f"{kt}/Preprocess.kt", f"{kt}/Postprocess.kt", f"{kt}/YoloDetSpec.kt",
+            f"{kt}/Orientation.kt", f"{kt}/InferenceThread.kt", f"{kt}/Backends.kt", f"{kt}/Errors.kt", f"{kt}/Yuv.kt"}
     assert want <= set(files)
     assert module_name(contract) == "yoloDet-sdk" and "CompiledModel" in files["README.md"].read_text()
-    # LiteRT's own manifest and keep rules come with its AAR: the module repeats neither
+    # LiteRT's own manifest comes with its AAR: the module does not repeat it
     assert "uses-native-library" not in files["src/main/AndroidManifest.xml"].read_text()
-    assert "consumer-rules.pro" not in files and "consumerProguardFiles" not in files["build.gradle.kts"].read_text()
+    assert 'consumerProguardFiles("consumer-rules.pro")' in files["build.gradle.kts"].read_text()
 
 
 def gradle_blocks(text: str) -> dict[str, str]:
@@ -168,8 +199,9 @@ def gradle_blocks(text: str) -> dict[str, str]:
     return out
 
 
-#: Android Gradle plugin minor → the lowest Gradle it runs on (AGP 9.x release notes, developer.android.com).
-AGP_MIN_GRADLE = {(9, 0): (9, 1, 0), (9, 1): (9, 3, 1), (9, 2): (9, 4, 1), (9, 3): (9, 5, 0), (9, 4): (9, 6, 0)}
+#: Android Gradle plugin minor → the lowest Gradle it runs on (AGP 8.x / 9.x release notes, developer.android.com).
+AGP_MIN_GRADLE = {(8, 13): (8, 13, 0), (9, 0): (9, 1, 0),
+                  (9, 1): (9, 3, 1), (9, 2): (9, 4, 1), (9, 3): (9, 5, 0), (9, 4): (9, 6, 0)}
 
 
 def assert_agp9_rules(gradle: str) -> None:
@@ -182,7 +214,7 @@ def assert_agp9_rules(gradle: str) -> None:
     blocks = gradle_blocks(gradle)
     code = re.sub(r"//[^\n]*", "", gradle)
     plugins = re.findall(r'id\("([\w.\-]+)"\)', blocks["plugins"])
-    assert plugins and all(p.startswith("com.android.") for p in plugins), plugins
+    assert plugins and all(p.startswith("com.android.") or p == "maven-publish" for p in plugins), plugins
     for banned in ("org.jetbrains.kotlin.android", "kotlin-android", "kotlin-kapt", "kotlinOptions"):
         assert banned not in code, banned
     android_body = blocks["android"]
@@ -191,6 +223,77 @@ def assert_agp9_rules(gradle: str) -> None:
     kotlin_body = blocks["kotlin"]
     assert "compilerOptions" in kotlin_body and f"jvmTarget = JvmTarget.JVM_{java}" in kotlin_body, kotlin_body
     assert "import org.jetbrains.kotlin.gradle.dsl.JvmTarget" in gradle
+
+
+def assert_agp8_rules(gradle: str) -> None:
+    """The documented AGP 8 rules for a Kotlin module script: the Kotlin Android plugin is applied beside the Android
+    plugin (AGP 8 has no built-in Kotlin), compiler options live in `kotlin { compilerOptions { } }` (`kotlinOptions`
+    is an error from Kotlin Gradle plugin 2.2) with the JVM target of `compileOptions`, and compileSdk is an
+    integer (the `release(N)` spec is AGP 9's)."""
+    import re
+
+    blocks = gradle_blocks(gradle)
+    code = re.sub(r"//[^\n]*", "", gradle)
+    plugins = re.findall(r'id\("([\w.\-]+)"\)', blocks["plugins"])
+    assert "com.android.library" in plugins and "org.jetbrains.kotlin.android" in plugins, plugins
+    assert "kotlinOptions" not in code and "kotlin-kapt" not in code
+    android_body = blocks["android"]
+    assert re.search(r"^\s*compileSdk = \d+\s*$", android_body, re.M), android_body
+    assert "release(" not in android_body
+    java = re.search(r"targetCompatibility = JavaVersion\.VERSION_(\d+)", android_body).group(1)
+    assert f"jvmTarget = JvmTarget.JVM_{java}" in blocks["kotlin"]
+
+
+def assert_publication(gradle: str, group: str, artifact: str, version: str) -> None:
+    """`maven-publish` publishes the release variant (AAR + POM, with sources) under the given coordinates."""
+    blocks = gradle_blocks(gradle)
+    assert 'singleVariant("release")' in blocks["android"] and "withSourcesJar()" in blocks["android"]
+    pub = blocks["publishing"]
+    assert 'register<MavenPublication>("release")' in pub and 'from(components["release"])' in pub
+    assert f'groupId = "{group}"' in pub and f'artifactId = "{artifact}"' in pub and f'version = "{version}"' in pub
+
+
+def test_module_scripts_follow_the_rules_of_agp_8_and_9(bundles):
+    """`android.agp: 8 | 9` generates the module script for that plugin, each held to its documented rules, with
+    the same dependencies, keep rules and publication; the group and version come from the config."""
+    from mobilekit.config import AndroidSettings
+
+    contract = Contract.load(bundles["yolo"] / "contract.json")
+    package = names(contract)[0]
+    version = contract.identity.version
+    for agp, rules in ((8, assert_agp8_rules), (9, assert_agp9_rules)):
+        files = render_module(contract, AndroidSettings(agp=agp, group="com.example.ml"))
+        gradle = files["build.gradle.kts"]
+        rules(gradle)
+        assert_publication(gradle, "com.example.ml", module_name(contract), version)
+        assert 'consumerProguardFiles("consumer-rules.pro")' in gradle and "consumer-rules.pro" in files
+        deps = dict(re.findall(r'implementation\("([\w.\-]+:[\w.\-]+):([\w.\-]+)"\)', gradle))
+        assert set(deps) == {"com.google.ai.edge.litert:litert", "org.jetbrains.kotlinx:kotlinx-coroutines-core"}
+        # the sources do not depend on the plugin: only the build file differs
+        others = {k: v for k, v in files.items() if k != "build.gradle.kts" and not k.endswith("README.md")}
+        assert others == {k: v for k, v in render_module(contract).items()
+                          if k != "build.gradle.kts" and not k.endswith("README.md")}
+    assert_publication(render_module(contract)["build.gradle.kts"], package, module_name(contract), version)
+    for agp, versions in AGP.items():  # each wrapper Gradle runs its plugin (release notes' minimum)
+        pinned = tuple(int(v) for v in versions["gradle_version"].split("."))
+        pinned += (0,) * (3 - len(pinned))
+        assert pinned >= AGP_MIN_GRADLE[tuple(int(v) for v in versions["agp_version"].split(".")[:2])], agp
+    with pytest.raises(AssertionError):
+        assert_agp8_rules(render_module(contract)["build.gradle.kts"])
+    with pytest.raises(AssertionError):
+        assert_agp9_rules(render_module(contract, AndroidSettings(agp=8))["build.gradle.kts"])
+
+
+def test_consumer_rules_keep_what_litert_jni_looks_up(bundles):
+    """Every class LiteRT 2.1.5's JNI finds by name (FindClass in litert/kotlin/src/main/jni) is kept for R8, with
+    its constructors (the JNI calls `<init>`), the ElementType enum's fields (GetStaticFieldID) and native
+    methods' names."""
+    rules = (shipped_module(bundles["yolo"]) / "consumer-rules.pro").read_text()
+    jni_classes = ["LiteRtException", "TensorType", "TensorType$Layout", "TensorBufferRequirements"]
+    for cls in jni_classes:
+        assert f"-keep class com.google.ai.edge.litert.{cls} {{ <init>(...); }}" in rules, cls
+    assert "-keep enum com.google.ai.edge.litert.TensorType$ElementType { *; }" in rules
+    assert "native <methods>;" in rules and "-keepclasseswithmembernames" in rules
 
 
 def _stub_version(pattern: str) -> set[str]:
@@ -215,8 +318,11 @@ def test_shipped_gradle_file_matches_the_sources_and_the_stubs(head, bundles):
         assert re.search(r"^package ([\w.]+)", kt.read_text(), re.M).group(1) == package, kt
     deps = dict(re.findall(r'implementation\("([\w.\-]+:[\w.\-]+):([\w.\-]+)"\)', gradle))
     litert = _stub_version(r"LiteRT (\d+\.\d+)")
-    assert set(deps) == {"com.google.ai.edge.litert:litert"}  # 2.x: CompiledModel and Interpreter in one artifact
-    assert {v.rsplit(".", 1)[0] for v in deps.values()} == litert, (deps, litert)
+    # 2.x: CompiledModel and Interpreter in one artifact; kotlinx.coroutines for the cancellable load, at the release
+    # the JVM tests compile and run against
+    assert set(deps) == {"com.google.ai.edge.litert:litert", "org.jetbrains.kotlinx:kotlinx-coroutines-core"}
+    assert deps["com.google.ai.edge.litert:litert"].rsplit(".", 1)[0] in litert, (deps, litert)
+    assert deps["org.jetbrains.kotlinx:kotlinx-coroutines-core"] == "1.10.2"
     api = _stub_version(r"Android API level (\d+)")
     assert re.search(r"compileSdk \{\s*version = release\((\d+)\)", gradle).group(1) in api
     assert 'noCompress += "tflite"' in gradle
@@ -459,3 +565,93 @@ def test_compiled_model_path_runs_the_fp16_model(classifier_bundle, shapes_datas
             want = it.get_tensor(it.get_output_details()[spec.position]["index"]).reshape(-1)
             assert got[spec.position].shape == want.shape
             assert np.allclose(got[spec.position], want, atol=1e-4, rtol=1e-3), spec.role
+
+
+def _phone(compiled, bundles, *args: str) -> str:
+    classes, _ = compiled
+    package = names(Contract.load(bundles["yolo"] / "contract.json"))[0]
+    return jvm(classes, f"{package}.golden.Phone", *args)
+
+
+def test_backend_choice_says_what_runs(compiled, bundles, tmp_path):
+    """The shipped backend choice with fake devices: no NPU library → GPU, and the NPU's reason; GPU refusing an op
+    → GPU with CPU; everything refusing → the Interpreter with every reason; nothing → the sealed NoBackend. The
+    NPU check reads the library directory as LiteRT's runtime does (dispatch library, and the compiler plugin
+    unless the model is compiled ahead of time)."""
+    lines = dict(ln.split("|", 1) for ln in _phone(compiled, bundles, "backends", str(tmp_path)).splitlines())
+    assert lines["npu-supported-no-library"].startswith("no vendor dispatch library (libLiteRtDispatch_*.so)")
+    assert lines["npu-unsupported-soc"] == "this SoC is not one LiteRT's NPU runtime supports"
+    assert lines["npu-ready"] == "null" and lines["npu-dispatch-only-aot"] == "null"
+    assert lines["npu-dispatch-only"].startswith("no compiler plugin")
+    backend, reason = lines["no-npu-library"].split("|")
+    assert backend == "GPU" and reason.startswith("NPU: no vendor dispatch library")
+    assert lines["npu-runs"] == "NPU|"
+    assert lines["gpu-refuses-an-op"] == "GPU_CPU|GPU: 1 op (CUSTOM) is not supported by the GPU"
+    backend, reason = lines["everything-refuses"].split("|")
+    assert backend == "INTERPRETER"
+    assert reason == "NPU: no vendor dispatch library; GPU: no OpenCL; GPU_CPU: no OpenCL; CPU: CompiledModel failed"
+    assert lines["nothing-loads"] == "NONE|GPU: no; GPU_CPU: no; CPU: no; INTERPRETER: no"
+
+
+def test_cancelled_load_releases_the_model_and_the_thread(compiled, bundles):
+    """`load()`'s machinery (InferenceThread.start) under a cancelled coroutine: the caller resumes at once, the model
+    the runtime returns late is closed on its thread, the thread ends; cancelled while queued, nothing loads."""
+    assert "thread ended" in _phone(compiled, bundles, "cancel")
+
+
+def _planes_file(path: Path, rgb: np.ndarray, y_stride: int, uv_stride: int, uv_pixel: int, degrees: int,
+                 mirrored: bool, full: bool) -> tuple[bytes, bytes, bytes]:
+    from mobilekit.data.yuv import rgb_to_yuv420
+
+    h, w = rgb.shape[:2]
+    y, u, v = rgb_to_yuv420(rgb, y_stride, uv_stride, uv_pixel, full)
+    path.write_bytes(struct.pack("<8i", w, h, y_stride, uv_stride, uv_pixel, degrees, int(mirrored), int(full))
+                     + b"".join(struct.pack("<i", len(p)) + p for p in (y, u, v)))
+    return y, u, v
+
+
+@pytest.mark.parametrize("layout", ["i420", "semi-planar"])
+def test_yuv_live_path_matches_python_byte_for_byte(layout, compiled, bundles, coco128, tmp_path):
+    """A camera frame as ImageProxy's planes (padded rows; planar or semi-planar chroma; full and limited BT.601
+    range; turned and mirrored): the Kotlin live path's upright RGB equals mobilekit.data.yuv's, and its model input
+    equals Python's letterbox of that image, byte for byte."""
+    from mobilekit.data.orientation import upright
+    from mobilekit.data.yuv import yuv420_to_rgb
+
+    contract, _, runner = _open(bundles["yolo"])
+    rgb = load_image(sorted((coco128 / "images" / "train2017").glob("*.jpg"))[1])[:, :-1]  # an odd width too
+    h, w = rgb.shape[:2]
+    pixel = 1 if layout == "i420" else 2
+    y_stride, uv_stride = w + 64, ((w + 1) // 2) * pixel + 32
+    for degrees, mirrored, full in [(0, False, True), (90, False, True), (270, True, False), (180, False, False)]:
+        planes = tmp_path / f"planes{degrees}"
+        y, u, v = _planes_file(planes, rgb, y_stride, uv_stride, pixel, degrees, mirrored, full)
+        _phone(compiled, bundles, "yuv", str(planes), str(tmp_path / f"out{degrees}"))
+        want = upright(yuv420_to_rgb(y, u, v, w, h, y_stride, uv_stride, pixel, full), degrees, mirrored)
+        assert (tmp_path / f"out{degrees}.rgb").read_bytes() == np.ascontiguousarray(want).tobytes(), degrees
+        inp = contract.input
+        canvas, _ = letterbox(want, inp.height, inp.width, inp.resize, inp.pad_value)
+        assert (tmp_path / f"out{degrees}.tensor").read_bytes() == runner.input_tensor(canvas)[0].tobytes()
+
+
+def test_yuv_reference_inverts_the_encoder():
+    """The Python reference decodes what a BT.601 encoder wrote to within rounding (the same matrix both ways), in
+    both ranges: a test of the reference itself, not of the SDK."""
+    from mobilekit.data.yuv import rgb_to_yuv420, yuv420_to_rgb
+
+    rng = np.random.default_rng(0)
+    flat = np.repeat(np.repeat(rng.integers(30, 225, (8, 10, 3)), 2, axis=0), 2, axis=1).astype(np.uint8)
+    for full in (True, False):
+        y, u, v = rgb_to_yuv420(flat, 24, 12, 1, full)
+        back = yuv420_to_rgb(y, u, v, 20, 16, 24, 12, 1, full)
+        assert np.abs(back.astype(int) - flat).max() <= 2, full
+
+
+def test_live_path_allocates_no_frame_buffers(compiled, bundles):
+    """Steady state of both live paths on a 640x480 frame turned 90 degrees, to the model's input: bytes allocated
+    per frame by the converting thread (ThreadMXBean) stay under 64 KB (before: about 6.4 MB, a boxed Pair per
+    pixel and four frame copies)."""
+    for line in _phone(compiled, bundles, "alloc", "640", "480", "90").splitlines():
+        name, ms, allocated, _ = line.split("|")
+        assert int(allocated) <= 64 * 1024, (name, allocated)
+        assert float(ms) > 0

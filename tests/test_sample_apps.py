@@ -14,7 +14,7 @@ from helpers import NO_GATE, build_bundles, detector_config, swift_built
 from test_kotlin_core import AGP_MIN_GRADLE, assert_agp9_rules, kotlinc, stub_sources
 
 from mobilekit.codegen import android, ios
-from mobilekit.codegen.sample_apps import ANDROID_VERSIONS
+from mobilekit.codegen.sample_apps import ANDROID_VERSIONS, ios_app
 from mobilekit.contract import Contract
 
 HERE = Path(__file__).parent
@@ -68,14 +68,14 @@ def test_android_gradle_files_wire_the_bundle_module(key, bundles):
     assert f'namespace = "{package}.sample"' in gradle
     assert f'namespace = "{package}"' in (sdk / "build.gradle.kts").read_text()
     root = (app / "build.gradle.kts").read_text()
-    assert f'id("com.android.application") version "{ANDROID_VERSIONS["agp_version"]}"' in root
+    assert f'id("com.android.application") version "{android.AGP[9]["agp_version"]}"' in root
     assert "org.jetbrains.kotlin.android" not in root  # AGP 9: built-in Kotlin
     assert_agp9_rules(gradle)
     assert re.search(r"targetSdk = (\d+)", gradle).group(1) == "36"
     # the Gradle the wrapper pins is one this AGP runs on (AGP release notes' minimum)
     wrapper = (app / "gradle" / "wrapper" / "gradle-wrapper.properties").read_text()
     pinned = tuple(int(v) for v in re.search(r"gradle-([\d.]+)-bin\.zip", wrapper).group(1).split("."))
-    agp = tuple(int(v) for v in ANDROID_VERSIONS["agp_version"].split(".")[:2])
+    agp = tuple(int(v) for v in android.AGP[9]["agp_version"].split(".")[:2])
     assert pinned >= AGP_MIN_GRADLE[agp], (pinned, agp)
     manifest = (app / "app" / "src" / "main" / "AndroidManifest.xml").read_text()
     assert "android.permission.CAMERA" in manifest and 'android:name=".MainActivity"' in manifest
@@ -87,15 +87,16 @@ def test_android_gradle_files_wire_the_bundle_module(key, bundles):
 
 @pytest.mark.swift
 def test_ios_sample_builds_with_the_swift_package(bundles, apple_stub_modules, tmp_path):
-    """Both sample apps compiled in Swift 6 language mode (strict concurrency) against the bundle's Swift package as
-    it ships (its own Package.swift, a path dependency) and the Apple stub modules, with no warning at all."""
+    """Both sample apps (their App Playgrounds as they ship) compiled in Swift 6 language mode (strict concurrency)
+    against the bundle's Swift package as it ships (its own Package.swift, a path dependency) and the Apple stub
+    modules, with no warning at all."""
     root = tmp_path / "check"
     models = []
     for bundle in bundles.values():
         contract = Contract.load(bundle / "contract.json")
         name, kit = ios.swift_name(contract), ios.kit_name(contract)
         shutil.copytree(bundle / "sdk" / "ios" / kit, root / "Packages" / kit)
-        shutil.copytree(bundle / "sample_apps" / "ios", root / "Apps" / name)
+        shutil.copytree(bundle / "sample_apps" / "ios" / ios_app(contract), root / "Apps" / name)
         models.append({"name": name, "kit": kit, "task": contract.task})
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
     (root / "Package.swift").write_text(env.from_string((HERE / "swift" / "SamplePackage.swift.j2").read_text())
@@ -111,24 +112,67 @@ def test_ios_sample_builds_with_the_swift_package(bundles, apple_stub_modules, t
 
 
 @pytest.mark.swift
-def test_ios_manifest_depends_on_the_bundle_package(bundles):
+def test_ios_sample_is_an_app_playground_on_the_bundle_package(bundles):
+    """The iOS sample is an App Playground Xcode opens as an app: a folder ``<Name>Sample.swiftpm`` holding the
+    manifest (AppleProductTypes imported after PackageDescription, as Xcode's template has it), the sources and the
+    resources, whose only dependency is the bundle's Swift package by a relative path; the README beside it gives
+    three steps that open that folder in Xcode."""
     for bundle in bundles.values():
         contract = Contract.load(bundle / "contract.json")
-        kit = ios.kit_name(contract)
-        app = bundle / "sample_apps" / "ios"
+        kit, name = ios.kit_name(contract), ios.swift_name(contract)
+        ios_dir = bundle / "sample_apps" / "ios"
+        app = ios_dir / f"{name}Sample.swiftpm"
+        assert ios_app(contract) == app.name
+        assert sorted(p.name for p in ios_dir.iterdir()) == sorted([app.name, "README.md"])
+        assert {p.relative_to(app).as_posix() for p in app.rglob("*") if p.is_file()} == {
+            "Package.swift", "SampleApp.swift", "ContentView.swift", "Camera.swift", "Resources/sample.jpg"}
         manifest = (app / "Package.swift").read_text()
-        path = re.search(r'\.package\(path: "([^"]+)"\)', manifest).group(1)
-        sdk = (app / path).resolve()
+        assert manifest.startswith("// swift-tools-version: 6.0\n") and "swiftLanguageModes: [.v6]" in manifest
+        imports = [ln for ln in manifest.splitlines() if ln.startswith("import ")]
+        assert imports == ["import PackageDescription", "import AppleProductTypes"]
+        assert f'name: "{name}Sample"' in manifest
+        path = re.findall(r'\.package\(path: "([^"]+)"\)', manifest)
+        assert len(path) == 1 and ".package(url:" not in manifest
+        sdk = (app / path[0]).resolve()
         assert sdk == (bundle / "sdk" / "ios" / kit).resolve() and sdk.name == kit
         sdk_manifest = (sdk / "Package.swift").read_text()
         assert f'.library(name: "{kit}", targets: ["{kit}"])' in sdk_manifest
         assert f'.product(name: "{kit}", package: "{kit}")' in manifest
         ios_version = re.search(r'\.iOS\("([\d.]+)"\)', sdk_manifest).group(1)
         assert f'.iOS("{ios_version}")' in manifest and ".iOSApplication(" in manifest
-        assert ".camera(purposeString:" in manifest and (app / "Resources" / "sample.jpg").is_file()
-        assert manifest.startswith("// swift-tools-version: 6.0\n") and "swiftLanguageModes: [.v6]" in manifest
-        steps = [ln for ln in (app / "README.md").read_text().splitlines() if re.match(r"\d+\. ", ln)]
-        assert 1 <= len(steps) <= 3
+        assert 'targets: ["AppModule"]' in manifest and 'name: "AppModule"' in manifest and 'path: "."' in manifest
+        assert '.process("Resources")' in manifest and (app / "Resources" / "sample.jpg").stat().st_size > 1000
+        assert ".camera(purposeString:" in manifest
+        readme = (ios_dir / "README.md").read_text()
+        steps = [ln for ln in readme.splitlines() if re.match(r"\d+\. ", ln)]
+        assert len(steps) == 3
+        assert f"`{app.name}`" in steps[0] and "Xcode" in steps[0]
+        assert "Signing" in readme and "Swift Playgrounds" in readme and f"../../../sdk/ios/{kit}" in readme
+
+
+@pytest.mark.swift
+def test_ios_sample_asks_for_the_camera_and_places_the_overlay_on_the_image(bundles):
+    """Camera access is asked for (``requestAccess``) before any session starts, and a refusal is shown with a way
+    to Settings; the still image is laid out with one alignment that the overlay's mapping (the package's tested
+    ``ImageLayout``) uses too, and the preview's boxes are mapped as its aspect fill lays it out."""
+    for key, bundle in bundles.items():
+        contract = Contract.load(bundle / "contract.json")
+        app = bundle / "sample_apps" / "ios" / ios_app(contract)
+        camera = (app / "Camera.swift").read_text()
+        view = (app / "ContentView.swift").read_text()
+        start = camera.split("func startCamera()")[1].split("\n    }\n")[0]
+        assert start.index("guard hasCameraAccess() else { return }") < start.index("capture.start(")
+        access = camera.split("private func hasCameraAccess()")[1].split("\n    }\n")[0]
+        assert "AVCaptureDevice.authorizationStatus(for: .video)" in access
+        assert "await AVCaptureDevice.requestAccess(for: .video)" in access
+        assert "access = .denied" in access and "access = .restricted" in access
+        assert "camera.access == .denied" in view and "camera.openSettings()" in view
+        assert "UIApplication.openSettingsURLString" in camera
+        assert "private static let stillAlignment = ImageLayout.Alignment.top" in view
+        assert "alignment: Self.stillFrameAlignment)" in view, key
+        if contract.task == "detection":
+            assert "scaling: .fit, alignment: Self.stillAlignment)" in view
+            assert "scaling: .fill, alignment: .center)" in view and "videoGravity = .resizeAspectFill" in view
 
 
 @pytest.mark.swift
@@ -138,7 +182,7 @@ def test_ios_sample_streams_camera_frames_and_closes_cleanly(bundles):
     screen goes away; it never blocks on inference in the camera callback."""
     for key, bundle in bundles.items():
         contract = Contract.load(bundle / "contract.json")
-        app = bundle / "sample_apps" / "ios"
+        app = bundle / "sample_apps" / "ios" / ios_app(contract)
         camera = (app / "Camera.swift").read_text()
         view = (app / "ContentView.swift").read_text()
         cls = ios.template_context(contract, "iOS16")["cls"]
@@ -160,4 +204,4 @@ def test_ios_sample_streams_camera_frames_and_closes_cleanly(bundles):
         assert "output.connection(with:" not in camera and "camera.attach(view.previewLayer)" in view
         assert "stopFollowingRotation()" in camera.split("func stopCamera()")[1].split("}")[0]
         manifest = (app / "Package.swift").read_text()
-        assert ".landscapeLeft, .landscapeRight" in manifest, key
+        assert ".landscapeLeft" in manifest and ".landscapeRight" in manifest, key

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mobilekit.bundle.writer import BundleWriter
 from mobilekit.codegen import android, ios, sample_apps
-from mobilekit.config import Config
+from mobilekit.config import AndroidSettings, Config
 from mobilekit.contract import Contract
 from mobilekit.data.datasets import list_dataset, load_image
 from mobilekit.kinds import Kind
@@ -18,10 +18,12 @@ def _labels(contract: Contract) -> str:
     return "\n".join(contract.labels) + "\n"
 
 
-def write_android(w: BundleWriter, contract: Contract, models: dict[str, bytes]) -> None:
-    """``sdk/android/<name>-sdk/``: Kotlin sources, and the int8 / fp16 models and labels as assets."""
+def write_android(w: BundleWriter, contract: Contract, models: dict[str, bytes],
+                  settings: AndroidSettings | None = None) -> None:
+    """``sdk/android/<name>-sdk/``: Kotlin sources, build files for ``settings.agp``, and the int8 / fp16 models and
+    labels as assets."""
     module = f"sdk/android/{android.module_name(contract)}"
-    for rel, text in android.render_module(contract).items():
+    for rel, text in android.render_module(contract, settings).items():
         w.write(f"{module}/{rel}", text, "android-sdk")
     for kind in (Kind.TFLITE_INT8, Kind.TFLITE_FP16):
         if kind in models:
@@ -54,7 +56,7 @@ def write_sample_apps(w: BundleWriter, cfg: Config, contract: Contract, with_ios
     buf = io.BytesIO()
     Image.fromarray(load_image(first.path)).save(buf, format="JPEG", quality=90)
     picture = buf.getvalue()
-    for rel, text in sample_apps.render_android(contract).items():
+    for rel, text in sample_apps.render_android(contract, cfg.android).items():
         w.write(f"sample_apps/android/{rel}", text, "sample-app")
     w.write("sample_apps/android/app/src/main/assets/sample.jpg", picture, "sample-app")
     if with_ios:
