@@ -111,7 +111,8 @@ def test_package_layout_and_manifest(bundles):
     assert {"Package.swift", "README.md", f"Sources/{name}Core/{name}Spec.swift",
             f"Sources/{name}Core/Preprocess.swift", f"Sources/{name}Core/Postprocess.swift",
             f"Sources/{name}Core/ModelCache.swift", f"Sources/{name}Core/Orientation.swift",
-            f"Sources/{name}Core/Live.swift", f"Sources/{name}Core/Gate.swift",
+            f"Sources/{name}Core/Live.swift", f"Sources/{name}Core/Gate.swift", f"Sources/{name}Core/BufferPool.swift",
+            f"Sources/{name}Core/ImageLayout.swift", f"Sources/{name}Core/ModelInfo.swift",
             f"Sources/{name}Kit/{name}Detector.swift",
             f"Sources/{name}Kit/Resources/labels.txt", f"Tests/{name}CoreTests/{name}CoreTests.swift"} <= files
     shipped = ios.resources(contract)
@@ -134,7 +135,8 @@ def test_package_layout_and_manifest(bundles):
     assert "func detect(\n        _ pixelBuffer: CVPixelBuffer, orientation: CGImagePropertyOrientation = .up\n" \
            "    ) async throws -> [Detection] {" in api
     # loads with the async Core ML API, compiles (async) only what the cache does not hold; no blocking init
-    assert "try await MLModel.load(contentsOf:" in api and "try await MLModel.compileModel(at: $0)" in api
+    assert "try await MLModel.load(\n            contentsOf: try await compiledURL(" in api
+    assert "try await MLModel.compileModel(at: $0)" in api
     assert "MLModel(contentsOf:" not in api and "try MLModel.compileModel" not in api
     assert "init(configuration:" not in api
     assert "modelNotCompiled" not in api and "ModelCache.applicationSupport()" in api
@@ -143,7 +145,24 @@ def test_package_layout_and_manifest(bundles):
     assert "try await gate.acquire()\n        defer { gate.release() }" in api
     assert "private let gate = TurnGate()" in api
     assert "LiveSession<CameraFrame, LiveResult>" in api and "public struct CameraFrame: @unchecked Sendable" in api
+    # model inputs from an IOSurface-backed pool made once per size, each buffer held until its prediction is over
+    assert "kCVPixelBufferIOSurfacePropertiesKey as String: [String: Any]()" in api
+    assert "CVPixelBufferPoolCreate(nil, nil, attributes as CFDictionary, &pool)" in api
+    assert "CVPixelBufferPoolCreatePixelBuffer(nil, pool, &out)" in api and "CVPixelBufferCreate(" not in api
+    assert "withExtendedLifetime(input.lease) {}" in api.split("let outputs = try await predict(input.features)")[1]
+    # the cache is keyed by the Spec's build-time digest: nothing hashes the package at load
+    assert "compiledURL({{T}}.modelResource, sha256: {{T}}.modelResourceSHA256)".replace("{{T}}", f"{name}Spec") in api
+    assert "public static var modelInfo: ModelInfo" in api and "public nonisolated var modelInfo: ModelInfo" in api
+    spec = (pkg / f"Sources/{name}Core/{name}Spec.swift").read_text()
+    listed = {a["path"]: a["sha256"] for a in json.loads((bundles["yolo"] / "manifest.json").read_text())["artifacts"]}
+    for kind, stem in zip(shipped, ("modelResource", "visionModelResource"), strict=True):
+        assert contract.artifacts[kind].sha256 == listed[contract.artifacts[kind].path]  # the manifest's digest
+        assert f'{stem}SHA256: String{"?" if stem.startswith("vision") else ""} = "{contract.artifacts[kind].sha256}"' \
+            in spec
+    ident = contract.identity
+    assert f'modelSHA256: "{ident.source_sha256}", mobilekitVersion: "{ident.mobilekit}"' in spec
     core = "\n".join(p.read_text() for p in (pkg / f"Sources/{name}Core").glob("*.swift"))
+    assert "func digest(of" not in core and "contentsOf: file" not in core
     assert {ln.strip() for ln in core.splitlines() if ln.startswith("import ")} == {"import Foundation"}
     assert f'appendingPathComponent("{name}Kit", isDirectory: true)' in core  # Application Support/<Kit>/
 
