@@ -141,7 +141,7 @@ def main() -> None:
         model = work / "coco128_mnv2_bn.keras"
         m.save(model)
 
-    from mobilekit.config import parse_config
+    from mobilekit.config_file import parse_config
     from mobilekit.pipeline import build
 
     cfg = parse_config({

@@ -81,7 +81,7 @@ def train_classifier(x: np.ndarray, y: np.ndarray, minutes: float, path: Path) -
 
 
 def run_build(cfg_dict: dict[str, Any], work: Path) -> dict[str, Any]:
-    from mobilekit.config import parse_config
+    from mobilekit.config_file import parse_config
     from mobilekit.pipeline import build
 
     cfg = parse_config(cfg_dict, work / "mobilekit.yaml")

@@ -34,10 +34,10 @@ IMAGES = 64
 
 
 def _prepare(model_path: Path, work: Path, tag: str):
-    from mobilekit.config import parse_config
-    from mobilekit.contract import derive_contract
+    from mobilekit.config_file import parse_config
     from mobilekit.data.datasets import list_folder, load_image
     from mobilekit.data.preprocess import letterbox, normalize
+    from mobilekit.derive import derive_contract
     from mobilekit.models.loader import load_model
     from mobilekit.models.serving import build_serving
 

@@ -114,7 +114,7 @@ def child(cfg_path: Path, workers: int, ray: str | None) -> None:
     import yaml
 
     from mobilekit import pipeline
-    from mobilekit.config import parse_config
+    from mobilekit.config_file import parse_config
 
     cfg = parse_config(yaml.safe_load(cfg_path.read_text()), cfg_path)
     with tempfile.TemporaryDirectory() as staging:

@@ -204,7 +204,7 @@ def run_case(name: str, config: dict[str, Any], work: Path, variants: dict[str, 
     import tempfile
 
     from mobilekit import pipeline
-    from mobilekit.config import parse_config
+    from mobilekit.config_file import parse_config
 
     cfg = parse_config(config, work / f"{name}.yaml")
     st = pipeline.BuildState(cfg, work / "unused", Path(tempfile.mkdtemp(prefix="mk-bench-q-")), lambda s: None,
@@ -467,7 +467,7 @@ def coco_cross_fit_case(work: Path, only: str | None = None) -> list[dict[str, A
     import tempfile
 
     from mobilekit import pipeline
-    from mobilekit.config import parse_config
+    from mobilekit.config_file import parse_config
 
     model = train_coco(work, COCO_EPOCHS)
     folds = coco_folds(work)

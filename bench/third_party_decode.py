@@ -38,7 +38,7 @@ from pathlib import Path
 import keras_cv_attention_models  # noqa: F401  (legacy Keras on, before TensorFlow)
 import mobilekit.models.serving as serving
 serving.split_concat = lambda *a, **k: (None, {"applied": False, "reason": "one scale (bench)"})
-from mobilekit.config import load_config
+from mobilekit.config_file import load_config
 from mobilekit.pipeline import build
 build(load_config(sys.argv[1]), Path(sys.argv[2]), lambda text: None, measure_latency=False)
 """

@@ -22,27 +22,10 @@ from mobilekit.emulate.litert_contained import KernelCrash
 from mobilekit.errors import EXIT_INTERNAL, InternalError, MobilekitError
 from mobilekit.kinds import Kind
 from mobilekit.parity.decode import summary as decode_summary
+from mobilekit.process import quiet_tf
 
 err = Console(stderr=True)
 out = Console()
-
-
-def _quiet_tf() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("TQDM_DISABLE", "1")  # coremltools' per-pass progress bars
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    logging.getLogger("coremltools").setLevel(logging.ERROR)
-    try:
-        import absl.logging
-
-        absl.logging.set_verbosity(absl.logging.ERROR)
-    except ImportError:
-        pass
 
 
 def _failed_check(f: dict[str, Any]) -> dict[str, Any]:
@@ -223,7 +206,7 @@ def _size(n: int) -> str:
 @click.version_option(__version__, prog_name="mobilekit")
 def main() -> None:
     """Turn a trained Keras vision model into a proven Android/iOS release bundle."""
-    _quiet_tf()
+    quiet_tf()
 
 
 def _sigterm_is_an_interrupt() -> None:
@@ -284,7 +267,7 @@ def _build(cfg, out_dir: Path, quiet: bool, as_json: bool, sample_apps: bool = F
 def build(config: Path, out_dir: Path | None, quiet: bool, as_json: bool, sample_apps: bool, workers: int,
           ray_address: str | None, imports: tuple[str, ...]) -> None:
     """Build the release bundle described by CONFIG (mobilekit.yaml)."""
-    from mobilekit.config import load_config
+    from mobilekit.config_file import load_config
     from mobilekit.errors import ConfigError
 
     def go():
@@ -354,9 +337,10 @@ def _search(config: Path, out_dir: Path, trials: int | None, workers: int, ray_a
     """Load the config and its search section, run the study with a progress bar."""
     import yaml
 
-    from mobilekit.config import load_config
+    from mobilekit.config_file import load_config
     from mobilekit.errors import ConfigError, Interrupted
-    from mobilekit.search.study import Search, run_search
+    from mobilekit.search.driver import run_search
+    from mobilekit.search.study import Search
 
     cfg = load_config(config)
     if cfg.search is None:
@@ -426,7 +410,7 @@ def _search_table(result) -> Table:
 @click.option("--json", "as_json", is_flag=True)
 def example(out_dir: Path, workdir: Path | None, quiet: bool, as_json: bool) -> None:
     """Run the whole pipeline on a built-in example: a shapes detector trained here in about a minute."""
-    from mobilekit.config import load_config
+    from mobilekit.config_file import load_config
     from mobilekit.example.project import make_example
 
     def go():
@@ -527,7 +511,7 @@ def predict(bundle: Path, images: tuple[Path, ...], kind: str, candidates: bool,
     """Run one artifact of BUNDLE on IMAGES as the SDKs run it: detections (or top classes) in image pixels."""
     from mobilekit.predict import predict as run_predict
 
-    _quiet_tf()
+    quiet_tf()
     records = _run(lambda: list(run_predict(bundle, list(images), kind, candidates)), as_json)
     for rec in records:
         if as_json:

@@ -7,29 +7,19 @@ because a misspelt threshold that is silently ignored is how a bad model ships.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import re
-import types
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NoReturn, Union
-
-import yaml
-
-from mobilekit.errors import ConfigError
-from mobilekit.export.coreml_compress import RECIPES, required_target, too_new
-from mobilekit.heads import HEADS, get_head
+from typing import Any, Literal, NoReturn
 
 Task = Literal["detection", "classification"]
 #: (config key, what is wrong, the fix) -> raises ConfigError; each section's ``check`` reports through it.
 Fail = Callable[[str, str, str], NoReturn]
 
 #: Detection head formats: every registered head but the classifier's (a new head module adds its name here).
-HeadName = Literal[tuple(sorted((n for n in HEADS if n != "classifier"),  # type: ignore[valid-type]
-                               key=lambda n: (getattr(HEADS[n], "rank", 50), n)))]
+#: a registered head (:mod:`mobilekit.heads`); the config file loader checks the name against them
+HeadName = str
 BoxFormat = Literal["cxcywh", "xyxy", "yxyx"]
 BoxUnits = Literal["pixels", "normalized"]
 Activation = Literal["none", "sigmoid", "softmax"]
@@ -128,7 +118,6 @@ class DetectionSettings:
             fail("detection.iou_threshold", "must be in (0, 1]", "use e.g. 0.45")
         if self.max_detections < 1:
             fail("detection.max_detections", "must be at least 1", "use e.g. 100")
-        get_head(self.head).validate(self, fail)
         if self.reference is not None and self.reference != "attached" and not re.fullmatch(
                 r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", self.reference):
             fail("detection.reference", f"'{self.reference}' is neither attached nor module:function",
@@ -225,13 +214,6 @@ class QuantizationSettings:
     qat_on_demand: bool = False
 
     def check(self, fail: Fail) -> None:
-        from mobilekit.quantize.ranges import METHODS
-
-        if self.calibration not in METHODS:
-            close = difflib.get_close_matches(self.calibration, list(METHODS), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            fail("quantization.calibration", f"unknown method '{self.calibration}'{hint}",
-                 f"use one of: {', '.join(METHODS)}")
         if self.max_drop is not None and self.max_drop < 0:
             fail("quantization.max_drop", "must be at least 0", "use e.g. 0.5 (points)")
         if self.max_float_ops < 1:
@@ -254,11 +236,6 @@ class CoreMLSettings:
     version: str = "1.0"
 
     def check(self, fail: Fail, cfg: Config) -> None:
-        for i, name in enumerate(self.compression):
-            if name not in RECIPES:
-                close = difflib.get_close_matches(name, list(RECIPES), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                fail(f"coreml.compression[{i}]", f"unknown recipe '{name}'{hint}", f"use one of: {', '.join(RECIPES)}")
         if self.input == "image":
             scale, _ = normalization_of(cfg)
             if max(scale) - min(scale) > 1e-9 * max(abs(v) for v in scale):
@@ -270,12 +247,6 @@ class CoreMLSettings:
         if self.vision and (cfg.task != "detection" or self.input != "image"):
             fail("coreml.vision", "the Vision-ready form needs a detector with an image input (Vision feeds images)",
                  "set task: detection and coreml.input: image, or remove coreml.vision")
-        need = required_target(self.compression)
-        have = self.deployment_target
-        if have and too_new(self.compression, have):
-            fail("coreml.deployment_target", f"{have} cannot run {', '.join(self.compression)} (needs {need})",
-                 f"set deployment_target: {need} or choose iOS 16 recipes (palettize2/4/6/8, palettize_mixed46, "
-                 "linear8)")
 
 
 @dataclass
@@ -386,6 +357,11 @@ class CompressionSettings:
                 fail(f"compression.distill.{key}", "must be >= 0", "use e.g. 0.5, or 0 to turn it off")
 
 
+#: Checks of a section that the modules owning its vocabulary register when they load (``search``: the knobs and
+#: the measures), section → checks ``(settings, config, fail)``.
+SECTION_CHECKS: dict[str, list[Callable[[Any, Config, Fail], None]]] = {}
+
+
 @dataclass
 class SearchSettings:
     """``mobilekit search``: the recipes to try and what a recipe must meet (:mod:`mobilekit.search`); a build
@@ -402,14 +378,13 @@ class SearchSettings:
     seed: int = 0
 
     def check(self, fail: Fail, cfg: Config) -> None:
-        from mobilekit.search.knobs import parse_space
-        from mobilekit.search.measures import check_measures
-
         if not self.space:
             fail("search.space", "is empty: there is nothing to search",
                  "name at least one knob, e.g. 'prune_ratio: [0, 0.25, 0.5]'")
-        parse_space(self.space, fail, cfg)
-        check_measures(self.objectives, self.budgets, self.prefer, fail)
+        # the knobs and the measures check their own keys (registered by mobilekit.search when it loads, as
+        # `mobilekit search` loads it before the config): the schema imports no plugin
+        for check in SECTION_CHECKS.get("search", []):
+            check(self, cfg, fail)
         if self.trials < 1:
             fail("search.trials", "must be at least 1", "use e.g. 12")
 
@@ -475,147 +450,28 @@ def scale_offset(n: Normalization) -> tuple[list[float], list[float]]:
     return three(n.scale, 1.0), three(n.offset, 0.0)
 
 
-
-REQUIRED = {"model": "the path of the trained model (.keras, .h5 or a SavedModel directory)"}
-
-
-class _Loader:
-    def __init__(self, file: Path) -> None:
-        self.file = file
-
-    def fail(self, key: str, message: str, fix: str) -> typing.NoReturn:
-        raise ConfigError(f"{key}: {message}", path=self.file, fix=fix)
-
-    def load(self, cls: type, data: Any, key: str) -> Any:
-        if not isinstance(data, dict):
-            self.fail(key or "<top level>", f"expected a mapping, got {type(data).__name__}",
-                      f"write {key or 'the file'} as 'key: value' lines")
-        hints = typing.get_type_hints(cls)
-        public = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-        for k in data:
-            if k not in public:
-                close = difflib.get_close_matches(str(k), list(public), n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(public)}"
-                self.fail(_join(key, str(k)), "unknown key", f"remove it or rename it; {hint}")
-        kwargs = {}
-        for name in public:
-            if name in data:
-                kwargs[name] = self.value(hints[name], data[name], _join(key, name))
-        return cls(**kwargs)
-
-    def value(self, tp: Any, v: Any, key: str) -> Any:
-        origin = typing.get_origin(tp)
-        args = typing.get_args(tp)
-        if origin in (Union, types.UnionType):
-            if v is None and type(None) in args:
-                return None
-            stage = next((a for a in args if dataclasses.is_dataclass(a)), None)
-            if isinstance(v, bool) and stage is not None and type(None) in args:
-                return stage() if v else None  # `qat: true` switches an optional section on with its defaults
-            errors = []
-            for alt in (a for a in args if a is not type(None)):
-                try:
-                    return self.value(alt, v, key)
-                except ConfigError as e:
-                    errors.append(e)
-            raise errors[-1]
-        if origin is Literal:
-            if v not in args:
-                close = difflib.get_close_matches(str(v), [str(a) for a in args], n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                self.fail(key, f"'{v}' is not allowed{hint}", f"use one of: {', '.join(map(str, args))}")
-            return v
-        if dataclasses.is_dataclass(tp):
-            return self.load(tp, v, key)
-        if origin is list:
-            if not isinstance(v, list):
-                self.fail(key, f"expected a list, got {_show(v)}", f"write it as [a, b, ...] under {key}")
-            return [self.value(args[0], item, f"{key}[{i}]") for i, item in enumerate(v)]
-        if origin is dict:
-            if not isinstance(v, dict):
-                self.fail(key, f"expected a mapping, got {_show(v)}", f"write {key} as 'name: value' lines")
-            return {str(k2): self.value(args[1], v2, f"{key}.{k2}") for k2, v2 in v.items()}
-        if tp in (bool, int, float, str):
-            return scalar(tp, v, key, self.fail)
-        if tp is Any:  # free-form (a head's params): the owner checks it
-            return v
-        raise TypeError(f"config schema type {tp!r} not handled")  # a bug in the schema, not user input
-
-
 def scalar(tp: type, v: Any, key: str, fail: Fail) -> Any:
     """``v`` checked as a ``tp`` setting (bool, int, float or str) at ``key``; ints read as floats where a float is
     asked. Shared by the config loader and the search space's choices, so both say the same thing."""
     if tp is bool:
         if not isinstance(v, bool):
-            fail(key, f"expected true or false, got {_show(v)}", "write true or false")
+            fail(key, f"expected true or false, got {describe(v)}", "write true or false")
         return v
     if tp is int:
         if isinstance(v, bool) or not isinstance(v, int):
-            fail(key, f"expected a whole number, got {_show(v)}", "write a whole number such as 100")
+            fail(key, f"expected a whole number, got {describe(v)}", "write a whole number such as 100")
         return v
     if tp is float:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            fail(key, f"expected a number, got {_show(v)}", "write a number such as 0.5")
+            fail(key, f"expected a number, got {describe(v)}", "write a number such as 0.5")
         return float(v)
     if tp is str:
         if not isinstance(v, str) or not v:
-            fail(key, f"expected a non-empty string, got {_show(v)}", "write a text value")
+            fail(key, f"expected a non-empty string, got {describe(v)}", "write a text value")
         return v
     raise TypeError(f"{tp!r} is not a scalar setting type")
 
 
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _show(v: Any) -> str:
+def describe(v: Any) -> str:
+    """A value as an error line shows it: its type and its text, cut at 60 characters."""
     return f"{type(v).__name__} {v!r}"[:60]
-
-
-def parse_config(data: Any, file: Path) -> Config:
-    """Validate an already-parsed mapping; ``file`` names the source in errors and anchors relative paths."""
-    loader = _Loader(file)
-    if data is None:
-        data = {}
-    cfg: Config = loader.load(Config, data, "")
-    for key, what in REQUIRED.items():
-        if not getattr(cfg, key):
-            loader.fail(key, "is missing", f"add '{key}:' with {what}")
-    cfg.base_dir = file.parent if file.suffix else file
-    _check_semantics(cfg, loader)
-    return cfg
-
-
-def load_config(path: str | Path) -> Config:
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError("config file not found", path=file, fix="pass the path of your mobilekit.yaml")
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", None)
-        where = f" at line {line + 1}" if line is not None else ""
-        raise ConfigError(f"not valid YAML{where}", path=file, fix="check indentation and quoting") from None
-    return parse_config(data, file.resolve())
-
-
-def _check_semantics(cfg: Config, ld: _Loader) -> None:
-    """Each section checks its own rules (types were checked already); the sections a task does not use are
-    skipped."""
-    cfg.input.check(ld.fail)
-    if cfg.task == "detection":
-        cfg.detection.check(ld.fail)
-    for section in ("calibration", "evaluation"):
-        ds = getattr(cfg, section)
-        if ds is not None:
-            ds.check(ld.fail, section)
-    cfg.coreml.check(ld.fail, cfg)
-    cfg.android.check(ld.fail)
-    if not re.fullmatch(r"[\w.+\-]+", cfg.version):
-        ld.fail("version", f"'{cfg.version}' is not a version string", "write letters, digits, '.', '-' or '+', "
-                "e.g. 1.2.0")
-    cfg.compression.check(ld.fail)
-    cfg.parity.check(ld.fail)
-    cfg.quantization.check(ld.fail)
-    if cfg.search is not None:
-        cfg.search.check(ld.fail, cfg)

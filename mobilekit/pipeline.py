@@ -32,9 +32,10 @@ from mobilekit.bundle.writer import sha256 as writer_sha256
 from mobilekit.compress import data as compress_data
 from mobilekit.compress.run import Compressed, compress, teacher_copy
 from mobilekit.config import Config, DataSettings
-from mobilekit.contract import ArtifactSpec, Contract, Identity, derive_contract
+from mobilekit.contract import ArtifactSpec, Contract, Identity
 from mobilekit.data.datasets import ImageRecord, list_dataset
 from mobilekit.data.preprocess import ResizePlan, normalize
+from mobilekit.derive import derive_contract
 from mobilekit.emulate.coreml import CoreMLEmulator, Fp16Event
 from mobilekit.emulate.coreml.runtime import require_supported
 from mobilekit.emulate.coreml.watch import summarize_fp16
@@ -54,6 +55,7 @@ from mobilekit.parity.decode import DecodeCheck, Sample
 from mobilekit.parity.drift import layer_drift
 from mobilekit.parity.gate import Check, evaluate
 from mobilekit.parity.run import ParityAcc, ParityReport, Samples
+from mobilekit.process import at
 from mobilekit.quantize import ptq, selective, weights
 from mobilekit.quantize.selective import Selection
 from mobilekit.references import resolve as resolve_reference
@@ -61,7 +63,6 @@ from mobilekit.report.html import histogram_data, render
 from mobilekit.run import pool
 from mobilekit.run.pool import threads_per_worker
 from mobilekit.run.shards import ParityJob, letterboxed
-from mobilekit.supervise import at
 
 Step = Callable[[str], None]
 

@@ -21,7 +21,7 @@ from typing import Any
 def execute(run_dir: Path, step: Callable[[str], None], progress: Callable[[str], None] | None = None) -> int:
     """Run the job in ``run_dir``; leave ``result.pkl`` or ``error.json`` there; return the exit code.
     ``progress`` hears a stage's own progress lines (default: sent to the supervisor)."""
-    from mobilekit.supervise import detail, error_record
+    from mobilekit.process import detail, error_record
 
     try:
         job = pickle.loads((run_dir / "job.pkl").read_bytes())
@@ -76,8 +76,7 @@ def entry() -> None:
     native library's threads must not hold the process in interpreter teardown once the result is written."""
     import signal
 
-    from mobilekit.cli import _quiet_tf
-    from mobilekit.supervise import die_with_supervisor, stage
+    from mobilekit.process import die_with_supervisor, quiet_tf, stage
 
     die_with_supervisor()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which stops this process
@@ -85,7 +84,7 @@ def entry() -> None:
     code = 1
     try:
         faulthandler.enable(file=(run_dir / "fault.txt").open("w"), all_threads=False)
-        _quiet_tf()
+        quiet_tf()
         code = execute(run_dir, stage)
     finally:
         sys.stdout.flush()

@@ -163,7 +163,8 @@ DETECTOR_N = 24
 
 def detector_contract(fmt: str, box_format: str = "cxcywh", units: str = "pixels") -> Any:
     """A hand-made detector contract (96x64 input, DETECTOR_N candidates, 3 classes) for unit tests."""
-    from mobilekit.contract import Contract, HeadSpec, InputSpec, NmsSpec, OutputSpec, ssd_anchors
+    from mobilekit.contract import Contract, HeadSpec, InputSpec, NmsSpec, OutputSpec
+    from mobilekit.heads.ssd import ssd_anchors
 
     N, C = DETECTOR_N, 3
     inp = InputSpec(name="image", height=64, width=96, channels=3, layout="NHWC", color="RGB", resize="letterbox",

@@ -9,8 +9,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mobilekit.config import load_config, parse_config
-from mobilekit.contract import normalization_of
+from mobilekit.config import normalization_of
+from mobilekit.config_file import load_config, parse_config
 from mobilekit.errors import ConfigError
 
 BASE = {"model": "m.keras", "calibration": {"images": "imgs"}}

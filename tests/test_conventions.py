@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from helpers import CONVENTIONS, HEAD_SETTINGS, detector_config
 
-from mobilekit.config import parse_config
-from mobilekit.contract import derive_contract
+from mobilekit.config_file import parse_config
 from mobilekit.data.datasets import list_yolo, load_image
 from mobilekit.data.preprocess import letterbox, normalize
+from mobilekit.derive import derive_contract
 from mobilekit.heads import get_head
 from mobilekit.models.loader import load_model
 from mobilekit.models.serving import build_serving

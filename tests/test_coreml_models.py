@@ -16,7 +16,7 @@ from mobilekit.parity.metrics import tensor_metrics
 
 
 def _serving(model, size: int):
-    from mobilekit.config import parse_config
+    from mobilekit.config_file import parse_config
     from mobilekit.models.loader import LoadedModel
     from mobilekit.models.serving import build_serving
 
@@ -29,7 +29,7 @@ def _serving(model, size: int):
 
 
 def _contract(serving, cfg):
-    from mobilekit.contract import derive_contract
+    from mobilekit.derive import derive_contract
 
     return derive_contract(cfg, serving.input_shape, serving.input_name, serving.outputs, serving.num_classes, {})
 

@@ -9,8 +9,8 @@ from helpers import HEAD_SETTINGS, detector_config
 
 from mobilekit.compress import data as compress_data
 from mobilekit.compress import detector_loss, truth
-from mobilekit.config import parse_config
-from mobilekit.contract import derive_contract
+from mobilekit.config_file import parse_config
+from mobilekit.derive import derive_contract
 from mobilekit.heads.base import get_head
 from mobilekit.models.loader import load_model
 from mobilekit.models.serving import build_serving

@@ -20,7 +20,7 @@ import pytest
 from helpers import NO_GATE, write_config
 
 from mobilekit.errors import EXIT_BAD_INPUT, EXIT_CONVERSION, EXIT_CRASH, EXIT_INTERNAL, EXIT_OUTPUT, EXIT_PARITY
-from mobilekit.supervise import FAULT, RUN_PREFIX
+from mobilekit.process import FAULT, RUN_PREFIX
 
 
 @pytest.fixture(scope="module")

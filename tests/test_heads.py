@@ -69,7 +69,7 @@ def test_head_params_are_the_heads_to_check_and_stay_out_of_contracts_without_th
     head added none is written as before (no empty ``params``)."""
     from helpers import write_config
 
-    from mobilekit.config import load_config
+    from mobilekit.config_file import load_config
     from mobilekit.errors import ConfigError
 
     cfg = {"model": "m.keras", "task": "detection", "detection": {"head": "yolo", "params": {"reg_max": 16}},
@@ -108,7 +108,7 @@ def test_a_dfl_box_output_is_refused_with_what_it_is():
 def test_dfl_settings_and_candidate_count_are_checked_in_one_line(tmp_path):
     """The DFL head needs its strides; the candidates must be the strides' cells at the input size; a single
     [1, N, 4 * reg_max + C] output counts classes after the bins."""
-    from mobilekit.config import parse_config
+    from mobilekit.config_file import parse_config
     from mobilekit.errors import ConfigError, ModelError
     from mobilekit.heads.dfl import DflHead
 

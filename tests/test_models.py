@@ -100,7 +100,7 @@ def test_inspect_counts_params_and_macs(yolo_model):
 
 def test_concat_split_keeps_the_float_outputs(yolo_model, yolo_variants, tmp_path):
     """Splitting rewires the graph only: outputs equal slicing the original concat (graph vs eager rounding)."""
-    from mobilekit.config import parse_config
+    from mobilekit.config_file import parse_config
     from mobilekit.models.serving import build_serving
 
     x = np.random.default_rng(0).random((1, 96, 96, 3), np.float32)

@@ -16,7 +16,7 @@ import pytest
 from helpers import detector_config
 
 from mobilekit import pipeline
-from mobilekit.config import parse_config
+from mobilekit.config_file import parse_config
 from mobilekit.parity.detection import COCO_IOUS, APAcc, map50_95
 from mobilekit.parity.metrics import TensorAcc, tensor_metrics
 from mobilekit.postprocess import Detections

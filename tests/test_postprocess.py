@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mobilekit.contract import Contract, HeadSpec, InputSpec, NmsSpec, OutputSpec, ssd_anchors
+from mobilekit.contract import Contract, HeadSpec, InputSpec, NmsSpec, OutputSpec
 from mobilekit.data.preprocess import resize_plan
+from mobilekit.heads.ssd import ssd_anchors
 from mobilekit.postprocess import classify, detect, iou_one_to_many, nms
 
 INPUT = InputSpec("image", 100, 200, 3, "NHWC", "RGB", "letterbox", 114, [1 / 255] * 3, [0.0] * 3)

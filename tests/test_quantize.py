@@ -33,7 +33,7 @@ def hostile():
 
 
 def _serving(model):
-    from mobilekit.config import parse_config
+    from mobilekit.config_file import parse_config
     from mobilekit.models.loader import from_keras
     from mobilekit.models.serving import build_serving
 

@@ -16,7 +16,7 @@ from helpers import NO_GATE, detector_config, write_config
 
 from mobilekit.cli import main
 from mobilekit.errors import EXIT_OUTPUT, EXIT_PARITY, EXIT_VERIFY
-from mobilekit.supervise import IN_PROCESS
+from mobilekit.process import IN_PROCESS
 
 pytestmark = pytest.mark.slow  # two full builds, a browser, a build per failure
 

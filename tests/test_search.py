@@ -21,12 +21,12 @@ import pytest
 import yaml
 from helpers import detector_config, write_config
 
-from mobilekit.config import parse_config
+from mobilekit.config_file import parse_config
 from mobilekit.errors import EXIT_NO_RECIPE, ConfigError
+from mobilekit.process import RUN_PREFIX
 from mobilekit.search.knobs import apply_recipe, default_recipe, parse_space
 from mobilekit.search.results import choose, mark_pareto
 from mobilekit.search.study import Row, plain, rebase, trial_data
-from mobilekit.supervise import RUN_PREFIX
 
 LOOSE_GATE = {"images": 16, "min_cosine": 0.0, "min_snr_db": -100.0, "min_detection_recall": 0.0,
               "min_detection_precision": 0.0, "max_map50_drop": 100.0}

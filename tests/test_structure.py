@@ -23,18 +23,20 @@ def test_no_function_is_longer_than_60_lines():
     assert not long, long
 
 
-def test_no_import_cycle_among_module_level_imports():
+def test_no_import_cycle_counting_every_import():
+    """Function-level and TYPE_CHECKING imports count: an import hidden in a function is still a dependency (the
+    supervisor, the worker and the CLI once formed a 15-module knot that way)."""
     modules = _modules()
     deps: dict[str, set[str]] = {}
     for name, tree in modules.items():
         found = set()
-        for node in tree.body:
+        for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mobilekit"):
                 found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
             elif isinstance(node, ast.Import):
                 found |= {a.name for a in node.names if a.name.startswith("mobilekit")}
-        # a package's own submodules are not a cycle through it
-        deps[name] = {d for d in found if d in modules and d != name and not d.startswith(name + ".")}
+        # a package importing its own submodules counts too: they must not import the package back
+        deps[name] = {d for d in found if d in modules and d != name}
     state: dict[str, int] = {}
     cycles: list[list[str]] = []
 
@@ -51,6 +53,49 @@ def test_no_import_cycle_among_module_level_imports():
         if m not in state:
             visit(m, [m])
     assert not cycles, cycles
+
+
+#: The layers, lowest first; a module may import its own layer and those below, never above (function-level and
+#: TYPE_CHECKING imports included). The longest matching prefix places a module. CONTRIBUTING.md explains them.
+CORE, PLUGINS, STAGES, ORCHESTRATION = 0, 1, 2, 3
+LAYERS = {
+    # core: errors, registries, process helpers, the contract's types, the config schema, image data
+    "mobilekit": CORE, "mobilekit.errors": CORE, "mobilekit.registry": CORE, "mobilekit.process": CORE,
+    "mobilekit.kinds": CORE, "mobilekit.contract": CORE, "mobilekit.config": CORE, "mobilekit.data": CORE,
+    # plugins: heads, decoder references, Core ML recipes, calibration methods, search knobs and measures, the
+    # Core ML emulator's ops and their registries; each registers itself (and its config section's check)
+    "mobilekit.heads": PLUGINS, "mobilekit.references": PLUGINS, "mobilekit.export.coreml_compress": PLUGINS,
+    "mobilekit.quantize.ranges": PLUGINS, "mobilekit.search.knobs": PLUGINS, "mobilekit.search.measures": PLUGINS,
+    **{f"mobilekit.emulate.coreml.{m}": PLUGINS for m in ("registry", "graph", "ops_constexpr", "ops_elementwise",
+                                                          "ops_nn", "ops_resize", "ops_scan", "ops_tensor",
+                                                          "ops_twins")},
+    # stages: what the build does, each reading the contract and its own config section
+    **{f"mobilekit.{m}": STAGES for m in ("derive", "postprocess", "export", "quantize", "parity", "compress",
+                                          "models", "bundle", "codegen", "report", "emulate", "run")},
+    # orchestration and interface
+    **{f"mobilekit.{m}": ORCHESTRATION for m in ("config_file", "pipeline", "supervise", "worker", "search", "cli",
+                                                 "__main__", "predict", "doctor", "example", "models.guess")},
+}
+
+
+def _layer(module: str) -> int:
+    matches = [p for p in LAYERS if module == p or module.startswith(p + ".")]
+    return LAYERS[max(matches, key=len)]
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    modules = _modules()
+    wrong = set()
+    for name, tree in modules.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mobilekit"):
+                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            wrong |= {(name, t) for t in targets if t in modules and name != "mobilekit" and _layer(t) > _layer(name)}
+    assert not wrong, sorted(wrong)
 
 
 def test_the_build_reads_as_its_stages():

@@ -139,8 +139,9 @@ def test_keras_cv_and_keras_hub_detectors_decode_as_their_own_decoders(name, how
     import numpy as np
     import tensorflow as tf
 
-    from mobilekit.config import parse_config
-    from mobilekit.contract import OutputSpec, derive_contract
+    from mobilekit.config_file import parse_config
+    from mobilekit.contract import OutputSpec
+    from mobilekit.derive import derive_contract
     from mobilekit.heads import get_head
     from mobilekit.parity import decode
     from mobilekit.references import attached, resolve

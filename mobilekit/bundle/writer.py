@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mobilekit.errors import OutputError
-from mobilekit.supervise import dead_owner, sweep
+from mobilekit.process import dead_owner, sweep
 
 
 def sha256(data: bytes) -> str:

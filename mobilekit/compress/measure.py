@@ -17,8 +17,9 @@ import numpy as np
 
 from mobilekit.compress.cost import count
 from mobilekit.config import Config
-from mobilekit.contract import Contract, derive_contract
+from mobilekit.contract import Contract
 from mobilekit.data.preprocess import ResizePlan, normalize
+from mobilekit.derive import derive_contract
 from mobilekit.emulate.litert import LiteRTRunner
 from mobilekit.export import tflite
 from mobilekit.kinds import Kind

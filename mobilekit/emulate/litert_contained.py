@@ -150,7 +150,7 @@ def child(folder: str) -> None:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from mobilekit.emulate.litert import LiteRTRunner
-    from mobilekit.supervise import _fault
+    from mobilekit.process import fault
 
     work = Path(folder)
     job = json.loads((work / "job.json").read_text())
@@ -173,7 +173,7 @@ def child(folder: str) -> None:
     for i, canvas in enumerate(np.load(work / "canvases.npy")):
         progress.write_text(str(i))
         if i == 0:  # MOBILEKIT_FAULT=abort:"<artifact> with LiteRT <kernels> kernels" aborts here, in the child
-            _fault(f"{job['kind']} with LiteRT {job['kernels']} kernels")
+            fault(f"{job['kind']} with LiteRT {job['kernels']} kernels")
         for role, v in runner.run(canvas).items():
             out[f"{i}/{role}"] = v
     np.savez(work / "out.npz", **out)

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.contract import ssd_anchors
 from mobilekit.data.preprocess import letterbox, normalize
 from mobilekit.example.shapes import LABELS, ShapeImage
-from mobilekit.heads.ssd import encode_deltas
+from mobilekit.heads.ssd import encode_deltas, ssd_anchors
 from mobilekit.postprocess import iou_matrix
 
 SIZE = 96

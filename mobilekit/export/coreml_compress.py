@@ -7,10 +7,12 @@ iOS 18 ops.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mobilekit.config import SECTION_CHECKS, Config, Fail
 from mobilekit.registry import Registry
 
 TARGET_ORDER = ["iOS16", "iOS17", "iOS18"]
@@ -121,3 +123,20 @@ def required_target(names: list[str]) -> str:
     """The lowest deployment target every chosen recipe can run on (iOS 16 at least, for fp16 I/O)."""
     levels = [TARGET_ORDER.index(RECIPES[n].min_target) for n in names] or [0]
     return TARGET_ORDER[max(levels)]
+
+
+def _check_coreml(settings: Any, cfg: Config, fail: Fail) -> None:
+    """``coreml.compression`` names registered recipes, and ``deployment_target`` runs them all."""
+    for i, name in enumerate(settings.compression):
+        if name not in RECIPES:
+            close = difflib.get_close_matches(name, list(RECIPES), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            fail(f"coreml.compression[{i}]", f"unknown recipe '{name}'{hint}", f"use one of: {', '.join(RECIPES)}")
+    need = required_target(settings.compression)
+    have = settings.deployment_target
+    if have and too_new(settings.compression, have):
+        fail("coreml.deployment_target", f"{have} cannot run {', '.join(settings.compression)} (needs {need})",
+             f"set deployment_target: {need} or choose iOS 16 recipes (palettize2/4/6/8, palettize_mixed46, linear8)")
+
+
+SECTION_CHECKS.setdefault("coreml", []).append(_check_coreml)

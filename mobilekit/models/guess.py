@@ -228,8 +228,9 @@ def _grid(n: int, h: int, w: int) -> list[Candidate]:
 
 
 def _contract(cand: Candidate, h: int, w: int, classes: int) -> Any:
-    from mobilekit.config import parse_config
-    from mobilekit.contract import Contract, InputSpec, NmsSpec, head_spec
+    from mobilekit.config_file import parse_config
+    from mobilekit.contract import Contract, InputSpec, NmsSpec
+    from mobilekit.derive import head_spec
 
     det = parse_config({"model": "m", "task": "detection", "detection": cand.detection,
                         "calibration": {"images": "."}}, Path("x.yaml")).detection

@@ -11,11 +11,14 @@ range; a range never grows past min/max and always holds zero, as the int8 grid 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from mobilekit.config import SECTION_CHECKS, Config, Fail
 from mobilekit.registry import Registry
 
 #: values kept per tensor across all images (a uniform sample, plus the exact min and max)
@@ -132,3 +135,14 @@ def recalibrate(calibrated: bytes, method: str, inputs: Iterator[np.ndarray], im
     keep = {d["index"] for d in it.get_input_details() + it.get_output_details()}
     seen = observe(calibrated, inputs, images)
     return with_ranges(calibrated, {i: choose(o) for i, o in seen.items() if i not in keep})
+
+
+def _check_quantization(q: Any, cfg: Config, fail: Fail) -> None:
+    """``quantization.calibration`` names a registered range method."""
+    if q.calibration not in METHODS:
+        close = difflib.get_close_matches(q.calibration, list(METHODS), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        fail("quantization.calibration", f"unknown method '{q.calibration}'{hint}", f"use one of: {', '.join(METHODS)}")
+
+
+SECTION_CHECKS.setdefault("quantization", []).append(_check_quantization)

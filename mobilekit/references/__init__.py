@@ -15,31 +15,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from mobilekit.errors import ConfigError, ModelError
-
-Reference = Callable[..., tuple[np.ndarray, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class Finder:
-    """A plugin that recognises a decoder attached to a model."""
-
-    name: str  # how the report names the reference ("keras_cv_attention_models DecodePredictions")
-    find: Callable[[Any], Reference | None]
-    settings: Callable[[Any], dict[str, Any] | None]
-
-
-FINDERS: list[Finder] = []
-
-
-def register(finder: Finder) -> Finder:
-    FINDERS.append(finder)
-    return finder
+from mobilekit.references.base import FINDERS, Finder, Reference, register  # noqa: F401  (the plugin API)
 
 
 def _first(model: Any, ask: Callable[[Finder], Callable[[Any], Any]]) -> tuple[str, Any] | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.references import Finder, Reference, register
+from mobilekit.references.base import Finder, Reference, register
 
 #: YOLOR's anchors as the zoo lists them ([h, w] pixels) for pyramid levels 3-5 (YOLOv7, YOLOR-CSP)
 YOLOR_P5 = [[[16.0, 12.0], [36.0, 19.0], [28.0, 40.0]], [[75.0, 36.0], [55.0, 76.0], [146.0, 72.0]],

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.references import Finder, Reference, register
+from mobilekit.references.base import Finder, Reference, register
 
 
 def _kind(model: Any) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.references import Finder, Reference, register
+from mobilekit.references.base import Finder, Reference, register
 
 DEFAULTS = {"min_level": 3, "max_level": 7, "num_scales": 3, "aspect_ratios": [0.5, 1.0, 2.0], "anchor_size": 4}
 

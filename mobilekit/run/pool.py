@@ -15,9 +15,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from mobilekit.data.datasets import ImageRecord
-from mobilekit.run.shards import ParityJob, ShardEvaluator, ShardResult, Truth
-
-Shard = tuple[int, list[ImageRecord], Truth | None]
+from mobilekit.run.shards import ParityJob, Shard, ShardEvaluator, ShardResult, Truth, quiet_worker
 
 _evaluator: ShardEvaluator | None = None  # a local worker's own, built by _init
 
@@ -54,7 +52,7 @@ def _local(job: ParityJob, parts: list[Shard], workers: int) -> Iterator[ShardRe
     memory stays bounded by the shards in flight)."""
     import multiprocessing
 
-    from mobilekit.supervise import NativeCrash
+    from mobilekit.process import NativeCrash
 
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init,
                                initargs=(job,))
@@ -77,22 +75,10 @@ def _local(job: ParityJob, parts: list[Shard], workers: int) -> Iterator[ShardRe
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def quiet_worker(job: ParityJob) -> None:
-    """A worker process's start: TensorFlow's share of the cores, and no line to the build's supervisor (that pipe
-    is the build's own)."""
-    from mobilekit.supervise import EVENTS_FD
-
-    os.environ.pop(EVENTS_FD, None)
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(job.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(job.threads)
-
-
 def _init(job: ParityJob) -> None:
     """A local worker's start; its evaluator is kept for the worker's lifetime."""
     global _evaluator
-    from mobilekit.supervise import die_with_parent
+    from mobilekit.process import die_with_parent
 
     die_with_parent()  # a build that dies takes its workers with it
     quiet_worker(job)

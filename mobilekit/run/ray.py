@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mobilekit.errors import ConfigError
-from mobilekit.run.pool import Shard
-from mobilekit.run.shards import ParityJob, ShardEvaluator, ShardResult
+from mobilekit.run.shards import ParityJob, Shard, ShardEvaluator, ShardResult, quiet_worker
 
 #: the object store of a private local instance: parity's jobs are models (MBs), not data sets
 LOCAL_OBJECT_STORE = 256 * 1024 * 1024
@@ -107,7 +106,6 @@ class _Evaluator:
     """A Ray actor's state: its evaluator, built once from the job."""
 
     def __init__(self, job: ParityJob) -> None:
-        from mobilekit.run.pool import quiet_worker
 
         quiet_worker(job)
         self.evaluator = ShardEvaluator(job.unpacked())
@@ -124,7 +122,7 @@ def evaluate_ray(job: ParityJob, parts: list[Shard], address: str, actors: int) 
     from ray.exceptions import RayActorError
     from ray.util import ActorPool
 
-    from mobilekit.supervise import NativeCrash
+    from mobilekit.process import NativeCrash
 
     started = connect(address, actors)
     try:

@@ -33,9 +33,11 @@ from mobilekit.emulate.litert import LiteRTRunner
 from mobilekit.emulate.litert_contained import KernelCrash, run_contained
 from mobilekit.kinds import Kind
 from mobilekit.parity.run import ParityAcc, measure_shard, sampled
-from mobilekit.supervise import at, wrap
+from mobilekit.process import EVENTS_FD, at, wrap
 
 Truth = list[tuple[np.ndarray, np.ndarray]]
+#: A shard of the parity images: the index of its first image, its records and their labels.
+Shard = tuple[int, list[ImageRecord], Truth | None]
 
 
 @dataclass
@@ -73,7 +75,7 @@ class ParityJob:
     def unpacked(self) -> ParityJob:
         """A packed job's packages extracted under a temporary folder of this process, removed at its exit (or, if
         it is killed, by the next build's sweep on that machine: the folder is named as a run of this process)."""
-        from mobilekit.supervise import RUN_PREFIX
+        from mobilekit.process import RUN_PREFIX
 
         if not self.packages:
             return self
@@ -203,3 +205,13 @@ def pixels(canvas: np.ndarray, color: str) -> np.ndarray:
 
 def _vision_runner(emulator: VisionPipelineEmulator, contract: Contract, events: list[Fp16Event]) -> Callable:
     return lambda canvas: emulator.run(pixels(canvas, contract.input.color), watch=events)
+
+
+def quiet_worker(job: ParityJob) -> None:
+    """A worker process's start: TensorFlow's share of the cores, and no line to the build's supervisor (that pipe
+    is the build's own)."""
+    os.environ.pop(EVENTS_FD, None)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(job.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(job.threads)

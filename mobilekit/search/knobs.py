@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from mobilekit.config import Config, scalar
+from mobilekit.config import SECTION_CHECKS, Config, scalar
 
 Fail = Callable[[str, str, str], NoReturn]
 Mapping = dict[str, Any]
@@ -256,3 +256,10 @@ def apply_recipe(data: Mapping, recipe: dict[str, Any], cfg: Config) -> None:
     """Write every knob's chosen value into ``data`` (a trial's YAML mapping)."""
     for name, value in recipe.items():
         KNOBS[name].apply(data, value, cfg)
+
+
+def _check_space(settings: Any, cfg: Config, fail: Fail) -> None:
+    parse_space(settings.space, fail, cfg)
+
+
+SECTION_CHECKS.setdefault("search", []).append(_check_space)

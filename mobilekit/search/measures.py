@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from mobilekit.config import SECTION_CHECKS, Config
 from mobilekit.kinds import Kind, shipped_coreml
 
 Fail = Callable[[str, str, str], NoReturn]
@@ -140,3 +141,10 @@ def read_bundle(bundle: Path, exit_code: int, printed: dict[str, Any], seconds: 
     contract = json.loads((bundle / "contract.json").read_text())
     return Outcome(0, None, printed["manifest"], json.loads((bundle / "report" / "parity.json").read_text()),
                    {k: a["path"] for k, a in contract["artifacts"].items() if a.get("path")}, seconds)
+
+
+def _check_targets(settings: Any, cfg: Config, fail: Fail) -> None:
+    check_measures(settings.objectives, settings.budgets, settings.prefer, fail)
+
+
+SECTION_CHECKS.setdefault("search", []).append(_check_targets)

@@ -16,13 +16,13 @@ import yaml
 
 from mobilekit.search.knobs import apply_recipe
 from mobilekit.search.measures import MEASURES
-from mobilekit.search.study import Row, Search, SearchResult, _finished, plain, rebase
+from mobilekit.search.study import Row, Search, SearchResult, finished_trials, plain, rebase
 
 
 def rows_of(search: Search, study: Any, optuna: Any) -> list[Row]:
     """Every finished trial (interrupted ones excepted), with its measures and the budgets it misses."""
     rows = []
-    for t in _finished(study, optuna):
+    for t in finished_trials(study, optuna):
         a = t.user_attrs
         row = Row(t.number, dict(t.params), seconds=a.get("seconds", 0.0), error=a.get("error"),
                   same_as=a.get("same_as"))

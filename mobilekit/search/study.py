@@ -26,9 +26,9 @@ import yaml
 
 from mobilekit.config import Config, SearchSettings
 from mobilekit.errors import ConfigError, MobilekitError
-from mobilekit.search.knobs import apply_recipe, default_recipe, holder, parse_space, with_default
+from mobilekit.search.knobs import apply_recipe, holder
 from mobilekit.search.measures import Outcome, measured, task_metric
-from mobilekit.search.trials import LocalTrials, RayTrials, TrialSpec
+from mobilekit.search.trials import TrialSpec
 
 STUDY = "mobilekit-search"
 #: config keys that hold paths, rebased when a trial's config is written into its own folder
@@ -68,7 +68,7 @@ class SearchResult:
     html: Path | None = None
 
 
-def _optuna() -> Any:
+def optuna_module() -> Any:
     try:
         import optuna
     except ImportError as e:
@@ -207,7 +207,7 @@ class _Failed(MobilekitError):
         self.exit_code = exit_code
 
 
-def _finished(study: Any, optuna: Any) -> list[Any]:
+def finished_trials(study: Any, optuna: Any) -> list[Any]:
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
     return [t for t in study.get_trials(deepcopy=False, states=states) if not t.user_attrs.get("interrupted")]
 
@@ -220,7 +220,7 @@ def enqueue(study: Any, optuna: Any, params: dict[str, Any]) -> None:
         study.enqueue_trial(params)
 
 
-def _resume(study: Any, optuna: Any) -> None:
+def resume(study: Any, optuna: Any) -> None:
     """Trials a stopped search left running are marked interrupted and asked again."""
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
@@ -287,7 +287,7 @@ def _key(params: dict[str, Any]) -> tuple:
 
 
 @dataclass
-class _Run:
+class RunState:
     """The state of one run of the loop: trials building, and repeats of them waiting for their figures."""
 
     pending: dict[int, Any] = field(default_factory=dict)  # trial number -> Optuna trial
@@ -295,10 +295,10 @@ class _Run:
     repeats: int = 0  # consecutive recipes asked that were tried before
 
 
-def _ask(search: Search, study: Any, optuna: Any, dists: dict[str, Any], run: _Run, runner: Any,
+def _ask(search: Search, study: Any, optuna: Any, dists: dict[str, Any], run: RunState, runner: Any,
          size: int) -> bool:
     """Start the next trial (or settle a repeat); False when there is nothing more to start."""
-    finished = _finished(study, optuna)
+    finished = finished_trials(study, optuna)
     built = [t for t in finished if "same_as" not in t.user_attrs]
     tried = {_key(t.params) for t in built} | {_key(t.params) for t in run.pending.values()}
     if len(built) + len(run.pending) >= search.trials or len(tried) >= size or run.repeats >= MAX_REPEATS:
@@ -320,8 +320,8 @@ def _ask(search: Search, study: Any, optuna: Any, dists: dict[str, Any], run: _R
     return True
 
 
-def _loop(search: Search, study: Any, optuna: Any, dists: dict[str, Any], runner: Any, reference: float,
-          run: _Run) -> None:
+def run_trials(search: Search, study: Any, optuna: Any, dists: dict[str, Any], runner: Any, reference: float,
+          run: RunState) -> None:
     size = math.prod(len(d.choices) for d in dists.values())
     while True:
         while runner.free() > 0 and _ask(search, study, optuna, dists, run, runner, size):
@@ -337,7 +337,7 @@ def _loop(search: Search, study: Any, optuna: Any, dists: dict[str, Any], runner
             _copy(study, optuna, repeat, study.get_trials(deepcopy=False)[trial.number])
 
 
-def _interrupted(study: Any, optuna: Any, run: _Run, numbers: list[int]) -> None:
+def interrupted(study: Any, optuna: Any, run: RunState, numbers: list[int]) -> None:
     """Trials stopped by an interrupt: failed as interrupted, their recipes asked again when the search resumes."""
     for number in numbers:
         trial = run.pending.pop(number, None)
@@ -350,54 +350,3 @@ def _interrupted(study: Any, optuna: Any, run: _Run, numbers: list[int]) -> None
         for t in repeats:
             t.set_user_attr("interrupted", True)
             study.tell(t, state=optuna.trial.TrialState.FAIL)
-
-
-def run_search(search: Search) -> SearchResult:
-    """Run the search to ``search.trials`` built trials (resuming a stopped one); the Pareto front and the recipe."""
-    from mobilekit.search.results import summarize
-
-    optuna = _optuna()
-
-    def fail(key: str, message: str, fix: str) -> Any:
-        raise ConfigError(f"{key}: {message}", path=search.config, fix=fix)
-
-    space = parse_space(search.settings.space, fail)
-    default = default_recipe(search.cfg, space)
-    space = with_default(space, default)
-    dists = {n: optuna.distributions.CategoricalDistribution(v) for n, v in space.items()}
-    lock = _lock(search)
-    try:
-        study = search.study(optuna, space)
-        _resume(study, optuna)
-        runner = RayTrials(search.ray, search.workers) if search.ray else LocalTrials(search.workers)
-        run = _Run()
-        try:
-            name, reference = search.reference(study, runner)
-            if not any(t.params == default for t in _finished(study, optuna)):
-                enqueue(study, optuna, default)  # the config as written, first (again, if it was interrupted)
-            search.on_event("resumed", {"built": sum("same_as" not in t.user_attrs
-                                                     for t in _finished(study, optuna))})
-            _loop(search, study, optuna, dists, runner, reference, run)
-        except KeyboardInterrupt:
-            _interrupted(study, optuna, run, runner.stop())
-            raise
-        finally:
-            runner.close()
-        return summarize(search, study, optuna, name, reference, default)
-    finally:
-        lock.close()
-
-
-def _lock(search: Search) -> Any:
-    """One search per folder at a time: a second one would take the first one's running trials for stale ones."""
-    import fcntl
-
-    search.out.mkdir(parents=True, exist_ok=True)
-    handle = (search.out / ".lock").open("w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise ConfigError(f"another mobilekit search is running in {search.out}", path=search.config,
-                          fix="wait for it, or search into another --out folder") from None
-    return handle

@@ -22,7 +22,7 @@ from typing import Any
 from mobilekit.search.measures import Outcome, read_bundle
 
 #: the trial's CLI: the mobilekit this search is (never a checkout in the current folder), killed with the search
-CLI_MAIN = ("import sys; del sys.path[0]; from mobilekit.supervise import die_with_parent; die_with_parent(); "
+CLI_MAIN = ("import sys; del sys.path[0]; from mobilekit.process import die_with_parent; die_with_parent(); "
             "from mobilekit.cli import entry; entry()")
 
 

@@ -1,0 +1,75 @@
+"""The contract derived from what the serving graph exposes and what the config says about it.
+
+The types are in :mod:`mobilekit.contract` (core); deriving one asks the configured head plugin to complete and
+check it, so it lives here, above the plugins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mobilekit.config import Config, DetectionSettings, normalization_of
+from mobilekit.contract import Contract, HeadSpec, InputSpec, NmsSpec, OutputSpec
+from mobilekit.errors import ConfigError
+from mobilekit.heads import get_head
+
+
+def read_labels(cfg: Config, num_classes: int) -> list[str]:
+    if not cfg.labels:
+        return [f"class_{i}" for i in range(num_classes)]
+    path = cfg.resolve(cfg.labels)
+    if not path.is_file():
+        raise ConfigError("labels file not found", path=path, fix="name a text file with one class name per line")
+    labels = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if len(labels) != num_classes:
+        raise ConfigError(f"has {len(labels)} labels but the model predicts {num_classes} classes", path=path,
+                          fix=f"list exactly {num_classes} names, one per line, in the model's class order")
+    return labels
+
+
+def head_spec(det: DetectionSettings, num_classes: int, inp: InputSpec, split: dict[str, Any] | None = None
+              ) -> HeadSpec:
+    """The head part of the contract from the detection settings: the one place they become a ``HeadSpec`` (the
+    build's contract, and every reading ``init`` tries), completed by the head and resolved for the input size."""
+    head = HeadSpec(format=det.head, num_classes=num_classes, box_format=det.box_format, box_units=det.box_units,
+                    box_order=det.box_order, score_activation=det.score_activation,
+                    background_class=det.background_class, split=dict(split or {}))
+    impl = get_head(det.head)
+    impl.complete(head, det)
+    if hasattr(impl, "prepare"):  # a head whose anchors follow from the input size resolves them once, here
+        impl.prepare(head, inp)
+    return head
+
+
+def derive_contract(cfg: Config, input_shape: list[int], input_name: str, outputs: list[OutputSpec],
+                    num_classes: int, split: dict[str, Any]) -> Contract:
+    """Build the contract from what the serving graph exposes and what the config says about it."""
+    layout = cfg.input.layout
+    if layout == "NCHW":
+        _, c, h, w = input_shape
+    else:
+        _, h, w, c = input_shape
+    if c != 3:
+        raise ConfigError(f"the model takes {c} channels; mobilekit handles RGB images (3 channels)",
+                          path=cfg.resolve(cfg.model), fix="export a model with a [1, H, W, 3] image input")
+    if cfg.input.size and list(cfg.input.size) != [h, w]:
+        raise ConfigError(f"input.size {cfg.input.size} differs from the model's input {h}x{w}", path=cfg.base_dir,
+                          fix=f"set input.size to [{h}, {w}] or remove it")
+    scale, offset = normalization_of(cfg)
+    inp = InputSpec(name=input_name, height=h, width=w, channels=c, layout=layout, color=cfg.input.color,
+                    resize=cfg.input.resize, pad_value=cfg.input.pad_value, scale=scale, offset=offset)
+    labels = read_labels(cfg, num_classes)
+    if cfg.task == "classification":
+        # a final softmax/sigmoid cut out of the graph (models/activation_cut) runs in post-processing instead
+        head = HeadSpec(format="classifier", num_classes=num_classes,
+                        score_activation=split.get("activation", cfg.classification.score_activation),
+                        top_k=cfg.classification.top_k, split=split)
+        return Contract(cfg.model_name, cfg.task, inp, outputs, head, labels)
+    det = cfg.detection
+    head = head_spec(det, num_classes, inp, split)
+    impl = get_head(det.head)
+    nms = NmsSpec(det.score_threshold, det.iou_threshold, det.max_detections, det.class_agnostic_nms)
+    contract = Contract(cfg.model_name, cfg.task, inp, outputs, head, labels, nms)
+    if hasattr(impl, "check"):  # a head whose candidates follow from the input size checks their count
+        impl.check(contract)
+    return contract
