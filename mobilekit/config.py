@@ -31,9 +31,13 @@ DataFormat = Literal["folder", "yolo", "coco"]
 class Normalization:
     """``x = pixel * scale + offset`` per channel, or ``(pixel - mean) / std``; pixels are 0..255."""
 
+    #: per-channel mean (one or three numbers) subtracted from pixels 0..255; with std
     mean: list[float] | None = None
+    #: per-channel standard deviation the pixels are divided by; with mean
     std: list[float] | None = None
+    #: x = pixel * scale + offset, one or three numbers; the alternative to mean/std
     scale: float | list[float] | None = None
+    #: added after scale
     offset: float | list[float] | None = None
 
     def check(self, fail: Fail) -> None:
@@ -59,10 +63,14 @@ class Normalization:
 @dataclass
 class InputSettings:
     size: list[int] | None = None  # [height, width]; default: the model's own input size
+    #: the model's input layout: NHWC, or NCHW for a channels-first model
     layout: Literal["NHWC", "NCHW"] = "NHWC"
+    #: the channel order the model was trained on
     color: Literal["RGB", "BGR"] = "RGB"
     normalization: Normalization = field(default_factory=lambda: Normalization(scale=1 / 255, offset=0.0))
+    #: letterbox keeps the aspect ratio and pads; stretch scales each axis to the input size
     resize: Literal["letterbox", "stretch"] = "letterbox"
+    #: the letterbox padding's pixel value (114: YOLO's grey)
     pad_value: int = 114
 
     def check(self, fail: Fail) -> None:
@@ -79,28 +87,42 @@ class AnchorSettings:
     """SSD anchor generation: one grid per feature map, anchors per cell from scales × aspect ratios."""
 
     feature_maps: list[list[int]] = field(default_factory=list)  # [[h, w], ...] per level
+    #: the smallest anchor scale, relative to the input (first level)
     min_scale: float = 0.2
+    #: the largest anchor scale (last level)
     max_scale: float = 0.95
+    #: width / height of each cell's anchors
     aspect_ratios: list[float] = field(default_factory=lambda: [1.0, 2.0, 0.5])
+    #: the box-delta variances (centre y, centre x, height, width)
     variances: list[float] = field(default_factory=lambda: [0.1, 0.1, 0.2, 0.2])
+    #: the order of the 4 box deltas the model emits
     delta_order: Literal["yxhw", "xywh"] = "yxhw"
 
 
 @dataclass
 class DetectionSettings:
+    #: the output format: yolo, yolo_transposed, dfl, grid, ssd, retinanet or decoded (mobilekit.heads)
     head: HeadName = "yolo"
+    #: how the 4 box channels are read: centre and size, or corners
     box_format: BoxFormat = "cxcywh"
+    #: box values in input pixels, or normalized to 0..1
     box_units: BoxUnits = "pixels"
     #: the order of the 4 box channels: x first (``cx, cy, w, h``; ``x1, y1, x2, y2``) or y first (``cy, cx, h, w``;
     #: TF's and the tf_keras zoos' convention): decoded boxes of yolo/decoded heads and raw grid boxes
     box_order: Literal["xy", "yx"] = "xy"
+    #: applied to the class scores in post-processing when the model outputs logits
     score_activation: Activation = "none"
     background_class: bool = False  # scores include a leading background column (SSD softmax heads)
+    #: candidates below it are dropped before NMS (the SDKs' default; changeable at run time)
     score_threshold: float = 0.25
+    #: NMS overlap above which the weaker box is suppressed
     iou_threshold: float = 0.45
+    #: the most detections returned per image
     max_detections: int = 100
+    #: true: one NMS over all classes; false: per class
     class_agnostic_nms: bool = False
     outputs: dict[str, str] = field(default_factory=dict)  # role -> model output name, for two-output heads
+    #: SSD anchor generation (ssd head)
     anchors: AnchorSettings = field(default_factory=AnchorSettings)
     #: settings of the chosen head's own (strides, reg_max, ...): the head module checks them (``validate``) and
     #: puts what decoding needs into the contract (``complete``), so a new head needs no new config fields
@@ -109,6 +131,7 @@ class DetectionSettings:
     #: outputs, ``mobilekit.references``), or ``attached`` (a decode layer the model carries, found by a reference
     #: plugin); ``reference_args`` are passed to the function as keywords
     reference: str | None = None
+    #: keyword arguments passed to the reference decoder function
     reference_args: dict[str, Any] = field(default_factory=dict)
 
     def check(self, fail: Fail) -> None:
@@ -132,15 +155,20 @@ class DetectionSettings:
 
 @dataclass
 class ClassificationSettings:
+    #: applied to the scores in post-processing when the model outputs logits (set by the softmax cut)
     score_activation: Activation = "none"
+    #: how many classes a classification returns
     top_k: int = 5
 
 
 @dataclass
 class DataSettings:
+    #: a folder of images (per-label subfolders for a labelled classifier set), relative to this file
     images: str = ""
+    #: folder (images, optionally one subfolder per label), yolo (labels beside the images) or coco
     format: DataFormat = "folder"
     annotations: str | None = None  # COCO json; YOLO labels are found beside the images
+    #: how many images to use, at most
     count: int = 100
 
     def check(self, fail: Fail, section: str) -> None:
@@ -157,12 +185,18 @@ class DataSettings:
 class ParitySettings:
     """The bar a converted model must clear against the float model; the build exits 3 below it."""
 
+    #: the least cosine similarity of every output against the float model
     min_cosine: float = 0.98
+    #: the least signal-to-noise ratio of every output, in dB
     min_snr_db: float = 12.0
+    #: classifiers: the least share of images whose top-1 class matches the float model's
     min_top1_agreement: float = 0.9
+    #: detectors: the least share of the float model's detections found again
     min_detection_recall: float = 0.8
+    #: detectors: the least share of detections that the float model also makes
     min_detection_precision: float = 0.8
     max_map50_drop: float = 2.0  # points of mAP@0.5
+    #: how many evaluation images parity runs on
     images: int = 32
     #: images read, run and reduced at a time: parity's memory is bounded by this, not by ``images`` (the metrics
     #: do not depend on it)
@@ -183,8 +217,13 @@ class ParitySettings:
 
 @dataclass
 class ExportSettings:
+    """Which TFLite models the bundle carries beside the full-integer one, and the int8 model's I/O type."""
+
+    #: the int8 model's input and output type: int8, uint8, or float32 (quantize and dequantize inside)
     int8_io: IoDtype = "int8"
+    #: also export the fp16-weight model with float I/O (the GPU path)
     fp16: bool = True
+    #: also export a float32 TFLite model (for reference and speed comparisons)
     float32: bool = False
 
 
@@ -199,15 +238,21 @@ class QuantizationSettings:
     int8 error costs most are left in float, cheapest first, into a separate ``tflite-int8-mixed`` artifact; the
     full-int8 model stays the default one."""
 
+    #: how each activation's int8 range is picked: mse, percentile or minmax
     calibration: str = "mse"
+    #: points of the task metric full-int8 may lose before selective precision keeps ops in float
     max_drop: float | None = None
     max_float_ops: int = 8  # the most ops selective precision may leave in float before it gives up
     # Keras-side preparation of the int8 model's weights (mobilekit.quantize.weights), each measured alone in
     # bench/quantization.py: cross-layer equalization, bias correction, AdaRound
     equalize: bool = False
+    #: correct each layer's bias for the mean int8 weight error
     bias_correction: bool = False
+    #: AdaRound: learn each weight's rounding direction on the calibration images
     adaround: bool = False
+    #: calibration images AdaRound learns from
     adaround_images: int = 16
+    #: AdaRound's optimization steps per layer
     adaround_iterations: int = 400
     # when full-int8 and selective precision both miss max_drop: quantization-aware training (compression.qat with
     # compression.distill's budget) into a separate tflite-int8-qat artifact, measured beside them
@@ -225,14 +270,20 @@ class CoreMLSettings:
     """Core ML ``mlprogram`` export for the Neural Engine; ``compression`` names recipes from
     ``mobilekit.export.coreml_compress.RECIPES`` (each adds one compressed variant beside the fp16 package)."""
 
+    #: false: no Core ML packages and no Swift package
     enabled: bool = True
     deployment_target: Literal["iOS16", "iOS17", "iOS18"] | None = None  # default: the lowest the recipes allow
+    #: where Core ML may run the model; the Swift package's default configuration
     compute_units: Literal["CPU_AND_NE", "ALL", "CPU_ONLY", "CPU_AND_GPU"] = "CPU_AND_NE"
     input: Literal["tensor", "image"] = "tensor"  # image: Core ML applies the normalization (one scale)
+    #: one compressed package per recipe beside the fp16 one (the first is the one the Swift package ships)
     compression: list[str] = field(default_factory=lambda: ["palettize6"])
     vision: bool = False  # also emit the Vision-ready pipeline (decoder + NonMaximumSuppression), detectors only
+    #: true: an fp16 overflow the emulator finds is reported, not a failure
     allow_fp16_overflow: bool = False
+    #: the packages' author metadata
     author: str = "mobilekit"
+    #: the packages' version metadata
     version: str = "1.0"
 
     def check(self, fail: Fail, cfg: Config) -> None:
@@ -268,11 +319,13 @@ class AndroidSettings:
 class PruneSettings:
     """Structured channel pruning: whole conv/dense output channels are removed and every consumer rewritten."""
 
+    #: what ratio removes: MACs or parameters
     target: Literal["macs", "params"] = "macs"
     ratio: float = 0.5  # fraction of the model's MACs (or parameters) to remove
     # bn_l1: BatchNorm |gamma| x filter L1 norm (or either alone); activation: mean channel magnitude on the images
     criterion: Literal["bn_l1", "bn", "l1", "activation"] = "bn_l1"
     multiple: int = 8  # kept channel counts are rounded to this (layers narrower than 2x it: to 1)
+    #: no layer is cut below this many channels
     min_channels: int = 4
     exclude: list[str] = field(default_factory=list)  # layer names whose output channels are kept
     # share of the fine-tuning budget spent fading the removed channels to zero on the full model before they are
@@ -285,6 +338,7 @@ class SparsitySettings:
     """Magnitude pruning (tensorflow-model-optimization) to zeros kept in the weights; wrappers are stripped."""
 
     sparsity: float = 0.5  # final fraction of zero weights (unstructured); ignored for 2:4
+    #: unstructured, or 2:4 (two zeros in every four weights)
     pattern: Literal["unstructured", "2:4"] = "unstructured"
 
 
@@ -292,6 +346,7 @@ class SparsitySettings:
 class ClusterSettings:
     """Weight clustering (tensorflow-model-optimization): each layer's weights share ``clusters`` values."""
 
+    #: distinct weight values per layer after clustering
     clusters: int = 16
 
 
@@ -299,6 +354,7 @@ class ClusterSettings:
 class QatSettings:
     """Quantization-aware training (tensorflow-model-optimization), then the same full-int8 export as PTQ."""
 
+    #: false keeps the section but skips quantization-aware training
     enabled: bool = True
     # QAT fine-tunes at this fraction of distill.learning_rate: fake-quantized weights and activations diverge at a
     # rate a float fine-tune takes (MobileNetV2 on digits: 1e-3 → 13% top-1, 1e-4 → 97.7%)
@@ -311,8 +367,11 @@ class DistillSettings:
     calibration images (output matching); a labelled set (classifiers: one sub-folder per label) adds the task
     loss."""
 
+    #: passes over the training images per stage
     epochs: int = 10
+    #: images per training step
     batch_size: int = 16
+    #: the optimizer's starting learning rate
     learning_rate: float = 1e-3
     images: DataSettings | None = None  # default: the calibration images
     minutes: float | None = None  # a time budget per stage, whatever the epochs
@@ -322,6 +381,7 @@ class DistillSettings:
     # pruned coco128 detector they gave no gain per step (mAP 4.0 after 295 steps, 3.7 after 219 without) and
     # made each step 25% slower
     hint_weight: float = 0.0
+    #: the training's random seed
     seed: int = 0
 
 
@@ -370,11 +430,16 @@ class SearchSettings:
     most a recipe may have; ``objectives`` are the measures the Pareto front trades off (each minimized) and
     ``prefer`` the one that picks the recipe among the Pareto trials that meet every budget."""
 
+    #: knob → its choices (a list, or {low, high, step}): what the search tries
     space: dict[str, Any] = field(default_factory=dict)
+    #: max_<measure> → the most a recipe may have (max_drop, max_int8_kb, max_cpu_ms, max_coreml_kb)
     budgets: dict[str, float] = field(default_factory=dict)
+    #: the measures the Pareto front trades off, each minimized
     objectives: list[str] = field(default_factory=lambda: ["drop", "int8_kb", "cpu_ms"])
+    #: the measure that picks the recipe among the Pareto trials that meet every budget
     prefer: str = "drop"
     trials: int = 12  # ``--trials`` overrides
+    #: the sampler's seed
     seed: int = 0
 
     def check(self, fail: Fail, cfg: Config) -> None:
@@ -391,16 +456,25 @@ class SearchSettings:
 
 @dataclass
 class Config:
+    #: the trained model: a .keras (Keras 3) or .h5 (tf_keras) file, or a SavedModel directory, relative to this file
     model: str = ""
+    #: detection or classification
     task: Task = "detection"
+    #: names the files and the generated classes (default: the model file's name)
     name: str | None = None
     #: the release version of the model: the SDKs' ``modelInfo`` and the Android publication's Maven version
     version: str = "1.0.0"
+    #: a text file with one class name per line, in the model's class order (default: class_0, class_1, ...)
     labels: str | None = None
+    #: the image input: size, layout, colour order, normalization, resize
     input: InputSettings = field(default_factory=InputSettings)
+    #: the detector's head and its decoding, NMS, and the model's own decoder (task: detection)
     detection: DetectionSettings = field(default_factory=DetectionSettings)
+    #: the classifier's score activation and top-k (task: classification)
     classification: ClassificationSettings = field(default_factory=ClassificationSettings)
+    #: the images the int8 model is calibrated on (and the default for parity and distillation)
     calibration: DataSettings = field(default_factory=DataSettings)
+    #: held-out images for parity and accuracy figures (default: the calibration images, with a warning)
     evaluation: DataSettings | None = None
     parity: ParitySettings = field(default_factory=ParitySettings)
     export: ExportSettings = field(default_factory=ExportSettings)
@@ -408,6 +482,7 @@ class Config:
     coreml: CoreMLSettings = field(default_factory=CoreMLSettings)
     android: AndroidSettings = field(default_factory=AndroidSettings)
     compression: CompressionSettings = field(default_factory=CompressionSettings)
+    #: the bundle's folder when --out is not given
     output: str | None = None
     #: modules imported before the model loads: those that register the model's custom layers (a model zoo's
     #: package, or a module beside this file); ``--import MODULE`` on the command line adds to them
