@@ -228,15 +228,16 @@ SDK_BUNDLES = {"yolo": ("image", True, "int8"), "yolo_transposed": ("tensor", Fa
 
 def build_bundles(tmp_path_factory: Any, configs: dict[str, dict[str, Any]], *flags: str) -> dict[str, Path]:
     """Each config built with the CLI (``mobilekit build CONFIG --out DIR --quiet *flags``), once per content: the
-    bundles sit in the suite's cache keyed by the config, the flags and every file of the ``mobilekit`` package (a
-    change to the code under test builds them anew), built in parallel when several xdist workers ask; key → bundle.
+    bundles sit in the suite's cache keyed by the config, the flags and every file of the ``mobilekit`` package and
+    of ``templates/`` (a change to the code under test builds them anew), built in parallel when several xdist
+    workers ask; key → bundle.
     A test must not change a bundle: it copies what it builds or writes into (``swift build`` on a copy)."""
     import testcache
     from click.testing import CliRunner
 
     from mobilekit.cli import main
 
-    code = testcache.files_under(testcache.REPO / "mobilekit")
+    code = testcache.files_under(testcache.REPO / "mobilekit", testcache.REPO / "templates")
     folder = testcache.root() / "bundles"
 
     def make(key: str, cfg: dict[str, Any]):

@@ -16,8 +16,15 @@ import numpy as np
 
 from mobilekit.contract import Contract
 
-#: Package data (``pyproject.toml`` ships it in the wheel), so an installed mobilekit generates SDKs too.
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+def _templates() -> Path:
+    """``templates/`` beside ``mobilekit/`` in a checkout; ``mobilekit/templates`` in an installed wheel (``setup.py``
+    copies it there as package data, so an installed mobilekit generates SDKs too)."""
+    installed = Path(__file__).resolve().parents[1] / "templates"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[2] / "templates"
+
+
+TEMPLATES = _templates()
 SAMPLE_APPS = TEMPLATES / "sample_apps"
 
 KOTLIN_KEYWORDS = {

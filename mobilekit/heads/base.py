@@ -4,7 +4,8 @@ A head owns everything specific to one output format, in one module: the config 
 recognise its outputs (``bind``, ``channel_axis``), the contract fields it adds (``complete``), decoding in numpy
 (``candidates``, the reference every runtime is compared with) and in TensorFlow ops (``decode_tf``, compiled into
 the Vision pipeline), and its inverse (``encode``, ground truth for fine-tuning). Its Kotlin and Swift decode code
-are template partials under ``mobilekit/templates/heads/<name>/`` that the SDK templates include by head name.
+are template partials under ``templates/heads/<name>/`` (beside ``mobilekit/``) that the SDK templates include by
+head name.
 Thresholding, NMS and letterbox undo are shared (``mobilekit.postprocess``), so every head is post-processed
 identically. Adding a head is adding its module (imported in ``heads/__init__.py``) and its partials.
 """
