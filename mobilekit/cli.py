@@ -418,7 +418,8 @@ def example(out_dir: Path, workdir: Path | None, quiet: bool, as_json: bool) -> 
         if not (quiet or as_json):
             err.print(f"Preparing the example in {wd} (trains once, then cached)")
         cfg_path = make_example(wd)
-        return _build(load_config(cfg_path), out_dir, quiet, as_json)
+        # with the sample apps: the checkout's own sample_apps/ open on this bundle's SDKs
+        return _build(load_config(cfg_path), out_dir, quiet, as_json, sample_apps=True)
 
     _summary(_run(go, as_json), as_json)
 

@@ -579,6 +579,7 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
                                       "per_tensor_weights": integer.per_tensor_weights,
                                       "io_dtype": cfg.export.int8_io}},
         split=st.contract.head.split,
+        android=dataclasses.asdict(cfg.android),  # which Android Gradle plugin the module is for, NPU, Maven group
         **({"decode": st.decode.to_dict()} if st.decode else {}),
         coreml={"deployment_target": coreml.deployment_target(cfg.coreml), "compute_units": cfg.coreml.compute_units,
                 "variants": sorted(st.coreml_dirs), "ane_likely_all": st.ane.get("likely_all_on_ane")}

@@ -82,3 +82,27 @@ def test_installed_wheel_builds_both_sdks_and_the_report(tmp_path):
     assert any(f.startswith("sdk/ios/") and f.endswith("Kit/Package.swift") for f in files), sorted(files)
     assert any(f.startswith("sdk/ios/") and f.endswith("ModelCache.swift") for f in files)
     assert "report/index.html" in files and "manifest.json" in files
+    _check_checkout_sample_apps(out)
+
+
+def _check_checkout_sample_apps(bundle: Path) -> None:
+    """The repository's sample_apps/ are the apps the example renders (`mobilekit example` writes them into its
+    bundle, as `--with-sample-app` does for any model), wired to build/example; and the Android app compiles, as it
+    stands in the repository, with the example's SDK module against the API stubs."""
+    from test_kotlin_core import kotlinc, stub_sources
+
+    from mobilekit.codegen.sample_apps import render_checkout
+
+    checkout = ROOT / "sample_apps"
+    want = {rel: data for rel, data in render_checkout(bundle).items() if not rel.endswith(".jpg")}
+    have = {p.relative_to(checkout).as_posix(): p.read_bytes() for p in checkout.rglob("*")
+            if p.is_file() and p.suffix != ".jpg"}
+    assert have == want, "sample_apps/ is stale: python -m mobilekit.codegen.sample_apps build/example"
+    shipped = {p.relative_to(bundle / "sample_apps").as_posix() for p in (bundle / "sample_apps").rglob("*")
+               if p.is_file()}
+    assert shipped == {p.relative_to(checkout).as_posix() for p in checkout.rglob("*") if p.is_file()}
+    module = next((bundle / "sdk" / "android").iterdir())
+    sources = stub_sources() + sorted(module.rglob("*.kt")) + sorted((checkout / "android").rglob("*.kt"))
+    classes, warnings = kotlinc(sources)
+    assert not [ln for ln in warnings.splitlines() if "warning" in ln.lower() and "sample_apps" in ln], warnings
+    assert any(classes.rglob("MainActivity.class"))
