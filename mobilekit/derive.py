@@ -36,8 +36,7 @@ def head_spec(det: DetectionSettings, num_classes: int, inp: InputSpec, split: d
                     background_class=det.background_class, split=dict(split or {}))
     impl = get_head(det.head)
     impl.complete(head, det)
-    if hasattr(impl, "prepare"):  # a head whose anchors follow from the input size resolves them once, here
-        impl.prepare(head, inp)
+    impl.prepare(head, inp)  # a head whose anchors follow from the input size resolves them once, here
     return head
 
 
@@ -70,6 +69,5 @@ def derive_contract(cfg: Config, input_shape: list[int], input_name: str, output
     impl = get_head(det.head)
     nms = NmsSpec(det.score_threshold, det.iou_threshold, det.max_detections, det.class_agnostic_nms)
     contract = Contract(cfg.model_name, cfg.task, inp, outputs, head, labels, nms)
-    if hasattr(impl, "check"):  # a head whose candidates follow from the input size checks their count
-        impl.check(contract)
+    impl.check(contract)  # a head whose candidates follow from the input size checks their count
     return contract

@@ -105,3 +105,13 @@ def test_the_build_reads_as_its_stages():
                                         "tflite-int8-mixed", "tflite-int8-qat", "tflite-fp16",
                                         "tflite-float32", "delegates", "coreml", "parity", "drift", "fp16-watch",
                                         "latency", "gate", "bundle"]
+
+
+def test_the_head_surface_is_called_not_probed():
+    """Every head has the whole plugin surface (heads.base.Head's defaults say "not needed"), so code outside heads/
+    calls it; probing a head for a method hides a head that forgot one."""
+    import re
+
+    probes = [(name, m.group(0)) for name, tree in _modules().items() if not name.startswith("mobilekit.heads")
+              for m in re.finditer(r"(hasattr|getattr)\((head|impl|HEADS\[\w+\])\b[^)]*\)", ast.unparse(tree))]
+    assert not probes, probes

@@ -18,7 +18,7 @@ __all__ = ["HEADS", "Candidates", "Head", "get_head"]
 
 def _check_detection(det: Any, cfg: Config, fail: Fail) -> None:
     """``detection.head`` names a registered head (most common first in the message), which checks its settings."""
-    names = sorted((n for n in HEADS if n != "classifier"), key=lambda n: (getattr(HEADS[n], "rank", 50), n))
+    names = sorted((n for n in HEADS if n != "classifier"), key=lambda n: (HEADS[n].rank, n))
     if det.head not in names:
         close = difflib.get_close_matches(str(det.head), names, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""

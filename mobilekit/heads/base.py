@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -34,34 +34,64 @@ class Candidates:
     scores: np.ndarray  # [N, C] class probabilities (float64)
 
 
-class Head(Protocol):
+class Head:
+    """The whole surface of a head plugin. Subclasses implement the first five methods; the rest have defaults that
+    say "this head does not need it", so the build calls every method on every head and never probes for one."""
+
     name: str
-    channel_axis: int  # where the box/class channels are in a [1, N, C] (2) or [1, C, N] (1) output
-    rank: int  # listing order for users (optional; detection heads default to 50)
+    channel_axis: int = 2  # where the box/class channels are in a [1, N, C] (2) or [1, C, N] (1) output
+    rank: int = 50  # where the head is listed to users (config errors, docs): the most common formats first
+    extra_score_channels: int = 0  # channels of a joined output that are neither box nor class (objectness)
 
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
         """Map roles to model output names; return the mapping and the number of classes."""
+        raise NotImplementedError
 
     def candidates(self, outputs: dict[str, np.ndarray], contract: Contract) -> Candidates:
         """Raw float outputs (batch of one, keyed by role) → candidates."""
+        raise NotImplementedError
 
     def encode(self, boxes: np.ndarray, index: np.ndarray, contract: Contract) -> np.ndarray:
         """The inverse of decoding: xyxy boxes in model-input pixels, meant for candidates ``index``, → the raw
         values the boxes output holds there (ground-truth targets for fine-tuning)."""
-
-    def validate(self, det: DetectionSettings, fail: Fail) -> None:
-        """Reject detection settings this head cannot work with (called by the config loader)."""
-
-    def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
-        """Add the contract fields this head needs (anchors, variances, ...) to ``spec``."""
-
-    def alternatives(self, det: DetectionSettings) -> list[dict[str, Any]]:
-        """Single changes of the head's convention settings (``{"box_order": "yx"}``, ``{"params.sides":
-        "tlbr"}``), most likely first: what the decode check tries when the decode differs from the model's own."""
+        raise NotImplementedError
 
     def decode_tf(self, outs: dict[str, Any], contract: Contract) -> tuple[Any, Any]:
         """TensorFlow twin of ``candidates`` for one image: normalized ``cx, cy, w, h`` boxes [N, 4] and the raw
         class scores [N, C(+1)] (activation, background column and NMS are shared)."""
+        raise NotImplementedError
+
+    def validate(self, det: DetectionSettings, fail: Fail) -> None:
+        """Reject detection settings this head cannot work with (called by the config loader)."""
+        raise NotImplementedError
+
+    def complete(self, spec: HeadSpec, det: DetectionSettings) -> None:
+        """Add the contract fields this head needs (anchors, variances, ...) to ``spec``."""
+
+    def prepare(self, spec: HeadSpec, inp: InputSpec) -> None:
+        """Resolve what follows from the input size (anchor grids), once, when the contract is derived."""
+
+    def check(self, contract: Contract) -> None:
+        """Check what only the bound model shows (the candidate count the strides imply), failing in one line."""
+
+    def alternatives(self, det: DetectionSettings) -> list[dict[str, Any]]:
+        """Single changes of the head's convention settings (``{"box_order": "yx"}``, ``{"params.sides":
+        "tlbr"}``), most likely first: what the decode check tries when the decode differs from the model's own."""
+        return []
+
+    def box_channels(self, det: DetectionSettings) -> int:
+        """Channels of one candidate's box: 4, or 4 x ``reg_max`` DFL bins."""
+        return 4
+
+    def levels(self, det: DetectionSettings, height: int, width: int) -> list[tuple[int, int, int]] | None:
+        """Per output level (stride or cell spacing, grid height, grid width) when the head reads per-level maps the
+        build joins first; ``None`` for a head whose outputs are never per level."""
+        return None
+
+    def parts(self, det: DetectionSettings, channels: int) -> list[tuple[str, int]] | None:
+        """The roles of a joined output's channels in order (role, count), when they are more than boxes and
+        scores (objectness); ``None``: boxes then scores."""
+        return None
 
 
 def no_params(head: str, det: DetectionSettings, fail: Fail) -> None:
@@ -116,12 +146,8 @@ def strides_ok(params: dict[str, Any]) -> bool:
     return isinstance(s, list) and bool(s) and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s)
 
 
-class BoxHead:
+class BoxHead(Head):
     """What heads whose boxes come out already decoded (in one of the box conventions) share."""
-
-    name: str
-    channel_axis = 2
-    rank = 50  # where the head is listed to users (config errors, docs): the most common formats first
 
     def validate(self, det: DetectionSettings, fail: Fail) -> None:
         no_params(self.name, det, fail)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, activate, register
+from mobilekit.heads.base import Candidates, Head, activate, register
 
 
-class ClassifierHead:
+class ClassifierHead(Head):
     name = "classifier"
 
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, class_scores, only_xy, register, score_alternatives, strides_ok
+from mobilekit.heads.base import Candidates, Head, class_scores, only_xy, register, score_alternatives, strides_ok
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -54,7 +54,7 @@ def expectation(bins: np.ndarray, reg_max: int, activated: bool = False) -> np.n
     return (e / e.sum(axis=2, keepdims=True)) @ np.arange(reg_max, dtype=np.float64)
 
 
-class DflHead:
+class DflHead(Head):
     name = "dfl"
     channel_axis = 2
     rank = 4

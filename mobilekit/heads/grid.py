@@ -29,6 +29,7 @@ import numpy as np
 from mobilekit.errors import ModelError
 from mobilekit.heads.base import (
     Candidates,
+    Head,
     activate,
     flip,
     register,
@@ -69,7 +70,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-class GridHead:
+class GridHead(Head):
     name = "grid"
     channel_axis = 2
     rank = 5

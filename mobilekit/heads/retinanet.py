@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, bind_two, class_scores, flip, only_xy, register, score_alternatives
+from mobilekit.heads.base import Candidates, Head, bind_two, class_scores, flip, only_xy, register, score_alternatives
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -120,7 +120,7 @@ def anchors(p: dict[str, Any], inp: InputSpec) -> np.ndarray:
     return a
 
 
-class RetinaNetHead:
+class RetinaNetHead(Head):
     name = "retinanet"
     channel_axis = 2
     rank = 3

@@ -17,6 +17,7 @@ import numpy as np
 from mobilekit.errors import ModelError
 from mobilekit.heads.base import (
     Candidates,
+    Head,
     bind_two,
     class_scores,
     flip,
@@ -61,7 +62,7 @@ def encode_deltas(boxes: np.ndarray, anchors: np.ndarray, variances: list[float]
                      np.log(h / a[:, 2]) / v[2], np.log(w / a[:, 3]) / v[3]], axis=1)
 
 
-class SsdHead:
+class SsdHead(Head):
     name = "ssd"
     channel_axis = 2
     rank = 2

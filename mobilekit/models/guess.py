@@ -98,7 +98,7 @@ def candidates(shapes: dict[str, list[int]], h: int, w: int, anchors: dict[str, 
     out: list[Candidate] = []
     # two outputs: 'decoded' says it plainly (yolo and yolo_transposed also bind a pair, and would decode the same)
     first = "decoded" if len(shapes) == 2 else ""
-    for name in sorted(HEADS, key=lambda n: (n != first, getattr(HEADS[n], "rank", 50))):
+    for name in sorted(HEADS, key=lambda n: (n != first, HEADS[n].rank)):
         if name in ("classifier", "ssd"):  # ssd needs its anchor settings: not guessable from shapes
             continue
         try:

@@ -82,18 +82,18 @@ def _per_level(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int]) ->
     """The Keras model with its per-level maps joined (``models.levels``), or ``(None, {})`` when its outputs are
     not per-level maps."""
     bound = _bound_shapes(loaded, shape)
-    if cfg.task != "detection" or len(bound) < 2 or not all(len(s) == 4 for s in bound.values()) \
-            or not hasattr(head, "levels"):
+    if cfg.task != "detection" or len(bound) < 2 or not all(len(s) == 4 for s in bound.values()):
+        return None, {}
+    h, w = (shape[1], shape[2]) if cfg.input.layout == "NHWC" else (shape[2], shape[3])
+    grids = head.levels(cfg.detection, h, w)
+    if grids is None:  # a head whose outputs are never per-level maps
         return None, {}
     if loaded.keras_model is None:
         raise ModelError("per-level outputs of a SavedModel cannot be joined (the graph cannot be rewired)",
                          path=loaded.path, fix="build from the Keras model, or export the levels concatenated")
     from mobilekit.models.levels import join_levels
 
-    h, w = (shape[1], shape[2]) if cfg.input.layout == "NHWC" else (shape[2], shape[3])
-    box = head.box_channels(cfg.detection) if hasattr(head, "box_channels") else 4
-    grids = head.levels(cfg.detection, h, w)
-    return join_levels(loaded.keras_model, loaded.keras_module, bound, grids, box)
+    return join_levels(loaded.keras_model, loaded.keras_module, bound, grids, head.box_channels(cfg.detection))
 
 
 def _bind(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int], bound: dict[str, list[int]] | None = None
@@ -105,9 +105,9 @@ def _bind(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int], bound: 
     except ModelError as e:
         e.path = e.path or str(loaded.path)
         raise
-    box = head.box_channels(cfg.detection) if hasattr(head, "box_channels") else 4
+    box = head.box_channels(cfg.detection)
     if "predictions" in roles:  # less the box channels, and objectness where the head has it
-        num_classes = bound[roles["predictions"]][head.channel_axis] - box - getattr(head, "extra_score_channels", 0)
+        num_classes = bound[roles["predictions"]][head.channel_axis] - box - head.extra_score_channels
     if cfg.task == "detection" and cfg.detection.background_class:
         num_classes -= 1  # the leading background column is not a class
     return roles, num_classes, box
@@ -143,7 +143,7 @@ def _split_roles(head: Any, loaded: LoadedModel, cfg: Config, roles: dict[str, s
         return None, roles, {}, {"applied": False, "reason": "a SavedModel graph cannot be rewired; boxes and scores "
                                  "share one int8 scale. Export the Keras model instead, or separate outputs"}
     channels = loaded.output_shapes[roles["predictions"]][head.channel_axis]
-    parts = head.parts(cfg.detection, channels) if hasattr(head, "parts") and not training else None
+    parts = None if training else head.parts(cfg.detection, channels)
     new, split = split_concat(loaded.keras_model, loaded.keras_module, head.channel_axis, box, parts)
     if new is None:
         return loaded.keras_model, roles, {}, split
