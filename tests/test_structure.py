@@ -56,7 +56,8 @@ def test_no_import_cycle_among_module_level_imports():
 def test_the_build_reads_as_its_stages():
     from mobilekit.pipeline import STAGES
 
-    assert [s.name for s in STAGES] == ["load", "decode", "compress", "calibration", "int8-weights", "tflite-int8",
-                                        "tflite-int8-mixed", "tflite-int8-qat", "tflite-fp16",
+    assert [s.name for s in STAGES] == ["load", "decode", "compress", "calibration", "xnnpack-rewrite",
+                                        "int8-weights", "tflite-int8", "tflite-int8-mixed", "tflite-int8-qat",
+                                        "tflite-fp16",
                                         "tflite-float32", "delegates", "coreml", "parity", "drift", "fp16-watch",
-                                        "latency", "gate", "bundle"]
+                                        "latency", "memory", "gate", "bundle"]
