@@ -134,16 +134,11 @@ def _plain_int8(model: Any, size: int) -> bytes:
     return conv.convert()
 
 
-def _timed(models: dict[str, bytes], rounds: int = 5) -> dict[str, float]:
-    """Each model's median ``invoke`` time (LiteRT XNNPACK, 2 threads), the models interleaved over ``rounds``
-    and the lowest median kept: other work on the machine slows a round, never speeds one."""
-    from mobilekit.emulate.litert import model_latency_ms
+def _timed(models: dict[str, bytes], threads: int = 2) -> dict[str, float]:
+    """Each model's median ``invoke`` time (LiteRT XNNPACK), interleaved over five rounds, the lowest kept."""
+    from mobilekit.emulate.litert import interleaved_latency_ms
 
-    best: dict[str, float] = {}
-    for _ in range(rounds):
-        for name, m in models.items():
-            best[name] = min(best.get(name, float("inf")), model_latency_ms(m))
-    return best
+    return interleaved_latency_ms(models, 5, threads)
 
 
 def _row(arch: str, variant: str, size: int) -> dict[str, Any]:
@@ -161,9 +156,11 @@ def _row(arch: str, variant: str, size: int) -> dict[str, Any]:
         files["int8_before"] = (work / "off" / f"android/{_name(m)}_int8.tflite").read_bytes()
     files["plain_int8"] = _plain_int8(model, size)
     ms = _timed(files)
+    one = _timed({k: files[k] for k in ("float32", "int8")}, threads=1)  # needs one free core, not two
     rw = m.get("xnnpack_rewrite") or {}
     mem = m.get("memory", {}).get("tflite-int8", {}).get("kernels", {}).get("xnnpack", {})
-    return {"arch": arch, "variant": variant, **ms, "kept": rw.get("kept", "no rewrite needed"),
+    return {"arch": arch, "variant": variant, **ms, "one_thread": one, "load": os.getloadavg()[0],
+            "kept": rw.get("kept", "no rewrite needed"),
             "build_ms": m["latency_ms"], "rewrite": rw,
             "outside": (m.get("outside_xnnpack") or {}).get("tflite-int8", {}),
             "outside_before": (before.get("outside_xnnpack") or {}).get("tflite-int8", {}),
@@ -186,10 +183,11 @@ def _table(rows: list[dict[str, Any]]) -> Any:
     from rich.table import Table
 
     t = Table(title="int8 vs fp16 vs float32, LiteRT XNNPACK, 2 threads, median ms (fp16/float32 keep the original "
-                    "graph: the rewrite does not change them)")
+                    "graph: the rewrite does not change them); load: the machine's 1-minute load average (2 cores) "
+                    "when the row was timed")
     for col in ("model", "weights", "float32", "fp16", "int8 before rewrite", "int8 after (build kept)",
                 "plain converter int8", "float32 / int8", "int8 < fp16", "outside XNNPACK before", "outside XNNPACK "
-                "after", "int8 peak MiB", "int8 cosine before / after"):
+                "after", "int8 peak MiB", "int8 cosine before / after", "1 thread: float32 / int8", "load"):
         t.add_column(col, overflow="fold")
     for r in rows:
         if "error" in r:
@@ -202,7 +200,8 @@ def _table(rows: list[dict[str, Any]]) -> Any:
                   f"{_fmt(r['int8'])} ({r['kept']})", _fmt(r["plain_int8"]), f"{r['float32'] / r['int8']:.2f}x",
                   "yes" if r["int8"] < r["fp16"] else "no",
                   ", ".join(f"{k} x{v}" for k, v in r["outside_before"].items()) or "none", outside,
-                  f"{r['memory_mb']:.1f}", f"{_fmt(r['cosine_before'])} / {_fmt(r['cosine'])}")
+                  f"{r['memory_mb']:.1f}", f"{_fmt(r['cosine_before'])} / {_fmt(r['cosine'])}",
+                  f"{_fmt(r['one_thread']['float32'])} / {_fmt(r['one_thread']['int8'])}", f"{r['load']:.1f}")
     return t
 
 
