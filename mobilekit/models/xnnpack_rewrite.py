@@ -3,11 +3,11 @@
 XNNPACK is why a phone's CPU runs int8 fast; an int8 op it has no kernel for runs in LiteRT's built-in code, and
 the graph is cut around it (each cut costs a hand-over between the delegate and the interpreter). Measured on
 LiteRT 2.x (``tests/test_xnnpack_rewrite.py`` converts each entry and asks the delegate): an int8 ``HARD_SWISH``,
-``PRELU``, ``MINIMUM`` and a ``RELU`` that cannot be fused into the op before it run outside XNNPACK, so MobileNetV3
-and PReLU nets (face detectors) come out *slower* in int8 than in float. Each :class:`Rewrite` below computes the
-same function as the activation from ops XNNPACK takes in int8 (ADD/SUB/MUL with a fused RELU or RELU6, LEAKY_RELU),
-in a form the TFLite converter does not fuse back (``x * relu6(x + 3) / 6`` is matched back into ``HARD_SWISH``;
-``(x / 6) * relu6(x + 3)`` is not).
+``PRELU`` and ``MINIMUM`` run outside XNNPACK (so does a ``RELU`` or ``RELU6`` the converter cannot fuse into the op
+before it, which no Keras layer shows and no rewrite here targets), so MobileNetV3 and PReLU nets (face detectors)
+come out *slower* in int8 than in float. Each :class:`Rewrite` below computes the same function as the activation
+from ops XNNPACK takes in int8 (ADD/SUB/MUL with a fused RELU or RELU6, a 1x1 DEPTHWISE_CONV_2D, LEAKY_RELU), in a
+form the TFLite converter does not fuse back (``x * relu6(x + 3) / 6`` is matched back into ``HARD_SWISH``).
 
 Only the int8 graph is rewritten: the float reference, the fp16/float32 TFLite models and Core ML keep the user's
 graph. Layers are shared with the original model (same weights), so a rewritten layer's output can be held to the
