@@ -113,28 +113,25 @@ def _summary(result, as_json: bool) -> None:
         click.echo(json.dumps({"ok": True, "out": str(result.out), "manifest": m}, sort_keys=True))
         return
     t = Table(title=f"Bundle {result.out}")
-    for col in ("artifact", "kind", "size", "CPU latency"):
+    for col in ("artifact", "kind", "size", "CPU latency", "peak memory (XNNPACK / reference)"):
         t.add_column(col, overflow="fold")
     sdks = {k: [a for a in m["artifacts"] if a["kind"].startswith(k)] for k in ("android-sdk", "ios-sdk",
                                                                                  "sample-app")}
     folded = [a for files in sdks.values() for a in files]
+    mem = {v["path"]: v for v in m.get("memory", {}).values()}
     for a in m["artifacts"]:
         if a in folded:
             continue
         lat = result.latency_ms.get(a["kind"])
-        t.add_row(a["path"], a["kind"], _size(a["size"]), f"{lat:.2f} ms" if lat else "")
+        t.add_row(a["path"], a["kind"], _size(a["size"]), f"{lat:.2f} ms" if lat else "",
+                  memory_cell(mem.get(a["path"])))
     for kind, files in sdks.items():  # one row per generated SDK, not one per source file
         if files:
             root = "/".join(files[0]["path"].split("/")[:3]) + "/"
-            t.add_row(root, f"{kind} ({len(files)} files)", _size(sum(a["size"] for a in files)), "")
+            t.add_row(root, f"{kind} ({len(files)} files)", _size(sum(a["size"] for a in files)), "", "")
     out.print(t)
-    if m.get("latency_note"):
-        out.print(f"[yellow]CPU latency:[/] {m['latency_note']}")
-    elif Kind.TFLITE_INT8 in m.get("outside_xnnpack", {}):
-        from mobilekit.pipeline import op_counts  # loaded already: the build ran
-
-        ops = m["outside_xnnpack"][Kind.TFLITE_INT8]
-        out.print(f"int8 ops outside XNNPACK (LiteRT's built-in kernels): {op_counts(ops)}")
+    for line in _cpu_lines(m):
+        out.print(line)
     if line := _selective_line(m):
         out.print(line)
     p = Table(title=f"Parity vs the float model ({m['parity']['images']} images)")
@@ -167,6 +164,51 @@ def _summary(result, as_json: bool) -> None:
     if "decode" in m:
         checked = (m["decode"].get("reference") is not None and m["decode"].get("passed"))
         out.print(Text(decode_summary(m["decode"]), style="green" if checked else "yellow"))
+
+
+def _cpu_lines(m: dict[str, Any]) -> list[str]:
+    """Under the artifact table: int8 against float on this CPU, what the XNNPACK rewrite did, what the Core ML
+    memory figure is."""
+    lines = []
+    if m.get("latency_note"):
+        lines.append(f"[yellow]CPU latency:[/] {m['latency_note']}")
+    elif Kind.TFLITE_INT8 in m.get("outside_xnnpack", {}):
+        from mobilekit.pipeline import op_counts  # loaded already: the build ran
+
+        ops = m["outside_xnnpack"][Kind.TFLITE_INT8]
+        lines.append(f"int8 ops outside XNNPACK (LiteRT's built-in kernels): {op_counts(ops)}")
+    if line := rewrite_line(m.get("xnnpack_rewrite")):
+        lines.append(line)
+    notes = [v["note"] for v in m.get("memory", {}).values() if "note" in v]
+    if notes:
+        lines.append(f"Core ML memory: {notes[0]}")
+    return lines
+
+
+def memory_cell(mem: dict[str, Any] | None) -> str:
+    """``31.2 MB / 20.1 MB``: a TFLite artifact's peak run-time memory per kernel set; a Core ML package's
+    weights (its run-time memory is not measured here)."""
+    if not mem:
+        return ""
+    if "weight_bytes" in mem:
+        return f"weights {_size(mem['weight_bytes'])} (run time not measured)"
+    kernels = mem.get("kernels", {})
+    cells = [_size(kernels[k]["peak_bytes"]) if "peak_bytes" in kernels[k] else "failed"
+             for k in ("xnnpack", "reference") if k in kernels]
+    return " / ".join(cells)
+
+
+def rewrite_line(rw: dict[str, Any] | None) -> str | None:
+    """What the XNNPACK rewrite did to the int8 model, in one line, with its measured effect."""
+    if not rw:
+        return None
+    ms = rw.get("latency_ms")
+    timed = f" (int8 {ms['original']:.2f} ms -> {ms['rewritten']:.2f} ms, LiteRT XNNPACK, 2 threads)" if ms else ""
+    left = [f"{h['layer']} ({h['op']})" for h in rw.get("layers", []) if not h.get("rewrite")]
+    rest = f"; outside XNNPACK with no rewrite: {', '.join(left[:6])}" if left else ""
+    if rw.get("applied"):
+        return f"[green]XNNPACK rewrite (int8 graph):[/] {rw['summary']}{timed}{rest}"
+    return f"[yellow]XNNPACK rewrite not applied:[/] {rw.get('reason', '')}{rest}"
 
 
 def _compression_table(rows: list[dict[str, Any]]) -> Table:
@@ -453,6 +495,21 @@ def inspect(model: Path, as_json: bool, imports: tuple[str, ...]) -> None:
         for row in info["layers"]:
             t.add_row(row["name"], row["type"], str(row["output_shape"]), f"{row['params']:,}", f"{row['macs']:,}")
         out.print(t)
+    _outside_table(info.get("outside_xnnpack_int8", []))
+
+
+def _outside_table(hits: list[dict[str, Any]]) -> None:
+    """The layers whose int8 op XNNPACK's kernels do not take, and what the build does with each."""
+    if not hits:
+        out.print("int8 on XNNPACK: no activation falls outside XNNPACK's int8 kernels")
+        return
+    t = Table(title="Activations outside XNNPACK's int8 kernels (what the int8 build does)")
+    for col in ("layer", "activation", "int8 op", "the build"):
+        t.add_column(col, overflow="fold")
+    for h in hits:
+        t.add_row(h["layer"], h["activation"], h["op"], f"rewritten: {h['form']}" if h.get("rewrite") else
+                  f"stays outside XNNPACK: {h.get('why', '')}")
+    out.print(t)
 
 
 @main.command()

@@ -257,6 +257,10 @@ class QuantizationSettings:
     # when full-int8 and selective precision both miss max_drop: quantization-aware training (compression.qat with
     # compression.distill's budget) into a separate tflite-int8-qat artifact, measured beside them
     qat_on_demand: bool = False
+    # activations XNNPACK's int8 kernels do not take (hard-swish, PReLU, capped ReLU) rewritten into exact forms
+    # it takes, in the int8 graph only (mobilekit.models.xnnpack_rewrite): ``measured`` converts both graphs and
+    # keeps the faster on LiteRT XNNPACK, ``always`` keeps the rewrite, ``off`` leaves the graph as it is
+    xnnpack_rewrite: Literal["measured", "always", "off"] = "measured"
 
     def check(self, fail: Fail) -> None:
         if self.max_drop is not None and self.max_drop < 0:

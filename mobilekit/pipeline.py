@@ -36,10 +36,11 @@ from mobilekit.contract import ArtifactSpec, Contract, Identity
 from mobilekit.data.datasets import ImageRecord, list_dataset
 from mobilekit.data.preprocess import ResizePlan, normalize
 from mobilekit.derive import derive_contract
+from mobilekit.emulate import memory
 from mobilekit.emulate.coreml import CoreMLEmulator, Fp16Event
 from mobilekit.emulate.coreml.runtime import require_supported
 from mobilekit.emulate.coreml.watch import summarize_fp16
-from mobilekit.emulate.litert import LiteRTRunner, outside_xnnpack
+from mobilekit.emulate.litert import LiteRTRunner, interleaved_latency_ms, outside_xnnpack
 from mobilekit.emulate.litert_contained import KernelCrash
 from mobilekit.emulate.profile import profile
 from mobilekit.errors import ParityError
@@ -47,6 +48,7 @@ from mobilekit.export import coreml, delegates, tflite, verify
 from mobilekit.export.ane import ane_report
 from mobilekit.export.vision import convert_vision
 from mobilekit.kinds import Kind, coreml_variant
+from mobilekit.models import xnnpack_rewrite
 from mobilekit.models.loader import LoadedModel, file_sha256, load_model
 from mobilekit.models.plugins import import_modules
 from mobilekit.models.serving import Serving, bound_roles, build_serving, serving_shapes
@@ -96,6 +98,9 @@ class BuildState:
     loaded: LoadedModel | None = None
     serving: Serving | None = None  # the float model every artifact is measured against
     int8_serving: Serving | None = None  # what the int8 converter reads (the QAT model after QAT)
+    int8_loaded: LoadedModel | None = None  # the model with its activations rewritten for XNNPACK's int8 kernels
+    plain_int8_serving: Serving | None = None  # the int8 graph without the rewrite, when the rewrite is measured
+    rewrite: dict[str, Any] = field(default_factory=dict)  # what the XNNPACK rewrite did, for the manifest
     contract: Contract | None = None
     compressed: Compressed | None = None
     calibration: list[np.ndarray] = field(default_factory=list)  # letterboxed canvases
@@ -120,6 +125,7 @@ class BuildState:
     latency: dict[str, float] = field(default_factory=dict)
     outside_xnnpack: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> op -> count, when any
     op_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> per-op CPU time summary
+    memory: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> peak run-time memory per kernel set
     kernel_crashes: list[KernelCrash] = field(default_factory=list)  # contained kernel sets that aborted
     result: BuildResult | None = None
 
@@ -249,11 +255,55 @@ def _truth(records: list[ImageRecord], contract: Contract) -> list[tuple[np.ndar
     return None if ids is None else [(np.zeros((0, 4)), np.array([i])) for i in ids]
 
 
+def _rewritable(st: BuildState) -> bool:
+    """The rewrite runs when it is on, the int8 graph is the user's Keras model (not QAT's) and it has an
+    activation a rewrite serves."""
+    model = st.loaded.keras_model if st.loaded else None
+    return (st.cfg.quantization.xnnpack_rewrite != "off" and model is not None and st.int8_serving is st.serving
+            and any(h.rewrite for h in xnnpack_rewrite.find(model)))
+
+
+def _rewrite_label(st: BuildState) -> str:
+    hits = xnnpack_rewrite.find(st.loaded.keras_model)
+    return f"Rewriting activations for XNNPACK's int8 kernels (int8 graph only): {xnnpack_rewrite.summary(hits)}"
+
+
+#: the largest difference, relative to the output's range, a rewrite may make in float (float32 rounding)
+REWRITE_TOLERANCE = 1e-4
+
+
+def rewrite_for_xnnpack(st: BuildState) -> None:
+    """The int8 graph with each activation XNNPACK's int8 kernels do not take replaced by an exact form they take
+    (:mod:`mobilekit.models.xnnpack_rewrite`); the float reference and every float artifact keep the user's
+    graph. The rewritten graph is held to the original on a calibration image: a difference above float rounding
+    keeps the original (said in the manifest)."""
+    done = xnnpack_rewrite.rewrite(st.loaded.keras_model, st.loaded.keras_module)
+    st.rewrite = {"applied": False, "mode": st.cfg.quantization.xnnpack_rewrite,
+                  "layers": [h.to_dict() for h in done.hits]}
+    if done.model is None:
+        st.rewrite["reason"] = done.skipped or "no activation a rewrite serves"
+        return
+    loaded = dataclasses.replace(st.loaded, keras_model=done.model)
+    serving = build_serving(loaded, st.cfg)
+    x = next(iter(st.calibration_inputs()))
+    ref, got = st.serving.run(x), serving.run(x)
+    diff = max(float(np.max(np.abs(ref[r] - got[r]))) / max(1.0, float(np.max(np.abs(ref[r])))) for r in ref)
+    st.rewrite["float_difference"] = diff
+    if diff > REWRITE_TOLERANCE:
+        st.rewrite["reason"] = f"the rewritten graph differs from the original by {diff:.2g} in float: kept as it is"
+        return
+    st.int8_loaded, st.int8_serving = loaded, serving
+    st.plain_int8_serving = st.serving if st.cfg.quantization.xnnpack_rewrite == "measured" else None
+    st.rewrite.update(applied=True, summary=xnnpack_rewrite.summary(done.hits),
+                      reason="XNNPACK's int8 kernels do not take these activations' ops: each runs in LiteRT's "
+                             "built-in code, cut out of the delegate; the forms are exact in float and run on XNNPACK")
+
+
 def prepare_int8_weights(st: BuildState) -> None:
     """Equalization, AdaRound and bias correction on a copy of the weights the int8 converter reads; the float
     reference and every float artifact keep the user's weights (restored after the int8 graph is frozen)."""
     q, model = st.cfg.quantization, st.loaded.keras_model
-    if model is None or st.int8_serving is not st.serving:
+    if model is None or (st.int8_serving is not st.serving and st.int8_loaded is None):
         why = "a SavedModel has no Keras layers" if model is None else "QAT learned its own int8 weights"
         st.weight_prep = {"skipped": why}
         return
@@ -263,7 +313,11 @@ def prepare_int8_weights(st: BuildState) -> None:
         with at(Kind.TFLITE_INT8, "int8 weight preparation"):
             st.weight_prep = weights.prepare(model, q.equalize, q.bias_correction, ada, st.calibration_inputs,
                                              st.step)
-            st.int8_serving = build_serving(st.loaded, st.cfg)
+            if st.int8_loaded is not None:  # rewritten again: a built-in activation's twin copies its weights
+                st.int8_loaded = dataclasses.replace(st.loaded, keras_model=xnnpack_rewrite.rewrite(
+                    model, st.loaded.keras_module).model)
+                st.plain_int8_serving = build_serving(st.loaded, st.cfg) if st.plain_int8_serving else None
+            st.int8_serving = build_serving(st.int8_loaded or st.loaded, st.cfg)
     finally:
         model.set_weights(saved)
 
@@ -274,9 +328,33 @@ def export_int8(st: BuildState) -> None:
     with at(Kind.TFLITE_INT8, "the TFLite converter"):
         model, st.calibrated = ptq.convert_int8(st.int8_serving, st.calibration_inputs, io,
                                                 st.cfg.quantization.calibration)
+        if st.rewrite.get("applied"):
+            model = _measure_rewrite(st, model)
     st.integer = verify.require_full_integer(model, io == "float32", path)
     st.add(Kind.TFLITE_INT8, tflite.bindings(model, st.int8_serving, Kind.TFLITE_INT8, path))
     st.models[Kind.TFLITE_INT8] = model
+
+
+def _measure_rewrite(st: BuildState, rewritten: bytes) -> bytes:
+    """What the rewrite did to the int8 model: its ops outside XNNPACK, and (``measured``) the original graph's
+    int8 model converted too and both timed on LiteRT XNNPACK (2 threads, interleaved): the faster is kept."""
+    st.rewrite["outside_xnnpack"] = {"rewritten": outside_xnnpack(rewritten)}
+    if st.plain_int8_serving is None:
+        st.rewrite["kept"] = "rewritten"
+        return rewritten
+    plain, calibrated = ptq.convert_int8(st.plain_int8_serving, st.calibration_inputs, st.cfg.export.int8_io,
+                                         st.cfg.quantization.calibration)
+    st.rewrite["outside_xnnpack"]["original"] = outside_xnnpack(plain)
+    ms = interleaved_latency_ms({"rewritten": rewritten, "original": plain})
+    st.rewrite["latency_ms"] = ms
+    if ms["rewritten"] <= ms["original"]:
+        st.rewrite["kept"] = "rewritten"
+        return rewritten
+    st.rewrite.update(kept="original", applied=False,
+                      reason=f"measured slower than the original graph ({ms['rewritten']:.2f} ms against "
+                             f"{ms['original']:.2f} ms, LiteRT XNNPACK, 2 threads): the int8 model keeps it")
+    st.int8_serving, st.int8_loaded, st.calibrated = st.plain_int8_serving, None, calibrated
+    return plain
 
 
 def select_precision(st: BuildState) -> None:
@@ -460,6 +538,16 @@ def measure_latency(st: BuildState) -> None:
             st.op_profiles[kind] = profile(m)
 
 
+def measure_memory(st: BuildState) -> None:
+    """Each TFLite artifact's peak run-time memory per kernel set, each in a fresh process
+    (:mod:`mobilekit.emulate.memory`); for Core ML, the weight bytes and what is not measured."""
+    for kind, m in st.models.items():
+        with at(kind, "the memory measurement (a child process)"):
+            st.memory[kind] = {"path": st.contract.artifacts[kind].path, "kernels": memory.measure_all(m)}
+    for kind, path in st.coreml_dirs.items():
+        st.memory[kind] = {"path": st.contract.artifacts[kind].path, **memory.coreml_weights(path)}
+
+
 def op_counts(ops: dict[str, int]) -> str:
     """``{"PRELU": 8, "TANH": 1}`` → ``"PRELU x8, TANH x1"``: how the console and the manifest name ops."""
     return ", ".join(f"{op} x{n}" for op, n in ops.items())
@@ -522,7 +610,8 @@ def write_bundle(st: BuildState) -> None:
             st.contract, {"artifacts": list(w.artifacts), "latency_ms": st.latency, "mobilekit": __version__,
                           "compression": st.compressed.to_dict() if st.compressed else None,
                           "quantization": {**({"selective": st.selection.to_dict()} if st.selection else {})},
-                          "op_profile": st.op_profiles, "decode": st.decode.to_dict() if st.decode else None},
+                          "op_profile": st.op_profiles, "memory": st.memory,
+                          "decode": st.decode.to_dict() if st.decode else None},
             st.parity, st.samples, st.samples.canvases, st.samples.plans), "report")
         w.write_json("report/delegates.json", st.delegates, "delegate-report")
         if st.op_profiles:
@@ -588,6 +677,8 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
                       **({"weights": st.weight_prep} if st.weight_prep else {}),
                       **({"selective": st.selection.to_dict()} if st.selection else {})},
         latency_ms=st.latency,
+        **({"memory": st.memory} if st.memory else {}),
+        **({"xnnpack_rewrite": st.rewrite} if st.rewrite else {}),
         **({"latency_note": slower} if slower else {}),
         **({"outside_xnnpack": st.outside_xnnpack} if st.outside_xnnpack else {}),
         **({"op_profile": {k: {f: v for f, v in p.items() if f != "per_op"} for k, p in st.op_profiles.items()}}
@@ -604,6 +695,7 @@ STAGES: list[Stage] = [
           lambda st: st.cfg.task == "detection"),
     Stage("compress", compress_model, when=lambda st: st.cfg.compression.enabled),
     Stage("calibration", read_calibration, "Reading calibration images"),
+    Stage("xnnpack-rewrite", rewrite_for_xnnpack, _rewrite_label, _rewritable),
     Stage("int8-weights", prepare_int8_weights, "Preparing the int8 weights",
           lambda st: st.cfg.quantization.equalize or st.cfg.quantization.bias_correction
           or st.cfg.quantization.adaround),
@@ -623,6 +715,7 @@ STAGES: list[Stage] = [
     Stage("drift", find_drift, "Finding which layers drift in int8 (quantization debugger)"),
     Stage("fp16-watch", watch_fp16),
     Stage("latency", measure_latency, "Measuring LiteRT CPU latency", lambda st: st.measure_latency),
+    Stage("memory", measure_memory, "Measuring each artifact's peak run-time memory (fresh processes)"),
     Stage("gate", gate),
     Stage("bundle", write_bundle, "Writing bundle"),
 ]

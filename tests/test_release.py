@@ -45,13 +45,13 @@ def test_two_builds_give_byte_identical_artifacts(twin_bundles):
     hb = {x["path"]: x["sha256"] for x in b["artifacts"]}
     assert ha.keys() == hb.keys()
     kinds = {x["path"]: x["kind"] for x in a["artifacts"]}
-    # they hold latency figures and per-op CPU times, measured per run
+    # they hold latency figures, per-op CPU times and run-time memory, measured per run
     measured = {"manifest", "parity-report", "report", "op-profile"}
     differ = [p for p in ha if ha[p] != hb[p] and kinds[p] not in measured]
     assert not differ, differ
     for kind in ("tflite-int8", "coreml", "android-sdk", "ios-sdk", "ios-sdk-resource", "contract"):
         assert any(k == kind for k in kinds.values()), kind
-    timed = ("artifacts", "latency_ms", "latency_note", "op_profile")
+    timed = ("artifacts", "latency_ms", "latency_note", "op_profile", "memory", "xnnpack_rewrite")
     assert {k: v for k, v in a.items() if k not in timed} == {k: v for k, v in b.items() if k not in timed}
 
 

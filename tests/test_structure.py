@@ -101,10 +101,11 @@ def test_no_module_imports_a_layer_above_its_own():
 def test_the_build_reads_as_its_stages():
     from mobilekit.pipeline import STAGES
 
-    assert [s.name for s in STAGES] == ["load", "decode", "compress", "calibration", "int8-weights", "tflite-int8",
-                                        "tflite-int8-mixed", "tflite-int8-qat", "tflite-fp16",
+    assert [s.name for s in STAGES] == ["load", "decode", "compress", "calibration", "xnnpack-rewrite",
+                                        "int8-weights", "tflite-int8", "tflite-int8-mixed", "tflite-int8-qat",
+                                        "tflite-fp16",
                                         "tflite-float32", "delegates", "coreml", "parity", "drift", "fp16-watch",
-                                        "latency", "gate", "bundle"]
+                                        "latency", "memory", "gate", "bundle"]
 
 
 def test_the_head_surface_is_called_not_probed():

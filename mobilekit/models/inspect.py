@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from mobilekit.models.loader import LoadedModel
+from mobilekit.models.xnnpack_rewrite import find
 
 
 def _shape(t: Any) -> list[int]:
@@ -64,4 +65,6 @@ def describe(loaded: LoadedModel) -> dict[str, Any]:
         "params": params,
         "macs": int(sum(r["macs"] for r in layers)),
         "layers": layers,
+        # before any build: the activations whose int8 op XNNPACK does not take, and what the build does to each
+        "outside_xnnpack_int8": [h.to_dict() for h in find(model)] if model is not None else [],
     }

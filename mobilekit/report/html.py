@@ -178,6 +178,17 @@ def _map_rows(parity: ParityReport) -> list[list[Any]]:
     return rows
 
 
+def _memory(mem: dict[str, Any] | None) -> str:
+    """A TFLite artifact's peak run-time memory per kernel set (a fresh process each); for Core ML, the weight
+    bytes, and that run-time memory on a device is not measured."""
+    if not mem:
+        return ""
+    if "weight_bytes" in mem:
+        return f"weights {mem['weight_bytes'] / 1e6:.1f} MB; {mem['note']}"
+    return ", ".join(f"{k} {v['peak_bytes'] / 1e6:.1f} MB" if "peak_bytes" in v else f"{k}: {v.get('error')}"
+                     for k, v in mem.get("kernels", {}).items())
+
+
 def render(contract: Contract, manifest: dict[str, Any], parity: ParityReport, samples: Samples,
            canvases: list[np.ndarray], plans: list[Any]) -> str:
     """The page (``templates/report/index.html.j2``, autoescaped); the first ``canvases`` (with their letterbox
@@ -210,8 +221,9 @@ def render(contract: Contract, manifest: dict[str, Any], parity: ParityReport, s
                  contract.task == "detection" else []),
                ["int8 drift starts at", drift.get("drift_start") or "no layer above the bar"],
                ["mobilekit", manifest.get("mobilekit")]]
+    mem = {v["path"]: v for v in (manifest.get("memory") or {}).values()}
     artifacts = [[a["path"], a["kind"], f"{a['size'] / 1e3:.1f} kB",
-                  f"{latency[a['kind']]:.2f} ms" if a["kind"] in latency else ""]
+                  f"{latency[a['kind']]:.2f} ms" if a["kind"] in latency else "", _memory(mem.get(a["path"]))]
                  for a in manifest["artifacts"] if a["kind"].startswith(("tflite", "coreml"))]
     check_rows = [[c["artifact"], c["resolver"], c["metric"], f"{c['value']:.4f}",
                    (">= " if c["at_least"] else "<= ") + f"{c['bar']:g}", {"passed": c["passed"]}]
