@@ -8,6 +8,7 @@ Inputs are quantized with the contract's lookup table, outputs dequantized with 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -122,18 +123,28 @@ def outside_xnnpack(model: bytes) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def random_inputs(it: Any, float_range: tuple[float, float] = (0.0, 1.0)) -> None:
+    """Every input of an allocated interpreter set to values drawn at random (integers over their type's range):
+    for measurements whose outcome does not depend on the values (time, memory)."""
+    rng = np.random.default_rng(0)
+    for d in it.get_input_details():
+        dt = np.dtype(d["dtype"])
+        lo, hi = (np.iinfo(dt).min, np.iinfo(dt).max) if dt.kind in "iu" else float_range
+        it.set_tensor(d["index"], rng.uniform(lo, hi, d["shape"]).astype(dt))
+
+
 def model_latency_ms(model: bytes, threads: int = 2, runs: int = 30, warmup: int = 5) -> float:
     """Median wall time of one ``invoke`` on XNNPACK for inputs drawn at random (an int8 model's time does not
     depend on the values): how two forms of one model are compared before either is bound to a contract."""
     from ai_edge_litert.interpreter import Interpreter
 
-    it = Interpreter(model_content=model, num_threads=threads)
+    return median_invoke_ms(Interpreter(model_content=model, num_threads=threads), runs, warmup)
+
+
+def median_invoke_ms(it: Any, runs: int, warmup: int, float_range: tuple[float, float] = (0.0, 1.0)) -> float:
+    """Median wall time of ``it.invoke()`` over ``runs`` after ``warmup``, on random inputs (:func:`random_inputs`)."""
     it.allocate_tensors()
-    rng = np.random.default_rng(0)
-    for d in it.get_input_details():
-        dt = np.dtype(d["dtype"])
-        lo, hi = (np.iinfo(dt).min, np.iinfo(dt).max) if dt.kind in "iu" else (0.0, 1.0)
-        it.set_tensor(d["index"], rng.uniform(lo, hi, d["shape"]).astype(dt))
+    random_inputs(it, float_range)
     for _ in range(warmup):
         it.invoke()
     times = []

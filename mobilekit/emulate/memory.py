@@ -60,8 +60,9 @@ def _reset_peak() -> bool:
 
 def child(path: str, kernels: str, threads: int, runs: int) -> dict[str, Any]:
     """In the fresh process: load, allocate and run ``path`` on ``kernels``; the peak growth and how it was read."""
-    import numpy as np
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from mobilekit.emulate.litert import random_inputs
 
     resolver = {"xnnpack": OpResolverType.AUTO, "reference": OpResolverType.BUILTIN_REF}[kernels]
     reset = _reset_peak()
@@ -69,11 +70,7 @@ def child(path: str, kernels: str, threads: int, runs: int) -> dict[str, Any]:
     data = Path(path).read_bytes()
     it = Interpreter(model_content=data, num_threads=threads, experimental_op_resolver_type=resolver)
     it.allocate_tensors()
-    rng = np.random.default_rng(0)
-    for d in it.get_input_details():
-        dt = np.dtype(d["dtype"])
-        lo, hi = (np.iinfo(dt).min, np.iinfo(dt).max) if dt.kind in "iu" else (0.0, 1.0)
-        it.set_tensor(d["index"], rng.uniform(lo, hi, d["shape"]).astype(dt))
+    random_inputs(it)
     for _ in range(runs):
         it.invoke()
     peak = _status().get("VmHWM") if reset else _maxrss()

@@ -10,13 +10,12 @@ pays its own invoke overhead), which the report states beside the whole-model fi
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from mobilekit.emulate.litert import delegated_ops
+from mobilekit.emulate.litert import delegated_ops, median_invoke_ms
 
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8"}
 
@@ -98,20 +97,7 @@ def _time(model: bytes, runs: int) -> float:
 
 
 def _timed(it: Any, runs: int) -> float:
-    it.allocate_tensors()
-    rng = np.random.default_rng(0)
-    for d in it.get_input_details():
-        dt = np.dtype(d["dtype"])
-        lo, hi = (np.iinfo(dt).min, np.iinfo(dt).max) if dt.kind in "iu" else (-1, 1)
-        it.set_tensor(d["index"], rng.uniform(lo, hi, d["shape"]).astype(dt))
-    for _ in range(3):
-        it.invoke()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        it.invoke()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000)
+    return median_invoke_ms(it, runs, 3, (-1.0, 1.0))
 
 
 def op_profile(model: bytes, runs: int = 20) -> list[OpTime]:
