@@ -145,12 +145,17 @@ class BuildState:
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of the build: ``run`` when ``when`` holds, announced by ``label`` (text, or made from the state)."""
+    """One step of the build: ``run`` when ``when`` holds, announced by ``label`` (text, or made from the state).
+
+    ``reads`` and ``writes`` name the :class:`BuildState` fields the stage uses (space-separated), so the table
+    below shows the data flow; ``tests/test_structure.py`` checks them against what the code touches."""
 
     name: str
     run: Callable[[BuildState], None]
     label: str | Callable[[BuildState], str] | None = None  # None: the stage announces its own steps
     when: Callable[[BuildState], bool] = lambda st: True
+    reads: str = ""
+    writes: str = ""
 
 
 def safe_name(name: str) -> str:
@@ -689,35 +694,75 @@ def _manifest(st: BuildState, artifacts: list[dict[str, Any]]) -> dict[str, Any]
 
 #: The build, in order. Insert a stage here; it sees what the stages before it left on the state.
 STAGES: list[Stage] = [
-    Stage("load", load, "Loading model"),
+    Stage("load", load, "Loading model",
+          reads="cfg",
+          writes="contract int8_serving loaded serving"),
     Stage("decode", check_decode, lambda st: "Checking the decode against the model's own decoder"
           if st.cfg.detection.reference else "Decode not checked: no detection.reference",
-          lambda st: st.cfg.task == "detection"),
-    Stage("compress", compress_model, when=lambda st: st.cfg.compression.enabled),
-    Stage("calibration", read_calibration, "Reading calibration images"),
-    Stage("xnnpack-rewrite", rewrite_for_xnnpack, _rewrite_label, _rewritable),
+          lambda st: st.cfg.task == "detection",
+          reads="cfg contract loaded serving",
+          writes="decode"),
+    Stage("compress", compress_model, when=lambda st: st.cfg.compression.enabled,
+          reads="cfg",
+          writes="compressed contract int8_serving loaded serving"),
+    Stage("calibration", read_calibration, "Reading calibration images",
+          reads="cfg contract",
+          writes="calibration calibration_paths calibration_plans calibration_truth"),
+    Stage("xnnpack-rewrite", rewrite_for_xnnpack, _rewrite_label, _rewritable,
+          reads="calibration cfg contract loaded serving",
+          writes="int8_loaded int8_serving plain_int8_serving rewrite"),
     Stage("int8-weights", prepare_int8_weights, "Preparing the int8 weights",
           lambda st: st.cfg.quantization.equalize or st.cfg.quantization.bias_correction
-          or st.cfg.quantization.adaround),
+          or st.cfg.quantization.adaround,
+          reads="calibration cfg contract loaded serving",
+          writes="int8_loaded int8_serving plain_int8_serving weight_prep"),
     Stage(Kind.TFLITE_INT8, export_int8,
-          lambda st: f"Converting to full-integer TFLite ({len(st.calibration)} calibration images)"),
+          lambda st: f"Converting to full-integer TFLite ({len(st.calibration)} calibration images)",
+          reads="calibration cfg plain_int8_serving",
+          writes="calibrated contract int8_loaded int8_serving integer models rewrite"),
     Stage(Kind.TFLITE_INT8_MIXED, select_precision, "Selective precision: ranking ops by int8 sensitivity",
-          lambda st: st.cfg.quantization.max_drop is not None),
+          lambda st: st.cfg.quantization.max_drop is not None,
+          reads="calibrated calibration calibration_plans calibration_truth cfg int8_serving serving",
+          writes="contract drift models selection selection_metric"),
     Stage(Kind.TFLITE_INT8_QAT, qat_on_demand, "Quantization-aware training (PTQ and selective precision miss "
           "quantization.max_drop)", lambda st: st.cfg.quantization.qat_on_demand and st.selection is not None
-          and not st.selection.met),
-    Stage(Kind.TFLITE_FP16, export_fp16, "Converting to fp16 TFLite (GPU delegate)", lambda st: st.cfg.export.fp16),
-    Stage(Kind.TFLITE_FLOAT32, export_float32, None, lambda st: st.cfg.export.float32),
-    Stage("delegates", delegate_support, "Analysing delegate support"),
-    Stage("coreml", export_coreml, when=lambda st: st.cfg.coreml.enabled),
+          and not st.selection.met,
+          reads="calibration cfg loaded selection selection_metric serving",
+          writes="contract models"),
+    Stage(Kind.TFLITE_FP16, export_fp16, "Converting to fp16 TFLite (GPU delegate)", lambda st: st.cfg.export.fp16,
+          reads="serving",
+          writes="contract models"),
+    Stage(Kind.TFLITE_FLOAT32, export_float32, None, lambda st: st.cfg.export.float32,
+          reads="serving",
+          writes="contract models"),
+    Stage("delegates", delegate_support, "Analysing delegate support",
+          reads="cfg integer models",
+          writes="delegates"),
+    Stage("coreml", export_coreml, when=lambda st: st.cfg.coreml.enabled,
+          reads="cfg serving",
+          writes="contract coreml_dirs"),
     Stage("parity", measure_parity,
-          lambda st: "Measuring parity on LiteRT" + (" and the Core ML emulator" if st.coreml_dirs else "")),
-    Stage("drift", find_drift, "Finding which layers drift in int8 (quantization debugger)"),
-    Stage("fp16-watch", watch_fp16),
-    Stage("latency", measure_latency, "Measuring LiteRT CPU latency", lambda st: st.measure_latency),
-    Stage("memory", measure_memory, "Measuring each artifact's peak run-time memory (fresh processes)"),
-    Stage("gate", gate),
-    Stage("bundle", write_bundle, "Writing bundle"),
+          lambda st: "Measuring parity on LiteRT" + (" and the Core ML emulator" if st.coreml_dirs else ""),
+          reads="calibration_paths cfg contract coreml_dirs models ray serving workers",
+          writes="ane checks fp16_events kernel_crashes parity samples"),
+    Stage("drift", find_drift, "Finding which layers drift in int8 (quantization debugger)",
+          reads="calibrated calibration contract int8_serving parity",
+          writes="drift"),
+    Stage("fp16-watch", watch_fp16,
+          reads="cfg fp16_events parity samples",
+          writes="checks"),
+    Stage("latency", measure_latency, "Measuring LiteRT CPU latency", lambda st: st.measure_latency,
+          reads="contract models samples",
+          writes="latency op_profiles outside_xnnpack"),
+    Stage("memory", measure_memory, "Measuring each artifact's peak run-time memory (fresh processes)",
+          reads="contract coreml_dirs models",
+          writes="memory"),
+    Stage("gate", gate,
+          reads="cfg checks contract parity",),
+    Stage("bundle", write_bundle, "Writing bundle",
+          reads="ane cfg checks compressed coreml_dirs decode delegates integer latency memory models op_profiles "
+                "out outside_xnnpack parity rewrite sample_apps samples selection weight_prep",
+          writes="contract result"),
 ]
 
 

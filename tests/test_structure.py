@@ -116,3 +116,63 @@ def test_the_head_surface_is_called_not_probed():
     probes = [(name, m.group(0)) for name, tree in _modules().items() if not name.startswith("mobilekit.heads")
               for m in re.finditer(r"(hasattr|getattr)\((head|impl|HEADS\[\w+\])\b[^)]*\)", ast.unparse(tree))]
     assert not probes, probes
+
+
+#: BuildState methods, as the fields they read and write; and the plumbing every stage may use (callbacks, temp dir)
+_METHODS = {"add": ((), ("contract",)), "name": (("contract",), ()),
+            "calibration_inputs": (("calibration", "contract"), ())}
+_PLUMBING = {"step", "progress", "staging"}
+
+
+def _state_access(funcs: dict[str, ast.FunctionDef], fn: str, seen: set[str]) -> tuple[set[str], set[str]]:
+    """The BuildState fields ``fn`` (and the pipeline functions it hands ``st`` to) reads and writes: ``st.x =``,
+    ``st.x[k] = `` and ``st.x.append(...)`` write ``x``; any other ``st.x`` reads it."""
+    reads: set[str] = set()
+    writes: set[str] = set()
+    if fn in seen or fn not in funcs:
+        return reads, writes
+    seen.add(fn)
+
+    def field(node: ast.AST) -> str | None:
+        while isinstance(node, ast.Subscript):
+            node = node.value
+        ok = isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "st"
+        return node.attr if ok else None
+
+    for n in ast.walk(funcs[fn]):
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "st":
+            r, w = _METHODS.get(n.attr, ((), ()))
+            reads |= set(r)
+            writes |= set(w)
+            if n.attr not in _METHODS:
+                (writes if isinstance(n.ctx, ast.Store) else reads).add(n.attr)
+        elif isinstance(n, (ast.Assign, ast.AugAssign)):
+            writes |= {f for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                       if isinstance(t, ast.Subscript) and (f := field(t))}
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in (
+                "append", "extend", "update", "setdefault", "pop", "clear", "insert", "remove"):
+            writes |= {f for f in [field(n.func.value)] if f}
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and any(
+                isinstance(a, ast.Name) and a.id == "st" for a in n.args):
+            r, w = _state_access(funcs, n.func.id, seen)
+            reads |= r
+            writes |= w
+    return reads - _PLUMBING, writes - _PLUMBING
+
+
+def test_each_stage_declares_what_it_reads_and_writes():
+    """A stage's ``reads`` / ``writes`` cover every BuildState field its code touches, and it writes nothing it does
+    not declare: the STAGES table is the build's data flow. (Writes inside a field, st.contract.identity = ..., are
+    declared by hand: the check sees the field, not what is inside it.)"""
+    from mobilekit import pipeline
+
+    funcs = {n.name: n for n in ast.parse(Path(pipeline.__file__).read_text()).body
+             if isinstance(n, ast.FunctionDef)}
+    fields = set(pipeline.BuildState.__dataclass_fields__)
+    for stage in pipeline.STAGES:
+        reads, writes = _state_access(funcs, stage.run.__name__, set())
+        declared_r, declared_w = set(stage.reads.split()), set(stage.writes.split())
+        assert (declared_r | declared_w) <= fields, (stage.name, (declared_r | declared_w) - fields)
+        assert writes <= declared_w, (stage.name, "writes undeclared", writes - declared_w)
+        assert reads - writes <= declared_r | declared_w, (stage.name, "reads undeclared", reads - declared_r)
+        assert declared_r <= reads, (stage.name, "declares reads it does not do", declared_r - reads)
