@@ -148,7 +148,7 @@ def test_keras_cv_and_keras_hub_detectors_decode_as_their_own_decoders(name, how
 
     build, package, _how, det, scale = catalogue.THIRD_PARTY[name]
     if importlib.util.find_spec(package) is None:
-        pytest.skip(f"{package} is not installed")
+        pytest.fail(f"{package} is not installed: pip install -e '.[test]' (the decode check's oracle)")
     keras.utils.set_random_seed(0)
     model = build(wrapped=False)
     x = np.random.default_rng(0).uniform(0, 255, (1, 320, 320, 3)).astype("float32") * scale
@@ -185,7 +185,7 @@ def test_init_holds_its_readings_to_an_attached_decoder(images, tmp_path):
     from mobilekit.cli import main
 
     if importlib.util.find_spec("keras_cv") is None:
-        pytest.skip("keras-cv is not installed")
+        pytest.fail("keras-cv is not installed: pip install -e '.[test]' (the decode check's oracle)")
     keras.utils.set_random_seed(0)
     catalogue._cv_yolov8(wrapped=False).save(tmp_path / "yolov8.keras")
     res = CliRunner().invoke(main, ["init", str(tmp_path / "yolov8.keras"), "--images", str(images), "--import",
