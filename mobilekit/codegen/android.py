@@ -10,6 +10,7 @@ from __future__ import annotations
 from mobilekit.codegen.render import api_class, package_name, render_tree, type_name
 from mobilekit.config import AndroidSettings
 from mobilekit.contract import Contract
+from mobilekit.data.yuv import COEFFICIENTS
 from mobilekit.kinds import Kind
 
 #: LiteRT 2.x (com.google.ai.edge.litert:litert): CompiledModel with CPU, GPU and NPU, and the CPU-only Interpreter,
@@ -34,7 +35,8 @@ def template_context(contract: Contract, settings: AndroidSettings | None = None
     android = settings or AndroidSettings()
     return {"module": f"{base[:1].lower()}{base[1:]}-sdk", "litert_version": LITERT_VERSION,
             "coroutines_version": COROUTINES_VERSION, "cls": api_class(base, contract.task), "android": android,
-            "group": android.group or package_name(contract.name), **AGP[android.agp], **SDK_LEVELS}
+            "group": android.group or package_name(contract.name), "yuv": COEFFICIENTS, **AGP[android.agp],
+            **SDK_LEVELS}
 
 
 def render_core(contract: Contract, settings: AndroidSettings | None = None) -> dict[str, str]:
