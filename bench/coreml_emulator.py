@@ -37,13 +37,14 @@ def _prepare(model_path: Path, work: Path, tag: str):
     from mobilekit.config_file import parse_config
     from mobilekit.data.datasets import list_folder, load_image
     from mobilekit.data.preprocess import letterbox, normalize
-    from mobilekit.derive import derive_contract
+    from mobilekit.derive import derive_contract, plan
     from mobilekit.models.loader import load_model
     from mobilekit.models.serving import build_serving
 
     cfg = parse_config({"model": str(model_path), "calibration": {"images": str(COCO)},
                         "input": {"normalization": {"mean": [127.5] * 3, "std": [127.5] * 3}}}, work / f"{tag}.yaml")
-    serving = build_serving(load_model(model_path), cfg)
+    loaded = load_model(model_path)
+    serving = build_serving(loaded, plan(cfg, loaded))
     contract = derive_contract(cfg, serving.input_shape, serving.input_name, serving.outputs, serving.num_classes,
                                serving.split)
     size = serving.input_shape[1]

@@ -51,20 +51,17 @@ class OutputSpec:
 
 @dataclass
 class HeadSpec:
-    format: str  # yolo | yolo_transposed | ssd | decoded | classifier
+    format: str  # the head plugin's name (``mobilekit.heads``): yolo, dfl, grid, ssd, ..., classifier
     num_classes: int
     box_format: str = "cxcywh"
     box_units: str = "pixels"
     box_order: str = "xy"  # xy | yx: the order of the 4 box channels as the model emits them
     score_activation: str = "none"
     background_class: bool = False
-    anchors: list[list[float]] | None = None  # SSD: [N, 4] as cy, cx, h, w (normalized)
-    anchor_settings: dict[str, Any] | None = None  # SSD: how ``anchors`` were generated (mobile code regenerates)
-    variances: list[float] | None = None
-    delta_order: str = "yxhw"
     top_k: int = 5
     split: dict[str, Any] = field(default_factory=dict)  # whether a concatenated output was split, and why (not)
     params: dict[str, Any] = field(default_factory=dict)  # what the head's ``complete`` adds for its decoding
+    outputs: dict[str, str] = field(default_factory=dict)  # roles the config maps to the model's output names
 
 
 @dataclass

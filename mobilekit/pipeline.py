@@ -35,7 +35,7 @@ from mobilekit.config import Config, DataSettings
 from mobilekit.contract import ArtifactSpec, Contract, Identity
 from mobilekit.data.datasets import ImageRecord, list_dataset
 from mobilekit.data.preprocess import ResizePlan, normalize
-from mobilekit.derive import derive_contract
+from mobilekit.derive import derive_contract, plan
 from mobilekit.emulate import memory
 from mobilekit.emulate.coreml import CoreMLEmulator, Fp16Event
 from mobilekit.emulate.coreml.runtime import require_supported
@@ -177,7 +177,7 @@ def _records(cfg: Config, ds: DataSettings, count: int) -> list[ImageRecord]:
 def _serve(st: BuildState, loaded: LoadedModel, cut: bool = True) -> None:
     """The served form of ``loaded`` and the contract derived from it (once per model)."""
     st.loaded = loaded
-    st.serving = build_serving(loaded, st.cfg, cut)
+    st.serving = build_serving(loaded, plan(st.cfg, loaded), cut)
     s = st.serving
     st.contract = derive_contract(st.cfg, s.input_shape, s.input_name, s.outputs, s.num_classes, s.split)
 
@@ -205,11 +205,11 @@ def check_decode(st: BuildState) -> None:
     records = _records(cfg, cfg.evaluation or cfg.calibration, min(cfg.parity.images, DECODE_IMAGES))
     canvases, _ = letterboxed(records, st.contract)
     inp, s = st.contract.input, st.serving
-    bound = serving_shapes(st.loaded, cfg)  # measured once (it runs the model): every alternative binds these
-    own = bound_roles(st.loaded, cfg, bound)  # None: per-level maps, decoded as the build joins them
+    bound = serving_shapes(st.loaded, st.contract)  # measured once (it runs the model): every alternative binds these
+    own = bound_roles(st.loaded, st.contract, bound)  # None: per-level maps, decoded as the build joins them
 
     def contract_for(c: Config) -> Contract:
-        outputs, classes = bound_roles(st.loaded, c, bound) if own else (s.outputs, s.num_classes)
+        outputs, classes = bound_roles(st.loaded, plan(c, st.loaded), bound) if own else (s.outputs, s.num_classes)
         return derive_contract(c, s.input_shape, s.input_name, outputs, classes, {})
 
     samples = []
@@ -236,12 +236,12 @@ def compress_model(st: BuildState) -> None:
                              compress_data.evaluation_set(st.cfg, st.contract), st.staging, st.step)
     _serve(st, st.compressed.loaded)
     qat = st.compressed.qat_loaded
-    st.int8_serving = build_serving(qat, st.cfg) if qat else st.serving
+    st.int8_serving = build_serving(qat, st.contract) if qat else st.serving
     if st.int8_serving.split.get("activation") != st.serving.split.get("activation"):
         # QAT wraps the final layer, so its activation cannot be cut there: keep it in every graph, so the
         # contract (and every SDK) and the int8 model agree on what the output is
         _serve(st, st.compressed.loaded, cut=False)
-        st.int8_serving = build_serving(qat, st.cfg, cut=False)
+        st.int8_serving = build_serving(qat, st.contract, cut=False)
 
 
 def read_calibration(st: BuildState) -> None:
@@ -289,7 +289,7 @@ def rewrite_for_xnnpack(st: BuildState) -> None:
         st.rewrite["reason"] = done.skipped or "no activation a rewrite serves"
         return
     loaded = dataclasses.replace(st.loaded, keras_model=done.model)
-    serving = build_serving(loaded, st.cfg)
+    serving = build_serving(loaded, st.contract)
     x = next(iter(st.calibration_inputs()))
     ref, got = st.serving.run(x), serving.run(x)
     diff = max(float(np.max(np.abs(ref[r] - got[r]))) / max(1.0, float(np.max(np.abs(ref[r])))) for r in ref)
@@ -321,8 +321,8 @@ def prepare_int8_weights(st: BuildState) -> None:
             if st.int8_loaded is not None:  # rewritten again: a built-in activation's twin copies its weights
                 st.int8_loaded = dataclasses.replace(st.loaded, keras_model=xnnpack_rewrite.rewrite(
                     model, st.loaded.keras_module).model)
-                st.plain_int8_serving = build_serving(st.loaded, st.cfg) if st.plain_int8_serving else None
-            st.int8_serving = build_serving(st.int8_loaded or st.loaded, st.cfg)
+                st.plain_int8_serving = build_serving(st.loaded, st.contract) if st.plain_int8_serving else None
+            st.int8_serving = build_serving(st.int8_loaded or st.loaded, st.contract)
     finally:
         model.set_weights(saved)
 
@@ -405,7 +405,7 @@ def qat_on_demand(st: BuildState) -> None:
     images, labels = compress_data.training_set(cfg, st.contract)
     done = compress(student, cfg, st.contract, images, labels, compress_data.evaluation_set(cfg, st.contract),
                     st.staging, st.step)
-    serving = build_serving(done.qat_loaded, cfg)
+    serving = build_serving(done.qat_loaded, st.contract)
     if serving.split.get("activation") != st.serving.split.get("activation"):
         st.selection.qat = {"skipped": "QAT keeps the classifier's final activation, which the contract cuts; "
                                        "use compression.qat, which builds the whole bundle around it"}

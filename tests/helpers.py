@@ -171,8 +171,8 @@ def detector_contract(fmt: str, box_format: str = "cxcywh", units: str = "pixels
                     pad_value=114, scale=[1 / 255] * 3, offset=[0.0] * 3)
     head = HeadSpec(format=fmt, num_classes=C, box_format=box_format, box_units=units, score_activation="sigmoid")
     if fmt == "ssd":
-        head.anchors = ssd_anchors([[2, 4]], 0.3, 0.3, [1.0, 2.0, 0.5]).tolist()[:N]
-        head.variances, head.delta_order = [0.1, 0.1, 0.2, 0.2], "yxhw"
+        head.params = {"anchors": ssd_anchors([[2, 4]], 0.3, 0.3, [1.0, 2.0, 0.5]).tolist()[:N],
+                       "variances": [0.1, 0.1, 0.2, 0.2], "delta_order": "yxhw"}
         head.box_format, head.box_units = "cxcywh", "normalized"
     box = 4
     if fmt == "dfl":  # stride 16 on 96x64: 6 x 4 = 24 cells, one candidate each

@@ -12,7 +12,7 @@ from helpers import CONVENTIONS, HEAD_SETTINGS, detector_config
 from mobilekit.config_file import parse_config
 from mobilekit.data.datasets import list_yolo, load_image
 from mobilekit.data.preprocess import letterbox, normalize
-from mobilekit.derive import derive_contract
+from mobilekit.derive import derive_contract, plan
 from mobilekit.heads import get_head
 from mobilekit.models.loader import load_model
 from mobilekit.models.serving import build_serving
@@ -26,7 +26,8 @@ def _decoded(model, head, shapes_dataset, cache, tmp_path, images):
     extra = {"detection": HEAD_SETTINGS[head]}
     cfg = parse_config(detector_config(model, shapes_dataset, cache / "labels.txt", head=head, **extra),
                        tmp_path / f"{head}.yaml")
-    s = build_serving(load_model(model), cfg)
+    loaded = load_model(model)
+    s = build_serving(loaded, plan(cfg, loaded))
     contract = derive_contract(cfg, s.input_shape, s.input_name, s.outputs, s.num_classes, s.split)
     out = []
     for path in images:

@@ -17,6 +17,7 @@ from mobilekit.parity.metrics import tensor_metrics
 
 def _serving(model, size: int):
     from mobilekit.config_file import parse_config
+    from mobilekit.derive import plan
     from mobilekit.models.loader import LoadedModel
     from mobilekit.models.serving import build_serving
 
@@ -25,7 +26,7 @@ def _serving(model, size: int):
                          output_shapes={model.output_names[0]: [1, *[int(d) for d in model.outputs[0].shape[1:]]]})
     cfg = parse_config({"model": "m.keras", "task": "classification", "calibration": {"images": "x"}},
                        __import__("pathlib").Path("/tmp/c.yaml"))
-    return build_serving(loaded, cfg), cfg
+    return build_serving(loaded, plan(cfg, loaded)), cfg
 
 
 def _contract(serving, cfg):

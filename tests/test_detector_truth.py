@@ -10,7 +10,7 @@ from helpers import HEAD_SETTINGS, detector_config
 from mobilekit.compress import data as compress_data
 from mobilekit.compress import detector_loss, truth
 from mobilekit.config_file import parse_config
-from mobilekit.derive import derive_contract
+from mobilekit.derive import derive_contract, plan
 from mobilekit.heads.base import get_head
 from mobilekit.models.loader import load_model
 from mobilekit.models.serving import build_serving
@@ -20,7 +20,8 @@ def _setup(model, shapes_dataset, cache, tmp_path, head="yolo"):
     extra = {"detection": HEAD_SETTINGS[head]} if head in HEAD_SETTINGS else {}
     cfg = parse_config(detector_config(model, shapes_dataset, cache / "labels.txt", head=head, **extra),
                        tmp_path / "mobilekit.yaml")
-    serving = build_serving(load_model(model), cfg)
+    loaded = load_model(model)
+    serving = build_serving(loaded, plan(cfg, loaded))
     contract = derive_contract(cfg, serving.input_shape, serving.input_name, serving.outputs, serving.num_classes,
                                serving.split)
     return cfg, serving, contract

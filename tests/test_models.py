@@ -101,6 +101,7 @@ def test_inspect_counts_params_and_macs(yolo_model):
 def test_concat_split_keeps_the_float_outputs(yolo_model, yolo_variants, tmp_path):
     """Splitting rewires the graph only: outputs equal slicing the original concat (graph vs eager rounding)."""
     from mobilekit.config_file import parse_config
+    from mobilekit.derive import plan
     from mobilekit.models.serving import build_serving
 
     x = np.random.default_rng(0).random((1, 96, 96, 3), np.float32)
@@ -108,7 +109,7 @@ def test_concat_split_keeps_the_float_outputs(yolo_model, yolo_variants, tmp_pat
         cfg = parse_config({"model": str(path), "calibration": {"images": "x"}, "detection": {"head": head}},
                            tmp_path / "c.yaml")
         loaded = load_model(path)
-        serving = build_serving(loaded, cfg)
+        serving = build_serving(loaded, plan(cfg, loaded))
         assert serving.split["applied"] and serving.roles == ["boxes", "scores"]
         full = np.asarray(loaded.keras_model(x))
         got = serving.run(x)

@@ -86,7 +86,7 @@ def test_ssd_decodes_encoded_boxes(order):
     for i, k in enumerate(idx):  # ... but where the boxes are
         logits[k] = np.log(np.r_[1e-3, SCORES[i]].clip(1e-6))
     head = HeadSpec("ssd", 3, score_activation="softmax", background_class=True,
-                    anchors=anchors.tolist(), variances=v, delta_order=order)
+                    params={"anchors": anchors.tolist(), "variances": v, "delta_order": order})
     dets = detect({"boxes": deltas[None], "scores": logits[None]}, contract(head), IDENTITY)
     assert dets.classes.tolist() == [0, 1]
     assert np.allclose(dets.boxes, XYXY[[0, 2]], atol=1e-3)

@@ -34,12 +34,14 @@ def hostile():
 
 def _serving(model):
     from mobilekit.config_file import parse_config
+    from mobilekit.derive import plan
     from mobilekit.models.loader import from_keras
     from mobilekit.models.serving import build_serving
 
     cfg = parse_config({"model": "m.keras", "task": "classification", "calibration": {"images": "x"}},
                        Path("/tmp/mobilekit.yaml"))
-    return build_serving(from_keras(Path("m.keras"), model, "keras3"), cfg, cut=False)  # softmax kept
+    loaded = from_keras(Path("m.keras"), model, "keras3")
+    return build_serving(loaded, plan(cfg, loaded), cut=False)  # softmax kept
 
 
 def _run(model: bytes, xs: list[np.ndarray]) -> np.ndarray:

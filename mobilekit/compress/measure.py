@@ -19,7 +19,7 @@ from mobilekit.compress.cost import count
 from mobilekit.config import Config
 from mobilekit.contract import Contract
 from mobilekit.data.preprocess import ResizePlan, normalize
-from mobilekit.derive import derive_contract
+from mobilekit.derive import derive_contract, plan
 from mobilekit.emulate.litert import LiteRTRunner
 from mobilekit.export import tflite
 from mobilekit.kinds import Kind
@@ -89,13 +89,14 @@ def measure(stage: str, model: Any, kind: str, cfg: Config, data: EvalSet, ref: 
             ) -> tuple[StageRow, Contract, LiteRTRunner]:
     """The stage's row (latency still 0: :func:`retime` measures every stage together at the end) and a
     one-thread runner of its int8 model for that."""
-    serving = build_serving(loaded_of(model, kind, work / f"{stage}.model"), cfg)
+    loaded = loaded_of(model, kind, work / f"{stage}.model")
+    serving = build_serving(loaded, plan(cfg, loaded))
     contract = derive_contract(cfg, serving.input_shape, serving.input_name, serving.outputs, serving.num_classes,
                                serving.split)
     inp = contract.input
     int8_serving: Serving = serving
     if qat_model is not None:
-        int8_serving = build_serving(loaded_of(qat_model, "tf_keras", work / f"{stage}.qat"), cfg)
+        int8_serving = build_serving(loaded_of(qat_model, "tf_keras", work / f"{stage}.qat"), contract)
 
     def calibration() -> Iterator[np.ndarray]:
         for c in data.calibration:

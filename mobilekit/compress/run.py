@@ -71,7 +71,7 @@ class State:
         """``model`` with one output per role, in role order (sharing its layers, so training one trains both)."""
         from mobilekit.compress.measure import loaded_of
 
-        serving = build_serving(loaded_of(model, kind, self.cfg.resolve(self.cfg.model)), self.cfg, training=True)
+        serving = build_serving(loaded_of(model, kind, self.cfg.resolve(self.cfg.model)), self.contract, training=True)
         km = serving.keras_model
         keras = _keras_of(kind)
         outs = [km.outputs[serving.positions[r]] for r in serving.roles]

@@ -79,16 +79,17 @@ class Head:
         "tlbr"}``), most likely first: what the decode check tries when the decode differs from the model's own."""
         return []
 
-    def box_channels(self, det: DetectionSettings) -> int:
+    def box_channels(self, spec: HeadSpec) -> int:
         """Channels of one candidate's box: 4, or 4 x ``reg_max`` DFL bins."""
         return 4
 
-    def levels(self, det: DetectionSettings, height: int, width: int) -> list[tuple[int, int, int]] | None:
-        """Per output level (stride or cell spacing, grid height, grid width) when the head reads per-level maps the
-        build joins first; ``None`` for a head whose outputs are never per level."""
+    def levels(self, spec: HeadSpec, inp: InputSpec) -> list[tuple[int, int, int]] | None:
+        """Per output level (grid height, grid width, candidates per cell) when the head reads per-level maps the
+        build joins first; ``None`` for a head whose outputs are never per level. ``spec`` is prepared for
+        ``inp``'s size."""
         return None
 
-    def parts(self, det: DetectionSettings, channels: int) -> list[tuple[str, int]] | None:
+    def parts(self, spec: HeadSpec, channels: int) -> list[tuple[str, int]] | None:
         """The roles of a joined output's channels in order (role, count), when they are more than boxes and
         scores (objectness); ``None``: boxes then scores."""
         return None

@@ -94,13 +94,13 @@ class DflHead(Head):
                 {"params.activated": [] if det.params.get("activated") else ["boxes"]},
                 *({"params.sides": s} for s in others if s != sides and s not in common)]
 
-    def box_channels(self, det: DetectionSettings) -> int:
+    def box_channels(self, spec: HeadSpec) -> int:
         """Channels of the box role: 4 sides x reg_max bins (what the split cuts off a single output)."""
-        return 4 * int(det.params.get("reg_max", 16))
+        return 4 * int(spec.params["reg_max"])
 
-    def levels(self, det: DetectionSettings, height: int, width: int) -> list[tuple[int, int, int]]:
+    def levels(self, spec: HeadSpec, inp: InputSpec) -> list[tuple[int, int, int]]:
         """Per level: rows, columns, one candidate per cell (to join per-level outputs, ``models.levels``)."""
-        return [(height // s, width // s, 1) for s in det.params["strides"]]
+        return [(inp.height // s, inp.width // s, 1) for s in spec.params["strides"]]
 
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
         """Roles and classes; a single output's classes are its channels less ``box_channels`` (the caller knows

@@ -155,15 +155,15 @@ class GridHead(Head):
     #: score channels that are not classes: objectness
     extra_score_channels = 1
 
-    def levels(self, det: DetectionSettings, height: int, width: int) -> list[tuple[int, int, int]]:
+    def levels(self, spec: HeadSpec, inp: InputSpec) -> list[tuple[int, int, int]]:
         """Per level: rows, columns, anchors per cell (to join per-level outputs, ``models.levels``). A joined
         ``[H, W, A * K]`` map runs cell by cell, so several anchors per cell need ``order: cell_first``."""
-        p = det.params
-        anchors = p.get("anchors") or [[[0, 0]]] * len(p.get("strides") or [])
-        if any(len(a) > 1 for a in anchors) and p.get("order", "anchor_first") != "cell_first":
+        p = spec.params
+        anchors = p["anchors"] or [[[0, 0]]] * len(p["strides"])
+        if any(len(a) > 1 for a in anchors) and p["order"] != "cell_first":
             raise ModelError("per-level outputs [1, H, W, A * K] hold a cell's anchors together, but "
                              "detection.params.order is anchor_first", fix="set detection.params.order: cell_first")
-        return [(height // s, width // s, len(a)) for s, a in zip(p.get("strides") or [], anchors, strict=True)]
+        return [(inp.height // s, inp.width // s, len(a)) for s, a in zip(p["strides"], anchors, strict=True)]
 
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
         """Roles and classes (the score channels less objectness)."""
@@ -190,11 +190,11 @@ class GridHead(Head):
                              f"{contract.input.height} give {n}",
                              fix="list detection.params.strides (and anchors) in the order of the model's levels")
 
-    def parts(self, det: DetectionSettings, channels: int) -> list[tuple[str, int]]:
+    def parts(self, spec: HeadSpec, channels: int) -> list[tuple[str, int]]:
         """The roles of a single ``[box | scores]`` output, in channel order: objectness is its own int8 output
         (a probability or logit of its own range, next to classes that may sit elsewhere)."""
         obj, classes = ("objectness", 1), ("scores", channels - 5)
-        first = det.params.get("objectness", "last") == "first"
+        first = spec.params["objectness"] == "first"
         return [("boxes", 4), obj, classes] if first else [("boxes", 4), classes, obj]
 
     @staticmethod

@@ -187,11 +187,9 @@ class RetinaNetHead(Head):
         """Resolve the anchor shapes and grids for the input size (called once the contract knows it)."""
         spec.params = {"settings": spec.params["settings"], **resolve(spec.params["settings"], inp)}
 
-    def levels(self, det: DetectionSettings, height: int, width: int) -> list[tuple[int, int, int]]:
+    def levels(self, spec: HeadSpec, inp: InputSpec) -> list[tuple[int, int, int]]:
         """Per level: rows, columns, anchors per cell (to join per-level outputs, ``models.levels``)."""
-        from types import SimpleNamespace
-
-        p = resolve(det.params, SimpleNamespace(width=width, height=height))
+        p = spec.params
         return [(gh, gw, len(s)) for (gh, gw), s in zip(p["grids"], p["shapes"], strict=True)]
 
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:

@@ -82,11 +82,11 @@ class SsdHead(Head):
         decoded boxes are normalized ``cx, cy, w, h``."""
         a = det.anchors
         anchors = ssd_anchors(a.feature_maps, a.min_scale, a.max_scale, a.aspect_ratios)
-        spec.anchors = [[float(v) for v in row] for row in anchors]
-        spec.anchor_settings = {"feature_maps": [list(fm) for fm in a.feature_maps], "min_scale": a.min_scale,
-                                "max_scale": a.max_scale, "aspect_ratios": list(a.aspect_ratios)}
-        spec.variances = list(a.variances)
-        spec.delta_order = a.delta_order
+        spec.params = {"anchors": [[float(v) for v in row] for row in anchors],
+                       "anchor_settings": {"feature_maps": [list(fm) for fm in a.feature_maps],
+                                           "min_scale": a.min_scale, "max_scale": a.max_scale,
+                                           "aspect_ratios": list(a.aspect_ratios)},
+                       "variances": list(a.variances), "delta_order": a.delta_order}
         spec.box_format, spec.box_units = "cxcywh", "normalized"
 
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
@@ -95,15 +95,15 @@ class SsdHead(Head):
 
     def candidates(self, outputs: dict[str, np.ndarray], contract) -> Candidates:
         head = contract.head
-        anchors = np.asarray(head.anchors, dtype=np.float64)
+        anchors = np.asarray(head.params["anchors"], dtype=np.float64)
         deltas = outputs["boxes"][0].astype(np.float64)
         if deltas.shape[0] != anchors.shape[0]:
             raise ModelError(f"the model predicts {deltas.shape[0]} boxes but the anchor settings generate "
                              f"{anchors.shape[0]}", fix="match detection.anchors (feature_maps, aspect_ratios) to "
                              "the model's head")
-        if head.delta_order == "xywh":
+        if head.params["delta_order"] == "xywh":
             deltas = deltas[:, [1, 0, 3, 2]]
-        v = head.variances
+        v = head.params["variances"]
         cy = deltas[:, 0] * v[0] * anchors[:, 2] + anchors[:, 0]
         cx = deltas[:, 1] * v[1] * anchors[:, 3] + anchors[:, 1]
         h = np.exp(deltas[:, 2] * v[2]) * anchors[:, 2]
@@ -116,18 +116,19 @@ class SsdHead(Head):
     def encode(self, boxes: np.ndarray, index: np.ndarray, contract) -> np.ndarray:
         head, inp = contract.head, contract.input
         b = np.asarray(boxes, np.float64) / np.array([inp.width, inp.height, inp.width, inp.height])
-        deltas = encode_deltas(b, np.asarray(head.anchors, dtype=np.float64)[index], head.variances)
-        return deltas[:, [1, 0, 3, 2]] if head.delta_order == "xywh" else deltas
+        p = head.params
+        deltas = encode_deltas(b, np.asarray(p["anchors"], dtype=np.float64)[index], p["variances"])
+        return deltas[:, [1, 0, 3, 2]] if head.params["delta_order"] == "xywh" else deltas
 
     def decode_tf(self, outs: dict[str, Any], contract: Contract) -> tuple[Any, Any]:
         import tensorflow as tf
 
         head = contract.head
-        anchors = tf.constant(np.asarray(head.anchors, np.float32))
+        anchors = tf.constant(np.asarray(head.params["anchors"], np.float32))
         d = outs["boxes"][0]
-        if head.delta_order == "xywh":
+        if head.params["delta_order"] == "xywh":
             d = tf.gather(d, [1, 0, 3, 2], axis=1)
-        v = head.variances
+        v = head.params["variances"]
         cy = d[:, 0] * v[0] * anchors[:, 2] + anchors[:, 0]
         cx = d[:, 1] * v[1] * anchors[:, 3] + anchors[:, 1]
         h = tf.exp(d[:, 2] * v[2]) * anchors[:, 2]

@@ -1,7 +1,10 @@
 """The serving graph: the user's model as one frozen TensorFlow function with outputs in contract (role) order.
 
 Built once; the float reference run, every TFLite conversion and (later) Core ML conversion use this same
-function, so the "float model" that parity compares against is exactly what was converted.
+function, so the "float model" that parity compares against is exactly what was converted. It is built from a
+contract, never from the config: a model's first graph from the plan (:func:`mobilekit.derive.plan`: the input and
+the head before the outputs are known), every later one (QAT, the XNNPACK rewrite, prepared weights) from the
+derived contract, so the input layout and the head have one source.
 """
 
 from __future__ import annotations
@@ -11,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from mobilekit.config import Config
-from mobilekit.contract import OutputSpec
-from mobilekit.errors import ConfigError, ModelError
+from mobilekit.contract import Contract, OutputSpec
+from mobilekit.errors import ModelError
 from mobilekit.heads import get_head
 from mobilekit.models.activation_cut import cut_activation
 from mobilekit.models.loader import LoadedModel, output_shapes
@@ -43,22 +45,6 @@ class Serving:
         return {role: np.asarray(t) for role, t in zip(self.roles, res, strict=True)}
 
 
-def _input_shape(loaded: LoadedModel, cfg: Config) -> list[int]:
-    shape = list(loaded.input_shape)
-    spatial = (1, 2) if cfg.input.layout == "NHWC" else (2, 3)
-    for k, ax in enumerate(spatial):
-        if shape[ax] is None:
-            if not cfg.input.size:
-                raise ConfigError("the model accepts any image size; mobile runtimes need a fixed one",
-                                  path=cfg.base_dir, fix="set input.size: [height, width]")
-            shape[ax] = cfg.input.size[k]
-    shape[0] = 1
-    if any(d is None for d in shape):
-        raise ModelError(f"input shape {loaded.input_shape} has unknown dimensions", path=loaded.path,
-                         fix="export the model with a fixed channel count")
-    return [int(d) for d in shape]
-
-
 def _bound_shapes(loaded: LoadedModel, shape: list[int]) -> dict[str, list[int]]:
     """Output shapes at the serving input size: a model that accepts any image size has outputs of unknown size
     (``-1``) until the input is bound, and a head must count classes and anchors from the bound ones. A Keras
@@ -78,14 +64,13 @@ def _bound_shapes(loaded: LoadedModel, shape: list[int]) -> dict[str, list[int]]
     return {name: [1, *[int(d) for d in y[name].shape[1:]]] for name in loaded.output_shapes}
 
 
-def _per_level(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int]) -> tuple[Any, dict[str, Any]]:
+def _per_level(head: Any, loaded: LoadedModel, plan: Contract) -> tuple[Any, dict[str, Any]]:
     """The Keras model with its per-level maps joined (``models.levels``), or ``(None, {})`` when its outputs are
     not per-level maps."""
-    bound = _bound_shapes(loaded, shape)
-    if cfg.task != "detection" or len(bound) < 2 or not all(len(s) == 4 for s in bound.values()):
+    bound = _bound_shapes(loaded, plan.input.shape)
+    if plan.task != "detection" or len(bound) < 2 or not all(len(s) == 4 for s in bound.values()):
         return None, {}
-    h, w = (shape[1], shape[2]) if cfg.input.layout == "NHWC" else (shape[2], shape[3])
-    grids = head.levels(cfg.detection, h, w)
+    grids = head.levels(plan.head, plan.input)
     if grids is None:  # a head whose outputs are never per-level maps
         return None, {}
     if loaded.keras_model is None:
@@ -93,47 +78,45 @@ def _per_level(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int]) ->
                          path=loaded.path, fix="build from the Keras model, or export the levels concatenated")
     from mobilekit.models.levels import join_levels
 
-    return join_levels(loaded.keras_model, loaded.keras_module, bound, grids, head.box_channels(cfg.detection))
+    return join_levels(loaded.keras_model, loaded.keras_module, bound, grids, head.box_channels(plan.head))
 
 
-def _bind(head: Any, loaded: LoadedModel, cfg: Config, shape: list[int], bound: dict[str, list[int]] | None = None
+def _bind(head: Any, loaded: LoadedModel, plan: Contract, bound: dict[str, list[int]] | None = None
           ) -> tuple[dict[str, str], int, int]:
     """Roles → output names, the class count, and the channels of the box role (4, or 4 x reg_max DFL bins)."""
-    bound = bound or _bound_shapes(loaded, shape)
+    bound = bound or _bound_shapes(loaded, plan.input.shape)
     try:
-        roles, num_classes = head.bind(bound, cfg.detection.outputs)
+        roles, num_classes = head.bind(bound, plan.head.outputs)
     except ModelError as e:
         e.path = e.path or str(loaded.path)
         raise
-    box = head.box_channels(cfg.detection)
+    box = head.box_channels(plan.head)
     if "predictions" in roles:  # less the box channels, and objectness where the head has it
         num_classes = bound[roles["predictions"]][head.channel_axis] - box - head.extra_score_channels
-    if cfg.task == "detection" and cfg.detection.background_class:
+    if plan.head.background_class:
         num_classes -= 1  # the leading background column is not a class
     return roles, num_classes, box
 
 
-def serving_shapes(loaded: LoadedModel, cfg: Config) -> dict[str, list[int]]:
+def serving_shapes(loaded: LoadedModel, plan: Contract) -> dict[str, list[int]]:
     """Every output's shape at the serving input size (measured: the model runs once)."""
-    return _bound_shapes(loaded, _input_shape(loaded, cfg))
+    return _bound_shapes(loaded, plan.input.shape)
 
 
-def bound_roles(loaded: LoadedModel, cfg: Config, bound: dict[str, list[int]] | None = None
+def bound_roles(loaded: LoadedModel, plan: Contract, bound: dict[str, list[int]] | None = None
                 ) -> tuple[list[OutputSpec], int] | None:
     """The model's own outputs as the head reads them, unsplit (each role an output of the user's model), and the
     class count: what the decode check decodes beside the model's own decoder, for any head settings. ``None`` when
     the outputs are per-level maps the build joins first. ``bound``: the output shapes at the serving input size,
     when the caller has them (each measurement runs the model)."""
-    head = get_head(cfg.detection.head)
-    shape = _input_shape(loaded, cfg)
-    bound = bound or _bound_shapes(loaded, shape)
+    bound = bound or _bound_shapes(loaded, plan.input.shape)
     if len(bound) >= 2 and all(len(s) == 4 for s in bound.values()):
         return None
-    roles, num_classes, _ = _bind(head, loaded, cfg, shape, bound)
+    roles, num_classes, _ = _bind(get_head(plan.head.format), loaded, plan, bound)
     return [OutputSpec(role=r, shape=bound[n], source=n) for r, n in roles.items()], num_classes
 
 
-def _split_roles(head: Any, loaded: LoadedModel, cfg: Config, roles: dict[str, str], box: int, training: bool
+def _split_roles(head: Any, loaded: LoadedModel, plan: Contract, roles: dict[str, str], box: int, training: bool
                  ) -> tuple[Any, dict[str, str], dict[str, int], dict[str, Any]]:
     """A single ``predictions`` output split into one output per role (the head's parts: boxes, scores, and
     objectness where the head has it), or left whole with the reason: (model, roles, positions, split info).
@@ -143,7 +126,7 @@ def _split_roles(head: Any, loaded: LoadedModel, cfg: Config, roles: dict[str, s
         return None, roles, {}, {"applied": False, "reason": "a SavedModel graph cannot be rewired; boxes and scores "
                                  "share one int8 scale. Export the Keras model instead, or separate outputs"}
     channels = loaded.output_shapes[roles["predictions"]][head.channel_axis]
-    parts = None if training else head.parts(cfg.detection, channels)
+    parts = None if training else head.parts(plan.head, channels)
     new, split = split_concat(loaded.keras_model, loaded.keras_module, head.channel_axis, box, parts)
     if new is None:
         return loaded.keras_model, roles, {}, split
@@ -151,26 +134,29 @@ def _split_roles(head: Any, loaded: LoadedModel, cfg: Config, roles: dict[str, s
         {r: k for k, r in enumerate(split["roles"])}, split
 
 
-def build_serving(loaded: LoadedModel, cfg: Config, cut: bool = True, training: bool = False) -> Serving:
+def build_serving(loaded: LoadedModel, plan: Contract, cut: bool = True, training: bool = False) -> Serving:
+    """``loaded`` served as ``plan`` (a contract, or the plan of one) reads it: the input shape, the head's roles,
+    a concatenated output split per role, per-level maps joined, and a classifier's final activation cut (``cut``)
+    so post-processing applies it."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    head = get_head("classifier" if cfg.task == "classification" else cfg.detection.head)
-    shape = _input_shape(loaded, cfg)
-    joined, levels = _per_level(head, loaded, cfg, shape)
+    head = get_head(plan.head.format)
+    shape = plan.input.shape
+    joined, levels = _per_level(head, loaded, plan)
     if joined is not None:  # from here on, the model with its levels joined is the user's model
         loaded = replace(loaded, keras_model=joined, output_shapes=output_shapes(joined))
     keras_model = loaded.keras_model
     split: dict[str, Any] = {}
-    roles, num_classes, box = _bind(head, loaded, cfg, shape)
+    roles, num_classes, box = _bind(head, loaded, plan)
     positions: dict[str, int] = {}
     if "predictions" in roles:
-        keras_model, roles, positions, split = _split_roles(head, loaded, cfg, roles, box, training)
-    if cut and cfg.task == "classification" and keras_model is not None:
+        keras_model, roles, positions, split = _split_roles(head, loaded, plan, roles, box, training)
+    if cut and plan.task == "classification" and keras_model is not None:
         new, split = cut_activation(keras_model, loaded.keras_module)
         if new is not None:
             keras_model, positions = new, {"scores": 0}
-            configured = cfg.classification.score_activation
+            configured = plan.head.score_activation
             if configured not in ("none", split["activation"]):  # the model's own activation wins: say so
                 split["reason"] += (f"; classification.score_activation: {configured} is not applied on top "
                                     "(the model ends in its own activation)")
