@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import pytest
@@ -85,28 +86,38 @@ def test_android_gradle_files_wire_the_bundle_module(key, bundles):
     assert 1 <= len(steps) <= 3
 
 
-@pytest.mark.swift
-def test_ios_sample_builds_with_the_swift_package(bundles, apple_stub_modules, tmp_path):
-    """Both sample apps (their App Playgrounds as they ship) compiled in Swift 6 language mode (strict concurrency)
-    against the bundle's Swift package as it ships (its own Package.swift, a path dependency) and the Apple stub
-    modules, with no warning at all."""
-    root = tmp_path / "check"
+def ios_apps_built(apps: list[tuple[Path, Path, Any]], stub_modules: Path, root: Path) -> str:
+    """Sample apps (each an App Playground folder, with the Swift package it uses and its contract) compiled in
+    Swift 6 language mode against their packages as they ship (their own Package.swift, a path dependency) and the
+    Apple stub modules: the build output. SwiftPM cannot load an App Playground's own manifest here
+    (AppleProductTypes is Xcode's), so a check package stands in for it (tests/swift/SamplePackage.swift.j2)."""
     models = []
-    for bundle in bundles.values():
-        contract = Contract.load(bundle / "contract.json")
+    for app, kit_dir, contract in apps:
         name, kit = ios.swift_name(contract), ios.kit_name(contract)
-        shutil.copytree(bundle / "sdk" / "ios" / kit, root / "Packages" / kit)
-        shutil.copytree(bundle / "sample_apps" / "ios" / ios_app(contract), root / "Apps" / name)
+        shutil.copytree(kit_dir, root / "Packages" / kit)
+        shutil.copytree(app, root / "Apps" / name)
         models.append({"name": name, "kit": kit, "task": contract.task})
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
     (root / "Package.swift").write_text(env.from_string((HERE / "swift" / "SamplePackage.swift.j2").read_text())
                                         .render(models=models))
-    stubs = ("-Xswiftc", "-I", "-Xswiftc", str(apple_stub_modules))
+    assert "swiftLanguageModes: [.v6]" in (root / "Package.swift").read_text()
+    stubs = ("-Xswiftc", "-I", "-Xswiftc", str(stub_modules))
     # --target: the app's module, compiled and type-checked; linking needs Apple's frameworks
     _, outputs = swift_built("swift-sample-apps", root, *(("build", "--target", f"{m['name']}App", *stubs)
                                                           for m in models))
-    text = "".join(outputs)
-    assert "swiftLanguageModes: [.v6]" in (root / "Package.swift").read_text()
+    return "".join(outputs)
+
+
+@pytest.mark.swift
+def test_ios_sample_builds_with_the_swift_package(bundles, apple_stub_modules, tmp_path):
+    """Both sample apps (their App Playgrounds as they ship) compiled in Swift 6 language mode (strict concurrency)
+    against the bundle's Swift package as it ships and the Apple stub modules, with no warning at all."""
+    apps = []
+    for bundle in bundles.values():
+        contract = Contract.load(bundle / "contract.json")
+        apps.append((bundle / "sample_apps" / "ios" / ios_app(contract),
+                     bundle / "sdk" / "ios" / ios.kit_name(contract), contract))
+    text = ios_apps_built(apps, apple_stub_modules, tmp_path / "check")
     ours = [ln for ln in text.splitlines() if "warning:" in ln]
     assert not ours, text
 

@@ -176,3 +176,22 @@ def test_each_stage_declares_what_it_reads_and_writes():
         assert writes <= declared_w, (stage.name, "writes undeclared", writes - declared_w)
         assert reads - writes <= declared_r | declared_w, (stage.name, "reads undeclared", reads - declared_r)
         assert declared_r <= reads, (stage.name, "declares reads it does not do", declared_r - reads)
+
+
+def test_no_code_outside_heads_branches_on_a_head_name():
+    """A head's specifics live in its module: code elsewhere asks the head (its surface), never compares a head
+    name, so adding a head never means editing a branch elsewhere."""
+    from mobilekit.heads import HEADS
+
+    names = set(HEADS)
+
+    def named(node: ast.AST) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value in names
+        return isinstance(node, (ast.Tuple, ast.List, ast.Set)) and any(named(e) for e in node.elts)
+
+    # the example trains a fixture of each head form: naming them is its job
+    outside = {n: t for n, t in _modules().items() if not n.startswith(("mobilekit.heads", "mobilekit.example"))}
+    branches = [(name, ast.unparse(node)) for name, tree in outside.items() for node in ast.walk(tree)
+                if isinstance(node, ast.Compare) and any(named(c) for c in [node.left, *node.comparators])]
+    assert not branches, branches

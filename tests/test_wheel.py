@@ -50,7 +50,9 @@ def _example_model() -> Path:
 
 
 @pytest.mark.slow
-def test_installed_wheel_builds_both_sdks_and_the_report(tmp_path):
+@pytest.mark.swift
+@pytest.mark.kotlin
+def test_installed_wheel_builds_both_sdks_and_the_report(tmp_path, apple_stub_modules):
     # built from a copy of the sources: an in-tree build would leave build/ behind, whose stale files later
     # wheels would pack
     src = tmp_path / "src"
@@ -82,16 +84,20 @@ def test_installed_wheel_builds_both_sdks_and_the_report(tmp_path):
     assert any(f.startswith("sdk/ios/") and f.endswith("Kit/Package.swift") for f in files), sorted(files)
     assert any(f.startswith("sdk/ios/") and f.endswith("ModelCache.swift") for f in files)
     assert "report/index.html" in files and "manifest.json" in files
-    _check_checkout_sample_apps(out)
+    _check_checkout_sample_apps(out, apple_stub_modules, tmp_path / "ios-check")
 
 
-def _check_checkout_sample_apps(bundle: Path) -> None:
+def _check_checkout_sample_apps(bundle: Path, apple_stub_modules: Path, work: Path) -> None:
     """The repository's sample_apps/ are the apps the example renders (`mobilekit example` writes them into its
-    bundle, as `--with-sample-app` does for any model), wired to build/example; and the Android app compiles, as it
-    stands in the repository, with the example's SDK module against the API stubs."""
+    bundle, as `--with-sample-app` does for any model), wired to build/example; and both compile as they stand in
+    the repository: the Android app with the example's SDK module against the API stubs, the iOS app with the
+    example's Swift package against the Apple stubs (Swift 6 mode, no warning)."""
     from test_kotlin_core import kotlinc, stub_sources
+    from test_sample_apps import ios_apps_built
 
+    from mobilekit.codegen import ios
     from mobilekit.codegen.sample_apps import render_checkout
+    from mobilekit.contract import Contract
 
     checkout = ROOT / "sample_apps"
     want = {rel: data for rel, data in render_checkout(bundle).items() if not rel.endswith(".jpg")}
@@ -106,3 +112,8 @@ def _check_checkout_sample_apps(bundle: Path) -> None:
     classes, warnings = kotlinc(sources)
     assert not [ln for ln in warnings.splitlines() if "warning" in ln.lower() and "sample_apps" in ln], warnings
     assert any(classes.rglob("MainActivity.class"))
+    contract = Contract.load(bundle / "contract.json")
+    app = next((checkout / "ios").glob("*.swiftpm"))
+    text = ios_apps_built([(app, bundle / "sdk" / "ios" / ios.kit_name(contract), contract)], apple_stub_modules,
+                          work)
+    assert not [ln for ln in text.splitlines() if "warning:" in ln], text

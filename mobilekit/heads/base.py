@@ -13,7 +13,7 @@ identically. Adding a head is adding its module (imported in ``heads/__init__.py
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
@@ -32,6 +32,37 @@ if TYPE_CHECKING:
 class Candidates:
     boxes: np.ndarray  # [N, 4] xyxy in model-input pixels (float64)
     scores: np.ndarray  # [N, C] class probabilities (float64)
+
+
+@dataclass
+class Reading:
+    """One way to read a model's outputs that ``mobilekit init`` proposes: the detection settings (as the config
+    writes them), why they fit, which of them are guesses, and what the reading says of the score channels (where
+    objectness is, how many box channels precede the scores) so ``init`` can weigh it without knowing the head."""
+
+    detection: dict[str, Any]
+    why: str
+    guesses: list[str] = field(default_factory=list)
+    read: bool = False  # the settings were read from the model: ranked above any guess
+    plausibility: float | None = None  # set by ``init`` from sample images
+
+    @property
+    def name(self) -> str:
+        box = self.detection.get("params", {}).get("box")
+        return self.detection["head"] + (f" ({box})" if box else "")
+
+
+#: Stride sets of the detector families mobilekit knows, tried in this order against a raw head's candidate count.
+STRIDE_SETS = [[8, 16, 32], [8, 16, 32, 64], [16, 32, 64], [4, 8, 16, 32], [8], [16], [32], [4]]
+
+
+def cell_count(strides: list[int], h: int, w: int) -> int:
+    return sum((h // s) * (w // s) for s in strides)
+
+
+def strides_for(n: int, h: int, w: int, per_cell: int = 1) -> list[int] | None:
+    """The first known stride set whose cells (``per_cell`` candidates each) at ``h x w`` are ``n`` candidates."""
+    return next((s for s in STRIDE_SETS if cell_count(s, h, w) * per_cell == n), None)
 
 
 class Head:
@@ -88,6 +119,27 @@ class Head:
         build joins first; ``None`` for a head whose outputs are never per level. ``spec`` is prepared for
         ``inp``'s size."""
         return None
+
+    def objectness(self, spec: HeadSpec) -> str | None:
+        """Where the head reads an objectness channel among the score channels (``first``, ``last``), or ``None``:
+        ``init`` weighs a reading by whether the outputs show one there."""
+        return None
+
+    def listed(self, shapes: dict[str, list[int]]) -> int:
+        """Where ``init`` lists this head's readings of outputs of these shapes (lower first)."""
+        return self.rank
+
+    def carried(self, model: Any) -> dict[str, Any] | None:
+        """The head's settings as the model object carries them (an anchor generator kept on a keras-hub or
+        keras-cv detector), read before ``init`` rewires the model; ``None`` when it carries none."""
+        return None
+
+    def readings(self, shapes: dict[str, list[int]], h: int, w: int, carried: dict[str, Any] | None
+                 ) -> list[Reading]:
+        """Every way this head can read outputs it binds (``shapes`` at ``h x w``), with the settings their
+        shapes imply and the rest marked as guesses: what ``init`` ranks on sample images. ``carried``: what
+        :meth:`carried` read from the model. An empty list: the head's settings cannot be guessed from shapes."""
+        return []
 
     def parts(self, spec: HeadSpec, channels: int) -> list[tuple[str, int]] | None:
         """The roles of a joined output's channels in order (role, count), when they are more than boxes and
@@ -163,6 +215,15 @@ class BoxHead(Head):
         return [{"box_order": flip(det.box_order, "xy", "yx")},
                 *({"box_format": f} for f in ("cxcywh", "xyxy", "yxyx") if f != det.box_format),
                 {"box_units": flip(det.box_units, "pixels", "normalized")}, *score_alternatives(det)]
+
+    def readings(self, shapes: dict[str, list[int]], h: int, w: int, carried: dict[str, Any] | None
+                 ) -> list[Reading]:
+        """Boxes the model decodes itself: every box convention is a reading, the images decide."""
+        return [Reading({"head": self.name, "box_format": fmt, "box_units": units},
+                        f"outputs {list(shapes.values())} match a '{self.name}' head with {fmt} {units} boxes",
+                        guesses=["box_format", "box_units"])
+                for fmt, units in (("cxcywh", "pixels"), ("xyxy", "pixels"), ("xyxy", "normalized"),
+                                   ("cxcywh", "normalized"), ("yxyx", "normalized"))]
 
     def read_tf(self, outs: dict[str, Any]) -> tuple[Any, Any]:
         """Boxes [N, 4] and scores [N, C] of the first image, as TensorFlow tensors."""

@@ -11,6 +11,10 @@ class DecodedHead(BoxHead):
     name = "decoded"
     rank = 3
 
+    def listed(self, shapes: dict[str, list[int]]) -> int:
+        """Two outputs: 'decoded' says it plainly (yolo and yolo_transposed bind a pair too, and decode alike)."""
+        return -1 if len(shapes) == 2 else self.rank
+
     def bind(self, shapes: dict[str, list[int]], wanted: dict[str, str]) -> tuple[dict[str, str], int]:
         roles = bind_two(shapes, wanted, 2, self.name)
         return roles, shapes[roles["scores"]][2]

@@ -19,7 +19,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, Head, class_scores, only_xy, register, score_alternatives, strides_ok
+from mobilekit.heads.base import (
+    Candidates,
+    Head,
+    Reading,
+    class_scores,
+    only_xy,
+    register,
+    score_alternatives,
+    strides_for,
+    strides_ok,
+)
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -93,6 +103,23 @@ class DflHead(Head):
         return [*({"params.sides": s} for s in common), *score_alternatives(det),
                 {"params.activated": [] if det.params.get("activated") else ["boxes"]},
                 *({"params.sides": s} for s in others if s != sides and s not in common)]
+
+    def readings(self, shapes: dict[str, list[int]], h: int, w: int, carried: dict[str, Any] | None
+                 ) -> list[Reading]:
+        """The cells of the stride set the candidate count gives, sides ltrb (YOLOv8) or tlbr."""
+        n = next((s[1] for s in shapes.values() if len(s) == 3), 0)
+        fit = [s[2] for s in shapes.values() if len(s) == 3 and s[2] % 4 == 0 and s[2] > 4]
+        box = 64 if 64 in fit or len(shapes) != 2 or not fit else fit[0]  # as bind: YOLOv8's 64 decide
+        strides = strides_for(n, h, w)
+        if strides is None:
+            return []
+        return [Reading({"head": "dfl", "score_activation": "sigmoid",
+                         "params": {"strides": strides, "reg_max": box // 4,
+                                    **({"sides": sides} if sides != SIDES else {})}},
+                        f"{n} candidates = the cells of strides {strides}"
+                        + (f", sides {sides}" if sides != SIDES else ""),
+                        guesses=["score_activation", *(["params.sides"] if sides != SIDES else [])])
+                for sides in (SIDES, "tlbr")]
 
     def box_channels(self, spec: HeadSpec) -> int:
         """Channels of the box role: 4 sides x reg_max bins (what the split cuts off a single output)."""

@@ -22,6 +22,7 @@ objectness and classes share theirs (both probabilities or logits of the same ra
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,10 +31,12 @@ from mobilekit.errors import ModelError
 from mobilekit.heads.base import (
     Candidates,
     Head,
+    Reading,
     activate,
     flip,
     register,
     score_alternatives,
+    strides_for,
     strides_ok,
     to_xyxy,
     xy_first,
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
 BOXES = ("decoded", "yolox", "anchors")
 ROLES = ("boxes", "objectness", "classes")
 SETTINGS = ("box", "objectness", "strides", "anchors", "order", "activated", "anchor_order")
+#: YOLOv5's COCO anchors, ``init``'s guess for a three-level anchor-grid head (input pixels, per level)
+YOLOV5_ANCHORS = [[[10, 13], [16, 30], [33, 23]], [[30, 61], [62, 45], [59, 119]], [[116, 90], [156, 198], [373, 326]]]
 
 
 def cells(params: dict[str, Any], inp: InputSpec) -> np.ndarray:
@@ -68,6 +73,19 @@ def cells(params: dict[str, Any], inp: InputSpec) -> np.ndarray:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def _conventions(params: dict[str, Any], why: str, guesses: list[str], activated: bool) -> list[Reading]:
+    """A raw grid reading under each convention: objectness first or last, x- or y-first box channels, and (for
+    anchor grids) the boxes' sigmoid applied by the model or not."""
+    out = []
+    for where, order, act in itertools.product(("first", "last"), ("xy", "yx"), (False, True) if activated
+                                               else (False,)):
+        det = {"head": "grid", **({"box_order": "yx"} if order == "yx" else {}), "score_activation": "sigmoid",
+               "params": {**params, "objectness": where, **({"activated": ["boxes"]} if act else {})}}
+        out.append(Reading(det, why + (", y-first" if order == "yx" else "") + (", boxes activated" if act else ""),
+                           guesses=[*guesses, "params.objectness", *(["box_order"] if order == "yx" else [])]))
+    return out
 
 
 class GridHead(Head):
@@ -155,6 +173,31 @@ class GridHead(Head):
     #: score channels that are not classes: objectness
     extra_score_channels = 1
 
+    def readings(self, shapes: dict[str, list[int]], h: int, w: int, carried: dict[str, Any] | None
+                 ) -> list[Reading]:
+        """Decoded boxes, raw YOLOX, raw anchor grids; objectness first or last, box channels x- or y-first, and
+        for anchor grids the boxes' sigmoid applied by the model or not (the conventions a tf_keras zoo's YOLOX and
+        YOLOv7 follow): the images decide among them."""
+        n = next((s[1] for s in shapes.values() if len(s) == 3), 0)
+        found = [Reading({"head": "grid", "params": {"box": "decoded", "objectness": where}},
+                         f"4 decoded box channels, objectness {where}, classes", guesses=["params.objectness"])
+                 for where in ("first", "last")]
+        strides = strides_for(n, h, w)
+        if strides:
+            found += _conventions({"box": "yolox", "strides": strides},
+                                  f"raw YOLOX: {n} candidates = the cells of strides {strides}", [], False)
+            # one anchor per cell, of a size that cannot be read: 4 strides, marked as a guess
+            found += _conventions({"box": "anchors", "strides": strides,
+                                   "anchors": [[[4 * s, 4 * s]] for s in strides]},
+                                  f"raw anchor grid: one anchor on each cell of strides {strides}",
+                                  ["params.anchors (sizes unknown: 4 strides)"], True)
+        strides3 = strides_for(n, h, w, per_cell=3)
+        if strides3 == [8, 16, 32]:
+            found += _conventions({"box": "anchors", "strides": strides3, "anchors": YOLOV5_ANCHORS},
+                                  f"raw YOLOv5: {n} candidates = 3 anchors on the cells of strides {strides3}",
+                                  ["params.anchors (YOLOv5's COCO anchors)"], True)
+        return found
+
     def levels(self, spec: HeadSpec, inp: InputSpec) -> list[tuple[int, int, int]]:
         """Per level: rows, columns, anchors per cell (to join per-level outputs, ``models.levels``). A joined
         ``[H, W, A * K]`` map runs cell by cell, so several anchors per cell need ``order: cell_first``."""
@@ -189,6 +232,9 @@ class GridHead(Head):
                              f"{' with their anchors' if p['anchors'] else ''} at {contract.input.width}x"
                              f"{contract.input.height} give {n}",
                              fix="list detection.params.strides (and anchors) in the order of the model's levels")
+
+    def objectness(self, spec: HeadSpec) -> str | None:
+        return spec.params["objectness"]
 
     def parts(self, spec: HeadSpec, channels: int) -> list[tuple[str, int]]:
         """The roles of a single ``[box | scores]`` output, in channel order: objectness is its own int8 output

@@ -25,13 +25,25 @@ the contract, so Python, Kotlin and Swift loop over the same few numbers.
 
 from __future__ import annotations
 
+import itertools
 import math
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mobilekit.errors import ModelError
-from mobilekit.heads.base import Candidates, Head, bind_two, class_scores, flip, only_xy, register, score_alternatives
+from mobilekit.heads.base import (
+    Candidates,
+    Head,
+    Reading,
+    bind_two,
+    class_scores,
+    flip,
+    only_xy,
+    register,
+    score_alternatives,
+)
 
 if TYPE_CHECKING:
     from mobilekit.config import DetectionSettings
@@ -44,6 +56,15 @@ SETTINGS = ("strides", "anchor_scale", "sizes", "octaves", "scales", "aspect_rat
 DEFAULTS: dict[str, Any] = {"anchor_scale": 4.0, "octaves": 3, "aspect_ratios": [0.5, 1.0, 2.0], "ratio": "w/h",
                             "order": "scale_first", "offset": 0.5, "rounding": "none", "clip": False,
                             "deltas": "yxhw", "variances": [1.0, 1.0, 1.0, 1.0], "spacing": "stride"}
+#: the conventions of the families mobilekit knows, and the level sets ``init`` tries them on
+PRESETS: dict[str, dict[str, Any]] = {
+    "keras-cv": {"anchor_scale": 4, "octaves": 3, "aspect_ratios": [0.5, 1.0, 2.0], "clip": True,
+                 "variances": [0.1, 0.1, 0.2, 0.2]},
+    "torchvision/keras-hub": {"anchor_scale": 4, "octaves": 3, "aspect_ratios": [0.5, 1.0, 2.0], "ratio": "h/w",
+                              "order": "ratio_first", "offset": 0, "rounding": "torchvision", "deltas": "xywh"},
+    "EfficientDet": {"anchor_scale": 4, "octaves": 3, "aspect_ratios": [[1.0, 1.0], [1.4, 0.7], [0.7, 1.4]]},
+}
+LEVEL_SETS = [[8, 16, 32, 64, 128], [8, 16, 32, 64], [8, 16, 32], [16, 32, 64, 128, 256]]
 CHOICES = {"ratio": ("w/h", "h/w"), "order": ("scale_first", "ratio_first"), "rounding": ("none", "torchvision"),
            "deltas": ("yxhw", "xywh"), "spacing": ("stride", "cells")}
 
@@ -186,6 +207,56 @@ class RetinaNetHead(Head):
     def prepare(self, spec: HeadSpec, inp: InputSpec) -> None:
         """Resolve the anchor shapes and grids for the input size (called once the contract knows it)."""
         spec.params = {"settings": spec.params["settings"], **resolve(spec.params["settings"], inp)}
+
+    def carried(self, model: Any) -> dict[str, Any] | None:
+        """A keras-hub or keras-cv detector keeps its anchor generator: its settings, as ``detection.params``."""
+        ag = getattr(model, "anchor_generator", None)
+        if ag is None:
+            return None
+        if hasattr(ag, "min_level") and hasattr(ag, "anchor_size"):  # keras-hub (torchvision's conventions)
+            return {"strides": [2 ** k for k in range(ag.min_level, ag.max_level + 1)],
+                    "anchor_scale": float(ag.anchor_size), "octaves": int(ag.num_scales),
+                    "aspect_ratios": [float(r) for r in ag.aspect_ratios], "ratio": "h/w", "order": "ratio_first",
+                    "offset": 0, "rounding": "torchvision", "deltas": "xywh", "variances": [1.0, 1.0, 1.0, 1.0]}
+        gens = getattr(ag, "anchor_generators", None)
+        if isinstance(gens, dict) and gens:  # keras-cv: one generator per level, centres at (x + 0.5) * stride
+            levels = list(gens.values())
+            first = levels[0]
+            encoder = getattr(model, "label_encoder", None)
+            variances = [float(v) for v in np.asarray(getattr(encoder, "box_variance", [1.0] * 4)).ravel()]
+            return {"strides": [int(g.stride) for g in levels], "sizes": [float(g.sizes) for g in levels],
+                    "scales": [float(s) for s in first.scales],
+                    "aspect_ratios": [float(r) for r in first.aspect_ratios], "clip": bool(first.clip_boxes),
+                    "variances": variances}
+        return None
+
+    def readings(self, shapes: dict[str, list[int]], h: int, w: int, carried: dict[str, Any] | None
+                 ) -> list[Reading]:
+        """The settings the model carries, else each known convention at each level set whose anchor count is the
+        candidate count (the images cannot tell conventions apart well: marked as guesses)."""
+        if len(shapes) not in (1, 2) or any(len(s) != 3 for s in shapes.values()):
+            return []
+        n = next(iter(shapes.values()))[1]
+        det = {"head": "retinanet", "score_activation": "sigmoid"}
+        if carried is not None:
+            return [Reading({**det, "params": carried}, f"read: the model's own anchor generator ({n} anchors)",
+                            guesses=["score_activation"], read=True)]
+        out = []
+        for strides, octaves in itertools.product(LEVEL_SETS, (3, 2, 1)):
+            for family, preset in PRESETS.items():
+                params = {"strides": strides, **preset, "octaves": octaves}
+                if anchor_count(resolve(params, SimpleNamespace(width=w, height=h))) != n:
+                    continue
+                why = f"{n} candidates = {3 * octaves} anchors on the cells of strides {strides}"
+                out.append(Reading({**det, "params": params}, why,
+                                   guesses=[f"params (the {family} conventions)", "score_activation"]))
+                if any(h % s or w % s for s in strides) and preset.get("rounding") != "torchvision":
+                    # a level whose cells do not tile the input: EfficientDet spaces them input / cells apart
+                    out.append(Reading({**det, "params": {**params, "spacing": "cells"}},
+                                       why + ", spaced input / cells apart",
+                                       guesses=[f"params (the {family} conventions, EfficientDet's spacing)",
+                                                "score_activation"]))
+        return out
 
     def levels(self, spec: HeadSpec, inp: InputSpec) -> list[tuple[int, int, int]]:
         """Per level: rows, columns, anchors per cell (to join per-level outputs, ``models.levels``)."""

@@ -11,31 +11,17 @@ its scores are probabilities of which few are high.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mobilekit.errors import ConfigError, ModelError
+from mobilekit.heads.base import Reading
 from mobilekit.models.loader import LoadedModel, output_shapes
 from mobilekit.references import attached, attached_settings
 
-#: Stride sets of the detector families mobilekit knows, tried in this order against a raw head's candidate count.
-STRIDE_SETS = [[8, 16, 32], [8, 16, 32, 64], [16, 32, 64], [4, 8, 16, 32], [8], [16], [32], [4]]
-#: YOLOv5's COCO anchors, the guess for a three-level anchor-grid head (input pixels, per level).
-YOLOV5_ANCHORS = [[[10, 13], [16, 30], [33, 23]], [[30, 61], [62, 45], [59, 119]], [[116, 90], [156, 198], [373, 326]]]
-
-
-#: Multi-level anchor conventions (``heads.retinanet``) of the families mobilekit knows, and their level sets.
-RETINA_PRESETS: dict[str, dict[str, Any]] = {
-    "keras-cv": {"anchor_scale": 4, "octaves": 3, "aspect_ratios": [0.5, 1.0, 2.0], "clip": True,
-                 "variances": [0.1, 0.1, 0.2, 0.2]},
-    "torchvision/keras-hub": {"anchor_scale": 4, "octaves": 3, "aspect_ratios": [0.5, 1.0, 2.0], "ratio": "h/w",
-                              "order": "ratio_first", "offset": 0, "rounding": "torchvision", "deltas": "xywh"},
-    "EfficientDet": {"anchor_scale": 4, "octaves": 3, "aspect_ratios": [[1.0, 1.0], [1.4, 0.7], [0.7, 1.4]]},
-}
-RETINA_STRIDES = [[8, 16, 32, 64, 128], [8, 16, 32, 64], [8, 16, 32], [16, 32, 64, 128, 256]]
 #: class counts that people's models have (a single class, VOC, COCO's 80/90/91, ImageNet): a reading that leaves
 #: one of them is ranked above one that leaves another count (85 channels: YOLOX's 4 + 80 + 1, not a DFL 64 + 21)
 CLASS_PRIORS = {1, 20, 80, 90, 91, 1000}
@@ -65,169 +51,32 @@ NORMALIZATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass
-class Candidate:
-    """One way to read the outputs: the detection settings, why it fits, and (with images) how plausible it is."""
-
-    detection: dict[str, Any]
-    why: str
-    plausibility: float | None = None
-    guesses: list[str] = field(default_factory=list)
-    read: bool = False  # the settings were read from the model: ranked above any guess
-
-    @property
-    def name(self) -> str:
-        box = self.detection.get("params", {}).get("box")
-        return self.detection["head"] + (f" ({box})" if box else "")
-
-
-def _cells(strides: list[int], h: int, w: int) -> int:
-    return sum((h // s) * (w // s) for s in strides)
-
-
-def _strides_for(n: int, h: int, w: int, per_cell: int = 1) -> list[int] | None:
-    return next((s for s in STRIDE_SETS if _cells(s, h, w) * per_cell == n), None)
-
-
-def candidates(shapes: dict[str, list[int]], h: int, w: int, anchors: dict[str, Any] | None = None
-               ) -> list[Candidate]:
-    """Every head format that binds these outputs, with the parameters their shapes imply (``anchors``: the
-    multi-level anchor settings read from the model, when it carries its anchor generator)."""
+def candidates(shapes: dict[str, list[int]], h: int, w: int, carried: dict[str, dict[str, Any]] | None = None
+               ) -> list[Reading]:
+    """Every reading of these outputs by every head that binds them, as each head proposes them (``carried``: the
+    settings each head read from the model object, by head name)."""
     from mobilekit.heads import HEADS
 
-    out: list[Candidate] = []
-    # two outputs: 'decoded' says it plainly (yolo and yolo_transposed also bind a pair, and would decode the same)
-    first = "decoded" if len(shapes) == 2 else ""
-    for name in sorted(HEADS, key=lambda n: (n != first, HEADS[n].rank)):
-        if name in ("classifier", "ssd"):  # ssd needs its anchor settings: not guessable from shapes
-            continue
+    out: list[Reading] = []
+    for head in sorted(HEADS.values(), key=lambda x: x.listed(shapes)):
         try:
-            HEADS[name].bind(shapes, {})
+            head.bind(shapes, {})
         except ModelError:
             continue
-        out.extend(_retina(shapes, h, w, anchors) if name == "retinanet" else _with_params(name, shapes, h, w))
+        out.extend(head.readings(shapes, h, w, (carried or {}).get(head.name)))
     return out
 
 
-def _anchor_count(params: dict[str, Any], h: int, w: int) -> int:
-    from types import SimpleNamespace
+def carried(loaded: LoadedModel) -> dict[str, dict[str, Any]]:
+    """What each head reads from the model object itself (an anchor generator), by head name: before any
+    rewiring, as a joined model no longer holds it."""
+    from mobilekit.heads import HEADS
 
-    from mobilekit.heads.retinanet import anchor_count, resolve
-
-    return anchor_count(resolve(params, SimpleNamespace(width=w, height=h)))
-
-
-def _retina(shapes: dict[str, list[int]], h: int, w: int, read: dict[str, Any] | None) -> list[Candidate]:
-    """Multi-level anchors: the settings the model carries, else each known convention at each level set whose
-    anchor count is the candidate count (the images cannot tell conventions apart well: marked as guesses)."""
-    if len(shapes) not in (1, 2) or any(len(s) != 3 for s in shapes.values()):
-        return []
-    n = next(iter(shapes.values()))[1]
-    if read is not None:
-        return [Candidate({"head": "retinanet", "score_activation": "sigmoid", "params": read},
-                          f"read: the model's own anchor generator ({n} anchors)", guesses=["score_activation"],
-                          read=True)]
-    out = []
-    for strides, octaves in itertools.product(RETINA_STRIDES, (3, 2, 1)):
-        for family, preset in RETINA_PRESETS.items():
-            params = {"strides": strides, **preset, "octaves": octaves}
-            if _anchor_count(params, h, w) == n:
-                out.append(Candidate({"head": "retinanet", "score_activation": "sigmoid", "params": params},
-                                     f"{n} candidates = {3 * octaves} anchors on the cells of strides {strides}",
-                                     guesses=[f"params (the {family} conventions)", "score_activation"]))
-                if any(h % s or w % s for s in strides) and preset.get("rounding") != "torchvision":
-                    # a level whose cells do not tile the input: EfficientDet spaces them input / cells apart
-                    out.append(Candidate({"head": "retinanet", "score_activation": "sigmoid",
-                                          "params": {**params, "spacing": "cells"}},
-                                         f"{n} candidates = {3 * octaves} anchors on the cells of strides {strides},"
-                                         " spaced input / cells apart",
-                                         guesses=[f"params (the {family} conventions, EfficientDet's spacing)",
-                                                  "score_activation"]))
-    return out
+    found = {name: head.carried(loaded.keras_model) for name, head in HEADS.items()}
+    return {name: settings for name, settings in found.items() if settings is not None}
 
 
-def read_anchors(loaded: LoadedModel) -> dict[str, Any] | None:
-    """A keras-hub or keras-cv detector keeps its anchor generator: its settings, as ``detection.params``."""
-    model = loaded.keras_model
-    ag = getattr(model, "anchor_generator", None)
-    if ag is None:
-        return None
-    if hasattr(ag, "min_level") and hasattr(ag, "anchor_size"):  # keras-hub (torchvision's conventions)
-        return {"strides": [2 ** k for k in range(ag.min_level, ag.max_level + 1)],
-                "anchor_scale": float(ag.anchor_size), "octaves": int(ag.num_scales),
-                "aspect_ratios": [float(r) for r in ag.aspect_ratios], "ratio": "h/w", "order": "ratio_first",
-                "offset": 0, "rounding": "torchvision", "deltas": "xywh", "variances": [1.0, 1.0, 1.0, 1.0]}
-    gens = getattr(ag, "anchor_generators", None)
-    if isinstance(gens, dict) and gens:  # keras-cv: one generator per level, centres at (x + 0.5) * stride
-        levels = list(gens.values())
-        first = levels[0]
-        encoder = getattr(model, "label_encoder", None)
-        variances = [float(v) for v in np.asarray(getattr(encoder, "box_variance", [1.0] * 4)).ravel()]
-        return {"strides": [int(g.stride) for g in levels], "sizes": [float(g.sizes) for g in levels],
-                "scales": [float(s) for s in first.scales], "aspect_ratios": [float(r) for r in first.aspect_ratios],
-                "clip": bool(first.clip_boxes), "variances": variances}
-    return None
-
-
-def _with_params(head: str, shapes: dict[str, list[int]], h: int, w: int) -> list[Candidate]:
-    n = next((s[1] for s in shapes.values() if len(s) == 3), 0)
-    if head == "dfl":
-        fit = [s[2] for s in shapes.values() if len(s) == 3 and s[2] % 4 == 0 and s[2] > 4]
-        box = 64 if 64 in fit or len(shapes) != 2 or not fit else fit[0]  # as DflHead.bind: YOLOv8's 64 decide
-        strides = _strides_for(n, h, w)
-        if strides is None:
-            return []
-        return [Candidate({"head": "dfl", "score_activation": "sigmoid",
-                           "params": {"strides": strides, "reg_max": box // 4, **({"sides": sides} if sides != "ltrb"
-                                                                                  else {})}},
-                          f"{n} candidates = the cells of strides {strides}" + (f", sides {sides}"
-                                                                                if sides != "ltrb" else ""),
-                          guesses=["score_activation", *(["params.sides"] if sides != "ltrb" else [])])
-                for sides in ("ltrb", "tlbr")]
-    if head == "grid":
-        return _grid(n, h, w)
-    # boxes the model decodes itself: every box convention is a candidate, the images decide
-    return [Candidate({"head": head, "box_format": fmt, "box_units": units},
-                      f"outputs {list(shapes.values())} match a '{head}' head with {fmt} {units} boxes",
-                      guesses=["box_format", "box_units"])
-            for fmt, units in (("cxcywh", "pixels"), ("xyxy", "pixels"), ("xyxy", "normalized"),
-                               ("cxcywh", "normalized"), ("yxyx", "normalized"))]
-
-
-def _grid(n: int, h: int, w: int) -> list[Candidate]:
-    """Grid readings: decoded boxes, raw YOLOX, raw anchor grids; objectness first or last, box channels x- or
-    y-first, and for anchor grids the boxes' sigmoid applied by the model or not (the conventions a tf_keras zoo's
-    YOLOX and YOLOv7 follow): the images decide among them."""
-    found = [Candidate({"head": "grid", "params": {"box": "decoded", "objectness": where}},
-                       f"4 decoded box channels, objectness {where}, classes", guesses=["params.objectness"])
-             for where in ("first", "last")]
-
-    def conventions(params: dict[str, Any], why: str, guesses: list[str], activated: bool) -> None:
-        for where, order, act in itertools.product(("first", "last"), ("xy", "yx"),
-                                                   (False, True) if activated else (False,)):
-            det = {"head": "grid", **({"box_order": "yx"} if order == "yx" else {}), "score_activation": "sigmoid",
-                   "params": {**params, "objectness": where, **({"activated": ["boxes"]} if act else {})}}
-            found.append(Candidate(det, why + (", y-first" if order == "yx" else "")
-                                   + (", boxes activated" if act else ""),
-                                   guesses=[*guesses, "params.objectness", *(["box_order"] if order == "yx" else [])]))
-
-    strides = _strides_for(n, h, w)
-    if strides:
-        conventions({"box": "yolox", "strides": strides}, f"raw YOLOX: {n} candidates = the cells of strides "
-                    f"{strides}", [], False)
-        # one anchor per cell, of a size that cannot be read: 4 strides, marked as a guess
-        conventions({"box": "anchors", "strides": strides, "anchors": [[[4 * s, 4 * s]] for s in strides]},
-                    f"raw anchor grid: one anchor on each cell of strides {strides}",
-                    ["params.anchors (sizes unknown: 4 strides)"], True)
-    strides3 = _strides_for(n, h, w, per_cell=3)
-    if strides3 == [8, 16, 32]:
-        conventions({"box": "anchors", "strides": strides3, "anchors": YOLOV5_ANCHORS},
-                    f"raw YOLOv5: {n} candidates = 3 anchors on the cells of strides {strides3}",
-                    ["params.anchors (YOLOv5's COCO anchors)"], True)
-    return found
-
-
-def _contract(cand: Candidate, h: int, w: int, classes: int) -> Any:
+def _contract(cand: Reading, h: int, w: int, classes: int) -> Any:
     from mobilekit.config_file import parse_config
     from mobilekit.contract import Contract, InputSpec, NmsSpec
     from mobilekit.derive import head_spec
@@ -271,7 +120,7 @@ def objectness(raw_scores: np.ndarray) -> str | None:
     return where if where is not None and r[where] > 0.9 else None
 
 
-def plausibility(cand: Candidate, outputs: list[dict[str, np.ndarray]], h: int, w: int, classes: int) -> float:
+def plausibility(cand: Reading, outputs: list[dict[str, np.ndarray]], h: int, w: int, classes: int) -> float:
     """0..1: of each image's 20 highest-scoring candidates, the share whose box lies inside the image (10% margin)
     with a positive size smaller than it, times the share that overlaps another, times the share of scores that
     are probabilities; halved when objectness evidence and the head disagree."""
@@ -300,21 +149,19 @@ def plausibility(cand: Candidate, outputs: list[dict[str, np.ndarray]], h: int, 
         good.append(np.mean(inside & seen & (bw > 1) & (bh > 1) & (bw < 1.1 * w) & (bh < 1.1 * h)) * _agreement(b))
         prob.append(np.mean((c.scores >= 0) & (c.scores <= 1)))
     score = float(np.mean(good) * np.mean(prob))
-    evidence = objectness(np.concatenate([_score_channels(cand, o) for o in outputs]))
-    is_grid = cand.detection["head"] == "grid"
-    if (evidence is None) == is_grid or (is_grid and evidence != cand.detection["params"]["objectness"]):
-        score *= 0.5
+    if objectness(np.concatenate([_score_channels(contract, o) for o in outputs])) != head.objectness(contract.head):
+        score *= 0.5  # an objectness channel the reading does not expect, or none where it expects one
     return score
 
 
-def _score_channels(cand: Candidate, raw: dict[str, np.ndarray]) -> np.ndarray:
-    """``[N, K]``: the channels after the box ones, candidates first, as this candidate reads the outputs."""
-    head = cand.detection["head"]
+def _score_channels(contract: Any, raw: dict[str, np.ndarray]) -> np.ndarray:
+    """``[N, K]``: the channels after the box ones, candidates first, as the reading's contract reads the outputs."""
+    from mobilekit.heads import get_head
+
+    head = get_head(contract.head.format)
     p = raw["scores"][0] if "scores" in raw else raw["predictions"][0]
-    p = p.T if head == "yolo_transposed" else p
-    if "predictions" in raw:
-        p = p[:, 4 * cand.detection["params"]["reg_max"]:] if head == "dfl" else p[:, 4:]
-    return p
+    p = p.T if head.channel_axis == 1 else p
+    return p[:, head.box_channels(contract.head):] if "predictions" in raw else p
 
 
 def rescaling(loaded: LoadedModel) -> dict[str, float] | None:
@@ -393,7 +240,7 @@ class Guess:
     """What ``init`` found: the config text, the ranked candidates (detectors) and the facts read."""
 
     text: str
-    candidates: list[Candidate]
+    candidates: list[Reading]
     facts: dict[str, Any]
 
 
@@ -407,18 +254,18 @@ def guess(model_path: Path, loaded: LoadedModel, images: Path | None, imports: l
     dynamic = hw[0] is None or hw[1] is None
     h, w = (640, 640) if dynamic else (int(hw[0]), int(hw[1]))
     shapes = _bound_shapes(loaded, [1, 3, h, w] if layout == "NCHW" else [1, h, w, 3])
-    anchors = read_anchors(loaded)  # before joining levels: the joined model no longer holds the generator
+    settings = carried(loaded)  # before joining levels: the joined model no longer holds an anchor generator
     zoo = attached_settings(loaded.keras_model)  # a decoder the model carries: its settings, and the oracle
     decoder = attached(loaded.keras_model)
     loaded, shapes, levels = _join_levels(loaded, shapes, h, w)
     facts: dict[str, Any] = {"input": [h, w], "dynamic": dynamic, "outputs": shapes, "layout": layout,
                              "levels": levels, **_normalization(loaded, images, h, w, layout)}
-    ranked: list[Candidate] = []
+    ranked: list[Reading] = []
     if len(shapes) == 1 and len(next(iter(shapes.values()))) == 2:
         facts["task"], facts["classes"] = "classification", next(iter(shapes.values()))[1]
     else:
         facts["task"] = "detection"
-        ranked = _readings(model_path, shapes, h, w, anchors, zoo, decoder)
+        ranked = _readings(model_path, shapes, h, w, settings, zoo, decoder)
         listed = list(ranked)
         if images is not None:
             outs = _sample_outputs(loaded, images, h, w, facts["normalization"], layout)
@@ -458,13 +305,13 @@ def _normalization(loaded: LoadedModel, images: Path | None, h: int, w: int, lay
                                                          f"(mismatch {best:.2f}; the next best {second:.2f})"}
 
 
-def _readings(model_path: Path, shapes: dict[str, list[int]], h: int, w: int, anchors: dict[str, Any] | None,
-              zoo: tuple[str, dict[str, Any]] | None, decoder: tuple[str, Any] | None) -> list[Candidate]:
+def _readings(model_path: Path, shapes: dict[str, list[int]], h: int, w: int, settings: dict[str, dict[str, Any]],
+              zoo: tuple[str, dict[str, Any]] | None, decoder: tuple[str, Any] | None) -> list[Reading]:
     """Every reading of the outputs: the settings an attached decoder gives first, then every head that binds."""
-    ranked = candidates(shapes, h, w, anchors)
+    ranked = candidates(shapes, h, w, settings)
     if zoo is not None:
         name, settings = zoo
-        ranked.insert(0, Candidate({**settings, "reference": "attached"}, f"read: the model's own decoder ({name})",
+        ranked.insert(0, Reading({**settings, "reference": "attached"}, f"read: the model's own decoder ({name})",
                                    read=True))
     elif decoder is not None:  # a decoder whose settings come from elsewhere (keras-cv's anchor generator):
         for c in ranked:  # the build holds whichever reading is chosen to it
@@ -475,7 +322,7 @@ def _readings(model_path: Path, shapes: dict[str, list[int]], h: int, w: int, an
     return ranked
 
 
-def _score(c: Candidate, shapes: dict[str, list[int]], outs: list[dict[str, np.ndarray]], h: int, w: int,
+def _score(c: Reading, shapes: dict[str, list[int]], outs: list[dict[str, np.ndarray]], h: int, w: int,
            decoder: tuple[str, Any] | None) -> None:
     """A reading on the sample outputs: its score activation, its plausibility and, with an attached decoder
     (its name and its decode of ``outs``), whether it decodes as the decoder does."""
@@ -483,8 +330,12 @@ def _score(c: Candidate, shapes: dict[str, list[int]], outs: list[dict[str, np.n
 
     roles, _ = get_head(c.detection["head"]).bind(shapes, {})
     raw = [{r: o[n] for r, n in roles.items()} for o in outs]
-    if "score_activation" in c.detection and not c.read:  # scores in [0, 1] are probabilities: no sigmoid
-        s = np.concatenate([_score_channels(c, r) for r in raw])
+    try:
+        contract = _contract(c, h, w, _classes(c, shapes))
+    except (ConfigError, ModelError):  # settings the head refuses: plausibility says 0
+        contract = None
+    if contract is not None and "score_activation" in c.detection and not c.read:  # scores in [0, 1]: no sigmoid
+        s = np.concatenate([_score_channels(contract, r) for r in raw])
         if s.size and np.all((s >= 0) & (s <= 1)):
             c.detection["score_activation"] = "none"
         c.guesses = [g for g in c.guesses if g != "score_activation"]
@@ -538,7 +389,7 @@ def _reference(decoder: tuple[str, Any] | None, outs: list[dict[str, np.ndarray]
         return name, None
 
 
-def _held_to(cand: Candidate, decoder: tuple[str, Any | None], outs: list[dict[str, np.ndarray]],
+def _held_to(cand: Reading, decoder: tuple[str, Any | None], outs: list[dict[str, np.ndarray]],
              raw: list[dict[str, np.ndarray]], h: int, w: int, classes: int) -> bool:
     """A reading that decodes the sample images as the model's own decoder does (the build's decode check, run
     here) is read, not guessed: it is ranked first and its conventions lose their GUESS marks."""
@@ -558,14 +409,14 @@ def _held_to(cand: Candidate, decoder: tuple[str, Any | None], outs: list[dict[s
     return passes(box, score)
 
 
-def _differing(cands: list[Candidate]) -> list[str]:
+def _differing(cands: list[Reading]) -> list[str]:
     """The settings (``box_order``, ``params.sides``) on which these readings differ."""
     keys: set[str] = set()
     for c in cands:
         keys |= {k for k in c.detection if k not in ("params", "reference")}
         keys |= {f"params.{k}" for k in c.detection.get("params", {})}
 
-    def value(c: Candidate, key: str) -> Any:
+    def value(c: Reading, key: str) -> Any:
         if key.startswith("params."):
             return c.detection.get("params", {}).get(key.removeprefix("params."))
         return c.detection.get(key)
@@ -573,7 +424,7 @@ def _differing(cands: list[Candidate]) -> list[str]:
     return sorted(k for k in keys if len({repr(value(c, k)) for c in cands}) > 1)
 
 
-def _prior(cand: Candidate, shapes: dict[str, list[int]]) -> float:
+def _prior(cand: Reading, shapes: dict[str, list[int]]) -> float:
     """1 for a reading that leaves a class count people's models have, :data:`OTHER_COUNT` otherwise."""
     return 1.0 if _classes(cand, shapes) in CLASS_PRIORS else OTHER_COUNT
 
@@ -585,7 +436,7 @@ def _canvases(images: Path, h: int, w: int, count: int = 8) -> list[np.ndarray]:
     return [letterbox(load_image(rec.path), h, w, "letterbox", 114)[0] for rec in list_folder(images)[:count]]
 
 
-def _classes(cand: Candidate, shapes: dict[str, list[int]]) -> int:
+def _classes(cand: Reading, shapes: dict[str, list[int]]) -> int:
     from mobilekit.heads import get_head
 
     _, classes = get_head(cand.detection["head"]).bind(shapes, {})
@@ -603,7 +454,7 @@ def _sample_outputs(loaded: LoadedModel, images: Path, h: int, w: int, norm: dic
     return [loaded.run(normalize(c, scale, offset, "RGB", layout)) for c in _canvases(images, h, w)]
 
 
-def _yaml(model_path: Path, facts: dict[str, Any], ranked: list[Candidate], images: Path | None,
+def _yaml(model_path: Path, facts: dict[str, Any], ranked: list[Reading], images: Path | None,
           imports: list[str]) -> str:
     """The config, every value either read from the model (said so) or marked ``# GUESS`` with alternatives."""
     import yaml

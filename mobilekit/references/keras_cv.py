@@ -59,7 +59,7 @@ def find(model: Any) -> Reference | None:
 
 
 def settings(model: Any) -> dict[str, Any] | None:
-    return None  # init reads keras-cv's anchor generator itself (models.guess.read_anchors)
+    return None  # init reads keras-cv's anchor generator itself (heads.retinanet: RetinaNetHead.carried)
 
 
 register(Finder("keras-cv decode_predictions", find, settings))

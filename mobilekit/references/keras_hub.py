@@ -51,7 +51,7 @@ def find(model: Any) -> Reference | None:
 
 
 def settings(model: Any) -> dict[str, Any] | None:
-    return None  # init reads keras-hub's anchor generator itself (models.guess.read_anchors)
+    return None  # init reads keras-hub's anchor generator itself (heads.retinanet: RetinaNetHead.carried)
 
 
 register(Finder("keras-hub decode_predictions", find, settings))
