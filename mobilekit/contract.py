@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+#: 2: the SSD head's anchors, anchor settings, variances and delta order moved from the head into its params
+SCHEMA_VERSION = 2
+#: head keys schema 1 kept at the head's top level, read into its params
+_V1_HEAD_KEYS = ("anchors", "anchor_settings", "variances", "delta_order")
 
 
 @dataclass
@@ -143,7 +146,7 @@ class Contract:
             task=d["task"],
             input=InputSpec(**d["input"]),
             outputs=[OutputSpec(**o) for o in d["outputs"]],
-            head=HeadSpec(**d["head"]),
+            head=_head(d["head"]),
             labels=list(d["labels"]),
             nms=NmsSpec(**d["nms"]) if d.get("nms") else None,
             artifacts={k: ArtifactSpec(kind=a["kind"], path=a["path"],
@@ -158,3 +161,12 @@ class Contract:
     @classmethod
     def load(cls, path: str | Path) -> Contract:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _head(d: dict[str, Any]) -> HeadSpec:
+    """A head as any schema wrote it (a schema 1 bundle's SSD fields sit beside the others)."""
+    d = dict(d)
+    moved = {k: d.pop(k) for k in _V1_HEAD_KEYS if k in d}
+    if any(v is not None for k, v in moved.items() if k != "delta_order"):
+        d["params"] = {**moved, **d.get("params", {})}
+    return HeadSpec(**d)
