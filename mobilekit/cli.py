@@ -173,7 +173,7 @@ def _cpu_lines(m: dict[str, Any]) -> list[str]:
     if m.get("latency_note"):
         lines.append(f"[yellow]CPU latency:[/] {m['latency_note']}")
     elif Kind.TFLITE_INT8 in m.get("outside_xnnpack", {}):
-        from mobilekit.pipeline import op_counts  # loaded already: the build ran
+        from mobilekit.emulate.profile import op_counts
 
         ops = m["outside_xnnpack"][Kind.TFLITE_INT8]
         lines.append(f"int8 ops outside XNNPACK (LiteRT's built-in kernels): {op_counts(ops)}")

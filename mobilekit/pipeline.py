@@ -27,6 +27,7 @@ import numpy as np
 from mobilekit import __version__
 from mobilekit.bundle import sdks
 from mobilekit.bundle.manifest import build_manifest
+from mobilekit.bundle.result import BuildResult
 from mobilekit.bundle.writer import BundleWriter, digest
 from mobilekit.bundle.writer import sha256 as writer_sha256
 from mobilekit.compress import data as compress_data
@@ -42,7 +43,7 @@ from mobilekit.emulate.coreml.runtime import require_supported
 from mobilekit.emulate.coreml.watch import summarize_fp16
 from mobilekit.emulate.litert import LiteRTRunner, interleaved_latency_ms, outside_xnnpack
 from mobilekit.emulate.litert_contained import KernelCrash
-from mobilekit.emulate.profile import profile
+from mobilekit.emulate.profile import op_counts, profile
 from mobilekit.errors import ParityError
 from mobilekit.export import coreml, delegates, tflite, verify
 from mobilekit.export.ane import ane_report
@@ -67,19 +68,6 @@ from mobilekit.run.pool import threads_per_worker
 from mobilekit.run.shards import ParityJob, letterboxed
 
 Step = Callable[[str], None]
-
-
-@dataclass
-class BuildResult:
-    out: Path | None
-    contract: Contract
-    manifest: dict[str, Any]
-    checks: list[Check] = field(default_factory=list)
-    latency_ms: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def failed_checks(self) -> list[Check]:
-        return [c for c in self.checks if not c.passed]
 
 
 @dataclass
@@ -551,11 +539,6 @@ def measure_memory(st: BuildState) -> None:
             st.memory[kind] = {"path": st.contract.artifacts[kind].path, "kernels": memory.measure_all(m)}
     for kind, path in st.coreml_dirs.items():
         st.memory[kind] = {"path": st.contract.artifacts[kind].path, **memory.coreml_weights(path)}
-
-
-def op_counts(ops: dict[str, int]) -> str:
-    """``{"PRELU": 8, "TANH": 1}`` → ``"PRELU x8, TANH x1"``: how the console and the manifest name ops."""
-    return ", ".join(f"{op} x{n}" for op, n in ops.items())
 
 
 def int8_slower_than_float(latency: dict[str, float], outside: dict[str, int] | None = None,

@@ -20,6 +20,12 @@ from mobilekit.emulate.litert import delegated_ops, median_invoke_ms
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8"}
 
 
+def op_counts(ops: dict[str, int]) -> str:
+    """``{"PRELU": 8, "TANH": 1}`` → ``"PRELU x8, TANH x1"``: how the console and the manifest name ops (here, in
+    a module free of TensorFlow: the CLI's process names them after the worker's build)."""
+    return ", ".join(f"{op} x{n}" for op, n in ops.items())
+
+
 @dataclass
 class OpTime:
     index: int
