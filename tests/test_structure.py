@@ -195,3 +195,16 @@ def test_no_code_outside_heads_branches_on_a_head_name():
     branches = [(name, ast.unparse(node)) for name, tree in outside.items() for node in ast.walk(tree)
                 if isinstance(node, ast.Compare) and any(named(c) for c in [node.left, *node.comparators])]
     assert not branches, branches
+
+
+def test_the_cli_process_stays_free_of_tensorflow():
+    """The build runs in a worker; the CLI's process only unpickles its result and prints tables. Whatever that
+    touches must not import TensorFlow (about 8 s on every command): the CLI, the result's classes, what the tables
+    name ops with."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mobilekit.cli, mobilekit.bundle.result, mobilekit.emulate.profile; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'tf_keras', 'mobilekit.pipeline') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
