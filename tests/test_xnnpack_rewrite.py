@@ -33,8 +33,8 @@ def _alpha(k: Any, lo: float, hi: float) -> Any:
 
 def _every_form(k: Any) -> Any:
     """One layer of every rewritten kind: per-channel PReLU slopes on both sides of 1, an unshared PReLU,
-    hard-swish as an Activation and built into a Conv2D, hard_silu, capped ReLUs, and a PReLU inside a nested
-    model."""
+    hard-swish as an Activation and built into a Conv2D, hard_silu, capped ReLUs, the sparse and shrink activations
+    of Keras' catalogue, and a PReLU inside a nested model."""
     inner_in = k.Input((12, 12, 8))
     inner = k.Model(inner_in, k.layers.PReLU(alpha_initializer=_alpha(k, 0.2, 1.6), name="nested_prelu")(inner_in),
                     name="inner")
@@ -46,12 +46,16 @@ def _every_form(k: Any) -> Any:
     x = k.layers.Activation("hard_silu", name="hsilu")(k.layers.Conv2D(8, 1)(x))
     x = k.layers.ReLU(max_value=4.0, name="capped")(k.layers.Conv2D(8, 1)(x))
     x = k.layers.ReLU(max_value=3.0, negative_slope=0.1, name="capped_leaky")(k.layers.Conv2D(8, 1)(x))
+    for seed, name in enumerate(("sparse_sigmoid", "sparse_plus", "soft_shrink")):  # wide enough to pass every knee
+        wide = k.initializers.RandomNormal(stddev=1.0, seed=seed)
+        x = k.layers.Activation(name, name=name)(k.layers.Conv2D(8, 1, kernel_initializer=wide)(x))
     x = k.layers.PReLU(alpha_initializer=_alpha(k, 0.1, 0.9), name="prelu_unshared")(inner(k.layers.Conv2D(8, 1)(x)))
     return k.Model(inp, k.layers.Conv2D(4, 1, name="head")(x))
 
 
 #: where each activation changes form (hard-swish's knees, the caps; below 0 for the slopes): the inputs reach past
-KNEES = {"hswish": (-3.0, 3.0), "hsilu": (-3.0, 3.0), "capped": (0.0, 4.0), "capped_leaky": (0.0, 3.0)}
+KNEES = {"hswish": (-3.0, 3.0), "hsilu": (-3.0, 3.0), "capped": (0.0, 4.0), "capped_leaky": (0.0, 3.0),
+         "sparse_sigmoid": (-1.0, 1.0), "sparse_plus": (-1.0, 1.0), "soft_shrink": (-0.5, 0.5)}
 
 
 def test_every_rewrite_is_exact_in_float_layer_by_layer():
@@ -64,11 +68,16 @@ def test_every_rewrite_is_exact_in_float_layer_by_layer():
     done = xr.rewrite(model, keras)
     rewritten = {h.layer for h in done.hits if h.rewrite}
     assert rewritten == {"prelu_shared", "hswish", "conv_hswish", "hsilu", "capped", "capped_leaky",
-                         "prelu_unshared", "nested_prelu"}
+                         "sparse_sigmoid", "sparse_plus", "soft_shrink", "prelu_unshared", "nested_prelu"}
     x = np.random.default_rng(0).uniform(-16, 16, (4, 12, 12, 3)).astype(np.float32)
     for name in rewritten - {"nested_prelu"}:
-        ref = np.asarray(keras.Model(model.inputs, model.get_layer(name).output)(x))
-        got = np.asarray(keras.Model(done.model.inputs, done.outputs[name])(x))
+        # layer by layer: the form and the original activation on the same input (the form's, in the rewritten
+        # graph), so rounding upstream is not counted against this layer
+        form = done.outputs[name]._keras_history[0]
+        layer = model.get_layer(name)
+        pre_rw = keras.Model(done.model.inputs, form.input)(x)
+        got = np.asarray(form(pre_rw))
+        ref = np.asarray(layer.activation(pre_rw) if name == "conv_hswish" else layer(pre_rw))
         if name != "conv_hswish":  # the knees (+-3), the caps (4, 3) and the negative side are reached
             pre = np.asarray(keras.Model(model.inputs, model.get_layer(name).input)(x))
             lo, hi = KNEES.get(name, (0.0, 0.0))  # a PReLU's only knee is 0
@@ -104,6 +113,7 @@ REWRITTEN = {
     "hard_swish": lambda k: k.layers.Activation("hard_swish"),
     "capped_relu": lambda k: k.layers.ReLU(max_value=4.0),
     "capped_relu_leaky": lambda k: k.layers.ReLU(max_value=4.0, negative_slope=0.2),
+    **{name: (lambda k, n=name: k.layers.Activation(n)) for name in ("sparse_sigmoid", "sparse_plus", "soft_shrink")},
 }
 
 
@@ -124,7 +134,7 @@ def test_each_rewrite_moves_its_op_onto_xnnpack_in_int8(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["gelu", "mish", "softplus", "exponential"])
+@pytest.mark.parametrize("name", ["gelu", "mish", "softplus", "exponential", "softmax", "sparsemax"])
 def test_activations_without_a_form_are_named_with_their_int8_op(name):
     """What ``find`` says of an activation no rewrite serves is what the converter and LiteRT do with it."""
     import keras
@@ -138,6 +148,17 @@ def test_activations_without_a_form_are_named_with_their_int8_op(name):
     # exp(x) spans far more than 1)
     assert {op.strip() for op in hit.op.split(",")} <= set(outside_xnnpack(_int8(model)))
     assert xr.rewrite(model, keras).model is None  # nothing to rewrite: the int8 graph stays the user's
+
+
+def test_a_softmax_that_makes_an_output_is_not_listed():
+    """A classifier's final softmax is cut from the serving graph (post-processing applies it): listing it as an op
+    outside XNNPACK would be false. One inside the graph is listed."""
+    import keras
+
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Activation("softmax", name="inner_softmax")(keras.layers.Conv2D(4, 1)(inp))
+    out = keras.layers.Dense(3, activation="softmax", name="classes")(keras.layers.GlobalAveragePooling2D()(x))
+    assert [h.layer for h in xr.find(keras.Model(inp, out))] == ["inner_softmax"]
 
 
 def test_inspect_lists_what_falls_outside_xnnpack_before_any_build(tmp_path):

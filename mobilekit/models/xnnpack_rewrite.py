@@ -133,6 +133,34 @@ REWRITES.register("capped_relu")(Rewrite("capped_relu", "MINIMUM, RELU", "relu6(
                                          "m - relu(m - leaky_relu(x)) with a negative slope", _capped_match,
                                          _capped))
 
+def _named(*names: str) -> Callable[[Any], Any]:
+    return lambda layer: _activation(layer) in names or None
+
+
+def _sparse_sigmoid(x: Any, _: Any, ops: Any) -> Any:
+    """sparse_sigmoid(x) = clip((x + 1) / 2, 0, 1) = relu6(3x + 3) / 6: no comparison, no select."""
+    return ops.multiply(ops.relu6(ops.add(ops.multiply(x, 3.0), 3.0)), 1.0 / 6.0)
+
+
+def _sparse_plus(x: Any, _: Any, ops: Any) -> Any:
+    """sparse_plus(x) = u * u / 4 + relu(x - 1) with u = clip(x + 1, 0, 2) = relu6(3x + 3) / 3: 0 below -1,
+    (x + 1)^2 / 4 between, x above 1, in MUL and ADD with fused RELU/RELU6."""
+    u = ops.multiply(ops.relu6(ops.add(ops.multiply(x, 3.0), 3.0)), 1.0 / 3.0)
+    return ops.add(ops.multiply(ops.multiply(u, u), 0.25), ops.relu(ops.subtract(x, 1.0)))
+
+
+def _soft_shrink(x: Any, _: Any, ops: Any) -> Any:
+    """soft_shrink(x) = relu(x - 0.5) - relu(-x - 0.5) (Keras' threshold 0.5 for the named activation)."""
+    return ops.subtract(ops.relu(ops.subtract(x, 0.5)), ops.relu(ops.subtract(ops.multiply(x, -1.0), 0.5)))
+
+
+for _name, _op, _form, _fn in (
+        ("sparse_sigmoid", "GREATER_EQUAL, LESS_EQUAL, SELECT_V2", "relu6(3x + 3) / 6", _sparse_sigmoid),
+        ("sparse_plus", "LESS, LESS_EQUAL, SELECT, SELECT_V2", "u * u / 4 + relu(x - 1), u = relu6(3x + 3) / 3",
+         _sparse_plus),
+        ("soft_shrink", "GREATER, LESS, SELECT, SELECT_V2", "relu(x - 0.5) - relu(-x - 0.5)", _soft_shrink)):
+    REWRITES.register(_name)(Rewrite(_name, _op, _form, _named(_name), _fn))
+
 #: Keras' activations whose int8 ops XNNPACK does not take and for which no exact form in its int8 ops exists
 #: (measured by converting each: ``tests/test_xnnpack_rewrite.py``); the op profile says what each costs
 NO_FORM: dict[str, NoForm] = {n.name: n for n in (
@@ -147,7 +175,13 @@ NO_FORM: dict[str, NoForm] = {n.name: n for n in (
     NoForm("squareplus", "SQRT", "needs a square root"),
     NoForm("hard_shrink", "ABS, GREATER, SELECT_V2", "discontinuous"),
     NoForm("relu_threshold", "GREATER, SELECT_V2, MINIMUM, RELU", "a ReLU threshold makes it discontinuous"),
+    NoForm("softmax", "SOFTMAX", "needs exp and a division by a tensor"),
+    NoForm("log_softmax", "LOG_SOFTMAX", "needs exp and log"),
+    NoForm("sparsemax", "TOPK_V2, CUMSUM, DIV, GREATER, SELECT_V2, CAST", "needs a sort and a division"),
 )}
+
+#: activations that, making a model output, are the classifier's or the head's own (not listed by ``find``)
+OUTPUT_ACTIVATIONS = ("softmax", "log_softmax")
 
 
 @dataclass
@@ -186,15 +220,27 @@ def _layers(model: Any) -> list[Any]:
     return out
 
 
+def _output_layers(model: Any) -> set[int]:
+    """The ids of the layers that make ``model``'s outputs (none for a model without a graph of layers)."""
+    try:
+        outputs = model.outputs or []
+    except (AttributeError, ValueError):
+        return set()
+    return {id(t._keras_history[0]) for t in outputs if hasattr(t, "_keras_history")}
+
+
 def find(model: Any) -> list[Hit]:
     """The layers of ``model`` whose activation falls outside XNNPACK in int8, with what serves each (no build:
-    read from the layers, what ``mobilekit inspect`` lists)."""
+    read from the layers, what ``mobilekit inspect`` lists). A softmax that makes a model output is left out: a
+    classifier's is cut from the graph (post-processing applies it), a detector's is its score activation, and the
+    build's measured op profile names whatever stays."""
     hits = []
+    ends = _output_layers(model)
     for layer in _layers(model):
         if found := _match(layer):
             rw, _ = found
             hits.append(Hit(layer.name, rw.name, rw.op, rw.name, rw.form))
-        elif nf := _no_form(layer):
+        elif (nf := _no_form(layer)) and not (nf.name in OUTPUT_ACTIVATIONS and id(layer) in ends):
             hits.append(Hit(layer.name, nf.name, nf.op, why=f"no exact form in XNNPACK's int8 ops: {nf.why}"))
     return hits
 
@@ -273,7 +319,7 @@ def rewrite(model: Any, keras_module: Any) -> Rewritten:
     hits = find(model)
     if keras_module.__name__ != "keras" or not hasattr(model, "outputs"):
         return Rewritten(None, hits, skipped="the rewrite clones Keras 3 functional graphs; this model is kept")
-    outputs = {id(t._keras_history[0]) for t in model.outputs}
+    outputs = _output_layers(model)
     rewrites = {id(layer): found for layer in _layers(model)
                 if (found := _match(layer)) is not None and id(layer) not in outputs}
     if not rewrites:
