@@ -12,7 +12,9 @@ default settings). Every model file is timed here, interleaved over five rounds,
 XNNPACK, 2 threads): the builds' own single figures move with whatever else the machine runs.
 
 Models: keras.applications MobileNetV2, MobileNetV3Small, MobileNetV3Large, EfficientNetB0 (``weights=None``: no
-download) and an MTCNN O-Net-shaped PReLU net (48x48, the face-detection stage the issue measured). keras.applications
+download), an MTCNN O-Net-shaped PReLU net (48x48, the face-detection stage the issue measured) and mtcnn's own
+trained O-Net from PyPI (a subclassed network, weights in the wheel, ``init --import`` a registration module as a user
+does). keras.applications
 without weights have degenerate activations: glorot-initialized convolutions with BatchNormalization at identity
 shrink them about tenfold per block, so deep MobileNetV3 hard-swish inputs span 1e-6 where a trained net's span
 units. Each is therefore built twice: ``raw`` (as ``weights=None`` gives it) and ``bn`` (the same random weights,
@@ -36,7 +38,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COCO = ROOT.parent / "shared" / "data" / "coco128" / "images" / "train2017"
-ARCHS = ["MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0", "PReLU-ONet"]
+ARCHS = ["MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0", "PReLU-ONet", "mtcnn-ONet"]
+#: 48x48 face-stage nets
+SMALL = {"PReLU-ONet": 48, "mtcnn-ONet": 48}
+#: the module a user writes so a saved model holding mtcnn's network class loads (``mobilekit init --import``)
+MTCNN_MODULE = ("import keras\nfrom mtcnn.network.onet import ONet\n\n"
+                "keras.saving.register_keras_serializable('mtcnn')(ONet)\n")
 
 
 def _photos(size: int, n: int = 16) -> np.ndarray:
@@ -63,12 +70,28 @@ def _onet(keras: Any) -> Any:
     return keras.Model(inp, layers.Dense(2, activation="softmax")(x), name="onet")
 
 
+def _mtcnn_onet(keras: Any) -> Any:
+    """mtcnn's trained O-Net (PyPI, weights in the wheel; a subclassed network with five PReLUs) as a face /
+    not-face classifier, with mtcnn's own input normalization, (x - 127.5) / 128, in front."""
+    from mtcnn.network.onet import ONet
+    from mtcnn.utils.tensorflow import load_weights
+
+    keras.saving.register_keras_serializable("mtcnn")(ONet)
+    onet = ONet()
+    onet.build()
+    onet.set_weights(load_weights("onet.lz4"))
+    inp = keras.Input((48, 48, 3))
+    return keras.Model(inp, onet(keras.layers.Rescaling(1 / 128, offset=-127.5 / 128)(inp))[2], name="mtcnn_onet")
+
+
 def _model(arch: str, size: int, variant: str) -> Any:
     import keras
 
     keras.utils.set_random_seed(0)
     if arch == "PReLU-ONet":
         return _onet(keras)
+    if arch == "mtcnn-ONet":
+        return _mtcnn_onet(keras)
     model = getattr(keras.applications, arch)(weights=None, input_shape=(size, size, 3))
     if variant == "bn":
         norms = [x for x in model.layers if isinstance(x, keras.layers.BatchNormalization)]
@@ -99,7 +122,11 @@ def _init(model: Any, work: Path) -> str | None:
     """``mobilekit init`` as a user runs it, then the user's edits: the error line, or None."""
     model.save(work / "model.keras")
     _halves(work)
-    init = _cli("init", "model.keras", "--images", "calib", cwd=work)
+    imports = []
+    if model.name == "mtcnn_onet":
+        (work / "mtcnn_keras.py").write_text(MTCNN_MODULE)
+        imports = ["--import", "mtcnn_keras"]
+    init = _cli("init", "model.keras", "--images", "calib", *imports, cwd=work)
     if init.returncode != 0:
         return (init.stderr.strip().splitlines() or ["init failed"])[-1]
     cfg = yaml.safe_load((work / "mobilekit.yaml").read_text())
@@ -142,7 +169,7 @@ def _timed(models: dict[str, bytes], threads: int = 2) -> dict[str, float]:
 
 
 def _row(arch: str, variant: str, size: int) -> dict[str, Any]:
-    size = 48 if arch == "PReLU-ONet" else size
+    size = SMALL.get(arch, size)
     model = _model(arch, size, variant)
     with tempfile.TemporaryDirectory(prefix="int8-speed-") as tmp:
         work = Path(tmp)
@@ -217,7 +244,7 @@ def main() -> None:
 
     rows = []
     for arch in args.arch:
-        for variant in (["raw"] if arch == "PReLU-ONet" else args.variants):  # no BatchNormalization in O-Net
+        for variant in (["raw"] if arch in SMALL else args.variants):  # no BatchNormalization in the O-Nets
             rows.append(_row(arch, variant, args.size))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     Console(width=200).print(_table(rows))

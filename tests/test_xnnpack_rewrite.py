@@ -150,6 +150,98 @@ def test_activations_without_a_form_are_named_with_their_int8_op(name):
     assert xr.rewrite(model, keras).model is None  # nothing to rewrite: the int8 graph stays the user's
 
 
+def _subclassed(k: Any) -> Any:
+    """A subclassed network (Python ``call``, no graph of layers), as PyPI packages ship them, wrapped in a
+    functional model as a user saves it: a PReLU, a hard-swish built into a Conv2D and a hard_silu inside."""
+
+    class Net(k.Model):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.conv1 = k.layers.Conv2D(8, 3, padding="same", name="conv1")
+            self.prelu1 = k.layers.PReLU(shared_axes=[1, 2], alpha_initializer=_alpha(k, 0.05, 1.5), name="prelu1")
+            self.conv2 = k.layers.Conv2D(8, 1, activation="hard_swish", name="conv2")
+            self.hsilu = k.layers.Activation("hard_silu", name="hsilu")
+            self.head = k.layers.Conv2D(4, 1, name="head")
+
+        def call(self, x: Any) -> Any:
+            return self.head(self.hsilu(self.conv2(self.prelu1(self.conv1(x)))))
+
+    inp = k.Input((12, 12, 3), batch_size=1)
+    return k.Model(inp, Net(name="net")(inp))
+
+
+def test_a_subclassed_network_is_rewritten_inside_its_call():
+    """A subclassed model's activations are found and rewritten (swapped for their forms while the int8 graph calls
+    it, the user's layers and weights kept): exact in float, each op onto XNNPACK in int8, and the user's model
+    unchanged after."""
+    import keras
+
+    from mobilekit.emulate.litert import outside_xnnpack
+
+    keras.utils.set_random_seed(0)
+    model = _subclassed(keras)
+    net = model.get_layer("net")
+    activation = net.conv2.activation
+    done = xr.rewrite(model, keras)
+    assert {h.layer: h.rewrite for h in done.hits} == {"prelu1": "prelu", "conv2": "hard_swish", "hsilu": "hard_swish"}
+    x = np.random.default_rng(0).uniform(-16, 16, (1, 12, 12, 3)).astype(np.float32)
+    ref, got = np.asarray(model(x)), np.asarray(done.model(x))
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+    assert "call" not in net.prelu1.__dict__ and net.conv2.activation is activation  # the swaps are undone
+    assert done.model.layers[-1].inner is net  # the user's network, not a copy
+    assert set(outside_xnnpack(_int8(model))) == {"PRELU", "HARD_SWISH"}
+    assert outside_xnnpack(_int8(done.model)) == {}
+
+
+#: the registration module a user writes so a saved model holding mtcnn's network class loads (config ``imports``)
+MTCNN_MODULE = """import keras
+from mtcnn.network.onet import ONet
+
+keras.saving.register_keras_serializable("mtcnn")(ONet)
+"""
+
+
+@pytest.mark.slow
+def test_a_trained_pypi_face_net_is_rewritten_through_the_cli(tmp_path, coco128, monkeypatch):
+    """mtcnn's trained O-Net (PyPI; a subclassed Keras network with five PReLUs, weights in the wheel) through
+    init and build as a user runs them: the int8 model's PReLUs run on XNNPACK and it meets the same gate. The
+    rewrite is forced (``always``): whether it is kept under ``measured`` depends on this CPU's timings."""
+    import keras
+    import yaml
+
+    try:
+        from mtcnn.network.onet import ONet
+        from mtcnn.utils.tensorflow import load_weights
+    except ImportError:
+        pytest.fail("mtcnn is missing: pip install -e '.[test]' installs it")
+    (tmp_path / "mtcnn_keras.py").write_text(MTCNN_MODULE)
+    monkeypatch.chdir(tmp_path)  # init imports --import modules from the shell's folder
+    keras.saving.register_keras_serializable("mtcnn")(ONet)  # what the user's saving script does (the module)
+    onet = ONet()
+    onet.build()
+    onet.set_weights(load_weights("onet.lz4"))
+    inp = keras.Input((48, 48, 3))
+    keras.Model(inp, onet(inp)[2], name="onet").save(tmp_path / "onet.keras")  # the face / not-face scores
+    runner = CliRunner()
+    res = runner.invoke(main, ["init", str(tmp_path / "onet.keras"), "--images", str(coco128 / "images" / "train2017"),
+                               "--import", "mtcnn_keras", "--out", str(tmp_path / "mobilekit.yaml")])
+    assert res.exit_code == 0, res.output
+    cfg = yaml.safe_load((tmp_path / "mobilekit.yaml").read_text())
+    (tmp_path / "labels.txt").write_text("not_face\nface\n")
+    cfg.update(labels="labels.txt", coreml={"enabled": False}, quantization={"xnnpack_rewrite": "always"})
+    cfg["input"]["normalization"] = {"scale": 1 / 128, "offset": -127.5 / 128}  # mtcnn's (x - 127.5) / 128
+    cfg["calibration"]["count"] = 32
+    (tmp_path / "mobilekit.yaml").write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(main, ["build", str(tmp_path / "mobilekit.yaml"), "--out", str(tmp_path / "out"), "--json"])
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.output.strip().splitlines()[-1])["manifest"]
+    rw = m["xnnpack_rewrite"]
+    assert rw["applied"] and sorted(h["layer"] for h in rw["layers"] if h.get("rewrite")) == \
+        [f"prelu{i}" for i in range(1, 6)]
+    assert "PRELU" not in m["outside_xnnpack"]["tflite-int8"]
+    assert m["parity"]["passed"]
+
+
 def test_a_softmax_that_makes_an_output_is_not_listed():
     """A classifier's final softmax is cut from the serving graph (post-processing applies it): listing it as an op
     outside XNNPACK would be false. One inside the graph is listed."""

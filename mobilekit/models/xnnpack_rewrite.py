@@ -213,11 +213,20 @@ def _match(layer: Any) -> tuple[Rewrite, Any] | None:
 
 
 def _layers(model: Any) -> list[Any]:
-    """Every layer, nested models' layers included (a backbone inside a detector)."""
+    """Every layer, nested models' layers included (a backbone inside a detector; a subclassed model's tracked
+    sublayers, such as a PyPI package's network class wrapped in a functional model)."""
     out = []
     for layer in model.layers:
-        out += _layers(layer) if hasattr(layer, "layers") and hasattr(layer, "outputs") else [layer]
+        out += _layers(layer) if isinstance(getattr(layer, "layers", None), list) and layer.layers else [layer]
     return out
+
+
+def _graph(model: Any) -> bool:
+    """Whether ``model`` is a graph of layers (functional or Sequential) that can be cloned call by call."""
+    try:
+        return bool(model.outputs)
+    except (AttributeError, ValueError):
+        return False
 
 
 def _output_layers(model: Any) -> set[int]:
@@ -252,7 +261,8 @@ class Rewritten:
 
     model: Any | None
     hits: list[Hit] = field(default_factory=list)
-    outputs: dict[str, Any] = field(default_factory=dict)  # layer name -> rewritten output tensor
+    outputs: dict[str, Any] = field(default_factory=dict)  # layer name -> rewritten output tensor (None: inside
+    # a subclassed model's Python call, where the whole model's output is what can be held to the original)
     skipped: str | None = None
 
 
@@ -283,12 +293,59 @@ def _form_layer() -> Any:
     return _FORM[0]
 
 
+def _form_fn(rw: Rewrite, params: Any, ops: Any) -> Callable:
+    return lambda x, *args, **kwargs: rw.apply(x, params, ops)
+
+
+def _patched_layer() -> Any:
+    """A layer that runs a subclassed model (whose ``call`` is Python, not a graph to clone) with each rewritten
+    activation inside it swapped for its form for the duration of the call: the activation layer's ``call``, or
+    the ``activation`` built into a layer. The sublayers, and so the weights, stay the user's."""
+    if len(_FORM) < 2:
+        import keras
+
+        class XnnpackPatched(keras.layers.Layer):
+            def __init__(self, inner: Any, swaps: list[tuple[Any, str, Any]], **kwargs: Any) -> None:
+                super().__init__(**kwargs)
+                self.inner, self.swaps = inner, swaps
+
+            def call(self, *args: Any, **kwargs: Any) -> Any:
+                saved = [(layer, attr, layer.__dict__.get(attr)) for layer, attr, _ in self.swaps]
+                try:
+                    for layer, attr, fn in self.swaps:
+                        object.__setattr__(layer, attr, fn)
+                    return self.inner(*args, **kwargs)
+                finally:
+                    for layer, attr, old in saved:
+                        if old is None:
+                            object.__delattr__(layer, attr)
+                        else:
+                            object.__setattr__(layer, attr, old)
+
+        _form_layer()
+        _FORM.append(XnnpackPatched)
+    return _FORM[1]
+
+
+def _patched(op: Any, rewrites: dict[int, tuple[Rewrite, Any]], done: dict[str, Any], ops: Any) -> Any:
+    swaps = []
+    for layer in _layers(op):
+        if (found := rewrites.get(id(layer))) is not None:
+            rw, params = found
+            builtin = type(layer).__name__ not in ("Activation", "PReLU", "ReLU")
+            swaps.append((layer, "activation" if builtin else "call", _form_fn(rw, params, ops)))
+            done[layer.name] = None  # inside a Python call: no tensor of its own in the rewritten graph
+    # named as the model it runs: it takes its place in the graph, and an output keeps the name the contract binds
+    return _patched_layer()(op, swaps, name=op.name)
+
+
 def _call(rewrites: dict[int, tuple[Rewrite, Any]], done: dict[str, Any], ops: Any) -> Callable:
     def call(op: Any, *args: Any, **kwargs: Any) -> Any:
         found = rewrites.get(id(op))
         if found is None:
-            if hasattr(op, "layers") and hasattr(op, "outputs") and any(id(x) in rewrites for x in _layers(op)):
-                return _clone(op, rewrites, done, ops)(*args, **kwargs)
+            if isinstance(getattr(op, "layers", None), list) and any(id(x) in rewrites for x in _layers(op)):
+                inner = _clone(op, rewrites, done, ops) if _graph(op) else _patched(op, rewrites, done, ops)
+                return inner(*args, **kwargs)
             return op(*args, **kwargs)
         rw, params = found
         x = args[0]
@@ -317,8 +374,8 @@ def rewrite(model: Any, keras_module: Any) -> Rewritten:
     ``Rewritten(None, ...)`` with why not. A layer that is a model output keeps its activation (the output's
     name is what the contract binds)."""
     hits = find(model)
-    if keras_module.__name__ != "keras" or not hasattr(model, "outputs"):
-        return Rewritten(None, hits, skipped="the rewrite clones Keras 3 functional graphs; this model is kept")
+    if keras_module.__name__ != "keras" or not _graph(model):
+        return Rewritten(None, hits, skipped="the rewrite clones Keras 3 graphs of layers; this model is kept")
     outputs = _output_layers(model)
     rewrites = {id(layer): found for layer in _layers(model)
                 if (found := _match(layer)) is not None and id(layer) not in outputs}
