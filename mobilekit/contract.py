@@ -155,7 +155,7 @@ class Contract:
                                        sha256=a.get("sha256", ""))
                        for k, a in d.get("artifacts", {}).items()},
             identity=Identity(**d["identity"]) if d.get("identity") else None,
-            schema_version=d.get("schema_version", SCHEMA_VERSION),
+            schema_version=SCHEMA_VERSION,  # read into the current layout (``_head`` moves schema 1's SSD fields)
         )
 
     @classmethod

@@ -270,14 +270,21 @@ def rewrite_for_xnnpack(st: BuildState) -> None:
     (:mod:`mobilekit.models.xnnpack_rewrite`); the float reference and every float artifact keep the user's
     graph. The rewritten graph is held to the original on a calibration image: a difference above float rounding
     keeps the original (said in the manifest)."""
-    done = xnnpack_rewrite.rewrite(st.loaded.keras_model, st.loaded.keras_module)
+    model = st.loaded.keras_model
     st.rewrite = {"applied": False, "mode": st.cfg.quantization.xnnpack_rewrite,
-                  "layers": [h.to_dict() for h in done.hits]}
-    if done.model is None:
+                  "layers": [h.to_dict() for h in xnnpack_rewrite.find(model)]}
+    try:
+        done = xnnpack_rewrite.rewrite(model, st.loaded.keras_module)
+        loaded = dataclasses.replace(st.loaded, keras_model=done.model)
+        serving = build_serving(loaded, st.contract) if done.model is not None else None
+    except Exception as e:  # an optimization: a graph it cannot rebuild keeps the user's, and the manifest says why
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        st.rewrite["reason"] = f"the rewrite could not rebuild this graph ({type(e).__name__}: {first}): kept as it is"
+        return
+    st.rewrite["layers"] = [h.to_dict() for h in done.hits]
+    if serving is None:
         st.rewrite["reason"] = done.skipped or "no activation a rewrite serves"
         return
-    loaded = dataclasses.replace(st.loaded, keras_model=done.model)
-    serving = build_serving(loaded, st.contract)
     x = next(iter(st.calibration_inputs()))
     ref, got = st.serving.run(x), serving.run(x)
     diff = max(float(np.max(np.abs(ref[r] - got[r]))) / max(1.0, float(np.max(np.abs(ref[r])))) for r in ref)

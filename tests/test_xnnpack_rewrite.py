@@ -152,7 +152,9 @@ def test_activations_without_a_form_are_named_with_their_int8_op(name):
 
 def _subclassed(k: Any) -> Any:
     """A subclassed network (Python ``call``, no graph of layers), as PyPI packages ship them, wrapped in a
-    functional model as a user saves it: a PReLU, a hard-swish built into a Conv2D and a hard_silu inside."""
+    functional model as a user saves it: a PReLU, a hard-swish built into a Conv2D, a hard_silu, and one capped ReLU
+    tracked twice (an attribute and inside a block) and applied twice. The network is called on two crops (a
+    siamese use), so each replacement must be made once and called on both."""
 
     class Net(k.Model):
         def __init__(self, **kwargs: Any) -> None:
@@ -161,36 +163,53 @@ def _subclassed(k: Any) -> Any:
             self.prelu1 = k.layers.PReLU(shared_axes=[1, 2], alpha_initializer=_alpha(k, 0.05, 1.5), name="prelu1")
             self.conv2 = k.layers.Conv2D(8, 1, activation="hard_swish", name="conv2")
             self.hsilu = k.layers.Activation("hard_silu", name="hsilu")
+            self.cap = k.layers.ReLU(max_value=4.0, name="cap")
+            self.block = k.Sequential([k.layers.Conv2D(8, 1, name="conv3"), self.cap], name="block")
             self.head = k.layers.Conv2D(4, 1, name="head")
 
         def call(self, x: Any) -> Any:
-            return self.head(self.hsilu(self.conv2(self.prelu1(self.conv1(x)))))
+            return self.head(self.cap(self.block(self.hsilu(self.conv2(self.prelu1(self.conv1(x)))))))
 
-    inp = k.Input((12, 12, 3), batch_size=1)
-    return k.Model(inp, Net(name="net")(inp))
+    a, b = k.Input((12, 12, 3), batch_size=1), k.Input((12, 12, 3), batch_size=1)
+    net = Net(name="net")
+    return k.Model([a, b], k.layers.Add(name="both")([net(a), net(b)]))
 
 
 def test_a_subclassed_network_is_rewritten_inside_its_call():
-    """A subclassed model's activations are found and rewritten (swapped for their forms while the int8 graph calls
-    it, the user's layers and weights kept): exact in float, each op onto XNNPACK in int8, and the user's model
-    unchanged after."""
+    """A subclassed model's activations are found (each once) and rewritten (swapped for their forms while the int8
+    graph calls it, the user's layers and weights kept): exact in float, and the user's model unchanged after."""
     import keras
-
-    from mobilekit.emulate.litert import outside_xnnpack
 
     keras.utils.set_random_seed(0)
     model = _subclassed(keras)
     net = model.get_layer("net")
     activation = net.conv2.activation
     done = xr.rewrite(model, keras)
-    assert {h.layer: h.rewrite for h in done.hits} == {"prelu1": "prelu", "conv2": "hard_swish", "hsilu": "hard_swish"}
-    x = np.random.default_rng(0).uniform(-16, 16, (1, 12, 12, 3)).astype(np.float32)
+    assert {h.layer: h.rewrite for h in done.hits} == {"prelu1": "prelu", "conv2": "hard_swish", "hsilu": "hard_swish",
+                                                       "cap": "capped_relu"}
+    rng = np.random.default_rng(0)
+    x = [rng.uniform(-16, 16, (1, 12, 12, 3)).astype(np.float32) for _ in range(2)]
     ref, got = np.asarray(model(x)), np.asarray(done.model(x))
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
-    assert "call" not in net.prelu1.__dict__ and net.conv2.activation is activation  # the swaps are undone
-    assert done.model.layers[-1].inner is net  # the user's network, not a copy
-    assert set(outside_xnnpack(_int8(model))) == {"PRELU", "HARD_SWISH"}
-    assert outside_xnnpack(_int8(done.model)) == {}
+    assert "call" not in net.prelu1.__dict__ and "call" not in net.cap.__dict__  # the swaps are undone
+    assert net.conv2.activation is activation
+    patched = [layer for layer in done.model.layers if type(layer).__name__ == "XnnpackPatched"]
+    assert len(patched) == 1 and patched[0].inner is net  # one wrapper, on the user's network, for both calls
+
+
+@pytest.mark.slow
+def test_a_subclassed_networks_ops_move_onto_xnnpack_in_int8():
+    """What the swaps are for, measured: PRELU, HARD_SWISH and MINIMUM leave LiteRT's built-in kernels."""
+    import keras
+
+    from mobilekit.emulate.litert import outside_xnnpack
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((12, 12, 3), batch_size=1)
+    model = _subclassed(keras)
+    single = keras.Model(inp, model.get_layer("net")(inp))
+    assert {"PRELU", "HARD_SWISH", "MINIMUM"} <= set(outside_xnnpack(_int8(single)))
+    assert outside_xnnpack(_int8(xr.rewrite(single, keras).model)) == {}
 
 
 #: the registration module a user writes so a saved model holding mtcnn's network class loads (config ``imports``)

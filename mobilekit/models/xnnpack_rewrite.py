@@ -212,12 +212,18 @@ def _match(layer: Any) -> tuple[Rewrite, Any] | None:
     return None
 
 
-def _layers(model: Any) -> list[Any]:
-    """Every layer, nested models' layers included (a backbone inside a detector; a subclassed model's tracked
-    sublayers, such as a PyPI package's network class wrapped in a functional model)."""
+def _layers(model: Any, seen: set[int] | None = None) -> list[Any]:
+    """Every layer once, nested models' layers included (a backbone inside a detector; a subclassed model's
+    tracked sublayers, such as a PyPI package's network class wrapped in a functional model). A layer tracked in
+    two places (an attribute and a block, or reused across blocks) is listed once."""
+    seen = set() if seen is None else seen
     out = []
     for layer in model.layers:
-        out += _layers(layer) if isinstance(getattr(layer, "layers", None), list) and layer.layers else [layer]
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        nested = isinstance(getattr(layer, "layers", None), list) and layer.layers
+        out += _layers(layer, seen) if nested else [layer]
     return out
 
 
@@ -297,6 +303,10 @@ def _form_fn(rw: Rewrite, params: Any, ops: Any) -> Callable:
     return lambda x, *args, **kwargs: rw.apply(x, params, ops)
 
 
+#: an attribute the layer did not hold as its own before a swap (``call`` comes from its class)
+_ABSENT = object()
+
+
 def _patched_layer() -> Any:
     """A layer that runs a subclassed model (whose ``call`` is Python, not a graph to clone) with each rewritten
     activation inside it swapped for its form for the duration of the call: the activation layer's ``call``, or
@@ -307,18 +317,19 @@ def _patched_layer() -> Any:
         class XnnpackPatched(keras.layers.Layer):
             def __init__(self, inner: Any, swaps: list[tuple[Any, str, Any]], **kwargs: Any) -> None:
                 super().__init__(**kwargs)
-                self.inner, self.swaps = inner, swaps
+                self.inner = inner
+                object.__setattr__(self, "swaps", swaps)  # untracked: the swapped layers stay the network's
 
             def call(self, *args: Any, **kwargs: Any) -> Any:
-                saved = [(layer, attr, layer.__dict__.get(attr)) for layer, attr, _ in self.swaps]
+                saved = [(layer, attr, layer.__dict__.get(attr, _ABSENT)) for layer, attr, _ in self.swaps]
                 try:
                     for layer, attr, fn in self.swaps:
                         object.__setattr__(layer, attr, fn)
                     return self.inner(*args, **kwargs)
                 finally:
                     for layer, attr, old in saved:
-                        if old is None:
-                            object.__delattr__(layer, attr)
+                        if old is _ABSENT:
+                            layer.__dict__.pop(attr, None)
                         else:
                             object.__setattr__(layer, attr, old)
 
@@ -327,46 +338,71 @@ def _patched_layer() -> Any:
     return _FORM[1]
 
 
-def _patched(op: Any, rewrites: dict[int, tuple[Rewrite, Any]], done: dict[str, Any], ops: Any) -> Any:
+@dataclass
+class _Run:
+    """One rewrite: the layers to rewrite, what became of each, and each replacement made once (a network, a
+    shared activation or a convolution called on several inputs reuses it: Keras names must stay unique)."""
+
+    rewrites: dict[int, tuple[Rewrite, Any]]
+    ops: Any
+    done: dict[str, Any] = field(default_factory=dict)  # layer name -> rewritten output (None: inside a call)
+    kept: dict[str, str] = field(default_factory=dict)  # layer name -> why it was not rewritten
+    made: dict[tuple[str, int], Any] = field(default_factory=dict)
+
+    def once(self, kind: str, op: Any, make: Callable[[], Any]) -> Any:
+        if (kind, id(op)) not in self.made:
+            self.made[(kind, id(op))] = make()
+        return self.made[(kind, id(op))]
+
+
+def _builtin(layer: Any) -> bool:
+    """The activation is built into the layer (a Conv's or Dense's ``activation``), not the layer itself."""
+    return type(layer).__name__ not in ("Activation", "PReLU", "ReLU")
+
+
+def _patched(op: Any, run: _Run) -> Any:
     swaps = []
     for layer in _layers(op):
-        if (found := rewrites.get(id(layer))) is not None:
-            rw, params = found
-            builtin = type(layer).__name__ not in ("Activation", "PReLU", "ReLU")
-            swaps.append((layer, "activation" if builtin else "call", _form_fn(rw, params, ops)))
-            done[layer.name] = None  # inside a Python call: no tensor of its own in the rewritten graph
+        if (found := run.rewrites.get(id(layer))) is None:
+            continue
+        if _builtin(layer) and "activation" not in layer.__dict__:
+            run.kept[layer.name] = "its activation is not an attribute of the layer that a swap can replace"
+            continue
+        swaps.append((layer, "activation" if _builtin(layer) else "call", _form_fn(*found, run.ops)))
+        run.done[layer.name] = None  # inside a Python call: no tensor of its own in the rewritten graph
     # named as the model it runs: it takes its place in the graph, and an output keeps the name the contract binds
     return _patched_layer()(op, swaps, name=op.name)
 
 
-def _call(rewrites: dict[int, tuple[Rewrite, Any]], done: dict[str, Any], ops: Any) -> Callable:
+def _call(run: _Run) -> Callable:
     def call(op: Any, *args: Any, **kwargs: Any) -> Any:
-        found = rewrites.get(id(op))
+        found = run.rewrites.get(id(op))
         if found is None:
-            if isinstance(getattr(op, "layers", None), list) and any(id(x) in rewrites for x in _layers(op)):
-                inner = _clone(op, rewrites, done, ops) if _graph(op) else _patched(op, rewrites, done, ops)
+            if isinstance(getattr(op, "layers", None), list) and any(id(x) in run.rewrites for x in _layers(op)):
+                inner = run.once("model", op, lambda: _clone(op, run) if _graph(op) else _patched(op, run))
                 return inner(*args, **kwargs)
             return op(*args, **kwargs)
         rw, params = found
         x = args[0]
-        if type(op).__name__ not in ("Activation", "PReLU", "ReLU"):  # the activation is built into the layer
-            twin = _twin_linear(op)
+        if _builtin(op):  # the same layer without its activation, then the form
+            first = ("twin", id(op)) not in run.made
+            twin = run.once("twin", op, lambda: _twin_linear(op))
             x = twin(x)
-            twin.set_weights(op.get_weights())
-        y = _form_layer()(rw, params, name=f"{op.name}_xnnpack")(x)
-        done[op.name] = y
+            if first:
+                twin.set_weights(op.get_weights())
+        y = run.once("form", op, lambda: _form_layer()(rw, params, name=f"{op.name}_xnnpack"))(x)
+        run.done[op.name] = y
         return y
 
     return call
 
 
-def _clone(model: Any, rewrites: dict[int, tuple[Rewrite, Any]], done: dict[str, Any], ops: Any) -> Any:
+def _clone(model: Any, run: _Run) -> Any:
     import keras
 
     if not hasattr(model, "_run_through_graph") or type(model).__name__ == "Sequential":
         model = keras.Model(model.inputs, model.outputs, name=model.name)
-    return keras.models.clone_model(model, clone_function=lambda layer: layer,
-                                    call_function=_call(rewrites, done, ops))
+    return keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=_call(run))
 
 
 def rewrite(model: Any, keras_module: Any) -> Rewritten:
@@ -383,12 +419,14 @@ def rewrite(model: Any, keras_module: Any) -> Rewritten:
         return Rewritten(None, hits)
     import keras
 
-    done: dict[str, Any] = {}
-    new = _clone(model, rewrites, done, keras.ops)
+    run = _Run(rewrites, keras.ops)
+    new = _clone(model, run)
     for h in hits:
-        if h.rewrite and h.layer not in done:
-            h.rewrite, h.form, h.why = None, None, "a model output keeps its activation"
-    return Rewritten(new, hits, done)
+        if h.rewrite and h.layer not in run.done:
+            h.rewrite, h.form, h.why = None, None, run.kept.get(h.layer, "a model output keeps its activation")
+    if not run.done:
+        return Rewritten(None, hits)
+    return Rewritten(new, hits, run.done)
 
 
 def summary(hits: list[Hit]) -> str:
