@@ -37,8 +37,8 @@ class Candidates:
 @dataclass
 class Reading:
     """One way to read a model's outputs that ``mobilekit init`` proposes: the detection settings (as the config
-    writes them), why they fit, which of them are guesses, and what the reading says of the score channels (where
-    objectness is, how many box channels precede the scores) so ``init`` can weigh it without knowing the head."""
+    writes them), why they fit, and which of them are guesses. A head proposes it (:meth:`Head.readings`), so
+    ``init`` ranks readings without knowing any head."""
 
     detection: dict[str, Any]
     why: str
