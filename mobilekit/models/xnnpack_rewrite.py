@@ -278,13 +278,14 @@ def _twin_linear(layer: Any) -> Any:
     return twin
 
 
-_FORM: list[Any] = []
+#: the Keras layer classes the rewrite makes, defined on first use (Keras is imported only when a rewrite runs)
+_CLASSES: dict[str, Any] = {}
 
 
 def _form_layer() -> Any:
     """One Keras layer per rewritten activation, named after it: the form's ops inside it get no names of their
     own, which could clash with a loaded model's (``multiply_1``)."""
-    if not _FORM:
+    if "form" not in _CLASSES:
         import keras
 
         class XnnpackForm(keras.layers.Layer):
@@ -295,8 +296,8 @@ def _form_layer() -> Any:
             def call(self, x: Any) -> Any:
                 return self.rewrite.apply(x, self.params, keras.ops)
 
-        _FORM.append(XnnpackForm)
-    return _FORM[0]
+        _CLASSES["form"] = XnnpackForm
+    return _CLASSES["form"]
 
 
 def _form_fn(rw: Rewrite, params: Any, ops: Any) -> Callable:
@@ -311,7 +312,7 @@ def _patched_layer() -> Any:
     """A layer that runs a subclassed model (whose ``call`` is Python, not a graph to clone) with each rewritten
     activation inside it swapped for its form for the duration of the call: the activation layer's ``call``, or
     the ``activation`` built into a layer. The sublayers, and so the weights, stay the user's."""
-    if len(_FORM) < 2:
+    if "patched" not in _CLASSES:
         import keras
 
         class XnnpackPatched(keras.layers.Layer):
@@ -333,9 +334,8 @@ def _patched_layer() -> Any:
                         else:
                             object.__setattr__(layer, attr, old)
 
-        _form_layer()
-        _FORM.append(XnnpackPatched)
-    return _FORM[1]
+        _CLASSES["patched"] = XnnpackPatched
+    return _CLASSES["patched"]
 
 
 @dataclass
